@@ -1,0 +1,2 @@
+//! The math side: benchmark loaders, answer extraction and the equivalence grader, the
+//! evaluation harness and diversity metrics. Tensor work is delegated to `trainer`.

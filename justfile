@@ -1,0 +1,31 @@
+# Task runner: `just --list` shows the recipes. Every recipe runs from the repository root.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+set positional-arguments
+
+# List the recipes.
+default:
+    @just --list
+
+# Fetch libtorch 2.9.0 (CPU; `just setup --cuda` on GPU nodes) and the offline models into
+# .deps/ and models/. Idempotent: a finished step is skipped.
+setup *args:
+    tools/setup/setup.sh "$@"
+
+# Run the pipeline on the offline default config; extra arguments go to `pipeline run`
+# (e.g. `just run-pipeline --stages generate --set generate.num_problems=10`).
+run-pipeline *args: setup
+    cargo run --release --locked -p pipeline -- run --config configs/default.toml "$@"
+
+# Run every test in the workspace.
+test *args: setup
+    cargo test --workspace --locked "$@"
+
+# Run the benchmarks.
+bench *args: setup
+    cargo bench --workspace --locked "$@"
+
+# Formatting and clippy, warnings as errors.
+lint: setup
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets --locked -- -D warnings

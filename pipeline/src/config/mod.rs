@@ -1,0 +1,74 @@
+//! Loading the TOML config: parse, apply `--set key.path=value` overrides, deserialize into the
+//! typed schema, fill derived defaults, validate. Every error names where the bad value came
+//! from (the file and line, or the `--set` argument) and its key path, e.g.
+//! `configs/x.toml:7: generate.k: must be >= 1`.
+
+mod error;
+mod overrides;
+mod schema;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{ConfigError, Origin, Problem};
+pub use overrides::Override;
+pub use schema::*;
+
+/// A validated config and where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub path: PathBuf,
+    pub overrides: Vec<Override>,
+}
+
+/// Reads, overrides, deserializes and validates `path`. `overrides` are `key.path=value`
+/// strings as given to `--set`.
+pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::single(Origin::file(path, None), None, format!("cannot read config: {e}"))
+    })?;
+    load_str(&text, path, overrides)
+}
+
+/// As [`load`], for text already in memory; `path` is only used in messages.
+pub fn load_str(text: &str, path: &Path, overrides: &[String]) -> Result<LoadedConfig, ConfigError> {
+    let source = error::Source::new(path, text);
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| source.syntax_error(&e))?;
+
+    let overrides = overrides.iter().map(|raw| Override::parse(raw)).collect::<Result<Vec<_>, _>>()?;
+    for o in &overrides {
+        o.apply(&mut table)?;
+    }
+
+    let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+        .map_err(|e| source.deserialize_error(e, &overrides))?;
+    fill_derived_defaults(&mut config);
+
+    let problems = validate::validate(&config);
+    if !problems.is_empty() {
+        return Err(ConfigError::new(
+            problems.into_iter().map(|(key, message)| source.problem_at(key, message, &overrides)).collect(),
+        ));
+    }
+    Ok(LoadedConfig { config, path: path.to_owned(), overrides })
+}
+
+/// Defaults that depend on other keys, resolved once so stages (and the manifests' config
+/// slices) see the value actually used.
+fn fill_derived_defaults(config: &mut Config) {
+    if config.solve.llm.is_none() {
+        config.solve.llm = Some(config.generate.llm.clone());
+    }
+}
+
+impl Config {
+    /// The config as TOML, for the run directory. Holds no secret: API keys are only ever
+    /// named (`api_key_env`), never stored.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the config schema serializes to TOML")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,429 @@
+//! The config file's shape. Field names are the TOML keys; defaults follow the paper's setting
+//! (`../shared/reference/paper-and-peers.md` §2) unless a comment says otherwise, so a config
+//! only states what differs from the paper. Every struct rejects unknown keys.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::strategy::{ProbabilityDefinition, Strategy};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub run: RunConfig,
+    /// Named LLM endpoints; stages refer to them by name (`generate.llm = "<name>"`).
+    #[serde(default)]
+    pub llm: BTreeMap<String, LlmConfig>,
+    pub generate: GenerateConfig,
+    #[serde(default)]
+    pub solve: SolveConfig,
+    #[serde(default)]
+    pub dedup: DedupConfig,
+    #[serde(default)]
+    pub verify: VerifyConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub evaluate: EvaluateConfig,
+    #[serde(default)]
+    pub report: ReportConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Outputs go to `<out_dir>/<name>/`.
+    pub name: String,
+    /// Relative paths are relative to the working directory.
+    pub out_dir: PathBuf,
+    /// Seed for every random choice the pipeline makes (sampling, shuffles, subsets).
+    pub seed: u64,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self { name: "default".into(), out_dir: "runs".into(), seed: 42 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    /// Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, SGLang, llama.cpp, ...).
+    Openai,
+    /// The trainer's model running in this process: no server, no key.
+    Local,
+}
+
+/// One LLM endpoint. Which keys apply depends on `provider`; validation names any that
+/// do not. The API key itself never appears here: `api_key_env` is the *name* of the
+/// environment variable that holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    pub provider: Provider,
+    /// openai: e.g. `https://api.openai.com/v1` or `http://localhost:8000/v1`.
+    pub base_url: Option<String>,
+    /// openai: the model name sent in each request.
+    pub model: Option<String>,
+    /// openai: name of the environment variable holding the API key (none for open servers).
+    pub api_key_env: Option<String>,
+    /// local: a GGUF file or a Hugging Face model folder.
+    pub model_path: Option<PathBuf>,
+    /// local: `cpu`, `cuda` or `cuda:N`.
+    pub device: Option<String>,
+    /// Requests in flight at once (local: the largest generation batch).
+    pub max_concurrency: usize,
+    /// openai: client-side rate limit; none when absent.
+    pub requests_per_minute: Option<u32>,
+    pub timeout_s: f64,
+    /// Retries of a transient failure (429, 5xx, timeout, connection) before giving up.
+    pub max_retries: u32,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub max_tokens: u32,
+    /// openai: send the strategy's JSON schema as `response_format` (server must support it).
+    pub json_schema: bool,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        // Decoding defaults are the paper's generation setting (App. I.1).
+        Self {
+            provider: Provider::Openai,
+            base_url: None,
+            model: None,
+            api_key_env: None,
+            model_path: None,
+            device: None,
+            max_concurrency: 8,
+            requests_per_minute: None,
+            timeout_s: 120.0,
+            max_retries: 5,
+            temperature: 0.7,
+            top_p: 1.0,
+            max_tokens: 8192,
+            json_schema: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateConfig {
+    /// Name of an `[llm.<name>]` section.
+    pub llm: String,
+    pub strategies: Vec<Strategy>,
+    /// Task prompt: `data/prompts/<task>.txt`.
+    #[serde(default = "defaults::task")]
+    pub task: String,
+    /// Problems to keep per strategy.
+    #[serde(default = "defaults::num_problems")]
+    pub num_problems: usize,
+    /// Items asked for per call (Direct and CoT always ask for one).
+    #[serde(default = "defaults::k")]
+    pub k: usize,
+    #[serde(default = "defaults::target_words")]
+    pub target_words: usize,
+    /// VS-Multi: items asked for in the first turn; later turns ask for the same or the remainder.
+    #[serde(default = "defaults::samples_per_turn")]
+    pub samples_per_turn: usize,
+    /// Overrides the paper's per-strategy default (explicit for VS-Standard/VS-CoT,
+    /// confidence for VS-Multi).
+    #[serde(default)]
+    pub probability_definition: Option<ProbabilityDefinition>,
+    /// Prompt-side threshold ("each response's probability must be below p"); off when absent.
+    #[serde(default)]
+    pub probability_tuning: Option<f64>,
+    /// Re-asks of a call whose reply cannot be parsed, before it is recorded as failed.
+    #[serde(default = "defaults::max_parse_retries")]
+    pub max_parse_retries: u32,
+    #[serde(default)]
+    pub selection: SelectionConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectionMode {
+    /// Every item of every call (the paper's synthetic-data setting).
+    #[default]
+    All,
+    /// Items with verbalized probability >= tau (the reference library's `tau`).
+    KeepAtLeast,
+    /// Items with verbalized probability < tau (the paper's "sample from the tails").
+    KeepBelow,
+}
+
+/// Post-hoc selection over each call's verbalized distribution.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelectionConfig {
+    pub mode: SelectionMode,
+    /// Threshold for `keep_at_least` / `keep_below`.
+    pub tau: Option<f64>,
+    /// Draw one item per call from the renormalised distribution (seeded by `run.seed`).
+    pub sample_one: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SolveConfig {
+    /// Name of an `[llm.<name>]` section; `generate.llm` when absent.
+    pub llm: Option<String>,
+    /// Solutions per problem (`m`), voted on by the verify stage.
+    pub num_solutions: usize,
+    pub temperature: f64,
+    pub top_p: f64,
+    /// The LLM section's `max_tokens` when absent.
+    pub max_tokens: Option<u32>,
+}
+
+impl Default for SolveConfig {
+    fn default() -> Self {
+        // Temperature/top-p as App. G.6.1 states (the script used 0.7; we follow the text).
+        Self { llm: None, num_solutions: 4, temperature: 0.6, top_p: 0.95, max_tokens: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupConfig {
+    /// Exact duplicates after normalising case, whitespace and LaTeX spacing.
+    pub exact: bool,
+    pub minhash: MinHashConfig,
+    /// Also deduplicate across the union of strategies, not only within each.
+    pub across_strategies: bool,
+    pub decontaminate: DecontaminateConfig,
+    pub semantic: SemanticDedupConfig,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        Self {
+            exact: true,
+            minhash: MinHashConfig::default(),
+            across_strategies: true,
+            decontaminate: DecontaminateConfig::default(),
+            semantic: SemanticDedupConfig::default(),
+        }
+    }
+}
+
+/// Near-duplicate detection; defaults as NeMo Curator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MinHashConfig {
+    pub enabled: bool,
+    /// Character n-gram length.
+    pub ngram: usize,
+    pub bands: usize,
+    pub rows: usize,
+    /// True Jaccard similarity at or above which a candidate pair is a duplicate.
+    pub threshold: f64,
+}
+
+impl Default for MinHashConfig {
+    fn default() -> Self {
+        Self { enabled: true, ngram: 5, bands: 20, rows: 13, threshold: 0.8 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecontaminateConfig {
+    pub enabled: bool,
+    /// Word n-gram length for benchmark overlap.
+    pub ngram: usize,
+    /// MinHash Jaccard similarity to a benchmark problem at or above which a problem is dropped.
+    pub minhash_threshold: f64,
+}
+
+impl Default for DecontaminateConfig {
+    fn default() -> Self {
+        Self { enabled: true, ngram: 13, minhash_threshold: 0.8 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SemanticDedupConfig {
+    pub enabled: bool,
+    /// Cosine similarity above which a problem duplicates a kept one.
+    pub threshold: f64,
+}
+
+impl Default for SemanticDedupConfig {
+    fn default() -> Self {
+        Self { enabled: false, threshold: 0.95 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifyConfig {
+    /// Share of solutions the majority answer class must hold for a problem to be kept.
+    pub min_agreement: f64,
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        Self { min_agreement: 0.5 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DType {
+    F32,
+    Bf16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    Constant,
+    Linear,
+    Cosine,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudentConfig {
+    /// A GGUF file or a Hugging Face model folder.
+    pub model_path: PathBuf,
+}
+
+/// Supervised fine-tuning; defaults follow the paper ("the SFT setting of LIMO").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Students to fine-tune, by name; each is trained once per strategy.
+    pub students: BTreeMap<String, StudentConfig>,
+    /// `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    pub dtype: DType,
+    pub epochs: u32,
+    /// Stops early when reached; epochs decide otherwise.
+    pub max_steps: Option<u64>,
+    pub learning_rate: f64,
+    pub lr_schedule: LrSchedule,
+    pub warmup_ratio: f64,
+    pub weight_decay: f64,
+    pub adam_beta1: f64,
+    pub adam_beta2: f64,
+    pub adam_epsilon: f64,
+    pub batch_size: usize,
+    pub grad_accum_steps: usize,
+    /// Global gradient-norm clipping; none when absent.
+    pub max_grad_norm: Option<f64>,
+    pub max_seq_len: usize,
+    pub packing: bool,
+    pub log_every: u64,
+    /// Checkpoint every N optimizer steps (and always at the end); only at the end when absent.
+    pub checkpoint_every: Option<u64>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            students: BTreeMap::new(),
+            device: "cpu".into(),
+            dtype: DType::F32,
+            epochs: 5,
+            max_steps: None,
+            learning_rate: 5e-6,
+            lr_schedule: LrSchedule::Cosine,
+            warmup_ratio: 0.0,
+            weight_decay: 0.0,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_epsilon: 1e-8,
+            batch_size: 1,
+            grad_accum_steps: 1,
+            max_grad_norm: Some(1.0),
+            max_seq_len: 16384,
+            packing: false,
+            log_every: 10,
+            checkpoint_every: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Benchmark {
+    Math500,
+    Olympiadbench,
+    MinervaMath,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluateConfig {
+    pub benchmarks: Vec<Benchmark>,
+    /// Evaluate a seeded, stable sample of this many problems per benchmark; all when absent.
+    pub subset: Option<usize>,
+    pub max_new_tokens: u32,
+    pub batch_size: usize,
+    /// `cpu`, `cuda` or `cuda:N` for the local engine.
+    pub device: String,
+    /// Evaluate through this `[llm.<name>]` endpoint (e.g. vLLM serving the export) instead of
+    /// the local engine.
+    pub llm: Option<String>,
+    /// Also evaluate each student without fine-tuning.
+    pub baseline: bool,
+}
+
+impl Default for EvaluateConfig {
+    fn default() -> Self {
+        Self {
+            benchmarks: vec![Benchmark::Math500, Benchmark::Olympiadbench, Benchmark::MinervaMath],
+            subset: None,
+            max_new_tokens: 16384,
+            batch_size: 16,
+            device: "cpu".into(),
+            llm: None,
+            baseline: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportConfig {
+    pub bootstrap_samples: usize,
+    /// Confidence level of the bootstrap intervals.
+    pub confidence: f64,
+    pub plots: bool,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        Self { bootstrap_samples: 1000, confidence: 0.95, plots: true }
+    }
+}
+
+/// Defaults of fields in structs that also have required fields.
+mod defaults {
+    pub fn task() -> String {
+        "competition_math".into()
+    }
+    pub fn num_problems() -> usize {
+        1000
+    }
+    pub fn k() -> usize {
+        5
+    }
+    pub fn target_words() -> usize {
+        80
+    }
+    pub fn samples_per_turn() -> usize {
+        3
+    }
+    pub fn max_parse_retries() -> u32 {
+        2
+    }
+}

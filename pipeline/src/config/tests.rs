@@ -1,0 +1,228 @@
+use std::path::Path;
+
+use super::*;
+use crate::strategy::Strategy;
+
+const MINIMAL: &str = r#"
+[llm.gen]
+provider = "openai"
+base_url = "http://localhost:8000/v1"
+model = "gpt-4.1"
+api_key_env = "OPENAI_API_KEY"
+
+[generate]
+llm = "gen"
+strategies = ["vs_multi", "direct"]
+"#;
+
+fn load_text(text: &str, overrides: &[&str]) -> Result<Config, String> {
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    load_str(text, Path::new("configs/x.toml"), &overrides).map(|l| l.config).map_err(|e| e.to_string())
+}
+
+fn err(text: &str, overrides: &[&str]) -> String {
+    load_text(text, overrides).expect_err("config should be rejected")
+}
+
+#[test]
+fn minimal_config_gets_the_papers_defaults() {
+    let c = load_text(MINIMAL, &[]).unwrap();
+    assert_eq!(c.run.name, "default");
+    assert_eq!(c.run.seed, 42);
+    assert_eq!(c.generate.strategies, vec![Strategy::VsMulti, Strategy::Direct]);
+    assert_eq!((c.generate.num_problems, c.generate.k, c.generate.target_words), (1000, 5, 80));
+    assert_eq!(c.generate.samples_per_turn, 3);
+    assert_eq!(c.generate.selection.mode, SelectionMode::All);
+    assert_eq!((c.solve.num_solutions, c.solve.temperature, c.solve.top_p), (4, 0.6, 0.95));
+    // solve.llm falls back to generate.llm, resolved at load time.
+    assert_eq!(c.solve.llm.as_deref(), Some("gen"));
+    assert_eq!((c.train.epochs, c.train.learning_rate), (5, 5e-6));
+    assert_eq!(c.train.lr_schedule, LrSchedule::Cosine);
+    assert_eq!(
+        c.dedup.minhash,
+        MinHashConfig { enabled: true, ngram: 5, bands: 20, rows: 13, threshold: 0.8 }
+    );
+    assert_eq!(c.evaluate.benchmarks.len(), 3);
+    assert_eq!(c.llm["gen"].temperature, 0.7);
+}
+
+#[test]
+fn unknown_key_names_file_line_key_and_a_suggestion() {
+    let text = MINIMAL.replace("strategies = [", "num_problem = 3\nstrategies = [");
+    let e = err(&text, &[]);
+    assert!(e.starts_with("configs/x.toml:10: generate.num_problem: unknown key"), "{e}");
+    assert!(e.contains("did you mean `num_problems`?"), "{e}");
+}
+
+#[test]
+fn unknown_key_in_nested_and_named_tables() {
+    let e = err(&format!("{MINIMAL}\n[dedup.minhash]\nbandz = 4\n"), &[]);
+    assert!(e.starts_with("configs/x.toml:13: dedup.minhash.bandz: unknown key"), "{e}");
+    assert!(e.contains("did you mean `bands`?"), "{e}");
+    let e = err(&MINIMAL.replace("model = ", "modle = "), &[]);
+    assert!(e.starts_with("configs/x.toml:5: llm.gen.modle: unknown key"), "{e}");
+    let e = err(&format!("{MINIMAL}\n[evaluation]\nsubset = 3\n"), &[]);
+    assert!(e.starts_with("configs/x.toml:12: evaluation: unknown key"), "{e}");
+    assert!(e.contains("did you mean `evaluate`?"), "{e}");
+}
+
+#[test]
+fn a_pasted_api_key_is_refused_and_not_echoed() {
+    let e = err(&MINIMAL.replace("api_key_env = \"OPENAI_API_KEY\"", "api_key = \"sk-live-123\""), &[]);
+    assert!(e.contains("llm.gen.api_key: unknown key"), "{e}");
+    assert!(e.contains("environment variable"), "{e}");
+    assert!(!e.contains("sk-live-123"), "{e}");
+    let e = err(&MINIMAL.replace("\"OPENAI_API_KEY\"", "\"sk-live-123\""), &[]);
+    assert!(e.contains("configs/x.toml:6: llm.gen.api_key_env: must be the NAME"), "{e}");
+    assert!(!e.contains("sk-live-123"), "{e}");
+    let e = err(&MINIMAL.replace("http://localhost", "http://user:sk-live-123@localhost"), &[]);
+    assert!(e.contains("llm.gen.base_url: must not carry credentials"), "{e}");
+    assert!(!e.contains("sk-live-123"), "{e}");
+}
+
+#[test]
+fn missing_required_key_points_at_its_table() {
+    let e = err(&MINIMAL.replace("llm = \"gen\"\n", ""), &[]);
+    assert_eq!(e, "configs/x.toml:8: generate.llm: required key is missing");
+    let e = err("[run]\nname = \"x\"\n", &[]);
+    assert_eq!(e, "configs/x.toml: generate: required key is missing");
+}
+
+#[test]
+fn wrong_types_and_unknown_enum_values_are_named() {
+    let e = err(&MINIMAL.replace("strategies = [", "k = \"five\"\nstrategies = ["), &[]);
+    assert!(e.starts_with("configs/x.toml:10: generate.k: invalid type: string \"five\""), "{e}");
+    let e = err(&MINIMAL.replace("\"direct\"", "\"vs_mult\""), &[]);
+    assert!(e.starts_with("configs/x.toml:10: generate.strategies[1]: unknown value `vs_mult`"), "{e}");
+    assert!(e.contains("did you mean `vs_multi`?"), "{e}");
+}
+
+#[test]
+fn range_problems_are_all_reported_with_lines() {
+    let text = MINIMAL.replace("strategies = [", "k = 0\nstrategies = [")
+        + "\n[verify]\nmin_agreement = 1.5\n[train]\nwarmup_ratio = 1.0\ndevice = \"gpu\"\n";
+    let e = err(&text, &[]);
+    let lines: Vec<&str> = e.lines().collect();
+    assert!(lines.contains(&"configs/x.toml:10: generate.k: must be >= 1"), "{e}");
+    assert!(lines.contains(&"configs/x.toml:14: verify.min_agreement: must be in (0, 1], got 1.5"), "{e}");
+    assert!(lines.contains(&"configs/x.toml:16: train.warmup_ratio: must be in [0, 1), got 1"), "{e}");
+    assert!(
+        lines.contains(
+            &"configs/x.toml:17: train.device: unknown device `gpu`: expected `cpu`, `cuda` or `cuda:N`"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn references_to_undefined_llms_list_the_defined_ones() {
+    let e = err(&format!("{MINIMAL}\n[solve]\nllm = \"solver\"\n"), &[]);
+    assert_eq!(e, "configs/x.toml:13: solve.llm: no [llm.solver] section (defined: gen)");
+    let e = err("[generate]\nllm = \"gen\"\nstrategies = [\"direct\"]\n", &[]);
+    assert!(e.contains("generate.llm: no [llm.gen] section (no [llm.<name>] section is defined)"), "{e}");
+}
+
+#[test]
+fn provider_specific_keys_are_checked() {
+    let local = "[llm.m]\nprovider = \"local\"\nbase_url = \"http://x\"\n[generate]\nllm = \"m\"\nstrategies = [\"direct\"]\n";
+    let e = err(local, &[]);
+    assert!(e.contains("configs/x.toml:1: llm.m.model_path: required for provider = \"local\""), "{e}");
+    assert!(e.contains("configs/x.toml:3: llm.m.base_url: only applies to provider = \"openai\""), "{e}");
+    let e = err(&MINIMAL.replace("model = \"gpt-4.1\"\n", "model_path = \"m.gguf\"\n"), &[]);
+    assert!(e.contains("llm.gen.model: required for provider = \"openai\""), "{e}");
+    assert!(e.contains("llm.gen.model_path: only applies to provider = \"local\""), "{e}");
+}
+
+#[test]
+fn selection_tau_goes_with_a_filtering_mode() {
+    let e = err(&format!("{MINIMAL}\n[generate.selection]\nmode = \"keep_below\"\n"), &[]);
+    assert!(e.contains("generate.selection.tau: required when mode filters by probability"), "{e}");
+    let e = err(&format!("{MINIMAL}\n[generate.selection]\ntau = 0.1\n"), &[]);
+    assert!(e.contains("generate.selection.tau: only applies with mode"), "{e}");
+    let c = load_text(&format!("{MINIMAL}\n[generate.selection]\nmode = \"keep_below\"\ntau = 0.1\n"), &[])
+        .unwrap();
+    assert_eq!((c.generate.selection.mode, c.generate.selection.tau), (SelectionMode::KeepBelow, Some(0.1)));
+}
+
+#[test]
+fn duplicates_in_lists_are_named_by_index() {
+    let e = err(&MINIMAL.replace("[\"vs_multi\", \"direct\"]", "[\"direct\", \"vs_cot\", \"direct\"]"), &[]);
+    assert_eq!(e, "configs/x.toml:10: generate.strategies[2]: listed twice");
+}
+
+#[test]
+fn overrides_set_any_key_and_win_over_the_file() {
+    let c = load_text(
+        MINIMAL,
+        &[
+            "generate.k=3",
+            "generate.strategies=[\"vs_cot\"]",
+            "run.name=exp-1",
+            "train.students.qwen.model_path=/models/qwen3",
+            "generate.selection.mode=keep_at_least",
+            "generate.selection.tau=0.12",
+            "llm.gen.temperature = 1.0",
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.generate.k, 3);
+    assert_eq!(c.generate.strategies, vec![Strategy::VsCot]);
+    assert_eq!(c.run.name, "exp-1");
+    assert_eq!(c.train.students["qwen"].model_path, Path::new("/models/qwen3"));
+    assert_eq!(c.generate.selection.tau, Some(0.12));
+    assert_eq!(c.llm["gen"].temperature, 1.0);
+}
+
+#[test]
+fn override_errors_name_the_set_argument() {
+    assert_eq!(err(MINIMAL, &["generate.k=0"]), "--set generate.k: generate.k: must be >= 1");
+    let e = err(MINIMAL, &["generate.kk=3"]);
+    assert!(e.starts_with("--set generate.kk: generate.kk: unknown key"), "{e}");
+    assert!(e.contains("did you mean `k`?"), "{e}");
+    assert_eq!(err(MINIMAL, &["generate.k"]), "--set generate.k: expected `key.path=value`");
+    assert_eq!(
+        err(MINIMAL, &["generate.llm.x=1"]),
+        "--set generate.llm.x: `generate.llm` is a value, not a table"
+    );
+    // Not in the file: the override made `run.name` a table, and is blamed for it.
+    assert_eq!(
+        err(MINIMAL, &["run.name.x=1"]),
+        "--set run.name.x: run.name: invalid type: map, expected a string"
+    );
+    assert!(
+        err(MINIMAL, &["generate.strategies.0=direct"]).contains("array elements cannot be set one by one")
+    );
+    assert!(err(MINIMAL, &["a..b=1"]).contains("empty segment"));
+    // A problem with a key the override did not touch still points at the file.
+    assert_eq!(
+        err(&MINIMAL.replace("strategies = [", "k = 0\nstrategies = ["), &["generate.num_problems=5"]),
+        "configs/x.toml:10: generate.k: must be >= 1"
+    );
+}
+
+#[test]
+fn syntax_errors_give_the_line() {
+    let e = err("[run]\nname = \"x\"\nseed = = 4\n", &[]);
+    assert!(e.starts_with("configs/x.toml:3: invalid TOML"), "{e}");
+}
+
+#[test]
+fn config_round_trips_through_toml() {
+    let c = load_text(MINIMAL, &[]).unwrap();
+    let again = load_text(&c.to_toml(), &[]).unwrap();
+    assert_eq!(c, again);
+}
+
+#[test]
+fn shipped_configs_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 1, "no configs found in {}", dir.display());
+}

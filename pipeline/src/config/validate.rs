@@ -1,0 +1,286 @@
+//! Checks that serde's types cannot express: ranges, references between sections, keys that only
+//! apply to one provider. All problems are collected, not just the first.
+
+use std::collections::BTreeMap;
+
+use trainer::DeviceSpec;
+
+use super::error::KeyPath;
+use super::schema::*;
+
+#[derive(Default)]
+struct Problems(Vec<(KeyPath, String)>);
+
+impl Problems {
+    fn check(&mut self, ok: bool, key: impl FnOnce() -> KeyPath, message: impl Into<String>) {
+        if !ok {
+            self.0.push((key(), message.into()));
+        }
+    }
+
+    fn at_least<T: PartialOrd + std::fmt::Display>(&mut self, value: T, min: T, key: KeyPath) {
+        if value < min {
+            self.0.push((key, format!("must be >= {min}")));
+        }
+    }
+
+    /// `lo < value <= hi` (open below) or `lo <= value <= hi`.
+    fn in_range(&mut self, value: f64, lo: f64, hi: f64, open_lo: bool, key: KeyPath) {
+        let ok = value.is_finite() && (if open_lo { value > lo } else { value >= lo }) && value <= hi;
+        if !ok {
+            let lo_bracket = if open_lo { "(" } else { "[" };
+            self.0.push((key, format!("must be in {lo_bracket}{lo}, {hi}], got {value}")));
+        }
+    }
+
+    fn device(&mut self, value: &str, key: KeyPath) {
+        if let Err(e) = value.parse::<DeviceSpec>() {
+            self.0.push((key, e.to_string()));
+        }
+    }
+
+    fn llm_ref(&mut self, name: &str, llms: &BTreeMap<String, LlmConfig>, key: KeyPath) {
+        if !llms.contains_key(name) {
+            let defined = if llms.is_empty() {
+                "no [llm.<name>] section is defined".to_owned()
+            } else {
+                format!("defined: {}", llms.keys().map(String::as_str).collect::<Vec<_>>().join(", "))
+            };
+            self.0.push((key, format!("no [llm.{name}] section ({defined})")));
+        }
+    }
+
+    fn name(&mut self, name: &str, key: impl FnOnce() -> KeyPath) {
+        let ok = !name.is_empty()
+            && name != "."
+            && name != ".."
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        self.check(
+            ok,
+            key,
+            format!(
+                "`{name}` must be a non-empty name of letters, digits, `_`, `-` or `.` (it names a folder)"
+            ),
+        );
+    }
+
+    fn duplicates<T: PartialEq + std::fmt::Debug>(&mut self, items: &[T], key: &KeyPath) {
+        for (i, item) in items.iter().enumerate() {
+            if items[..i].contains(item) {
+                self.0.push((key.clone().index(i), "listed twice".to_owned()));
+            }
+        }
+    }
+}
+
+fn k(path: &str) -> KeyPath {
+    KeyPath::parse(path)
+}
+
+pub(super) fn validate(c: &Config) -> Vec<(KeyPath, String)> {
+    let mut p = Problems::default();
+    run(&mut p, &c.run);
+    for (name, llm) in &c.llm {
+        p.name(name, || k("llm").key(name));
+        llm_section(&mut p, llm, KeyPath::new().key("llm").key(name));
+    }
+    generate(&mut p, &c.generate, &c.llm);
+    solve(&mut p, &c.solve, &c.llm);
+    dedup(&mut p, &c.dedup);
+    p.in_range(c.verify.min_agreement, 0.0, 1.0, true, k("verify.min_agreement"));
+    train(&mut p, &c.train);
+    evaluate(&mut p, &c.evaluate, &c.llm);
+    p.at_least(c.report.bootstrap_samples, 1, k("report.bootstrap_samples"));
+    p.check(
+        c.report.confidence > 0.0 && c.report.confidence < 1.0,
+        || k("report.confidence"),
+        format!("must be strictly between 0 and 1, got {}", c.report.confidence),
+    );
+    p.0
+}
+
+fn run(p: &mut Problems, r: &RunConfig) {
+    p.name(&r.name, || k("run.name"));
+    p.check(!r.out_dir.as_os_str().is_empty(), || k("run.out_dir"), "must not be empty");
+}
+
+fn llm_section(p: &mut Problems, l: &LlmConfig, at: KeyPath) {
+    let key = |name: &str| at.clone().key(name);
+    let only_for = |p: &mut Problems, set: bool, name: &str, provider: &str| {
+        p.check(!set, || key(name), format!("only applies to provider = \"{provider}\""));
+    };
+    match l.provider {
+        Provider::Openai => {
+            match &l.base_url {
+                None => p.0.push((key("base_url"), "required for provider = \"openai\"".into())),
+                Some(url) => {
+                    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+                    match rest {
+                        None => p.0.push((key("base_url"), "must start with http:// or https://".into())),
+                        Some(rest) => p.check(
+                            !rest.split('/').next().unwrap_or("").contains('@'),
+                            || key("base_url"),
+                            "must not carry credentials: put the key in an environment variable named by `api_key_env`",
+                        ),
+                    }
+                }
+            }
+            p.check(
+                l.model.as_deref().is_some_and(|m| !m.trim().is_empty()),
+                || key("model"),
+                "required for provider = \"openai\" (the model name sent with each request)",
+            );
+            if let Some(var) = &l.api_key_env {
+                let is_name = var.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                // Never echo the value: it may be the secret itself, pasted in by mistake.
+                p.check(
+                    is_name,
+                    || key("api_key_env"),
+                    "must be the NAME of the environment variable holding the key (e.g. OPENAI_API_KEY), not the key itself",
+                );
+            }
+            only_for(p, l.model_path.is_some(), "model_path", "local");
+            only_for(p, l.device.is_some(), "device", "local");
+        }
+        Provider::Local => {
+            match &l.model_path {
+                None => p.0.push((
+                    key("model_path"),
+                    "required for provider = \"local\" (a GGUF file or a Hugging Face folder)".into(),
+                )),
+                Some(path) => {
+                    p.check(!path.as_os_str().is_empty(), || key("model_path"), "must not be empty")
+                }
+            }
+            if let Some(device) = &l.device {
+                p.device(device, key("device"));
+            }
+            only_for(p, l.base_url.is_some(), "base_url", "openai");
+            only_for(p, l.model.is_some(), "model", "openai");
+            only_for(p, l.api_key_env.is_some(), "api_key_env", "openai");
+            only_for(p, l.requests_per_minute.is_some(), "requests_per_minute", "openai");
+            only_for(p, l.json_schema, "json_schema", "openai");
+        }
+    }
+    p.at_least(l.max_concurrency, 1, key("max_concurrency"));
+    if let Some(rpm) = l.requests_per_minute {
+        p.at_least(rpm, 1, key("requests_per_minute"));
+    }
+    p.check(l.timeout_s.is_finite() && l.timeout_s > 0.0, || key("timeout_s"), "must be > 0");
+    p.in_range(l.temperature, 0.0, 2.0, false, key("temperature"));
+    p.in_range(l.top_p, 0.0, 1.0, true, key("top_p"));
+    p.at_least(l.max_tokens, 1, key("max_tokens"));
+}
+
+fn generate(p: &mut Problems, g: &GenerateConfig, llms: &BTreeMap<String, LlmConfig>) {
+    p.llm_ref(&g.llm, llms, k("generate.llm"));
+    p.check(!g.strategies.is_empty(), || k("generate.strategies"), "list at least one strategy");
+    p.duplicates(&g.strategies, &k("generate.strategies"));
+    p.check(
+        !g.task.is_empty() && g.task.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')),
+        || k("generate.task"),
+        "must name a task prompt file (data/prompts/<task>.txt): letters, digits, `_` or `-`",
+    );
+    p.at_least(g.num_problems, 1, k("generate.num_problems"));
+    p.at_least(g.k, 1, k("generate.k"));
+    p.at_least(g.target_words, 1, k("generate.target_words"));
+    p.at_least(g.samples_per_turn, 1, k("generate.samples_per_turn"));
+    p.check(
+        g.k == 0 || g.samples_per_turn <= g.k,
+        || k("generate.samples_per_turn"),
+        format!("must be <= generate.k ({})", g.k),
+    );
+    if let Some(t) = g.probability_tuning {
+        p.in_range(t, 0.0, 1.0, true, k("generate.probability_tuning"));
+    }
+    let s = &g.selection;
+    match (s.mode, s.tau) {
+        (SelectionMode::All, Some(_)) => p.0.push((
+            k("generate.selection.tau"),
+            "only applies with mode = \"keep_at_least\" or \"keep_below\"".into(),
+        )),
+        (SelectionMode::KeepAtLeast | SelectionMode::KeepBelow, None) => {
+            p.0.push((k("generate.selection.tau"), "required when mode filters by probability".into()))
+        }
+        (_, Some(tau)) => p.in_range(tau, 0.0, 1.0, true, k("generate.selection.tau")),
+        (SelectionMode::All, None) => {}
+    }
+}
+
+fn solve(p: &mut Problems, s: &SolveConfig, llms: &BTreeMap<String, LlmConfig>) {
+    if let Some(llm) = &s.llm {
+        p.llm_ref(llm, llms, k("solve.llm"));
+    }
+    p.at_least(s.num_solutions, 1, k("solve.num_solutions"));
+    p.in_range(s.temperature, 0.0, 2.0, false, k("solve.temperature"));
+    p.in_range(s.top_p, 0.0, 1.0, true, k("solve.top_p"));
+    if let Some(m) = s.max_tokens {
+        p.at_least(m, 1, k("solve.max_tokens"));
+    }
+}
+
+fn dedup(p: &mut Problems, d: &DedupConfig) {
+    p.at_least(d.minhash.ngram, 1, k("dedup.minhash.ngram"));
+    p.at_least(d.minhash.bands, 1, k("dedup.minhash.bands"));
+    p.at_least(d.minhash.rows, 1, k("dedup.minhash.rows"));
+    p.in_range(d.minhash.threshold, 0.0, 1.0, true, k("dedup.minhash.threshold"));
+    p.at_least(d.decontaminate.ngram, 1, k("dedup.decontaminate.ngram"));
+    p.in_range(d.decontaminate.minhash_threshold, 0.0, 1.0, true, k("dedup.decontaminate.minhash_threshold"));
+    p.in_range(d.semantic.threshold, 0.0, 1.0, true, k("dedup.semantic.threshold"));
+}
+
+fn train(p: &mut Problems, t: &TrainConfig) {
+    for (name, student) in &t.students {
+        p.name(name, || k("train.students").key(name));
+        p.check(
+            !student.model_path.as_os_str().is_empty(),
+            || k("train.students").key(name).key("model_path"),
+            "must not be empty",
+        );
+    }
+    p.device(&t.device, k("train.device"));
+    p.at_least(t.epochs, 1, k("train.epochs"));
+    if let Some(m) = t.max_steps {
+        p.at_least(m, 1, k("train.max_steps"));
+    }
+    p.check(t.learning_rate.is_finite() && t.learning_rate > 0.0, || k("train.learning_rate"), "must be > 0");
+    p.check(
+        (0.0..1.0).contains(&t.warmup_ratio),
+        || k("train.warmup_ratio"),
+        format!("must be in [0, 1), got {}", t.warmup_ratio),
+    );
+    p.check(t.weight_decay.is_finite() && t.weight_decay >= 0.0, || k("train.weight_decay"), "must be >= 0");
+    for (name, beta) in [("train.adam_beta1", t.adam_beta1), ("train.adam_beta2", t.adam_beta2)] {
+        p.check((0.0..1.0).contains(&beta), || k(name), format!("must be in [0, 1), got {beta}"));
+    }
+    p.check(t.adam_epsilon.is_finite() && t.adam_epsilon > 0.0, || k("train.adam_epsilon"), "must be > 0");
+    p.at_least(t.batch_size, 1, k("train.batch_size"));
+    p.at_least(t.grad_accum_steps, 1, k("train.grad_accum_steps"));
+    if let Some(n) = t.max_grad_norm {
+        p.check(
+            n.is_finite() && n > 0.0,
+            || k("train.max_grad_norm"),
+            "must be > 0 (leave it out to disable clipping)",
+        );
+    }
+    p.at_least(t.max_seq_len, 2, k("train.max_seq_len"));
+    p.at_least(t.log_every, 1, k("train.log_every"));
+    if let Some(n) = t.checkpoint_every {
+        p.at_least(n, 1, k("train.checkpoint_every"));
+    }
+}
+
+fn evaluate(p: &mut Problems, e: &EvaluateConfig, llms: &BTreeMap<String, LlmConfig>) {
+    p.check(!e.benchmarks.is_empty(), || k("evaluate.benchmarks"), "list at least one benchmark");
+    p.duplicates(&e.benchmarks, &k("evaluate.benchmarks"));
+    if let Some(n) = e.subset {
+        p.at_least(n, 1, k("evaluate.subset"));
+    }
+    p.at_least(e.max_new_tokens, 1, k("evaluate.max_new_tokens"));
+    p.at_least(e.batch_size, 1, k("evaluate.batch_size"));
+    p.device(&e.device, k("evaluate.device"));
+    if let Some(llm) = &e.llm {
+        p.llm_ref(llm, llms, k("evaluate.llm"));
+    }
+}

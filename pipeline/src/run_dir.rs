@@ -1,0 +1,81 @@
+//! `runs/<run.name>/`: one folder per stage, each with its `manifest.json`, plus the resolved
+//! `config.toml` and a lock so two processes never write the same run at once.
+
+use std::fs::{self, File, TryLockError};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::manifest::write_atomic;
+use crate::stages::StageName;
+
+#[derive(Debug)]
+pub struct RunDir {
+    root: PathBuf,
+    /// Held for the life of the run; the OS releases it if the process dies.
+    _lock: File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("run `{name}` is in use by another pipeline process (lock held on {})", lock.display())]
+    Busy { name: String, lock: PathBuf },
+}
+
+impl RunDir {
+    /// Creates `<run.out_dir>/<run.name>/` if needed and locks it.
+    pub fn open(config: &Config) -> Result<Self, RunDirError> {
+        let root = config.run.out_dir.join(&config.run.name);
+        let io_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| RunDirError::Io { path, source }
+        };
+        fs::create_dir_all(&root).map_err(io_err(&root))?;
+        let lock_path = root.join(".lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(RunDirError::Busy { name: config.run.name.clone(), lock: lock_path });
+            }
+            Err(TryLockError::Error(e)) => return Err(RunDirError::Io { path: lock_path, source: e }),
+        }
+        Ok(Self { root, _lock: lock })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn stage_dir(&self, stage: StageName) -> PathBuf {
+        self.root.join(stage.as_str())
+    }
+
+    pub fn manifest_path(&self, stage: StageName) -> PathBuf {
+        self.stage_dir(stage).join("manifest.json")
+    }
+
+    /// How a file is named in manifests: relative to the run folder when inside it.
+    pub fn label(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root).unwrap_or(path).to_string_lossy().into_owned()
+    }
+
+    /// The file a manifest label refers to.
+    pub fn resolve(&self, label: &str) -> PathBuf {
+        let p = Path::new(label);
+        if p.is_absolute() { p.to_owned() } else { self.root.join(p) }
+    }
+
+    /// Records the effective config (file plus `--set` overrides) beside the stages.
+    pub fn write_config(&self, config: &Config) -> Result<(), RunDirError> {
+        let path = self.root.join("config.toml");
+        write_atomic(&path, config.to_toml().as_bytes()).map_err(|source| RunDirError::Io { path, source })
+    }
+}

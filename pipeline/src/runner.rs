@@ -1,0 +1,188 @@
+//! Runs the selected stages in flow order. A stage is skipped when its manifest matches: same
+//! stage version, same config slice, same input digests, and every recorded output still on
+//! disk with the recorded hash. Otherwise (or under `--force`) it runs and a new manifest is
+//! written once it has finished.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
+
+use crate::config::Config;
+use crate::manifest::{FileDigest, Manifest, ManifestError, sha256_file, sha256_hex};
+use crate::progress::Reporter;
+use crate::run_dir::{RunDir, RunDirError};
+use crate::stages::{Stage, StageContext, StageError, StageName};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Only these stages (run in flow order); all of them when `None`.
+    pub stages: Option<Vec<StageName>>,
+    /// Rerun these even if their manifests match.
+    pub force: BTreeSet<StageName>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Ran(Manifest),
+    Skipped(Manifest),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("stage `{0}` is not implemented yet; stopping here (completed stages keep their outputs)")]
+    NotImplemented(StageName),
+    #[error(
+        "stage `{stage}` needs the output of stage `{needs}`, which has not finished ({} is missing): run `{needs}` first or add it to --stages",
+        manifest.display()
+    )]
+    MissingUpstream { stage: StageName, needs: StageName, manifest: PathBuf },
+    #[error("stage `{stage}`: input {}: {source}", path.display())]
+    Input { stage: StageName, path: PathBuf, source: std::io::Error },
+    #[error("stage `{stage}` failed: {source}")]
+    Stage { stage: StageName, source: StageError },
+    #[error("stage `{stage}` reported output {} outside its folder {}", path.display(), dir.display())]
+    OutputOutsideStage { stage: StageName, path: PathBuf, dir: PathBuf },
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+pub struct Runner<'a> {
+    config: &'a Config,
+    run_dir: &'a RunDir,
+    stages: Vec<Box<dyn Stage>>,
+    reporter: &'a dyn Reporter,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(
+        config: &'a Config,
+        run_dir: &'a RunDir,
+        stages: Vec<Box<dyn Stage>>,
+        reporter: &'a dyn Reporter,
+    ) -> Self {
+        Self { config, run_dir, stages, reporter }
+    }
+
+    pub fn run(&self, options: &RunOptions) -> Result<Vec<(StageName, Outcome)>, RunError> {
+        self.run_dir.write_config(self.config)?;
+        let selected: Vec<StageName> = StageName::FLOW
+            .into_iter()
+            .filter(|s| options.stages.as_ref().is_none_or(|only| only.contains(s)))
+            .collect();
+        let mut outcomes = Vec::new();
+        for name in selected {
+            let stage =
+                self.stages.iter().find(|s| s.name() == name).ok_or(RunError::NotImplemented(name))?;
+            let outcome = self.run_stage(stage.as_ref(), options.force.contains(&name))?;
+            outcomes.push((name, outcome));
+        }
+        Ok(outcomes)
+    }
+
+    fn run_stage(&self, stage: &dyn Stage, force: bool) -> Result<Outcome, RunError> {
+        let name = stage.name();
+        let slice = stage.config_slice(self.config);
+        let config_sha256 = sha256_hex(&serde_json::to_vec(&slice).expect("config slices serialize"));
+        let inputs = self.inputs(stage)?;
+        let manifest_path = self.run_dir.manifest_path(name);
+
+        let previous = match Manifest::read(&manifest_path) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("{e}; rerunning the stage");
+                None
+            }
+        };
+        if let Some(previous) = previous {
+            if !force
+                && previous.stage_version == stage.version()
+                && previous.config_sha256 == config_sha256
+                && previous.inputs == inputs
+            {
+                if self.outputs_intact(&previous) {
+                    self.reporter.stage_skipped(name, &previous);
+                    return Ok(Outcome::Skipped(previous));
+                }
+                tracing::info!(
+                    "stage `{name}`: an output changed or disappeared since the last run; rerunning"
+                );
+            }
+            // Remove it first: a crash during the rerun must not leave a manifest that vouches
+            // for outputs being rewritten.
+            std::fs::remove_file(&manifest_path)
+                .map_err(|source| ManifestError::Io { path: manifest_path.clone(), source })?;
+        }
+
+        let dir = self.run_dir.stage_dir(name);
+        std::fs::create_dir_all(&dir).map_err(|source| RunDirError::Io { path: dir.clone(), source })?;
+        self.reporter.stage_started(name);
+        let started_at = SystemTime::now();
+        let clock = Instant::now();
+        let ctx = StageContext {
+            config: self.config,
+            run_dir: self.run_dir,
+            dir: dir.clone(),
+            force,
+            reporter: self.reporter,
+        };
+        let output = stage.run(&ctx).map_err(|source| RunError::Stage { stage: name, source })?;
+
+        let mut outputs = Vec::with_capacity(output.outputs.len());
+        for path in &output.outputs {
+            if !path.starts_with(&dir) {
+                return Err(RunError::OutputOutsideStage { stage: name, path: path.clone(), dir });
+            }
+            let digest = FileDigest::of(path, self.run_dir.label(path)).map_err(|source| {
+                RunError::Stage { stage: name, source: StageError::Io { path: path.clone(), source } }
+            })?;
+            outputs.push(digest);
+        }
+        let took = clock.elapsed();
+        let manifest = Manifest {
+            stage: name,
+            stage_version: stage.version(),
+            pipeline_version: env!("CARGO_PKG_VERSION").to_owned(),
+            config: slice,
+            config_sha256,
+            inputs,
+            outputs,
+            counts: output.counts,
+            metrics: output.metrics,
+            started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+            finished_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            wall_seconds: took.as_secs_f64(),
+        };
+        manifest.write(&manifest_path)?;
+        self.reporter.stage_finished(name, &manifest, took);
+        Ok(Outcome::Ran(manifest))
+    }
+
+    /// Upstream stages' output digests (from their manifests, not re-hashed), then the
+    /// stage's external files, hashed now.
+    fn inputs(&self, stage: &dyn Stage) -> Result<Vec<FileDigest>, RunError> {
+        let mut inputs = Vec::new();
+        for needs in stage.upstream() {
+            let manifest = self.run_dir.manifest_path(needs);
+            match Manifest::read(&manifest)? {
+                Some(m) => inputs.extend(m.outputs),
+                None => return Err(RunError::MissingUpstream { stage: stage.name(), needs, manifest }),
+            }
+        }
+        for path in stage.external_inputs(self.config) {
+            let digest = FileDigest::of(&path, path.to_string_lossy().into_owned())
+                .map_err(|source| RunError::Input { stage: stage.name(), path: path.clone(), source })?;
+            inputs.push(digest);
+        }
+        Ok(inputs)
+    }
+
+    fn outputs_intact(&self, manifest: &Manifest) -> bool {
+        manifest.outputs.iter().all(|out| {
+            let path = self.run_dir.resolve(&out.path);
+            std::fs::metadata(&path).is_ok_and(|m| m.len() == out.bytes)
+                && sha256_file(&path).is_ok_and(|(sha, _)| sha == out.sha256)
+        })
+    }
+}

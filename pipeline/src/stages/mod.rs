@@ -1,0 +1,154 @@
+//! The pipeline's stages: their names and flow order, the trait each implements (one file per
+//! stage in this folder), and the registry of those that exist.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::progress::Reporter;
+use crate::run_dir::RunDir;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageName {
+    Generate,
+    Solve,
+    Dedup,
+    Verify,
+    Train,
+    Evaluate,
+    Report,
+}
+
+impl StageName {
+    /// Flow order: each stage reads the one before it.
+    pub const FLOW: [StageName; 7] = [
+        StageName::Generate,
+        StageName::Solve,
+        StageName::Dedup,
+        StageName::Verify,
+        StageName::Train,
+        StageName::Evaluate,
+        StageName::Report,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageName::Generate => "generate",
+            StageName::Solve => "solve",
+            StageName::Dedup => "dedup",
+            StageName::Verify => "verify",
+            StageName::Train => "train",
+            StageName::Evaluate => "evaluate",
+            StageName::Report => "report",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            StageName::Generate => {
+                "ask the generator LLM for problems with each strategy (VS-Multi, Direct, ...)"
+            }
+            StageName::Solve => "have the solver LLM write several solutions per problem",
+            StageName::Dedup => "drop exact and near duplicates and benchmark overlaps",
+            StageName::Verify => "keep problems whose solutions agree on the answer",
+            StageName::Train => "fine-tune each student on each strategy's verified data",
+            StageName::Evaluate => {
+                "score baseline and fine-tuned students on MATH500, OlympiadBench, Minerva"
+            }
+            StageName::Report => "tables, confidence intervals, data funnel, diversity and plots",
+        }
+    }
+
+    pub fn previous(self) -> Option<StageName> {
+        let i = Self::FLOW.iter().position(|&s| s == self).expect("every stage is in FLOW");
+        i.checked_sub(1).map(|j| Self::FLOW[j])
+    }
+}
+
+impl fmt::Display for StageName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown stage `{0}`; stages are: generate, solve, dedup, verify, train, evaluate, report")]
+pub struct UnknownStage(String);
+
+impl FromStr for StageName {
+    type Err = UnknownStage;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::FLOW.into_iter().find(|n| n.as_str() == s.trim()).ok_or_else(|| UnknownStage(s.to_owned()))
+    }
+}
+
+/// What a stage gets to do its work.
+pub struct StageContext<'a> {
+    pub config: &'a Config,
+    pub run_dir: &'a RunDir,
+    /// This stage's folder, `runs/<name>/<stage>/`, already created.
+    pub dir: PathBuf,
+    /// The user asked to redo this stage (`--force`).
+    pub force: bool,
+    pub reporter: &'a dyn Reporter,
+}
+
+/// What a finished stage hands back; the runner hashes `outputs` into the manifest.
+#[derive(Debug, Default)]
+pub struct StageOutput {
+    /// Files the stage wrote, all under its folder.
+    pub outputs: Vec<PathBuf>,
+    pub counts: BTreeMap<String, serde_json::Value>,
+    pub metrics: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Other(#[from] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// One step of the pipeline. The runner decides whether to run it (see `runner`); the stage
+/// only does the work and reports its outputs. A stage cut off mid-way must resume from what
+/// it already wrote when run again.
+pub trait Stage {
+    fn name(&self) -> StageName;
+
+    /// Bump when the same inputs and config would now produce different outputs.
+    fn version(&self) -> u32 {
+        1
+    }
+
+    /// Stages whose outputs this one reads; their manifests' output digests are its inputs.
+    fn upstream(&self) -> Vec<StageName> {
+        self.name().previous().into_iter().collect()
+    }
+
+    /// The config this stage's outputs depend on, recorded and hashed in the manifest. Leave
+    /// out what does not change outputs (concurrency, timeouts), so tuning it does not redo
+    /// paid work. Must not hold secrets (the config never does).
+    fn config_slice(&self, config: &Config) -> serde_json::Value;
+
+    /// Files outside the run folder the outputs depend on (model weights, benchmarks).
+    fn external_inputs(&self, _config: &Config) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
+    fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError>;
+}
+
+/// The stages built so far. A stage of [`StageName::FLOW`] missing here makes the runner stop
+/// with "not implemented yet" rather than fake its outputs.
+pub fn implemented() -> Vec<Box<dyn Stage>> {
+    Vec::new()
+}

@@ -1,0 +1,84 @@
+//! The `pipeline` binary as a user runs it: exit codes and what it prints.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pipeline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the pipeline binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn help_lists_subcommands_and_every_stage_in_flow_order() {
+    let out = pipeline(&["--help"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in ["run", "validate"] {
+        assert!(text.contains(word), "{text}");
+    }
+    let positions: Vec<usize> = ["generate", "solve", "dedup", "verify", "train", "evaluate", "report"]
+        .iter()
+        .map(|s| {
+            text.find(&format!("  {s} ")).unwrap_or_else(|| panic!("stage {s} missing from help:\n{text}"))
+        })
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+}
+
+#[test]
+fn validate_accepts_the_default_config() {
+    let out = pipeline(&["validate", "--config", "configs/default.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("configs/default.toml: valid"), "{text}");
+    assert!(text.contains("direct, vs_multi"), "{text}");
+}
+
+#[test]
+fn validate_names_a_typod_key_and_its_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("typo.toml");
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/default.toml"))
+        .unwrap();
+    std::fs::write(&path, text.replacen("num_problems =", "num_problem =", 1)).unwrap();
+    let out = pipeline(&["validate", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{}:", path.display())), "{err}");
+    assert!(err.contains("generate.num_problem: unknown key"), "{err}");
+    assert!(err.contains("did you mean `num_problems`?"), "{err}");
+}
+
+#[test]
+fn set_overrides_reach_validation() {
+    let out = pipeline(&["validate", "--config", "configs/default.toml", "--set", "generate.k=0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--set generate.k: generate.k: must be >= 1"), "{}", stderr(&out));
+}
+
+#[test]
+fn run_stops_at_the_first_unimplemented_stage_with_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = format!("run.out_dir={}", tmp.path().display());
+    let out = pipeline(&["run", "--config", "configs/default.toml", "--set", &out_dir]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("stage `generate` is not implemented yet"), "{}", stderr(&out));
+    // The resolved config is recorded even so.
+    let recorded = std::fs::read_to_string(tmp.path().join("default/config.toml")).unwrap();
+    assert!(recorded.contains(&format!("out_dir = \"{}\"", tmp.path().display())), "{recorded}");
+}
+
+#[test]
+fn unknown_stage_names_are_usage_errors() {
+    let out = pipeline(&["run", "--config", "configs/default.toml", "--stages", "generate,sovle"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown stage `sovle`"), "{}", stderr(&out));
+}
