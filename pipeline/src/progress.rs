@@ -11,6 +11,7 @@ pub trait Reporter: Sync {
     /// The stage's manifest matched: nothing to do.
     fn stage_skipped(&self, _stage: StageName, _manifest: &Manifest) {}
     fn stage_finished(&self, _stage: StageName, _manifest: &Manifest, _took: Duration) {}
+    fn stage_failed(&self, _stage: StageName) {}
     /// A bar for `total` units of work inside a stage (calls, problems, steps).
     fn bar(&self, _label: &str, _total: u64) -> Box<dyn Progress> {
         Box::new(Silent)

@@ -127,7 +127,10 @@ impl<'a> Runner<'a> {
             force,
             reporter: self.reporter,
         };
-        let output = stage.run(&ctx).map_err(|source| RunError::Stage { stage: name, source })?;
+        let output = stage.run(&ctx).map_err(|source| {
+            self.reporter.stage_failed(name);
+            RunError::Stage { stage: name, source }
+        })?;
 
         let mut outputs = Vec::with_capacity(output.outputs.len());
         for path in &output.outputs {

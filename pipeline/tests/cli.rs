@@ -81,4 +81,7 @@ fn unknown_stage_names_are_usage_errors() {
     let out = pipeline(&["run", "--config", "configs/default.toml", "--stages", "generate,sovle"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("unknown stage `sovle`"), "{}", stderr(&out));
+    let out = pipeline(&["run", "--config", "configs/default.toml", "--force", "all,bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown stage `bogus`"), "{}", stderr(&out));
 }

@@ -103,6 +103,15 @@ if n == 0:
 PY
 }
 
+# install_libtorch STAGE STAMP: STAGE (a finished libtorch folder) replaces .deps/libtorch.
+install_libtorch() {
+  echo "$TORCH_VERSION" >"$1/build-version"
+  echo "$2" >"$1/.setup-stamp"
+  rm -rf "$LIBTORCH"
+  mv "$1" "$LIBTORCH"
+  say "$2 ready in $LIBTORCH"
+}
+
 setup_libtorch_cpu() {
   local stamp="$LIBTORCH/.setup-stamp" want="torch $TORCH_VERSION cpu"
   if stamp_ok "$stamp" "$want" && [ -f "$LIBTORCH/lib/libtorch_cpu.so" ]; then
@@ -126,11 +135,7 @@ setup_libtorch_cpu() {
   unzip_members "$(ls "$dl"/nvidia_cuda_cupti_cu12-*.whl)" "$stage" nvidia/cuda_cupti/lib/libcupti.so.12 lib/libcupti.so.12
   # torch-sys asks the linker for -lgomp: point it at the wheel's copy, not the system's.
   ln -s libgomp.so.1 "$stage/lib/libgomp.so"
-  echo "$TORCH_VERSION" >"$stage/build-version"
-  echo "$want" >"$stage/.setup-stamp"
-  rm -rf "$LIBTORCH"
-  mv "$stage" "$LIBTORCH"
-  say "libtorch $TORCH_VERSION (cpu) ready in $LIBTORCH"
+  install_libtorch "$stage" "$want"
 }
 
 setup_libtorch_cuda() {
@@ -149,11 +154,7 @@ setup_libtorch_cuda() {
   # and the build script resolves these links before writing our binaries' rpath.
   ln -s "$DEPS/py/torch/include" "$stage/include"
   ln -s "$DEPS/py/torch/lib" "$stage/lib"
-  echo "$TORCH_VERSION" >"$stage/build-version"
-  echo "$want" >"$stage/.setup-stamp"
-  rm -rf "$LIBTORCH"
-  mv "$stage" "$LIBTORCH"
-  say "libtorch $TORCH_VERSION (cuda) ready in $LIBTORCH"
+  install_libtorch "$stage" "$want"
 }
 
 setup_models() {

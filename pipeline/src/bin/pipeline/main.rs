@@ -56,7 +56,22 @@ struct RunArgs {
     /// Rerun these stages even if up to date (comma-separated, or `all`); later stages rerun
     /// when their inputs change.
     #[arg(long, value_delimiter = ',', value_name = "STAGE,...|all")]
-    force: Vec<String>,
+    force: Vec<Forced>,
+}
+
+/// A `--force` item: a stage, or `all`.
+#[derive(Clone, Copy)]
+enum Forced {
+    All,
+    Stage(StageName),
+}
+
+impl std::str::FromStr for Forced {
+    type Err = stages::UnknownStage;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim() == "all" { Ok(Forced::All) } else { s.parse().map(Forced::Stage) }
+    }
 }
 
 /// Exit status for a config or usage error, as clap uses.
@@ -121,7 +136,7 @@ fn validate(args: &ConfigArgs) -> anyhow::Result<()> {
 
 fn run(args: &RunArgs, multi: MultiProgress) -> anyhow::Result<()> {
     let loaded = load(&args.config)?;
-    let force = parse_force(&args.force)?;
+    let force = forced(&args.force);
     let run_dir = RunDir::open(&loaded.config)?;
     tracing::info!(
         "run `{}` from {} into {}",
@@ -139,9 +154,12 @@ fn run(args: &RunArgs, multi: MultiProgress) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_force(items: &[String]) -> anyhow::Result<BTreeSet<StageName>> {
-    if items.iter().any(|s| s.trim() == "all") {
-        return Ok(StageName::FLOW.into_iter().collect());
-    }
-    items.iter().map(|s| s.parse::<StageName>().with_context(|| "--force")).collect()
+fn forced(items: &[Forced]) -> BTreeSet<StageName> {
+    items
+        .iter()
+        .flat_map(|f| match f {
+            Forced::All => StageName::FLOW.to_vec(),
+            Forced::Stage(s) => vec![*s],
+        })
+        .collect()
 }

@@ -59,6 +59,12 @@ impl Reporter for TerminalReporter {
         ));
     }
 
+    fn stage_failed(&self, stage: StageName) {
+        if let Some(s) = self.spinner.lock().expect("reporter lock").take() {
+            s.abandon_with_message(format!("{stage}: failed"));
+        }
+    }
+
     fn bar(&self, label: &str, total: u64) -> Box<dyn Progress> {
         let bar = self.multi.add(ProgressBar::new(total));
         bar.set_style(
