@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+
+pub use trainer::digest::{sha256_file, sha256_hex};
 
 use crate::stages::StageName;
 
@@ -77,31 +78,6 @@ pub enum ManifestError {
     Parse { path: PathBuf, source: serde_json::Error },
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-/// Streams the file through sha256; returns the hex digest and the size.
-pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
-    }
-    Ok((hex(&hasher.finalize()), bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Replaces `path` with `contents` atomically (same-directory temp file, fsync, rename, fsync
 /// of the directory).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
@@ -123,17 +99,6 @@ fn tempfile_in(dir: &Path, target: &Path) -> io::Result<(PathBuf, File)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sha256_matches_known_digest() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f");
-        // Larger than one read buffer, so the streaming path is exercised.
-        let data: Vec<u8> = (0..(3 << 20) + 7).map(|i| (i % 251) as u8).collect();
-        fs::write(&p, &data).unwrap();
-        assert_eq!(sha256_file(&p).unwrap(), (sha256_hex(&data), data.len() as u64));
-    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp_file() {

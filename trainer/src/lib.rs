@@ -2,5 +2,6 @@
 //! checkpoints and generation. Knows nothing of math.
 
 pub mod backend;
+pub mod digest;
 
 pub use backend::{DeviceSpec, DeviceSpecError};

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use eval::Benchmark;
+
 use crate::strategy::{ProbabilityDefinition, Strategy};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -352,14 +354,6 @@ impl Default for TrainConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Benchmark {
-    Math500,
-    Olympiadbench,
-    MinervaMath,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvaluateConfig {
@@ -380,7 +374,7 @@ pub struct EvaluateConfig {
 impl Default for EvaluateConfig {
     fn default() -> Self {
         Self {
-            benchmarks: vec![Benchmark::Math500, Benchmark::Olympiadbench, Benchmark::MinervaMath],
+            benchmarks: Benchmark::ALL.to_vec(),
             subset: None,
             max_new_tokens: 16384,
             batch_size: 16,
