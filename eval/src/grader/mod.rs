@@ -1,4 +1,125 @@
-//! Answer grading, math-verify style. So far: extraction of the answer from a response.
-//! The expression parser and equivalence checks are still to come (issue 3).
+//! Answer grading with math-verify's semantics: extract the answer from a response, normalize,
+//! parse into an expression tree, and compare gold first (see `compare`). Bounded in time by a
+//! step budget and free of panics: garbage in gives `equal: false` and a reason.
 
+mod compare;
 pub mod extract;
+pub mod normalize;
+pub mod parse;
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Serialize;
+
+use compare::Budget;
+pub use compare::{REL_TOL, STEP_BUDGET};
+use extract::{Method, last_boxed, last_math_env, last_number};
+use parse::{Answer, parse_answer, text_key};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub equal: bool,
+    /// How the verdict was reached, or why the answers could not be compared.
+    pub reason: String,
+}
+
+impl Verdict {
+    fn new(equal: bool, reason: impl Into<String>) -> Self {
+        Self { equal, reason: reason.into() }
+    }
+}
+
+/// Grades `pred` (a bare answer or a whole response) against `gold`.
+pub fn grade(gold: &str, pred: &str) -> Verdict {
+    match answer_of(pred) {
+        Some(answer) => answers_equal(gold, answer),
+        None => Verdict::new(false, "no answer found in the prediction"),
+    }
+}
+
+/// The answer inside `pred`: its last `\boxed{}` or "final answer is" phrase; else the whole
+/// text when it is short enough to be a bare answer; else its last math environment or number.
+pub fn answer_of(pred: &str) -> Option<&str> {
+    let pred = pred.trim();
+    let boxed_or_phrase = extract::ExtractConfig { order: vec![Method::Boxed, Method::FinalAnswer] };
+    if let Some(e) = extract::extract(pred, &boxed_or_phrase) {
+        return Some(e.answer);
+    }
+    if pred.is_empty() {
+        return None;
+    }
+    let bare = pred.len() <= 200 && !pred.contains('\n') && pred.split_whitespace().count() <= 12;
+    if bare {
+        return Some(pred);
+    }
+    last_math_env(pred).or_else(|| last_number(pred))
+}
+
+static CHOICE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:\\(?:text|textbf|mathrm)\{)?\s*\(?\s*([A-E])\s*\)?\s*\}?$").expect("valid regex")
+});
+
+fn choice(s: &str) -> Option<char> {
+    let s = normalize::normalize(s);
+    CHOICE.captures(&s).and_then(|c| c[1].chars().next())
+}
+
+/// Compares two bare answers, gold first.
+pub fn answers_equal(gold: &str, pred: &str) -> Verdict {
+    let (g, p) = (normalize::normalize(gold), normalize::normalize(pred));
+    if g.is_empty() {
+        return Verdict::new(false, "empty gold answer");
+    }
+    if g == p || (!p.is_empty() && text_key(&g) == text_key(&p)) {
+        return Verdict::new(true, "same text after normalization");
+    }
+    if let Some(gc) = choice(gold) {
+        return match choice(pred) {
+            Some(pc) => Verdict::new(gc == pc, "multiple-choice letters"),
+            None => Verdict::new(false, "gold is a choice letter, prediction is not"),
+        };
+    }
+    let gold_tree = match parse_answer(gold) {
+        Ok(t) => t,
+        Err(e) => return Verdict::new(false, format!("gold not parsed ({e}); texts differ")),
+    };
+    let pred_tree = match parse_answer(pred) {
+        Ok(t) => t,
+        Err(e) => return Verdict::new(false, format!("prediction not parsed: {e}")),
+    };
+    let mut budget = Budget::new();
+    let equal = compare::answers_equal(&gold_tree, &pred_tree, &mut budget);
+    let reason = if budget.exhausted() {
+        "step budget exhausted".to_owned()
+    } else {
+        format!("{} vs {}", shape(&gold_tree), shape(&pred_tree))
+    };
+    Verdict::new(equal && !budget.exhausted(), reason)
+}
+
+fn shape(a: &Answer) -> &'static str {
+    match a {
+        Answer::Expr(_) => "expression",
+        Answer::Relation { .. } => "relation",
+        Answer::Tuple(_) => "tuple",
+        Answer::Set(_) => "set",
+        Answer::List(_) => "list",
+        Answer::Intervals(_) => "interval",
+        Answer::Matrix(_) => "matrix",
+        Answer::Text(_) => "text",
+    }
+}
+
+/// Structural equality of two parsed answers (gold first), under a fresh step budget.
+pub fn trees_equal(gold: &Answer, pred: &Answer) -> bool {
+    compare::answers_equal(gold, pred, &mut Budget::new())
+}
+
+/// The gold answer of a Minerva-style solution: its last `\boxed{}`.
+pub fn boxed_answer(solution: &str) -> Option<&str> {
+    last_boxed(solution)
+}
+
+#[cfg(test)]
+mod tests;
