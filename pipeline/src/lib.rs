@@ -4,6 +4,7 @@
 //! `tracing`.
 
 pub mod config;
+pub mod grade_file;
 pub mod manifest;
 pub mod progress;
 pub mod run_dir;

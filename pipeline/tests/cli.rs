@@ -85,3 +85,30 @@ fn unknown_stage_names_are_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("unknown stage `bogus`"), "{}", stderr(&out));
 }
+
+#[test]
+fn grade_pairs_and_files() {
+    let out = pipeline(&["grade", "--gold", "\\frac{1}{2}", "--pred", "so the answer is $\\boxed{0.5}$"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["equal"].as_bool(), v["extracted"].as_str()), (Some(true), Some("0.5")));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("pairs.jsonl");
+    std::fs::write(
+        &input,
+        "{\"gold\": \"3\", \"pred\": \"3.0\", \"k\": 1}\n{\"gold\": \"3\", \"pred\": \"4\"}\n",
+    )
+    .unwrap();
+    let out = pipeline(&["grade", "--input", input.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"gold\":\"3\",\"pred\":\"3.0\",\"k\":1,\"equal\":true}\n{\"gold\":\"3\",\"pred\":\"4\",\"equal\":false}\n"
+    );
+
+    std::fs::write(&input, "{\"gold\": \"3\"}\n").unwrap();
+    let out = pipeline(&["grade", "--input", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("pairs.jsonl:1: missing string field `pred`"), "{}", stderr(&out));
+}

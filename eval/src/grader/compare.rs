@@ -87,7 +87,7 @@ struct Env<'a> {
 fn eval(e: &Expr, env: &Env, budget: &mut Budget) -> Result<Val, EvalError> {
     budget.step()?;
     let v = match e {
-        Expr::Num(r) => Val::Rat(r.clone()),
+        Expr::Num(r) | Expr::Decimal(r) => Val::Rat(r.clone()),
         Expr::Const(Constant::Pi) => Val::Cx(Complex64::new(std::f64::consts::PI, 0.0)),
         Expr::Const(Constant::E) => Val::Cx(Complex64::new(std::f64::consts::E, 0.0)),
         Expr::Const(Constant::I) => Val::Cx(Complex64::new(0.0, 1.0)),
@@ -285,9 +285,11 @@ fn close(a: Complex64, b: Complex64) -> bool {
     diff <= ABS_TOL || diff <= REL_TOL * a.norm().max(b.norm())
 }
 
-fn vals_equal(a: &Val, b: &Val) -> bool {
+/// Rationals compare exactly unless a decimal was written (`approx`): `1/3` is not `0.333`
+/// exactly, but is within tolerance of `0.333333333`.
+fn vals_equal(a: &Val, b: &Val, approx: bool) -> bool {
     match (a, b) {
-        (Val::Rat(x), Val::Rat(y)) => x == y,
+        (Val::Rat(x), Val::Rat(y)) if !approx || x == y => x == y,
         _ => close(a.cx(), b.cx()),
     }
 }
@@ -299,7 +301,7 @@ fn collect_vars(e: &Expr, out: &mut Vec<String>) {
                 out.push(n.clone());
             }
         }
-        Expr::Num(_) | Expr::Const(_) => {}
+        Expr::Num(_) | Expr::Decimal(_) | Expr::Const(_) => {}
         Expr::Add(v) | Expr::Mul(v) => v.iter().for_each(|x| collect_vars(x, out)),
         Expr::Neg(x) | Expr::Func(_, x) | Expr::Factorial(x) | Expr::Percent(x) => collect_vars(x, out),
         Expr::Log(b, x) => {
@@ -315,10 +317,24 @@ fn collect_vars(e: &Expr, out: &mut Vec<String>) {
     }
 }
 
+/// Whether `e` holds a number written with decimals.
+fn has_decimal(e: &Expr) -> bool {
+    match e {
+        Expr::Decimal(_) => true,
+        Expr::Num(_) | Expr::Const(_) | Expr::Var(_) => false,
+        Expr::Add(v) | Expr::Mul(v) => v.iter().any(has_decimal),
+        Expr::Neg(x) | Expr::Func(_, x) | Expr::Factorial(x) | Expr::Percent(x) => has_decimal(x),
+        Expr::Log(b, x) => b.as_deref().is_some_and(has_decimal) || has_decimal(x),
+        Expr::Div(a, b) | Expr::Pow(a, b) | Expr::Root(a, b) | Expr::Binom(a, b) => {
+            has_decimal(a) || has_decimal(b)
+        }
+    }
+}
+
 fn has_percent(e: &Expr) -> bool {
     match e {
         Expr::Percent(_) => true,
-        Expr::Num(_) | Expr::Const(_) | Expr::Var(_) => false,
+        Expr::Num(_) | Expr::Decimal(_) | Expr::Const(_) | Expr::Var(_) => false,
         Expr::Add(v) | Expr::Mul(v) => v.iter().any(has_percent),
         Expr::Neg(x) | Expr::Func(_, x) | Expr::Factorial(x) => has_percent(x),
         Expr::Log(b, x) => b.as_deref().is_some_and(has_percent) || has_percent(x),
@@ -363,13 +379,14 @@ pub(crate) fn exprs_equal(a: &Expr, b: &Expr, budget: &mut Budget) -> bool {
 }
 
 fn equal_under(a: &Expr, b: &Expr, percent: PercentAs, budget: &mut Budget) -> bool {
+    let approx = has_decimal(a) || has_decimal(b);
     let mut names = Vec::new();
     collect_vars(a, &mut names);
     collect_vars(b, &mut names);
     if names.is_empty() {
         let env = Env { vars: &[], percent };
         return match (eval(a, &env, budget), eval(b, &env, budget)) {
-            (Ok(x), Ok(y)) => vals_equal(&x, &y),
+            (Ok(x), Ok(y)) => vals_equal(&x, &y, approx),
             _ => false,
         };
     }
@@ -379,7 +396,7 @@ fn equal_under(a: &Expr, b: &Expr, percent: PercentAs, budget: &mut Budget) -> b
             names.iter().enumerate().map(|(j, n)| (n.clone(), Complex64::new(point(k, j), 0.0))).collect();
         let env = Env { vars: &vars, percent };
         match (eval(a, &env, budget), eval(b, &env, budget)) {
-            (Ok(x), Ok(y)) if vals_equal(&x, &y) => agreed += 1,
+            (Ok(x), Ok(y)) if vals_equal(&x, &y, approx) => agreed += 1,
             (Ok(_), Ok(_)) => return false,
             (Err(EvalError::Budget), _) | (_, Err(EvalError::Budget)) => return false,
             _ => {} // a domain error at this point: try the next one

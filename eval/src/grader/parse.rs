@@ -18,6 +18,9 @@ use super::normalize::normalize;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     Num(BigRational),
+    /// A number written with decimals (`0.333`): exact, but compared with tolerance, since
+    /// people round decimals.
+    Decimal(BigRational),
     Const(Constant),
     Var(String),
     Add(Vec<Expr>),
@@ -724,6 +727,7 @@ impl Parser<'_> {
                 self.pos += 1;
                 Ok(Expr::Var(format!("{n}_{}", self.subscript()?)))
             }
+            Tok::Num(n) if n.contains('.') => parse_decimal(&n).map(Expr::Decimal),
             Tok::Num(n) => parse_decimal(&n).map(Expr::Num),
             Tok::Letter(c) => {
                 let mut name = c.to_string();
@@ -959,9 +963,9 @@ mod tests {
 
     #[test]
     fn numbers_are_exact() {
-        assert_eq!(expr("0.25"), Expr::Num(BigRational::new(1.into(), 4.into())));
+        assert_eq!(expr("0.25"), Expr::Decimal(BigRational::new(1.into(), 4.into())));
         assert_eq!(expr("7,425,000"), num(7_425_000));
-        assert_eq!(expr(".5"), Expr::Num(BigRational::new(1.into(), 2.into())));
+        assert_eq!(expr(".5"), Expr::Decimal(BigRational::new(1.into(), 2.into())));
     }
 
     #[test]

@@ -34,6 +34,21 @@ enum Command {
     Run(RunArgs),
     /// Check a config (and its --set overrides) without running anything.
     Validate(ConfigArgs),
+    /// Grade answers: a JSONL file of {gold, pred} records, or one --gold/--pred pair.
+    Grade(GradeArgs),
+}
+
+#[derive(Args)]
+struct GradeArgs {
+    /// JSONL with string fields `gold` and `pred`; writes each record with `equal` added.
+    #[arg(long, conflicts_with_all = ["gold", "pred"], required_unless_present = "gold")]
+    input: Option<PathBuf>,
+    /// The gold answer (with --pred).
+    #[arg(long, requires = "pred")]
+    gold: Option<String>,
+    /// A bare answer or a whole response; the answer is extracted first.
+    #[arg(long, requires = "gold")]
+    pred: Option<String>,
 }
 
 #[derive(Args)]
@@ -90,6 +105,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate(&args),
         Command::Run(args) => run(&args, multi),
+        Command::Grade(args) => grade(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -152,6 +168,30 @@ fn run(args: &RunArgs, multi: MultiProgress) -> anyhow::Result<()> {
     let ran = outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Ran(_))).count();
     tracing::info!("finished: {ran} stage(s) ran, {} up to date", outcomes.len() - ran);
     Ok(())
+}
+
+fn grade(args: &GradeArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = match (&args.input, &args.gold, &args.pred) {
+        (Some(path), _, _) => {
+            let lines = pipeline::grade_file::grade_file(path)?;
+            lines.iter().try_for_each(|l| writeln!(out, "{l}"))
+        }
+        (None, Some(gold), Some(pred)) => {
+            let verdict = eval::grader::grade(gold, pred);
+            let answer = eval::grader::answer_of(pred);
+            let json =
+                serde_json::json!({ "equal": verdict.equal, "extracted": answer, "reason": verdict.reason });
+            writeln!(out, "{json}")
+        }
+        _ => unreachable!("clap requires --input or both --gold and --pred"),
+    };
+    match written {
+        // `pipeline grade ... | head` is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 fn forced(items: &[Forced]) -> BTreeSet<StageName> {
