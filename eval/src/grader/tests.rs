@@ -147,6 +147,10 @@ fn choices_and_text() {
     eq("\\text{Evelyn}", "Evelyn");
     eq("\\text{odd}", "Odd");
     ne("\\text{even}", "odd");
+    // Spacing can matter: `\\pi r` is not the word "pir".
+    ne("\\pi r", "pir");
+    // Plain-text exponents read as people mean them.
+    eq("x^{10}", "x^10");
 }
 
 #[test]
