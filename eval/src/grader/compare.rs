@@ -161,7 +161,7 @@ fn eval(e: &Expr, env: &Env, budget: &mut Budget) -> Result<Val, EvalError> {
             _ => return Err(EvalError::Domain),
         },
         Expr::Binom(n, k) => match (eval(n, env, budget)?, eval(k, env, budget)?) {
-            (Val::Rat(n), Val::Rat(k)) if n.is_integer() && k.is_integer() => {
+            (Val::Rat(n), Val::Rat(k)) if n.is_integer() && k.is_integer() && n.numer().bits() <= 64 => {
                 let n = n.to_integer();
                 let k = k.to_integer();
                 if k.is_negative() || k > n || k > BigInt::from(5000) {
@@ -210,16 +210,23 @@ fn apply(f: Func, x: Complex64) -> Complex64 {
     }
 }
 
+/// Exact arithmetic on operands this large (bits) would be slow: such values go numeric.
+const MAX_OPERAND_BITS: u64 = 4 * MAX_EXACT_BITS;
+
+fn small(x: &BigRational, y: &BigRational) -> bool {
+    bits(x) + bits(y) <= MAX_OPERAND_BITS
+}
+
 fn add(a: Val, b: Val) -> Val {
     match (a, b) {
-        (Val::Rat(x), Val::Rat(y)) => Val::Rat(x + y),
+        (Val::Rat(x), Val::Rat(y)) if small(&x, &y) => Val::Rat(x + y),
         (a, b) => Val::Cx(a.cx() + b.cx()),
     }
 }
 
 fn mul(a: Val, b: Val) -> Val {
     match (a, b) {
-        (Val::Rat(x), Val::Rat(y)) => Val::Rat(x * y),
+        (Val::Rat(x), Val::Rat(y)) if small(&x, &y) => Val::Rat(x * y),
         (a, b) => Val::Cx(a.cx() * b.cx()),
     }
 }
@@ -227,7 +234,7 @@ fn mul(a: Val, b: Val) -> Val {
 fn div(a: Val, b: Val) -> Result<Val, EvalError> {
     match (a, b) {
         (_, Val::Rat(y)) if y.is_zero() => Err(EvalError::Domain),
-        (Val::Rat(x), Val::Rat(y)) => Ok(Val::Rat(x / y)),
+        (Val::Rat(x), Val::Rat(y)) if small(&x, &y) => Ok(Val::Rat(x / y)),
         (a, b) => {
             let d = b.cx();
             if d.norm() == 0.0 { Err(EvalError::Domain) } else { Ok(Val::Cx(a.cx() / d)) }

@@ -176,7 +176,7 @@ fn find_close(s: &str, close: &str) -> Option<usize> {
     let bytes = s.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if s[i..].starts_with(close) {
+        if bytes[i..].starts_with(close.as_bytes()) {
             return Some(i);
         }
         // Skip escapes, but `\)`/`\]` are themselves closers.
@@ -267,9 +267,21 @@ mod tests {
 
     #[test]
     fn never_panics_on_awkward_input() {
-        for text in
-            ["\\", "$", "$$", "\\boxed", "\\boxed{", "\\(", "é\\boxed{ü}", "\\fbox é", "{}}}{{", "\\$"]
-        {
+        for text in [
+            "\\",
+            "$",
+            "$$",
+            "\\boxed",
+            "\\boxed{",
+            "\\(",
+            "é\\boxed{ü}",
+            "\\fbox é",
+            "{}}}{{",
+            "\\$",
+            "$\\é$",
+            "$x\\é",
+            "\\(\\é",
+        ] {
             let _ = ex(text);
         }
         assert_eq!(last_boxed("é\\boxed{ü}"), Some("ü"));

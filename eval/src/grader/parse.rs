@@ -107,8 +107,17 @@ pub enum Answer {
 
 const MAX_DEPTH: usize = 64;
 
+/// Answers longer than this are not parsed (they still compare as text): parsing is
+/// near-linear, but nothing that long is an answer.
+const MAX_ANSWER_CHARS: usize = 10_000;
+/// Digits in one number literal; bigger literals are refused rather than slow.
+const MAX_DIGITS: usize = 400;
+
 /// Normalizes and parses an answer.
 pub fn parse_answer(raw: &str) -> Result<Answer, String> {
+    if raw.len() > MAX_ANSWER_CHARS {
+        return Err(format!("longer than {MAX_ANSWER_CHARS} characters"));
+    }
     let s = normalize(raw);
     if s.is_empty() {
         return Err("empty answer".into());
@@ -935,6 +944,9 @@ fn flatten_mul(e: Expr) -> Expr {
 
 /// `12`, `0.25`, `.5` as exact rationals.
 fn parse_decimal(text: &str) -> Result<BigRational, String> {
+    if text.len() > MAX_DIGITS {
+        return Err(format!("a number with more than {MAX_DIGITS} digits"));
+    }
     let (int, frac) = text.split_once('.').unwrap_or((text, ""));
     let digits = format!("{int}{frac}");
     let digits = if digits.is_empty() { "0".to_owned() } else { digits };
