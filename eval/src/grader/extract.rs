@@ -88,24 +88,7 @@ fn box_argument(rest: &str) -> Option<&str> {
 /// `inner` starts just after an opening brace; returns the text up to its matching close.
 /// Escaped braces (`\{`, `\}`) are literal characters, not grouping.
 fn braced(inner: &str) -> Option<&str> {
-    let bytes = inner.as_bytes();
-    let mut depth = 1usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 1,
-            b'{' => depth += 1,
-            b'}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(&inner[..i]);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
+    super::normalize::matching_brace(inner, 0).map(|close| &inner[..close])
 }
 
 static FINAL_ANSWER: LazyLock<Regex> = LazyLock::new(|| {
