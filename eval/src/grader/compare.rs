@@ -507,6 +507,47 @@ fn relations_equal(ga: (&[Expr], &[RelOp]), pa: (&[Expr], &[RelOp]), budget: &mu
         && gs.iter().zip(ps.iter().rev()).all(|(a, b)| exprs_equal(a, b, budget)))
 }
 
+/// A 2-tuple of expressions read as an open interval.
+fn open_interval(t: &[Answer]) -> Option<Interval> {
+    match t {
+        [Answer::Expr(lo), Answer::Expr(hi)] => {
+            Some(Interval { lo: lo.clone(), hi: hi.clone(), lo_closed: false, hi_closed: false })
+        }
+        _ => None,
+    }
+}
+
+/// `a < x <= b`, `x > a`, `b >= x`, ... as the interval of `x`.
+fn relation_as_interval(sides: &[Expr], ops: &[RelOp]) -> Option<Interval> {
+    let inf = || Expr::Const(Constant::Infinity);
+    let neg_inf = || Expr::Neg(Box::new(Expr::Const(Constant::Infinity)));
+    let is_var = |e: &Expr| matches!(e, Expr::Var(_));
+    // Orient every chain as ascending (`<`, `<=`).
+    let (sides, ops): (Vec<&Expr>, Vec<RelOp>) = if ops.iter().all(|o| matches!(o, RelOp::Gt | RelOp::Ge)) {
+        let flipped = ops.iter().rev().map(|o| if *o == RelOp::Gt { RelOp::Lt } else { RelOp::Le }).collect();
+        (sides.iter().rev().collect(), flipped)
+    } else if ops.iter().all(|o| matches!(o, RelOp::Lt | RelOp::Le)) {
+        (sides.iter().collect(), ops.to_vec())
+    } else {
+        return None;
+    };
+    match (sides.as_slice(), ops.as_slice()) {
+        ([lo, x, hi], [a, b]) if is_var(x) => Some(Interval {
+            lo: (*lo).clone(),
+            hi: (*hi).clone(),
+            lo_closed: *a == RelOp::Le,
+            hi_closed: *b == RelOp::Le,
+        }),
+        ([x, hi], [a]) if is_var(x) => {
+            Some(Interval { lo: neg_inf(), hi: (*hi).clone(), lo_closed: false, hi_closed: *a == RelOp::Le })
+        }
+        ([lo, x], [a]) if is_var(x) => {
+            Some(Interval { lo: (*lo).clone(), hi: inf(), lo_closed: *a == RelOp::Le, hi_closed: false })
+        }
+        _ => None,
+    }
+}
+
 fn intervals_equal(a: &Interval, b: &Interval, budget: &mut Budget) -> bool {
     // Closedness at an infinite end is meaningless (`[0, \infty]` is a common typo).
     let lo_ok = infinity_sign(&a.lo).is_some() || a.lo_closed == b.lo_closed;
@@ -546,6 +587,17 @@ pub(crate) fn answers_equal(gold: &Answer, pred: &Answer, budget: &mut Budget) -
             (alone(&sides[0]) && exprs_equal(&sides[1], e, budget))
                 || (alone(&sides[1]) && exprs_equal(&sides[0], e, budget))
         }
+        // An inequality in the gold is answered by its interval (`x > 3` ~ `(3, \infty)`); the
+        // reverse is not accepted, as in math-verify.
+        (A::Relation { sides, ops }, A::Intervals(iv)) if iv.len() == 1 => {
+            relation_as_interval(sides, ops).is_some_and(|i| intervals_equal(&i, &iv[0], budget))
+        }
+        (A::Relation { sides, ops }, A::Tuple(t)) => {
+            match (relation_as_interval(sides, ops), open_interval(t)) {
+                (Some(a), Some(b)) => intervals_equal(&a, &b, budget),
+                _ => false,
+            }
+        }
         // `x = 1, y = 2` ~ `(1, 2)` is too loose to accept; lists compare as lists.
         (A::Tuple(a), A::Tuple(b)) => {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| answers_equal(x, y, budget))
@@ -555,14 +607,8 @@ pub(crate) fn answers_equal(gold: &Answer, pred: &Answer, budget: &mut Budget) -
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| intervals_equal(x, y, budget))
         }
         // `(a, b)` is a tuple or an open interval: let the other side decide.
-        (A::Tuple(t), A::Intervals(iv)) | (A::Intervals(iv), A::Tuple(t))
-            if t.len() == 2 && iv.len() == 1 =>
-        {
-            let i = &iv[0];
-            !i.lo_closed
-                && !i.hi_closed
-                && matches!((&t[0], &t[1]), (A::Expr(lo), A::Expr(hi))
-                    if exprs_equal(lo, &i.lo, budget) && exprs_equal(hi, &i.hi, budget))
+        (A::Tuple(t), A::Intervals(iv)) | (A::Intervals(iv), A::Tuple(t)) if iv.len() == 1 => {
+            open_interval(t).is_some_and(|i| intervals_equal(&i, &iv[0], budget))
         }
         (A::Matrix(a), A::Matrix(b)) => {
             a.len() == b.len()

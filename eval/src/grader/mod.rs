@@ -15,7 +15,8 @@ use serde::Serialize;
 use compare::Budget;
 pub use compare::{REL_TOL, STEP_BUDGET};
 use extract::{Method, last_boxed, last_math_env, last_number};
-use parse::{Answer, parse_answer};
+use normalize::Units;
+use parse::{Answer, parse_answer_with};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
@@ -67,7 +68,19 @@ fn choice(s: &str) -> Option<char> {
 
 /// Compares two bare answers, gold first.
 pub fn answers_equal(gold: &str, pred: &str) -> Verdict {
-    let (g, p) = (normalize::normalize(gold), normalize::normalize(pred));
+    let first = answers_equal_with(gold, pred, Units::Strip);
+    // A unit dropped on one side only (`6 m` vs `6m`): read both with their units kept.
+    let units_matter = normalize::normalize(gold) != normalize::normalize_with(gold, Units::Keep)
+        || normalize::normalize(pred) != normalize::normalize_with(pred, Units::Keep);
+    if first.equal || !units_matter {
+        return first;
+    }
+    let kept = answers_equal_with(gold, pred, Units::Keep);
+    if kept.equal { Verdict::new(true, format!("{} (units kept)", kept.reason)) } else { first }
+}
+
+fn answers_equal_with(gold: &str, pred: &str, units: Units) -> Verdict {
+    let (g, p) = (normalize::normalize_with(gold, units), normalize::normalize_with(pred, units));
     if g.is_empty() {
         return Verdict::new(false, "empty gold answer");
     }
@@ -80,11 +93,11 @@ pub fn answers_equal(gold: &str, pred: &str) -> Verdict {
             None => Verdict::new(false, "gold is a choice letter, prediction is not"),
         };
     }
-    let gold_tree = match parse_answer(gold) {
+    let gold_tree = match parse_answer_with(gold, units) {
         Ok(t) => t,
         Err(e) => return Verdict::new(false, format!("gold not parsed ({e}); texts differ")),
     };
-    let pred_tree = match parse_answer(pred) {
+    let pred_tree = match parse_answer_with(pred, units) {
         Ok(t) => t,
         Err(e) => return Verdict::new(false, format!("prediction not parsed: {e}")),
     };

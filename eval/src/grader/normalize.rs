@@ -25,6 +25,18 @@ const ROW_BREAK: &str = "\u{1}";
 
 /// Applies every clean-up; the result is what the parser reads.
 pub fn normalize(raw: &str) -> String {
+    normalize_with(raw, Units::Strip)
+}
+
+/// Whether trailing units are dropped. Grading tries both: `\frac{37}{4} m` loses its unit
+/// but `\frac{37}{4}m` keeps `m` as a factor, and only reading both alike makes them equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Units {
+    Strip,
+    Keep,
+}
+
+pub fn normalize_with(raw: &str, units: Units) -> String {
     // `\\` (a matrix row break) must not be read as `\` + the next character.
     let mut s = raw.trim().replace("\\\\", ROW_BREAK).replace("\\$", "");
     s = strip_math_delimiters(&s);
@@ -79,7 +91,10 @@ pub fn normalize(raw: &str) -> String {
             s = s.replace(from, to);
         }
     }
-    s = strip_text_units(&s).replace(ROW_BREAK, "\\\\");
+    if units == Units::Strip {
+        s = strip_text_units(&s);
+    }
+    s = s.replace(ROW_BREAK, "\\\\");
     let s = s.trim().trim_end_matches(['.', ';']).trim();
     // A lone leading `x=`-style assignment is kept: the comparer decides how to use it.
     s.to_owned()

@@ -13,7 +13,7 @@ use num_rational::BigRational;
 use num_traits::{One, Zero};
 use regex::Regex;
 
-use super::normalize::normalize;
+use super::normalize::{Units, normalize_with};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -113,12 +113,16 @@ const MAX_ANSWER_CHARS: usize = 10_000;
 /// Digits in one number literal; bigger literals are refused rather than slow.
 const MAX_DIGITS: usize = 400;
 
-/// Normalizes and parses an answer.
+/// Normalizes (dropping trailing units) and parses an answer.
 pub fn parse_answer(raw: &str) -> Result<Answer, String> {
+    parse_answer_with(raw, Units::Strip)
+}
+
+pub fn parse_answer_with(raw: &str, units: Units) -> Result<Answer, String> {
     if raw.len() > MAX_ANSWER_CHARS {
         return Err(format!("longer than {MAX_ANSWER_CHARS} characters"));
     }
-    let s = normalize(raw);
+    let s = normalize_with(raw, units);
     if s.is_empty() {
         return Err("empty answer".into());
     }

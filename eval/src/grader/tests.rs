@@ -81,6 +81,9 @@ fn percentages_units_degrees_and_dollars() {
     eq("6.5", "6.5 \\mathrm{~m}");
     eq("45", "45 minutes");
     eq("1.6", "1.6 \\text{ cm}");
+    // A unit glued on one side only is read as a factor on both.
+    eq("\\frac{37}{4} m", "\\frac{37}{4}m");
+    ne("\\frac{37}{4} m", "\\frac{37}{5}m");
     ne("10\\%", "0.2");
 }
 
@@ -137,6 +140,12 @@ fn equations_and_inequalities() {
     ne("x > 3", "x \\ge 3");
     ne("x > 3", "x < 3");
     eq("1 < x < 3", "3 > x > 1");
+    // Gold inequality, predicted interval: accepted; the reverse is not (math-verify's asymmetry).
+    eq("x > 3", "(3, \\infty)");
+    eq("1 < x \\le 3", "(1, 3]");
+    eq("x \\le 2", "(-\\infty, 2]");
+    ne("x > 3", "[3, \\infty)");
+    ne("(3, \\infty)", "x > 3");
 }
 
 #[test]
