@@ -54,6 +54,9 @@ pub fn normalize_with(raw: &str, units: Units) -> String {
         ("\\Bigr", ""),
         ("\\big", ""),
         ("\\Big", ""),
+        // `11,\\! 111` is a thousands separator, not a list.
+        (",\\! ", ","),
+        (",\\!", ","),
         ("\\!", ""),
         ("{,}", ","),
         ("\\,", ""),
