@@ -16,7 +16,7 @@ use compare::Budget;
 pub use compare::{REL_TOL, STEP_BUDGET};
 use extract::{Method, last_boxed, last_math_env, last_number};
 use normalize::Units;
-use parse::{Answer, parse_answer_with};
+use parse::Answer;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
@@ -61,43 +61,45 @@ static CHOICE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?:\\(?:text|textbf|mathrm)\{)?\s*\(?\s*([A-E])\s*\)?\s*\}?$").expect("valid regex")
 });
 
-fn choice(s: &str) -> Option<char> {
-    let s = normalize::normalize(s);
-    CHOICE.captures(&s).and_then(|c| c[1].chars().next())
+/// The letter of a normalized multiple-choice answer (`(C)`, `\text{C}`).
+fn choice(normalized: &str) -> Option<char> {
+    CHOICE.captures(normalized).and_then(|c| c[1].chars().next())
 }
 
 /// Compares two bare answers, gold first.
 pub fn answers_equal(gold: &str, pred: &str) -> Verdict {
-    let first = answers_equal_with(gold, pred, Units::Strip);
-    // A unit dropped on one side only (`6 m` vs `6m`): read both with their units kept.
-    let units_matter = normalize::normalize(gold) != normalize::normalize_with(gold, Units::Keep)
-        || normalize::normalize(pred) != normalize::normalize_with(pred, Units::Keep);
-    if first.equal || !units_matter {
+    let stripped = (normalize::normalize(gold), normalize::normalize(pred));
+    let first = answers_equal_normalized(&stripped.0, &stripped.1);
+    if first.equal {
         return first;
     }
-    let kept = answers_equal_with(gold, pred, Units::Keep);
-    if kept.equal { Verdict::new(true, format!("{} (units kept)", kept.reason)) } else { first }
+    // A unit dropped on one side only (`6 m` vs `6m`): read both with their units kept.
+    let kept = (normalize::normalize_with(gold, Units::Keep), normalize::normalize_with(pred, Units::Keep));
+    if kept == stripped {
+        return first;
+    }
+    let second = answers_equal_normalized(&kept.0, &kept.1);
+    if second.equal { Verdict::new(true, format!("{} (units kept)", second.reason)) } else { first }
 }
 
-fn answers_equal_with(gold: &str, pred: &str, units: Units) -> Verdict {
-    let (g, p) = (normalize::normalize_with(gold, units), normalize::normalize_with(pred, units));
+fn answers_equal_normalized(g: &str, p: &str) -> Verdict {
     if g.is_empty() {
         return Verdict::new(false, "empty gold answer");
     }
     if g == p {
         return Verdict::new(true, "same text after normalization");
     }
-    if let Some(gc) = choice(gold) {
-        return match choice(pred) {
+    if let Some(gc) = choice(g) {
+        return match choice(p) {
             Some(pc) => Verdict::new(gc == pc, "multiple-choice letters"),
             None => Verdict::new(false, "gold is a choice letter, prediction is not"),
         };
     }
-    let gold_tree = match parse_answer_with(gold, units) {
+    let gold_tree = match parse::parse_prepared(g) {
         Ok(t) => t,
         Err(e) => return Verdict::new(false, format!("gold not parsed ({e}); texts differ")),
     };
-    let pred_tree = match parse_answer_with(pred, units) {
+    let pred_tree = match parse::parse_prepared(p) {
         Ok(t) => t,
         Err(e) => return Verdict::new(false, format!("prediction not parsed: {e}")),
     };

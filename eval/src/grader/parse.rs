@@ -122,11 +122,18 @@ pub fn parse_answer_with(raw: &str, units: Units) -> Result<Answer, String> {
     if raw.len() > MAX_ANSWER_CHARS {
         return Err(format!("longer than {MAX_ANSWER_CHARS} characters"));
     }
-    let s = normalize_with(raw, units);
+    parse_prepared(&normalize_with(raw, units))
+}
+
+/// Parses text that has already been through `normalize`.
+pub(crate) fn parse_prepared(s: &str) -> Result<Answer, String> {
+    if s.len() > MAX_ANSWER_CHARS {
+        return Err(format!("longer than {MAX_ANSWER_CHARS} characters"));
+    }
     if s.is_empty() {
         return Err("empty answer".into());
     }
-    parse_normalized(&s, 0)
+    parse_normalized(s, 0)
 }
 
 static THOUSANDS: LazyLock<Regex> =
