@@ -370,6 +370,11 @@ fn point(k: usize, var: usize) -> f64 {
     0.5 + 2.0 * (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// The `k`-th point: a value for every variable.
+fn assignment(names: &[String], k: usize) -> Vec<(String, Complex64)> {
+    names.iter().enumerate().map(|(j, n)| (n.clone(), Complex64::new(point(k, j), 0.0))).collect()
+}
+
 pub(crate) fn exprs_equal(a: &Expr, b: &Expr, budget: &mut Budget) -> bool {
     if a == b {
         return true;
@@ -399,8 +404,7 @@ fn equal_under(a: &Expr, b: &Expr, percent: PercentAs, budget: &mut Budget) -> b
     }
     let mut agreed = 0;
     for k in 0..POINTS {
-        let vars: Vec<(String, Complex64)> =
-            names.iter().enumerate().map(|(j, n)| (n.clone(), Complex64::new(point(k, j), 0.0))).collect();
+        let vars = assignment(&names, k);
         let env = Env { vars: &vars, percent };
         match (eval(a, &env, budget), eval(b, &env, budget)) {
             (Ok(x), Ok(y)) if vals_equal(&x, &y, approx) => agreed += 1,
@@ -426,8 +430,7 @@ fn proportional(a: &Expr, b: &Expr, positive: Option<bool>, budget: &mut Budget)
     let mut ratio: Option<Complex64> = None;
     let mut agreed = 0;
     for k in 0..POINTS {
-        let vars: Vec<(String, Complex64)> =
-            names.iter().enumerate().map(|(j, n)| (n.clone(), Complex64::new(point(k, j), 0.0))).collect();
+        let vars = assignment(&names, k);
         let env = Env { vars: &vars, percent: PercentAs::Fraction };
         let (Ok(x), Ok(y)) = (eval(a, &env, budget), eval(b, &env, budget)) else {
             if budget.exhausted() {
