@@ -51,10 +51,14 @@ fn parse_record(raw: &str) -> Result<(Record, String, String), String> {
     Ok((record, gold, pred))
 }
 
-/// Reads `path` and grades it.
+/// Reads `path` (`-` for standard input) and grades it.
 pub fn grade_file(path: &Path) -> Result<Vec<String>, GradeFileError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| GradeFileError::Io { path: path.to_owned(), source })?;
+    let io_err = |source| GradeFileError::Io { path: path.to_owned(), source };
+    let text = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).map_err(io_err)?
+    } else {
+        std::fs::read_to_string(path).map_err(io_err)?
+    };
     grade_jsonl(&text, path)
 }
 

@@ -107,6 +107,17 @@ fn grade_pairs_and_files() {
         "{\"gold\":\"3\",\"pred\":\"3.0\",\"k\":1,\"equal\":true}\n{\"gold\":\"3\",\"pred\":\"4\",\"equal\":false}\n"
     );
 
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["grade", "--input", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"{\"gold\": \"x=2\", \"pred\": \"2\"}\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"gold\":\"x=2\",\"pred\":\"2\",\"equal\":true}\n");
+
     std::fs::write(&input, "{\"gold\": \"3\"}\n").unwrap();
     let out = pipeline(&["grade", "--input", input.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));

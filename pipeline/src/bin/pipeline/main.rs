@@ -40,7 +40,8 @@ enum Command {
 
 #[derive(Args)]
 struct GradeArgs {
-    /// JSONL with string fields `gold` and `pred`; writes each record with `equal` added.
+    /// JSONL with string fields `gold` and `pred` (`-` reads standard input); writes each
+    /// record with `equal` added.
     #[arg(long, conflicts_with_all = ["gold", "pred"], required_unless_present = "gold")]
     input: Option<PathBuf>,
     /// The gold answer (with --pred).
