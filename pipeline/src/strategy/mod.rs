@@ -1,9 +1,25 @@
-//! The seven prompting strategies of the VS paper. This module names them and holds the paper's
-//! per-strategy defaults; prompt assembly and reply parsing live one file per strategy.
+//! The seven prompting strategies of the VS paper: how each asks for problems (one file per
+//! strategy, prompt text verbatim from the reference implementation), how many items each turn
+//! asks for, the JSON schema each can send, how replies become items (`reply`), and post-hoc
+//! selection over verbalized distributions (`select`).
+
+mod cot;
+mod direct;
+mod multi_turn;
+pub mod reply;
+mod schema;
+pub mod select;
+mod sequence;
+mod text;
+mod vs_cot;
+mod vs_multi;
+mod vs_standard;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::config::GenerateConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -54,6 +70,114 @@ impl Strategy {
             _ => None,
         }
     }
+}
+
+/// What shapes a strategy's prompts, resolved from `[generate]` for one strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptSpec {
+    /// Items per call (1 for Direct and CoT, whatever the config says).
+    pub k: usize,
+    pub target_words: usize,
+    /// VS-Multi: items asked for in the first turn.
+    pub samples_per_turn: usize,
+    pub probability_definition: ProbabilityDefinition,
+    pub probability_tuning: Option<f64>,
+}
+
+impl PromptSpec {
+    pub fn new(strategy: Strategy, g: &GenerateConfig) -> Self {
+        Self {
+            k: if matches!(strategy, Strategy::Direct | Strategy::Cot) { 1 } else { g.k },
+            target_words: g.target_words,
+            samples_per_turn: g.samples_per_turn,
+            probability_definition: g
+                .probability_definition
+                .or(strategy.default_probability_definition())
+                .unwrap_or(ProbabilityDefinition::Explicit),
+            probability_tuning: g.probability_tuning,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+/// One chat message, as sent to any OpenAI-compatible endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+impl Message {
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Self { role, content: content.into() }
+    }
+}
+
+impl Strategy {
+    /// The system prompt: method head plus format block (vs-prompts.md §2).
+    pub fn system_prompt(self, spec: &PromptSpec) -> String {
+        match self {
+            Strategy::Direct => direct::system_prompt(spec),
+            Strategy::Cot => cot::system_prompt(spec),
+            Strategy::Sequence => sequence::system_prompt(spec),
+            Strategy::MultiTurn => multi_turn::system_prompt(spec),
+            Strategy::VsStandard => vs_standard::system_prompt(spec),
+            Strategy::VsCot => vs_cot::system_prompt(spec),
+            Strategy::VsMulti => vs_multi::system_prompt(spec),
+        }
+    }
+
+    /// The first turn: system prompt and the task prompt.
+    pub fn first_messages(self, spec: &PromptSpec, task_prompt: &str) -> Vec<Message> {
+        vec![Message::new(Role::System, self.system_prompt(spec)), Message::new(Role::User, task_prompt)]
+    }
+
+    /// Items each turn of one conversation asks for; their sum is the items per conversation.
+    pub fn turns(self, spec: &PromptSpec) -> Vec<usize> {
+        match self {
+            Strategy::Direct | Strategy::Cot => vec![1],
+            Strategy::Sequence | Strategy::VsStandard | Strategy::VsCot => vec![spec.k],
+            Strategy::MultiTurn => vec![1; spec.k],
+            Strategy::VsMulti => vs_multi::turns(spec),
+        }
+    }
+
+    /// The user message of a later turn asking for `n` more items (multi-turn strategies only).
+    pub fn continue_prompt(self, n: usize) -> Option<String> {
+        match self {
+            Strategy::MultiTurn => Some(multi_turn::CONTINUE.to_owned()),
+            Strategy::VsMulti => Some(vs_multi::continue_prompt(n)),
+            _ => None,
+        }
+    }
+
+    /// The `response_format` to send when the endpoint supports JSON schemas; `None` for the
+    /// free-text strategies.
+    pub fn response_schema(self, spec: &PromptSpec) -> Option<serde_json::Value> {
+        match self {
+            Strategy::Direct | Strategy::MultiTurn => None,
+            Strategy::Cot => Some(cot::response_schema()),
+            Strategy::Sequence => Some(sequence::response_schema()),
+            Strategy::VsStandard => Some(vs_standard::response_schema(spec)),
+            Strategy::VsCot => Some(vs_cot::response_schema(spec)),
+            Strategy::VsMulti => Some(vs_multi::response_schema(spec)),
+        }
+    }
+}
+
+/// The task (user) prompt `<dir>/<task>.txt`, trailing newlines trimmed and nothing else.
+pub fn task_prompt(dir: &std::path::Path, task: &str) -> std::io::Result<String> {
+    let path = dir.join(format!("{task}.txt"));
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("task prompt {}: {e}", path.display())))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 impl fmt::Display for Strategy {
