@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod grade_file;
+pub mod llm;
 pub mod manifest;
 pub mod progress;
 pub mod run_dir;

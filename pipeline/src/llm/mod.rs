@@ -1,0 +1,59 @@
+//! LLM access. One request type for every provider; the OpenAI-compatible client (`openai`)
+//! with retries (`retry`) and an on-disk cache keyed by the request (`cache`), so a rerun pays
+//! for nothing twice. The local provider (the trainer's model in-process) comes with the model.
+
+pub mod cache;
+pub mod openai;
+pub mod retry;
+
+use serde::{Deserialize, Serialize};
+
+use crate::strategy::Message;
+
+/// One chat-completions request, everything that determines its reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<Message>,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// A `response_format` (JSON schema) for servers that support it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatResponse {
+    pub content: String,
+    pub usage: Usage,
+    /// Answered from the cache: no request was sent.
+    #[serde(skip)]
+    pub cached: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmError {
+    #[error("environment variable {var} (named by llm.{llm}.api_key_env) is not set")]
+    MissingKey { llm: String, var: String },
+    #[error("llm.{llm}: {message}")]
+    Config { llm: String, message: String },
+    #[error("HTTP {status} from {url}: {body}")]
+    Status { status: u16, url: String, body: String },
+    #[error("request to {url} failed: {message}")]
+    Transport { url: String, message: String },
+    #[error("unexpected reply from {url}: {message}")]
+    BadReply { url: String, message: String },
+    #[error("gave up after {attempts} attempts; last error: {last}")]
+    RetriesExhausted { attempts: u32, last: Box<LlmError> },
+    #[error("cache {path}: {message}")]
+    Cache { path: String, message: String },
+}

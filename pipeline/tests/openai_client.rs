@@ -1,0 +1,222 @@
+//! The OpenAI-compatible client against an in-process mock server: replies, the cache, retries
+//! (429 + Retry-After, 5xx, timeouts, garbage), no retry on 4xx, the key, and the concurrency cap.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use pipeline::config::{LlmConfig, Provider};
+use pipeline::llm::cache::CallCache;
+use pipeline::llm::openai::OpenAiClient;
+use pipeline::llm::{ChatRequest, LlmError};
+use pipeline::strategy::{Message, Role};
+
+#[derive(Clone, Debug)]
+enum Reply {
+    Ok(&'static str),
+    Status(u16, Option<&'static str>),
+    SlowOk(u64, &'static str),
+    Garbage,
+}
+
+#[derive(Default)]
+struct Mock {
+    script: Mutex<VecDeque<Reply>>,
+    requests: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    auth: Mutex<Vec<Option<String>>>,
+}
+
+async fn handler(State(mock): State<Arc<Mock>>, headers: HeaderMap, body: String) -> Response {
+    mock.requests.fetch_add(1, Ordering::SeqCst);
+    let now = mock.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    mock.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    mock.auth.lock().unwrap().push(headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()));
+    assert!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["messages"].is_array());
+    let reply = mock.script.lock().unwrap().pop_front().unwrap_or(Reply::Ok("default"));
+    let ok = |content: &str| {
+        axum::Json(serde_json::json!({
+            "choices": [{"message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 7}
+        }))
+        .into_response()
+    };
+    let resp = match reply {
+        Reply::Ok(c) => ok(c),
+        Reply::SlowOk(ms, c) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            ok(c)
+        }
+        Reply::Status(code, retry_after) => {
+            let mut r = (StatusCode::from_u16(code).unwrap(), "server says no").into_response();
+            if let Some(ra) = retry_after {
+                r.headers_mut().insert("retry-after", HeaderValue::from_static(ra));
+            }
+            r
+        }
+        Reply::Garbage => (StatusCode::OK, "{\"choices\": [").into_response(),
+    };
+    mock.in_flight.fetch_sub(1, Ordering::SeqCst);
+    resp
+}
+
+async fn serve(script: Vec<Reply>) -> (Arc<Mock>, String) {
+    let mock = Arc::new(Mock { script: Mutex::new(script.into()), ..Mock::default() });
+    let app = axum::Router::new().route("/v1/chat/completions", post(handler)).with_state(mock.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (mock, url)
+}
+
+fn config(url: &str, key_var: Option<&str>) -> LlmConfig {
+    LlmConfig {
+        provider: Provider::Openai,
+        base_url: Some(url.to_owned()),
+        model: Some("gpt-test".into()),
+        api_key_env: key_var.map(str::to_owned),
+        max_retries: 3,
+        timeout_s: 5.0,
+        ..LlmConfig::default()
+    }
+}
+
+fn request(text: &str) -> ChatRequest {
+    ChatRequest {
+        model: "gpt-test".into(),
+        messages: vec![Message::new(Role::System, "sys"), Message::new(Role::User, text)],
+        temperature: 0.7,
+        top_p: 1.0,
+        max_tokens: 100,
+        seed: Some(42),
+        response_format: None,
+    }
+}
+
+fn client(cfg: &LlmConfig, cache: &tempfile::TempDir) -> OpenAiClient {
+    OpenAiClient::new("test", cfg, CallCache::new(cache.path()))
+        .unwrap()
+        .with_backoff_base(Duration::from_millis(10))
+}
+
+fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { out.extend(files(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+#[tokio::test]
+async fn replies_are_cached_per_call_and_the_key_stays_in_the_header() {
+    // SAFETY: only this test reads this variable.
+    unsafe { std::env::set_var("VSDATA_TEST_OPENAI_KEY", "sk-test-123") };
+    let (mock, url) = serve(vec![Reply::Ok("first"), Reply::Ok("second")]).await;
+    let cache = tempfile::tempdir().unwrap();
+    let c = client(&config(&url, Some("VSDATA_TEST_OPENAI_KEY")), &cache);
+    let r = c.chat(&request("q"), 0).await.unwrap();
+    assert_eq!(
+        (r.content.as_str(), r.usage.prompt_tokens, r.usage.completion_tokens, r.cached),
+        ("first", 11, 7, false)
+    );
+    let again = c.chat(&request("q"), 0).await.unwrap();
+    assert_eq!((again.content.as_str(), again.cached), ("first", true));
+    assert_eq!(mock.requests.load(Ordering::SeqCst), 1, "a cached call sends nothing");
+    // A new client over the same cache (a rerun) sends nothing either.
+    let rerun = client(&config(&url, Some("VSDATA_TEST_OPENAI_KEY")), &cache);
+    assert!(rerun.chat(&request("q"), 0).await.unwrap().cached);
+    // Another call index of the same request is another sample.
+    assert_eq!(c.chat(&request("q"), 1).await.unwrap().content, "second");
+    assert_eq!(mock.requests.load(Ordering::SeqCst), 2);
+    assert_eq!(mock.auth.lock().unwrap()[0].as_deref(), Some("Bearer sk-test-123"));
+    for f in files(cache.path()) {
+        assert!(
+            !std::fs::read_to_string(&f).unwrap().contains("sk-test-123"),
+            "{} holds the key",
+            f.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_honour_retry_after_and_server_errors_back_off() {
+    let (mock, url) = serve(vec![Reply::Status(429, Some("1")), Reply::Ok("after 429")]).await;
+    let cache = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let r = client(&config(&url, None), &cache).chat(&request("q"), 0).await.unwrap();
+    assert_eq!(r.content, "after 429");
+    assert!(start.elapsed() >= Duration::from_secs(1), "waited {:?}", start.elapsed());
+    assert_eq!(mock.requests.load(Ordering::SeqCst), 2);
+
+    let (mock, url) =
+        serve(vec![Reply::Status(500, None), Reply::Status(503, None), Reply::Garbage, Reply::Ok("ok")])
+            .await;
+    let r = client(&config(&url, None), &tempfile::tempdir().unwrap()).chat(&request("q"), 0).await.unwrap();
+    assert_eq!(r.content, "ok");
+    assert_eq!(mock.requests.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn client_errors_are_not_retried_and_retries_run_out() {
+    let (mock, url) = serve(vec![Reply::Status(400, None), Reply::Ok("never")]).await;
+    let err =
+        client(&config(&url, None), &tempfile::tempdir().unwrap()).chat(&request("q"), 0).await.unwrap_err();
+    assert!(matches!(err, LlmError::Status { status: 400, .. }), "{err}");
+    assert_eq!(mock.requests.load(Ordering::SeqCst), 1);
+
+    let (mock, url) = serve(vec![Reply::Status(500, None); 10]).await;
+    let mut cfg = config(&url, None);
+    cfg.max_retries = 2;
+    let err = client(&cfg, &tempfile::tempdir().unwrap()).chat(&request("q"), 0).await.unwrap_err();
+    assert!(matches!(err, LlmError::RetriesExhausted { attempts: 3, .. }), "{err}");
+    assert_eq!(mock.requests.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn slow_replies_time_out_and_are_retried() {
+    let (mock, url) = serve(vec![Reply::SlowOk(2000, "too late"), Reply::Ok("in time")]).await;
+    let mut cfg = config(&url, None);
+    cfg.timeout_s = 0.3;
+    let r = client(&cfg, &tempfile::tempdir().unwrap()).chat(&request("q"), 0).await.unwrap();
+    assert_eq!(r.content, "in time");
+    assert_eq!(mock.requests.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrency_is_capped() {
+    let (mock, url) = serve(vec![Reply::SlowOk(150, "x"); 6]).await;
+    let mut cfg = config(&url, None);
+    cfg.max_concurrency = 2;
+    let c = Arc::new(client(&cfg, &tempfile::tempdir().unwrap()));
+    let start = Instant::now();
+    let calls: Vec<_> = (0..6)
+        .map(|i| {
+            let c = c.clone();
+            tokio::spawn(async move { c.chat(&request("q"), i).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    // Six 150 ms replies, two at a time: about 450 ms, not 150 (unbounded) or 900 (serial).
+    assert!(start.elapsed() >= Duration::from_millis(440), "{:?}", start.elapsed());
+    assert_eq!(mock.requests.load(Ordering::SeqCst), 6);
+    assert_eq!(mock.max_in_flight.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_missing_key_variable_is_named() {
+    let cfg = config("http://127.0.0.1:9/v1", Some("VSDATA_TEST_UNSET_VARIABLE"));
+    let err = OpenAiClient::new("gen", &cfg, CallCache::new("/tmp/unused")).err().unwrap().to_string();
+    assert_eq!(
+        err,
+        "environment variable VSDATA_TEST_UNSET_VARIABLE (named by llm.gen.api_key_env) is not set"
+    );
+}
