@@ -65,15 +65,27 @@ fn set_overrides_reach_validation() {
 }
 
 #[test]
-fn run_stops_at_the_first_unimplemented_stage_with_a_clear_message() {
+fn the_default_run_stops_where_the_embedded_model_is_still_missing() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = format!("run.out_dir={}", tmp.path().display());
     let out = pipeline(&["run", "--config", "configs/default.toml", "--set", &out_dir]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("stage `generate` is not implemented yet"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("stage `generate` failed: llm.smollm2: provider \"local\""), "{err}");
+    assert_eq!(err.matches("not implemented yet").count(), 1, "said once: {err}");
+    assert!(!tmp.path().join("default/generate/manifest.json").exists());
     // The resolved config is recorded even so.
     let recorded = std::fs::read_to_string(tmp.path().join("default/config.toml")).unwrap();
     assert!(recorded.contains(&format!("out_dir = \"{}\"", tmp.path().display())), "{recorded}");
+}
+
+#[test]
+fn stages_after_generate_say_they_are_not_implemented() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = format!("run.out_dir={}", tmp.path().display());
+    let out = pipeline(&["run", "--config", "configs/default.toml", "--stages", "solve", "--set", &out_dir]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("stage `solve` is not implemented yet"), "{}", stderr(&out));
 }
 
 #[test]

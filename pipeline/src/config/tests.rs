@@ -139,7 +139,15 @@ fn selection_tau_goes_with_a_filtering_mode() {
     assert!(e.contains("generate.selection.tau: required when mode filters by probability"), "{e}");
     let e = err(&format!("{MINIMAL}\n[generate.selection]\ntau = 0.1\n"), &[]);
     assert!(e.contains("generate.selection.tau: only applies with mode"), "{e}");
-    let c = load_text(&format!("{MINIMAL}\n[generate.selection]\nmode = \"keep_below\"\ntau = 0.1\n"), &[])
+    let e = err(&format!("{MINIMAL}\n[generate.selection]\nmode = \"keep_below\"\ntau = 0.1\n"), &[]);
+    assert!(
+        e.contains(
+            "generate.selection.mode: filters by verbalized probability, which `direct` does not give"
+        ),
+        "{e}"
+    );
+    let vs_only = MINIMAL.replace("[\"vs_multi\", \"direct\"]", "[\"vs_multi\"]");
+    let c = load_text(&format!("{vs_only}\n[generate.selection]\nmode = \"keep_below\"\ntau = 0.1\n"), &[])
         .unwrap();
     assert_eq!((c.generate.selection.mode, c.generate.selection.tau), (SelectionMode::KeepBelow, Some(0.1)));
 }

@@ -206,6 +206,14 @@ fn generate(p: &mut Problems, g: &GenerateConfig, llms: &BTreeMap<String, LlmCon
         (_, Some(tau)) => p.in_range(tau, 0.0, 1.0, true, k("generate.selection.tau")),
         (SelectionMode::All, None) => {}
     }
+    if s.mode != SelectionMode::All
+        && let Some(plain) = g.strategies.iter().find(|st| !st.is_verbalized())
+    {
+        p.0.push((
+            k("generate.selection.mode"),
+            format!("filters by verbalized probability, which `{plain}` does not give; use mode = \"all\" or only vs_* strategies"),
+        ));
+    }
 }
 
 fn solve(p: &mut Problems, s: &SolveConfig, llms: &BTreeMap<String, LlmConfig>) {

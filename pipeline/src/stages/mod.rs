@@ -1,6 +1,8 @@
 //! The pipeline's stages: their names and flow order, the trait each implements (one file per
 //! stage in this folder), and the registry of those that exist.
 
+pub mod generate;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -150,5 +152,5 @@ pub trait Stage {
 /// The stages built so far. A stage of [`StageName::FLOW`] missing here makes the runner stop
 /// with "not implemented yet" rather than fake its outputs.
 pub fn implemented() -> Vec<Box<dyn Stage>> {
-    Vec::new()
+    vec![Box::new(generate::Generate)]
 }

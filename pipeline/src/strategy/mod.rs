@@ -158,6 +158,15 @@ impl Strategy {
         }
     }
 
+    /// How a reply appears in the history of the turns after it (vs-prompts.md §0): the raw
+    /// text for Multi-turn, the Python repr of the parsed items for VS-Multi.
+    pub fn history_content(self, raw_reply: &str, items: &[reply::Item]) -> String {
+        match self {
+            Strategy::VsMulti => vs_multi::history_content(items),
+            _ => raw_reply.to_owned(),
+        }
+    }
+
     /// The `response_format` to send when the endpoint supports JSON schemas; `None` for the
     /// free-text strategies.
     pub fn response_schema(self, spec: &PromptSpec) -> Option<serde_json::Value> {

@@ -1,0 +1,466 @@
+//! The generate stage: for each strategy, conversations with the generator LLM until exactly
+//! `generate.num_problems` problems are kept, written to
+//! `runs/<name>/generate/<strategy>/problems.jsonl`.
+//!
+//! Resumable at any point: problems are appended and fsync'd with stable ids
+//! (`<strategy>-c<conversation>-t<turn>-i<item>`), each finished conversation is logged in
+//! `conversations.jsonl`, and every LLM call is cached by its request, so a rerun after a kill
+//! re-sends no completed call and writes no duplicate. Conversations run concurrently in waves
+//! and are written in conversation order, so which problems are kept does not depend on timing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{Stage, StageContext, StageError, StageName, StageOutput};
+use crate::config::{Config, LlmConfig, Provider};
+use crate::llm::cache::CallCache;
+use crate::llm::openai::OpenAiClient;
+use crate::llm::{ChatRequest, LlmError, Usage};
+use crate::strategy::reply::{Item, extract_problem, parse_reply};
+use crate::strategy::select::select;
+use crate::strategy::{Message, PromptSpec, Role, Strategy, task_prompt};
+
+/// Where task prompts live (`generate.task` names a file here).
+pub const PROMPTS_DIR: &str = "data/prompts";
+/// Conversations tried per strategy, as a multiple of those planned, before giving up.
+const MAX_CONVERSATION_FACTOR: usize = 4;
+
+pub struct Generate;
+
+/// One kept problem, a line of `problems.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProblemRecord {
+    pub id: String,
+    pub strategy: Strategy,
+    pub question: String,
+    pub difficulty: Option<String>,
+    /// The item as the model wrote it.
+    pub text: String,
+    /// Verbalized score (after repair), if the strategy gives one.
+    pub probability: Option<f64>,
+    /// The call that produced it: `<strategy>-c<conversation>-t<turn>`.
+    pub call_id: String,
+}
+
+/// One finished conversation, a line of `conversations.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ConversationLog {
+    conversation: usize,
+    calls_sent: u64,
+    calls_cached: u64,
+    /// Parse failures by kind (each retried up to `max_parse_retries`).
+    parse_failures: BTreeMap<String, u64>,
+    /// Set when the conversation ended early (a call failed for good).
+    failed: Option<String>,
+    items: u64,
+    missing_question: u64,
+    not_selected: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+}
+
+struct Outcome {
+    log: ConversationLog,
+    records: Vec<ProblemRecord>,
+}
+
+fn llm_of(config: &Config) -> Result<(&str, &LlmConfig), StageError> {
+    let name = config.generate.llm.as_str();
+    let llm = config.llm.get(name).ok_or_else(|| StageError::Failed(format!("no [llm.{name}] section")))?;
+    Ok((name, llm))
+}
+
+impl Stage for Generate {
+    fn name(&self) -> StageName {
+        StageName::Generate
+    }
+
+    fn config_slice(&self, config: &Config) -> serde_json::Value {
+        let llm = config.llm.get(&config.generate.llm);
+        // Concurrency, rate limits, timeouts and retries change how, not what: left out.
+        json!({
+            "generate": config.generate,
+            "seed": config.run.seed,
+            "llm": llm.map(|l| json!({
+                "provider": l.provider, "base_url": l.base_url, "model": l.model,
+                "model_path": l.model_path, "temperature": l.temperature, "top_p": l.top_p,
+                "max_tokens": l.max_tokens, "json_schema": l.json_schema,
+            })),
+        })
+    }
+
+    fn external_inputs(&self, config: &Config) -> Vec<PathBuf> {
+        vec![Path::new(PROMPTS_DIR).join(format!("{}.txt", config.generate.task))]
+    }
+
+    fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
+        let config = ctx.config;
+        let (name, llm) = llm_of(config)?;
+        if llm.provider == Provider::Local {
+            return Err(StageError::Failed(format!(
+                "llm.{name}: provider \"local\" (the embedded model) is not implemented yet; use an openai-compatible endpoint"
+            )));
+        }
+        let task = task_prompt(Path::new(PROMPTS_DIR), &config.generate.task)
+            .map_err(|e| StageError::Failed(format!("generate.task: {e}")))?;
+        let cache = CallCache::new(ctx.run_dir.root().join("cache").join("llm"));
+        let client =
+            Arc::new(OpenAiClient::new(name, llm, cache).map_err(|e| StageError::Failed(e.to_string()))?);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StageError::Failed(format!("cannot start the async runtime: {e}")))?;
+
+        let mut output = StageOutput::default();
+        for &strategy in &config.generate.strategies {
+            let dir = ctx.dir.join(strategy.as_str());
+            std::fs::create_dir_all(&dir).map_err(|source| StageError::Io { path: dir.clone(), source })?;
+            let job = Job { strategy, config, llm, task: &task, client: client.clone(), dir: &dir };
+            let counts = runtime.block_on(job.run(ctx))?;
+            output.outputs.push(dir.join("problems.jsonl"));
+            output.outputs.push(dir.join("conversations.jsonl"));
+            output.counts.insert(strategy.as_str().to_owned(), counts);
+        }
+        Ok(output)
+    }
+}
+
+struct Job<'a> {
+    strategy: Strategy,
+    config: &'a Config,
+    llm: &'a LlmConfig,
+    task: &'a str,
+    client: Arc<OpenAiClient>,
+    dir: &'a Path,
+}
+
+impl Job<'_> {
+    async fn run(&self, ctx: &StageContext<'_>) -> Result<serde_json::Value, StageError> {
+        let target = self.config.generate.num_problems;
+        let spec = PromptSpec::new(self.strategy, &self.config.generate);
+        let per_conversation: usize = self.strategy.turns(&spec).iter().sum::<usize>().max(1);
+        let problems_path = self.dir.join("problems.jsonl");
+        let log_path = self.dir.join("conversations.jsonl");
+        let (mut kept_ids, _) = read_jsonl::<ProblemRecord>(&problems_path)?;
+        let (_, logs) = read_jsonl::<ConversationLog>(&log_path)?;
+        let done: BTreeSet<usize> = logs.iter().map(|l| l.conversation).collect();
+        let mut totals = Totals::default();
+        for l in &logs {
+            totals.add(l);
+        }
+
+        let planned = target.div_ceil(per_conversation);
+        let max_conversations = planned * MAX_CONVERSATION_FACTOR + 10;
+        let bar = ctx.reporter.bar(self.strategy.as_str(), target as u64);
+        bar.inc(kept_ids.len().min(target) as u64);
+        let mut problems = append_file(&problems_path)?;
+        let mut conv_log = append_file(&log_path)?;
+        let mut next = 0usize;
+        while kept_ids.len() < target {
+            let needed = (target - kept_ids.len()).div_ceil(per_conversation);
+            let wave: Vec<usize> =
+                (next..max_conversations).filter(|c| !done.contains(c)).take(needed).collect();
+            if wave.is_empty() {
+                return Err(StageError::Failed(format!(
+                    "{}: only {} of {target} problems after {max_conversations} conversations ({})",
+                    self.strategy,
+                    kept_ids.len(),
+                    totals.describe()
+                )));
+            }
+            next = wave[wave.len() - 1] + 1;
+            let mut tasks = tokio::task::JoinSet::new();
+            for &c in &wave {
+                let job = self.owned(&spec);
+                tasks.spawn(async move { (c, job.conversation(c).await) });
+            }
+            let mut results = BTreeMap::new();
+            while let Some(joined) = tasks.join_next().await {
+                let (c, outcome) =
+                    joined.map_err(|e| StageError::Failed(format!("a conversation task failed: {e}")))?;
+                results.insert(c, outcome);
+            }
+            // In conversation order, so the kept set does not depend on timing.
+            for (_, outcome) in results {
+                for record in outcome.records {
+                    if kept_ids.len() >= target || kept_ids.contains(&record.id) {
+                        continue;
+                    }
+                    write_line(&mut problems, &problems_path, &record)?;
+                    kept_ids.insert(record.id.clone());
+                    bar.inc(1);
+                }
+                problems
+                    .sync_data()
+                    .map_err(|source| StageError::Io { path: problems_path.clone(), source })?;
+                totals.add(&outcome.log);
+                write_line(&mut conv_log, &log_path, &outcome.log)?;
+                conv_log.sync_data().map_err(|source| StageError::Io { path: log_path.clone(), source })?;
+            }
+        }
+        bar.finish();
+        Ok(totals.to_json(kept_ids.len()))
+    }
+
+    fn owned(&self, spec: &PromptSpec) -> Conversation {
+        Conversation {
+            strategy: self.strategy,
+            spec: spec.clone(),
+            client: self.client.clone(),
+            task: self.task.to_owned(),
+            model: self.llm.model.clone().unwrap_or_default(),
+            llm: self.llm.clone(),
+            schema: if self.llm.json_schema { self.strategy.response_schema(spec) } else { None },
+            max_parse_retries: self.config.generate.max_parse_retries,
+            selection: self.config.generate.selection.clone(),
+            seed: self.config.run.seed,
+        }
+    }
+}
+
+struct Conversation {
+    strategy: Strategy,
+    spec: PromptSpec,
+    client: Arc<OpenAiClient>,
+    task: String,
+    model: String,
+    llm: LlmConfig,
+    schema: Option<serde_json::Value>,
+    max_parse_retries: u32,
+    selection: crate::config::SelectionConfig,
+    seed: u64,
+}
+
+impl Conversation {
+    /// One conversation: its turns in order, each retried on an unparseable reply.
+    async fn conversation(self, c: usize) -> Outcome {
+        let mut log = ConversationLog {
+            conversation: c,
+            calls_sent: 0,
+            calls_cached: 0,
+            parse_failures: BTreeMap::new(),
+            failed: None,
+            items: 0,
+            missing_question: 0,
+            not_selected: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+        };
+        let mut records = Vec::new();
+        let mut messages = self.strategy.first_messages(&self.spec, &self.task);
+        for (t, &n) in self.strategy.turns(&self.spec).iter().enumerate() {
+            if t > 0 {
+                let Some(next) = self.strategy.continue_prompt(n) else { break };
+                messages.push(Message::new(Role::User, next));
+            }
+            let Some((reply, items)) = self.turn(&messages, c, t, &mut log).await else { break };
+            let call_id = format!("{}-c{c:05}-t{t}", self.strategy);
+            let call_seed = mix(self.seed, call_key(c, t, 0));
+            let chosen = select(&items, &self.selection, call_seed);
+            log.not_selected += (items.len() - chosen.len()) as u64;
+            for (i, _) in chosen {
+                let item = &items[i];
+                log.items += 1;
+                match extract_problem(&item.text) {
+                    Some(p) => records.push(ProblemRecord {
+                        id: format!("{call_id}-i{i}"),
+                        strategy: self.strategy,
+                        question: p.question,
+                        difficulty: p.difficulty,
+                        text: item.text.clone(),
+                        probability: item.score,
+                        call_id: call_id.clone(),
+                    }),
+                    None => log.missing_question += 1,
+                }
+            }
+            messages.push(Message::new(Role::Assistant, self.strategy.history_content(&reply, &items)));
+        }
+        Outcome { log, records }
+    }
+
+    /// One turn: a reply that parses, or `None` after the retries (recorded in `log`).
+    async fn turn(
+        &self,
+        messages: &[Message],
+        c: usize,
+        t: usize,
+        log: &mut ConversationLog,
+    ) -> Option<(String, Vec<Item>)> {
+        for attempt in 0..=self.max_parse_retries {
+            let key = call_key(c, t, attempt);
+            let request = ChatRequest {
+                model: self.model.clone(),
+                messages: messages.to_vec(),
+                temperature: self.llm.temperature,
+                top_p: self.llm.top_p,
+                max_tokens: self.llm.max_tokens,
+                seed: Some(mix(self.seed, key)),
+                response_format: self.schema.clone(),
+            };
+            let response = match self.client.chat(&request, key).await {
+                Ok(r) => r,
+                Err(e) => {
+                    log.failed = Some(failure_text(&e));
+                    return None;
+                }
+            };
+            if response.cached {
+                log.calls_cached += 1;
+            } else {
+                log.calls_sent += 1;
+            }
+            add_usage(log, response.usage);
+            match parse_reply(self.strategy, &self.spec, &response.content) {
+                Ok(items) => return Some((response.content, items)),
+                Err(e) => *log.parse_failures.entry(e.kind().to_owned()).or_default() += 1,
+            }
+        }
+        log.failed = Some("unparseable reply after all retries".into());
+        None
+    }
+}
+
+fn failure_text(e: &LlmError) -> String {
+    e.to_string().chars().take(300).collect()
+}
+
+fn add_usage(log: &mut ConversationLog, usage: Usage) {
+    log.prompt_tokens += usage.prompt_tokens;
+    log.completion_tokens += usage.completion_tokens;
+}
+
+/// A call's index within its strategy: conversation, turn, parse attempt.
+fn call_key(c: usize, t: usize, attempt: u32) -> u64 {
+    ((c as u64) << 16) | ((t as u64 & 0xff) << 8) | u64::from(attempt & 0xff)
+}
+
+/// A per-call seed from the run seed (SplitMix64 finaliser).
+fn mix(seed: u64, key: u64) -> u64 {
+    let mut z = seed ^ key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) >> 1
+}
+
+#[derive(Default)]
+struct Totals {
+    conversations: u64,
+    failed_conversations: u64,
+    calls_sent: u64,
+    calls_cached: u64,
+    parse_failures: BTreeMap<String, u64>,
+    items: u64,
+    missing_question: u64,
+    not_selected: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+}
+
+impl Totals {
+    fn add(&mut self, l: &ConversationLog) {
+        self.conversations += 1;
+        self.failed_conversations += u64::from(l.failed.is_some());
+        self.calls_sent += l.calls_sent;
+        self.calls_cached += l.calls_cached;
+        for (k, v) in &l.parse_failures {
+            *self.parse_failures.entry(k.clone()).or_default() += v;
+        }
+        self.items += l.items;
+        self.missing_question += l.missing_question;
+        self.not_selected += l.not_selected;
+        self.prompt_tokens += l.prompt_tokens;
+        self.completion_tokens += l.completion_tokens;
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} failed conversations, parse failures {:?}, {} items without a Question: line",
+            self.failed_conversations, self.parse_failures, self.missing_question
+        )
+    }
+
+    fn to_json(&self, kept: usize) -> serde_json::Value {
+        json!({
+            "kept": kept,
+            "conversations": self.conversations,
+            "failed_conversations": self.failed_conversations,
+            "calls_sent": self.calls_sent,
+            "calls_cached": self.calls_cached,
+            "parse_failures": self.parse_failures,
+            "items": self.items,
+            "missing_question": self.missing_question,
+            "not_selected": self.not_selected,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        })
+    }
+}
+
+/// The complete lines of a JSONL file (a torn last line from a crash is cut off), and their
+/// ids. A complete line that does not parse is an error naming the file and line.
+fn read_jsonl<T: for<'de> Deserialize<'de> + HasId>(
+    path: &Path,
+) -> Result<(BTreeSet<String>, Vec<T>), StageError> {
+    let io = |source| StageError::Io { path: path.to_owned(), source };
+    let Ok(file) = File::open(path) else { return Ok((BTreeSet::new(), Vec::new())) };
+    let mut ids = BTreeSet::new();
+    let mut rows = Vec::new();
+    let mut complete_bytes = 0u64;
+    let mut reader = BufReader::new(file);
+    let mut line = String::new();
+    let mut n = 0;
+    loop {
+        line.clear();
+        let read = reader.read_line(&mut line).map_err(io)?;
+        if read == 0 || !line.ends_with('\n') {
+            break;
+        }
+        n += 1;
+        let row: T = serde_json::from_str(&line)
+            .map_err(|e| StageError::Failed(format!("{}:{n}: {e}", path.display())))?;
+        ids.insert(row.id());
+        rows.push(row);
+        complete_bytes += read as u64;
+    }
+    // Drop a torn tail so appends start on a fresh line.
+    let f = OpenOptions::new().write(true).open(path).map_err(io)?;
+    f.set_len(complete_bytes).map_err(io)?;
+    Ok((ids, rows))
+}
+
+trait HasId {
+    fn id(&self) -> String;
+}
+
+impl HasId for ProblemRecord {
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+}
+
+impl HasId for ConversationLog {
+    fn id(&self) -> String {
+        self.conversation.to_string()
+    }
+}
+
+fn append_file(path: &Path) -> Result<File, StageError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| StageError::Io { path: path.to_owned(), source })
+}
+
+fn write_line<T: Serialize>(file: &mut File, path: &Path, row: &T) -> Result<(), StageError> {
+    let mut line = serde_json::to_string(row).expect("records serialize");
+    line.push('\n');
+    file.write_all(line.as_bytes()).map_err(|source| StageError::Io { path: path.to_owned(), source })
+}

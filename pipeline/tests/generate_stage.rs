@@ -1,0 +1,195 @@
+//! The generate stage end to end through the `pipeline` binary, against an in-process mock
+//! OpenAI server that answers like a generator would and fails 20% of requests transiently:
+//! exactly N problems per strategy, a rerun sends nothing, and a run killed mid-stage
+//! (SIGKILL) resumes without re-sending completed calls or duplicating problems.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+#[derive(Default)]
+struct Mock {
+    requests: AtomicUsize,
+    seeds: Mutex<Vec<u64>>,
+    bodies: Mutex<Vec<Value>>,
+    latency_ms: u64,
+    fail_every: usize,
+}
+
+fn requested(body: &Value) -> usize {
+    let messages = body["messages"].as_array().unwrap();
+    let last = messages.last().unwrap()["content"].as_str().unwrap();
+    let system = messages[0]["content"].as_str().unwrap();
+    let number = |text: &str, prefix: &str| {
+        text.split(prefix).nth(1).and_then(|r| r.split_whitespace().next()).and_then(|n| n.parse().ok())
+    };
+    number(last, "Randomly sample ")
+        .or_else(|| number(system, "First, sample "))
+        .or_else(|| number(system, "Generate "))
+        .unwrap_or(1)
+}
+
+async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
+    let n = mock.requests.fetch_add(1, Ordering::SeqCst);
+    if mock.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(mock.latency_ms)).await;
+    }
+    if mock.fail_every > 0 && n % mock.fail_every == mock.fail_every - 1 {
+        return (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
+    }
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let seed = body["seed"].as_u64().unwrap();
+    mock.seeds.lock().unwrap().push(seed);
+    mock.bodies.lock().unwrap().push(body.clone());
+    let system = body["messages"][0]["content"].as_str().unwrap();
+    let content = if system.contains("\"responses\" (list of dicts)") {
+        let items: Vec<Value> = (0..requested(&body))
+            .map(|i| json!({"text": format!("Question: Q-{seed}-{i}?\nDifficulty: AMC"), "confidence": 0.2}))
+            .collect();
+        json!({ "responses": items }).to_string()
+    } else {
+        format!("Question: Q-{seed}?\nDifficulty: AIME")
+    };
+    axum::Json(json!({
+        "choices": [{"message": {"role": "assistant", "content": content}}],
+        "usage": {"prompt_tokens": 50, "completion_tokens": 20}
+    }))
+    .into_response()
+}
+
+async fn serve(latency_ms: u64, fail_every: usize) -> (Arc<Mock>, String) {
+    let mock = Arc::new(Mock { latency_ms, fail_every, ..Mock::default() });
+    let app = axum::Router::new().route("/v1/chat/completions", post(handler)).with_state(mock.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (mock, url)
+}
+
+fn write_config(dir: &Path, url: &str, strategies: &str, n: usize, concurrency: usize) -> std::path::PathBuf {
+    let path = dir.join("gen.toml");
+    let text = format!(
+        "[run]\nname = \"t\"\nout_dir = \"{}\"\n[llm.x]\nprovider = \"openai\"\nbase_url = \"{url}\"\nmodel = \"m\"\nmax_concurrency = {concurrency}\nmax_retries = 8\n[generate]\nllm = \"x\"\nstrategies = {strategies}\nnum_problems = {n}\nk = 5\n",
+        dir.join("runs").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn pipeline(config: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipeline"));
+    cmd.args(["run", "--config", config.to_str().unwrap(), "--stages", "generate"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+fn problems(dir: &Path, strategy: &str) -> Vec<Value> {
+    let text =
+        std::fs::read_to_string(dir.join(format!("runs/t/generate/{strategy}/problems.jsonl"))).unwrap();
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_exactly_n_problems_despite_failures_and_a_rerun_sends_nothing() {
+    let (mock, url) = serve(0, 5).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), &url, "[\"direct\", \"vs_multi\"]", 12, 4);
+    let out = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || pipeline(&config).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for strategy in ["direct", "vs_multi"] {
+        let rows = problems(tmp.path(), strategy);
+        let ids: BTreeSet<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!((rows.len(), ids.len()), (12, 12), "{strategy}");
+        assert!(rows.iter().all(|r| r["question"].as_str().unwrap().starts_with("Q-")), "{strategy}");
+        assert!(rows.iter().all(|r| r["strategy"] == strategy));
+    }
+    let vs = problems(tmp.path(), "vs_multi");
+    assert!(vs.iter().all(|r| r["probability"] == 0.2 && r["difficulty"] == "AMC"));
+    // Turns of 3 then 2 items: ids carry conversation, turn and item.
+    assert!(vs.iter().any(|r| r["id"].as_str().unwrap().ends_with("-t1-i1")), "{vs:?}");
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("runs/t/generate/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["counts"]["direct"]["kept"], 12);
+    assert_eq!(manifest["counts"]["vs_multi"]["kept"], 12);
+
+    // VS-Multi's second turn carries the first turn as history, as the reference does.
+    let second_turn = mock
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|b| b["messages"].as_array().unwrap().len() == 4)
+        .cloned()
+        .expect("a second VS-Multi turn was sent");
+    let roles: Vec<&str> =
+        second_turn["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["system", "user", "assistant", "user"]);
+    assert_eq!(
+        second_turn["messages"][3]["content"],
+        "Randomly sample 2 alternative data instances based on the original input prompt."
+    );
+    let history = second_turn["messages"][2]["content"].as_str().unwrap();
+    assert!(
+        history.starts_with("[{'text': 'Question: Q-") && history.contains("'probability': 0.2}"),
+        "{history}"
+    );
+    assert!(
+        second_turn["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Generate a math competition problem")
+    );
+
+    let sent = mock.requests.load(Ordering::SeqCst);
+    let again = tokio::task::spawn_blocking(move || pipeline(&config).output().unwrap()).await.unwrap();
+    assert!(again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("up to date"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(mock.requests.load(Ordering::SeqCst), sent, "a rerun sends nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_run_resumes_without_resending_completed_calls() {
+    let (mock, url) = serve(60, 0).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), &url, "[\"direct\"]", 30, 2);
+    let mut child = pipeline(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    while mock.requests.load(Ordering::SeqCst) < 10 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let before = mock.requests.load(Ordering::SeqCst);
+    assert!(before < 30, "the run finished before it was killed");
+
+    let out = tokio::task::spawn_blocking(move || pipeline(&config).output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = problems(tmp.path(), "direct");
+    let ids: BTreeSet<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!((rows.len(), ids.len()), (30, 30));
+    let seeds = mock.seeds.lock().unwrap().clone();
+    let distinct: BTreeSet<u64> = seeds.iter().copied().collect();
+    assert_eq!(distinct.len(), 30, "one call per problem");
+    // Only calls in flight at the kill (at most max_concurrency) may have been sent twice.
+    assert!(seeds.len() - distinct.len() <= 2, "{} calls re-sent", seeds.len() - distinct.len());
+}
