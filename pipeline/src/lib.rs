@@ -10,5 +10,6 @@ pub mod manifest;
 pub mod progress;
 pub mod run_dir;
 pub mod runner;
+pub mod seeds;
 pub mod stages;
 pub mod strategy;

@@ -94,7 +94,8 @@ impl OpenAiClient {
                     err
                 });
             }
-            let jitter = jitter_unit(call_index, attempt);
+            // Deterministic per (call, attempt): retries of different calls spread out.
+            let jitter = crate::seeds::unit(crate::seeds::mix(call_index, u64::from(attempt)));
             let delay =
                 retry_after.unwrap_or_else(|| backoff(attempt, self.backoff_base, BACKOFF_CAP, jitter));
             tracing::debug!("call {call_index}: attempt {attempt} failed ({err}); retrying in {delay:?}");
@@ -156,13 +157,4 @@ fn parse_completion(body: &str) -> Result<ChatResponse, String> {
         completion_tokens: v["usage"]["completion_tokens"].as_u64().unwrap_or(0),
     };
     Ok(ChatResponse { content, usage, cached: false })
-}
-
-/// Deterministic jitter in [0, 1) per (call, attempt): retries of different calls spread out.
-fn jitter_unit(call_index: u64, attempt: u32) -> f64 {
-    let mut z = call_index.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ u64::from(attempt).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 31)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 29;
-    (z >> 11) as f64 / (1u64 << 53) as f64
 }

@@ -22,6 +22,7 @@ use crate::config::{Config, LlmConfig, Provider};
 use crate::llm::cache::CallCache;
 use crate::llm::openai::OpenAiClient;
 use crate::llm::{ChatRequest, LlmError, Usage};
+use crate::seeds::mix;
 use crate::strategy::reply::{Item, extract_problem, parse_reply};
 use crate::strategy::select::select;
 use crate::strategy::{Message, PromptSpec, Role, Strategy, task_prompt};
@@ -301,7 +302,9 @@ impl Conversation {
                 temperature: self.llm.temperature,
                 top_p: self.llm.top_p,
                 max_tokens: self.llm.max_tokens,
-                seed: Some(mix(self.seed, key)),
+                // Servers that honour seeds (vLLM) give each call its own sample, reproducibly;
+                // shifted to fit the signed 64-bit integer servers expect.
+                seed: Some(mix(self.seed, key) >> 1),
                 response_format: self.schema.clone(),
             };
             let response = match self.client.chat(&request, key).await {
@@ -339,14 +342,6 @@ fn add_usage(log: &mut ConversationLog, usage: Usage) {
 /// A call's index within its strategy: conversation, turn, parse attempt.
 fn call_key(c: usize, t: usize, attempt: u32) -> u64 {
     ((c as u64) << 16) | ((t as u64 & 0xff) << 8) | u64::from(attempt & 0xff)
-}
-
-/// A per-call seed from the run seed (SplitMix64 finaliser).
-fn mix(seed: u64, key: u64) -> u64 {
-    let mut z = seed ^ key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)) >> 1
 }
 
 #[derive(Default)]

@@ -5,6 +5,13 @@ use serde_json::{Value, json};
 use super::PromptSpec;
 use super::text::probability_field;
 
+/// How VS-Standard and VS-CoT describe their `responses` list.
+pub fn scored_list_description(field: &str) -> String {
+    format!(
+        "A list of dicts, each with a 'text' and '{field}' field, representing possible responses to the input prompt and corresponding {field} scores of each response."
+    )
+}
+
 pub fn wrap(name: &str, schema: Value) -> Value {
     json!({
         "type": "json_schema",

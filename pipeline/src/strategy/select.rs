@@ -34,7 +34,7 @@ pub fn select(items: &[Item], selection: &SelectionConfig, seed: u64) -> Vec<(us
     if !selection.sample_one || weighted.is_empty() {
         return weighted;
     }
-    let u = unit_interval(seed);
+    let u = crate::seeds::unit(crate::seeds::mix(seed, 0));
     let mut acc = 0.0;
     for &(i, w) in &weighted {
         acc += w;
@@ -43,15 +43,6 @@ pub fn select(items: &[Item], selection: &SelectionConfig, seed: u64) -> Vec<(us
         }
     }
     vec![(weighted[weighted.len() - 1].0, 1.0)]
-}
-
-/// A uniform draw in [0, 1) from `seed` (SplitMix64): the same seed always picks the same item.
-fn unit_interval(seed: u64) -> f64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

@@ -12,9 +12,7 @@ pub fn system_prompt(spec: &PromptSpec) -> String {
 
 pub fn response_schema(spec: &PromptSpec) -> Value {
     let (field, _) = probability_field(spec.probability_definition);
-    let list = format!(
-        "A list of dicts, each with a 'text' and '{field}' field, representing possible responses to the input prompt and corresponding {field} scores of each response."
-    );
+    let list = schema::scored_list_description(field);
     let name = if field == "probability" {
         "structured_with_probability_schema".to_owned()
     } else {
