@@ -158,7 +158,12 @@ async fn writes_exactly_n_problems_despite_failures_and_a_rerun_sends_nothing() 
     );
 
     let sent = mock.requests.load(Ordering::SeqCst);
-    let again = tokio::task::spawn_blocking(move || pipeline(&config).output().unwrap()).await.unwrap();
+    let again = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || pipeline(&config).output().unwrap()
+    })
+    .await
+    .unwrap();
     assert!(again.status.success());
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("up to date"),
@@ -166,6 +171,25 @@ async fn writes_exactly_n_problems_despite_failures_and_a_rerun_sends_nothing() 
         String::from_utf8_lossy(&again.stderr)
     );
     assert_eq!(mock.requests.load(Ordering::SeqCst), sent, "a rerun sends nothing");
+
+    // Asking for fewer problems keeps the first ones and still sends nothing.
+    let smaller = config.with_file_name("smaller.toml");
+    std::fs::write(
+        &smaller,
+        std::fs::read_to_string(&config).unwrap().replace("num_problems = 12", "num_problems = 7"),
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking({
+        let smaller = smaller.clone();
+        move || pipeline(&smaller).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = problems(tmp.path(), "vs_multi");
+    assert_eq!(rows.len(), 7);
+    assert_eq!(rows[..], vs[..7]);
+    assert_eq!(mock.requests.load(Ordering::SeqCst), sent);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -148,7 +148,18 @@ impl Job<'_> {
         let per_conversation: usize = self.strategy.turns(&spec).iter().sum::<usize>().max(1);
         let problems_path = self.dir.join("problems.jsonl");
         let log_path = self.dir.join("conversations.jsonl");
-        let (mut kept_ids, _) = read_jsonl::<ProblemRecord>(&problems_path)?;
+        let (mut kept_ids, rows) = read_jsonl::<ProblemRecord>(&problems_path)?;
+        if rows.len() > target {
+            // `num_problems` went down since the last run: keep the first ones, as a fresh run would.
+            let mut text = String::new();
+            for row in &rows[..target] {
+                text.push_str(&serde_json::to_string(row).expect("records serialize"));
+                text.push('\n');
+            }
+            crate::manifest::write_atomic(&problems_path, text.as_bytes())
+                .map_err(|source| StageError::Io { path: problems_path.clone(), source })?;
+            kept_ids = rows[..target].iter().map(|r| r.id.clone()).collect();
+        }
         let (_, logs) = read_jsonl::<ConversationLog>(&log_path)?;
         let done: BTreeSet<usize> = logs.iter().map(|l| l.conversation).collect();
         let mut totals = Totals::default();
