@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use compare::Budget;
 pub use compare::{REL_TOL, STEP_BUDGET};
-use extract::{Method, last_boxed, last_math_env, last_number};
+use extract::{Method, last_math_env, last_number};
 use normalize::Units;
 use parse::Answer;
 
@@ -129,11 +129,6 @@ fn shape(a: &Answer) -> &'static str {
 /// Structural equality of two parsed answers (gold first), under a fresh step budget.
 pub fn trees_equal(gold: &Answer, pred: &Answer) -> bool {
     compare::answers_equal(gold, pred, &mut Budget::new())
-}
-
-/// The gold answer of a Minerva-style solution: its last `\boxed{}`.
-pub fn boxed_answer(solution: &str) -> Option<&str> {
-    last_boxed(solution)
 }
 
 #[cfg(test)]

@@ -57,10 +57,6 @@ impl CallCache {
         let json = serde_json::to_vec(&entry).expect("cache entries serialize");
         write_atomic(&path, &json).map_err(|e| cache_err(&path, e))
     }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
 }
 
 fn cache_err(path: &Path, e: std::io::Error) -> LlmError {

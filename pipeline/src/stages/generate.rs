@@ -21,7 +21,7 @@ use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::{Config, LlmConfig, Provider};
 use crate::llm::cache::CallCache;
 use crate::llm::openai::OpenAiClient;
-use crate::llm::{ChatRequest, LlmError, Usage};
+use crate::llm::{ChatRequest, LlmError};
 use crate::seeds::mix;
 use crate::strategy::reply::{Item, extract_problem, parse_reply};
 use crate::strategy::select::select;
@@ -49,21 +49,43 @@ pub struct ProblemRecord {
     pub call_id: String,
 }
 
-/// One finished conversation, a line of `conversations.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ConversationLog {
-    conversation: usize,
+/// What calls produced: per conversation, and summed per strategy for the manifest.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Counts {
     calls_sent: u64,
     calls_cached: u64,
     /// Parse failures by kind (each retried up to `max_parse_retries`).
     parse_failures: BTreeMap<String, u64>,
-    /// Set when the conversation ended early (a call failed for good).
-    failed: Option<String>,
     items: u64,
     missing_question: u64,
     not_selected: u64,
     prompt_tokens: u64,
     completion_tokens: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.calls_sent += other.calls_sent;
+        self.calls_cached += other.calls_cached;
+        for (k, v) in &other.parse_failures {
+            *self.parse_failures.entry(k.clone()).or_default() += v;
+        }
+        self.items += other.items;
+        self.missing_question += other.missing_question;
+        self.not_selected += other.not_selected;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+    }
+}
+
+/// One finished conversation, a line of `conversations.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ConversationLog {
+    conversation: usize,
+    /// Set when the conversation ended early (a call failed for good).
+    failed: Option<String>,
+    #[serde(flatten)]
+    counts: Counts,
 }
 
 struct Outcome {
@@ -148,7 +170,8 @@ impl Job<'_> {
         let per_conversation: usize = self.strategy.turns(&spec).iter().sum::<usize>().max(1);
         let problems_path = self.dir.join("problems.jsonl");
         let log_path = self.dir.join("conversations.jsonl");
-        let (mut kept_ids, rows) = read_jsonl::<ProblemRecord>(&problems_path)?;
+        let rows = read_jsonl::<ProblemRecord>(&problems_path)?;
+        let mut kept_ids: BTreeSet<String> = rows.iter().map(|r| r.id.clone()).collect();
         if rows.len() > target {
             // `num_problems` went down since the last run: keep the first ones, as a fresh run would.
             let mut text = String::new();
@@ -160,7 +183,7 @@ impl Job<'_> {
                 .map_err(|source| StageError::Io { path: problems_path.clone(), source })?;
             kept_ids = rows[..target].iter().map(|r| r.id.clone()).collect();
         }
-        let (_, logs) = read_jsonl::<ConversationLog>(&log_path)?;
+        let logs = read_jsonl::<ConversationLog>(&log_path)?;
         let done: BTreeSet<usize> = logs.iter().map(|l| l.conversation).collect();
         let mut totals = Totals::default();
         for l in &logs {
@@ -252,18 +275,7 @@ struct Conversation {
 impl Conversation {
     /// One conversation: its turns in order, each retried on an unparseable reply.
     async fn conversation(self, c: usize) -> Outcome {
-        let mut log = ConversationLog {
-            conversation: c,
-            calls_sent: 0,
-            calls_cached: 0,
-            parse_failures: BTreeMap::new(),
-            failed: None,
-            items: 0,
-            missing_question: 0,
-            not_selected: 0,
-            prompt_tokens: 0,
-            completion_tokens: 0,
-        };
+        let mut log = ConversationLog { conversation: c, failed: None, counts: Counts::default() };
         let mut records = Vec::new();
         let mut messages = self.strategy.first_messages(&self.spec, &self.task);
         for (t, &n) in self.strategy.turns(&self.spec).iter().enumerate() {
@@ -275,10 +287,10 @@ impl Conversation {
             let call_id = format!("{}-c{c:05}-t{t}", self.strategy);
             let call_seed = mix(self.seed, call_key(c, t, 0));
             let chosen = select(&items, &self.selection, call_seed);
-            log.not_selected += (items.len() - chosen.len()) as u64;
+            log.counts.not_selected += (items.len() - chosen.len()) as u64;
             for (i, _) in chosen {
                 let item = &items[i];
-                log.items += 1;
+                log.counts.items += 1;
                 match extract_problem(&item.text) {
                     Some(p) => records.push(ProblemRecord {
                         id: format!("{call_id}-i{i}"),
@@ -289,7 +301,7 @@ impl Conversation {
                         probability: item.score,
                         call_id: call_id.clone(),
                     }),
-                    None => log.missing_question += 1,
+                    None => log.counts.missing_question += 1,
                 }
             }
             messages.push(Message::new(Role::Assistant, self.strategy.history_content(&reply, &items)));
@@ -326,14 +338,15 @@ impl Conversation {
                 }
             };
             if response.cached {
-                log.calls_cached += 1;
+                log.counts.calls_cached += 1;
             } else {
-                log.calls_sent += 1;
+                log.counts.calls_sent += 1;
             }
-            add_usage(log, response.usage);
+            log.counts.prompt_tokens += response.usage.prompt_tokens;
+            log.counts.completion_tokens += response.usage.completion_tokens;
             match parse_reply(self.strategy, &self.spec, &response.content) {
                 Ok(items) => return Some((response.content, items)),
-                Err(e) => *log.parse_failures.entry(e.kind().to_owned()).or_default() += 1,
+                Err(e) => *log.counts.parse_failures.entry(e.kind().to_owned()).or_default() += 1,
             }
         }
         log.failed = Some("unparseable reply after all retries".into());
@@ -345,11 +358,6 @@ fn failure_text(e: &LlmError) -> String {
     e.to_string().chars().take(300).collect()
 }
 
-fn add_usage(log: &mut ConversationLog, usage: Usage) {
-    log.prompt_tokens += usage.prompt_tokens;
-    log.completion_tokens += usage.completion_tokens;
-}
-
 /// A call's index within its strategy: conversation, turn, parse attempt.
 fn call_key(c: usize, t: usize, attempt: u32) -> u64 {
     ((c as u64) << 16) | ((t as u64 & 0xff) << 8) | u64::from(attempt & 0xff)
@@ -359,102 +367,56 @@ fn call_key(c: usize, t: usize, attempt: u32) -> u64 {
 struct Totals {
     conversations: u64,
     failed_conversations: u64,
-    calls_sent: u64,
-    calls_cached: u64,
-    parse_failures: BTreeMap<String, u64>,
-    items: u64,
-    missing_question: u64,
-    not_selected: u64,
-    prompt_tokens: u64,
-    completion_tokens: u64,
+    counts: Counts,
 }
 
 impl Totals {
     fn add(&mut self, l: &ConversationLog) {
         self.conversations += 1;
         self.failed_conversations += u64::from(l.failed.is_some());
-        self.calls_sent += l.calls_sent;
-        self.calls_cached += l.calls_cached;
-        for (k, v) in &l.parse_failures {
-            *self.parse_failures.entry(k.clone()).or_default() += v;
-        }
-        self.items += l.items;
-        self.missing_question += l.missing_question;
-        self.not_selected += l.not_selected;
-        self.prompt_tokens += l.prompt_tokens;
-        self.completion_tokens += l.completion_tokens;
+        self.counts.add(&l.counts);
     }
 
     fn describe(&self) -> String {
         format!(
             "{} failed conversations, parse failures {:?}, {} items without a Question: line",
-            self.failed_conversations, self.parse_failures, self.missing_question
+            self.failed_conversations, self.counts.parse_failures, self.counts.missing_question
         )
     }
 
     fn to_json(&self, kept: usize) -> serde_json::Value {
-        json!({
-            "kept": kept,
-            "conversations": self.conversations,
-            "failed_conversations": self.failed_conversations,
-            "calls_sent": self.calls_sent,
-            "calls_cached": self.calls_cached,
-            "parse_failures": self.parse_failures,
-            "items": self.items,
-            "missing_question": self.missing_question,
-            "not_selected": self.not_selected,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-        })
+        let mut v = serde_json::to_value(&self.counts).expect("counts serialize");
+        v["kept"] = json!(kept);
+        v["conversations"] = json!(self.conversations);
+        v["failed_conversations"] = json!(self.failed_conversations);
+        v
     }
 }
 
-/// The complete lines of a JSONL file (a torn last line from a crash is cut off), and their
-/// ids. A complete line that does not parse is an error naming the file and line.
-fn read_jsonl<T: for<'de> Deserialize<'de> + HasId>(
-    path: &Path,
-) -> Result<(BTreeSet<String>, Vec<T>), StageError> {
+/// The complete lines of a JSONL file (a torn last line from a crash is cut off). A complete
+/// line that does not parse is an error naming the file and line.
+fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, StageError> {
     let io = |source| StageError::Io { path: path.to_owned(), source };
-    let Ok(file) = File::open(path) else { return Ok((BTreeSet::new(), Vec::new())) };
-    let mut ids = BTreeSet::new();
+    let Ok(file) = File::open(path) else { return Ok(Vec::new()) };
     let mut rows = Vec::new();
     let mut complete_bytes = 0u64;
     let mut reader = BufReader::new(file);
     let mut line = String::new();
-    let mut n = 0;
     loop {
         line.clear();
         let read = reader.read_line(&mut line).map_err(io)?;
         if read == 0 || !line.ends_with('\n') {
             break;
         }
-        n += 1;
         let row: T = serde_json::from_str(&line)
-            .map_err(|e| StageError::Failed(format!("{}:{n}: {e}", path.display())))?;
-        ids.insert(row.id());
+            .map_err(|e| StageError::Failed(format!("{}:{}: {e}", path.display(), rows.len() + 1)))?;
         rows.push(row);
         complete_bytes += read as u64;
     }
     // Drop a torn tail so appends start on a fresh line.
     let f = OpenOptions::new().write(true).open(path).map_err(io)?;
     f.set_len(complete_bytes).map_err(io)?;
-    Ok((ids, rows))
-}
-
-trait HasId {
-    fn id(&self) -> String;
-}
-
-impl HasId for ProblemRecord {
-    fn id(&self) -> String {
-        self.id.clone()
-    }
-}
-
-impl HasId for ConversationLog {
-    fn id(&self) -> String {
-        self.conversation.to_string()
-    }
+    Ok(rows)
 }
 
 fn append_file(path: &Path) -> Result<File, StageError> {
