@@ -29,3 +29,15 @@ bench *args: setup
 lint: setup
     cargo fmt --all --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# Regenerate the parity fixtures (trainer/tests/fixtures) from PyTorch/transformers in a
+# scratch virtualenv (.venv-parity, ~2 minutes to create).
+fixtures *args: setup
+    tools/parity/venv.sh
+    .venv-parity/bin/python tools/parity/make_fixtures.py "$@"
+
+# Decode tokens/s, ours vs transformers, same model and prompts, one table with the ratio.
+bench-decode *args: setup
+    tools/parity/venv.sh
+    cargo build --release --locked -p pipeline
+    .venv-parity/bin/python tools/bench/decode.py "$@"

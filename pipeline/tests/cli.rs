@@ -65,18 +65,26 @@ fn set_overrides_reach_validation() {
 }
 
 #[test]
-fn the_default_run_stops_where_the_embedded_model_is_still_missing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out_dir = format!("run.out_dir={}", tmp.path().display());
-    let out = pipeline(&["run", "--config", "configs/default.toml", "--set", &out_dir]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(err.contains("stage `generate` failed: llm.smollm2: provider \"local\""), "{err}");
-    assert_eq!(err.matches("not implemented yet").count(), 1, "said once: {err}");
-    assert!(!tmp.path().join("default/generate/manifest.json").exists());
-    // The resolved config is recorded even so.
-    let recorded = std::fs::read_to_string(tmp.path().join("default/config.toml")).unwrap();
-    assert!(recorded.contains(&format!("out_dir = \"{}\"", tmp.path().display())), "{recorded}");
+fn chat_answers_with_the_offline_model() {
+    let out = pipeline(&[
+        "chat",
+        "--model",
+        "models/SmolLM2-135M-Instruct.Q4_1.gguf",
+        "--max-new-tokens",
+        "24",
+        "What is the capital of France?",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reply = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(reply.contains("Paris"), "{reply}");
+    assert!(stderr(&out).contains("generated tokens"), "{}", stderr(&out));
+}
+
+#[test]
+fn chat_names_a_missing_model() {
+    let out = pipeline(&["chat", "--model", "models/none.gguf", "hi"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("models/none.gguf"), "{}", stderr(&out));
 }
 
 #[test]

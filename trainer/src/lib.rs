@@ -3,5 +3,13 @@
 
 pub mod backend;
 pub mod digest;
+pub mod error;
+pub mod generate;
+pub mod load;
+pub mod model;
+pub mod pretrained;
+pub mod text;
 
 pub use backend::{DeviceSpec, DeviceSpecError};
+pub use error::ModelError;
+pub use pretrained::Pretrained;

@@ -1,8 +1,10 @@
-//! LLM access. One request type for every provider; the OpenAI-compatible client (`openai`)
-//! with retries (`retry`) and an on-disk cache keyed by the request (`cache`), so a rerun pays
-//! for nothing twice. The local provider (the trainer's model in-process) comes with the model.
+//! LLM access. One request type and one [`Client`] for every provider: the OpenAI-compatible
+//! client (`openai`) with retries (`retry`), and the trainer's model in-process (`local`);
+//! both behind an on-disk cache keyed by the request (`cache`), so a rerun pays for nothing
+//! twice.
 
 pub mod cache;
+pub mod local;
 pub mod openai;
 pub mod retry;
 
@@ -56,4 +58,42 @@ pub enum LlmError {
     RetriesExhausted { attempts: u32, last: Box<LlmError> },
     #[error("cache {path}: {message}")]
     Cache { path: String, message: String },
+    #[error("local model: {0}")]
+    Local(String),
+}
+
+/// The client for one `[llm.<name>]` section, whichever its provider.
+pub enum Client {
+    OpenAi(openai::OpenAiClient),
+    Local(local::LocalClient),
+}
+
+impl Client {
+    /// Builds the client; for `local`, loads the model now so a bad path fails early.
+    pub fn new(
+        name: &str,
+        config: &crate::config::LlmConfig,
+        cache: cache::CallCache,
+    ) -> Result<Self, LlmError> {
+        Ok(match config.provider {
+            crate::config::Provider::Openai => Self::OpenAi(openai::OpenAiClient::new(name, config, cache)?),
+            crate::config::Provider::Local => Self::Local(local::LocalClient::new(name, config, cache)?),
+        })
+    }
+
+    /// The `model` to put in requests: the configured name for servers, the model file's
+    /// identity for the local provider (so cache keys change with the model).
+    pub fn model_name(&self, config: &crate::config::LlmConfig) -> String {
+        match self {
+            Self::OpenAi(_) => config.model.clone().unwrap_or_default(),
+            Self::Local(c) => c.model_id().to_owned(),
+        }
+    }
+
+    pub async fn chat(&self, request: &ChatRequest, call_index: u64) -> Result<ChatResponse, LlmError> {
+        match self {
+            Self::OpenAi(c) => c.chat(request, call_index).await,
+            Self::Local(c) => c.chat(request, call_index).await,
+        }
+    }
 }

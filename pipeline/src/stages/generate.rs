@@ -18,10 +18,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
-use crate::config::{Config, LlmConfig, Provider};
+use crate::config::{Config, LlmConfig};
 use crate::llm::cache::CallCache;
-use crate::llm::openai::OpenAiClient;
-use crate::llm::{ChatRequest, LlmError};
+use crate::llm::{ChatRequest, Client, LlmError};
 use crate::seeds::mix;
 use crate::strategy::reply::{Item, extract_problem, parse_reply};
 use crate::strategy::select::select;
@@ -125,16 +124,10 @@ impl Stage for Generate {
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let config = ctx.config;
         let (name, llm) = llm_of(config)?;
-        if llm.provider == Provider::Local {
-            return Err(StageError::Failed(format!(
-                "llm.{name}: provider \"local\" (the embedded model) is not implemented yet; use an openai-compatible endpoint"
-            )));
-        }
         let task = task_prompt(Path::new(PROMPTS_DIR), &config.generate.task)
             .map_err(|e| StageError::Failed(format!("generate.task: {e}")))?;
         let cache = CallCache::new(ctx.run_dir.root().join("cache").join("llm"));
-        let client =
-            Arc::new(OpenAiClient::new(name, llm, cache).map_err(|e| StageError::Failed(e.to_string()))?);
+        let client = Arc::new(Client::new(name, llm, cache).map_err(|e| StageError::Failed(e.to_string()))?);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -159,7 +152,7 @@ struct Job<'a> {
     config: &'a Config,
     llm: &'a LlmConfig,
     task: &'a str,
-    client: Arc<OpenAiClient>,
+    client: Arc<Client>,
     dir: &'a Path,
 }
 
@@ -249,7 +242,7 @@ impl Job<'_> {
             spec: spec.clone(),
             client: self.client.clone(),
             task: self.task.to_owned(),
-            model: self.llm.model.clone().unwrap_or_default(),
+            model: self.client.model_name(self.llm),
             llm: self.llm.clone(),
             schema: if self.llm.json_schema { self.strategy.response_schema(spec) } else { None },
             max_parse_retries: self.config.generate.max_parse_retries,
@@ -262,7 +255,7 @@ impl Job<'_> {
 struct Conversation {
     strategy: Strategy,
     spec: PromptSpec,
-    client: Arc<OpenAiClient>,
+    client: Arc<Client>,
     task: String,
     model: String,
     llm: LlmConfig,

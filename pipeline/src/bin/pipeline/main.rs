@@ -1,6 +1,8 @@
 //! `pipeline`: the command line. Parses arguments, sets up logging and progress, and hands
 //! off to the library.
 
+mod bench;
+mod chat;
 mod reporter;
 
 use std::collections::BTreeSet;
@@ -36,6 +38,11 @@ enum Command {
     Validate(ConfigArgs),
     /// Grade answers: a JSONL file of {gold, pred} records, or one --gold/--pred pair.
     Grade(GradeArgs),
+    /// Chat with a model in-process (GGUF file or HF folder): the model's chat template is
+    /// applied and the reply streams to stdout, greedy by default.
+    Chat(chat::ChatArgs),
+    /// Measure hot paths and print a table (see tools/bench/ for side-by-side comparisons).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -107,6 +114,8 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate(&args),
         Command::Run(args) => run(&args, multi),
         Command::Grade(args) => grade(&args),
+        Command::Chat(args) => chat::chat(&args),
+        Command::Bench(args) => bench::bench(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,186 @@
+//! The `local` provider: the trainer's model in-process, answering the same chat requests as
+//! the OpenAI client. One worker thread owns the model; concurrent `chat` calls queue up and
+//! are answered in batches of up to `max_concurrency` (a short gathering window lets a wave of
+//! requests arrive together). Sampling is seeded per request, so a reply does not depend on
+//! which requests shared its batch, and the call cache makes reruns free.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use trainer::generate::{Request, Sampling};
+use trainer::text::ChatMessage;
+use trainer::{DeviceSpec, Pretrained};
+
+use super::cache::CallCache;
+use super::{ChatRequest, ChatResponse, LlmError, Usage};
+use crate::config::{LlmConfig, Provider};
+
+/// How long the worker waits for more requests to fill a batch once one has arrived.
+const GATHER: Duration = Duration::from_millis(25);
+
+struct Job {
+    request: ChatRequest,
+    call_index: u64,
+    reply: oneshot::Sender<Result<ChatResponse, LlmError>>,
+}
+
+pub struct LocalClient {
+    jobs: mpsc::Sender<Job>,
+    cache: CallCache,
+    model_id: String,
+}
+
+impl LocalClient {
+    /// Loads the model (on the worker thread, reporting load errors here).
+    pub fn new(name: &str, config: &LlmConfig, cache: CallCache) -> Result<Self, LlmError> {
+        let cfg_err = |message: String| LlmError::Config { llm: name.to_owned(), message };
+        if config.provider != Provider::Local {
+            return Err(cfg_err("not a local provider".into()));
+        }
+        let path = config.model_path.clone().ok_or_else(|| cfg_err("model_path is required".into()))?;
+        let device: DeviceSpec = config
+            .device
+            .as_deref()
+            .unwrap_or("cpu")
+            .parse()
+            .map_err(|e: trainer::DeviceSpecError| cfg_err(format!("device: {e}")))?;
+        let model_id = model_identity(&path);
+        let batch = config.max_concurrency.max(1);
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let llm = name.to_owned();
+        std::thread::Builder::new()
+            .name(format!("local-llm-{name}"))
+            .spawn(move || match Pretrained::load(&path, &device.device()) {
+                Ok(model) => {
+                    let _ = ready_tx.send(Ok(()));
+                    serve(&model, &inbox, batch, &llm);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("cannot load {}: {e}", path.display())));
+                }
+            })
+            .map_err(|e| cfg_err(format!("cannot start the model thread: {e}")))?;
+        ready_rx
+            .recv()
+            .map_err(|_| cfg_err("the model thread stopped while loading".into()))?
+            .map_err(cfg_err)?;
+        Ok(Self { jobs, cache, model_id })
+    }
+
+    /// What identifies this model in requests (and so in cache keys): a different file at the
+    /// same path, or another model, never answers from this one's cache.
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    pub async fn chat(&self, request: &ChatRequest, call_index: u64) -> Result<ChatResponse, LlmError> {
+        if let Some(hit) = self.cache.get(request, call_index) {
+            return Ok(hit);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { request: request.clone(), call_index, reply })
+            .map_err(|_| LlmError::Local("the model thread has stopped".into()))?;
+        let response = answer.await.map_err(|_| LlmError::Local("the model thread has stopped".into()))??;
+        self.cache.put(request, call_index, &response)?;
+        Ok(response)
+    }
+}
+
+/// `local:<path>:<bytes>:<modified>` for a file; for a folder, the same over its files.
+fn model_identity(path: &Path) -> String {
+    let stamp = |p: &Path| {
+        std::fs::metadata(p).ok().map(|m| {
+            let modified = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            format!("{}:{}", m.len(), modified.map_or(0, |d| d.as_secs()))
+        })
+    };
+    let mut parts = vec![format!("local:{}", path.display())];
+    if path.is_dir() {
+        let mut files: Vec<_> =
+            std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        files.sort();
+        parts.extend(files.iter().filter_map(|f| stamp(f)));
+    } else {
+        parts.extend(stamp(path));
+    }
+    parts.join(":")
+}
+
+fn serve(model: &Pretrained, inbox: &mpsc::Receiver<Job>, batch: usize, llm: &str) {
+    while let Ok(first) = inbox.recv() {
+        let mut jobs = vec![first];
+        let deadline = Instant::now() + GATHER;
+        while jobs.len() < batch {
+            match inbox.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        // Requests that cannot run are answered alone; the rest share one generate call.
+        let mut runnable = Vec::new();
+        let mut requests = Vec::new();
+        for job in jobs {
+            match to_request(model, &job) {
+                Ok(r) => {
+                    requests.push(r);
+                    runnable.push(job);
+                }
+                Err(e) => {
+                    let _ = job.reply.send(Err(e));
+                }
+            }
+        }
+        if requests.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        match model.generate(&requests, &mut |_, _| {}) {
+            Ok(outputs) => {
+                let tokens: usize = outputs.iter().map(|o| o.tokens.len()).sum();
+                tracing::debug!(
+                    "llm.{llm}: batch of {} -> {tokens} tokens in {:.1?}",
+                    outputs.len(),
+                    started.elapsed()
+                );
+                for (job, out) in runnable.into_iter().zip(outputs) {
+                    let usage = Usage {
+                        prompt_tokens: out.prompt_tokens as u64,
+                        completion_tokens: out.tokens.len() as u64,
+                    };
+                    let _ = job.reply.send(Ok(ChatResponse { content: out.text, usage, cached: false }));
+                }
+            }
+            Err(e) => {
+                for job in runnable {
+                    let _ = job.reply.send(Err(LlmError::Local(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+fn to_request(model: &Pretrained, job: &Job) -> Result<Request, LlmError> {
+    let r = &job.request;
+    let messages: Vec<ChatMessage> =
+        r.messages.iter().map(|m| ChatMessage::new(m.role.as_str(), &m.content)).collect();
+    let prompt = model.chat_prompt(&messages).map_err(|e| LlmError::Local(e.to_string()))?;
+    let context = model.model.config.max_position_embeddings;
+    if prompt.len() >= context {
+        return Err(LlmError::Local(format!(
+            "the prompt has {} tokens; the model's context is {context}",
+            prompt.len()
+        )));
+    }
+    Ok(Request {
+        prompt,
+        max_new_tokens: r.max_tokens as usize,
+        sampling: Sampling { temperature: r.temperature as f32, top_p: r.top_p as f32, min_p: 0.0, top_k: 0 },
+        stop: Vec::new(),
+        seed: r.seed.unwrap_or(job.call_index),
+        ignore_eos: false,
+    })
+}

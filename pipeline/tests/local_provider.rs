@@ -1,0 +1,86 @@
+//! The `local` provider on the offline model (`just setup` fetches it): concurrent requests are
+//! batched, each reply is what the request gets alone, and the call cache answers reruns.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use pipeline::config::{LlmConfig, Provider};
+use pipeline::llm::cache::CallCache;
+use pipeline::llm::{ChatRequest, Client};
+use pipeline::strategy::{Message, Role};
+
+fn local_config() -> LlmConfig {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert!(model.exists(), "{} is missing: run `just setup`", model.display());
+    LlmConfig {
+        provider: Provider::Local,
+        model_path: Some(model),
+        max_concurrency: 4,
+        ..LlmConfig::default()
+    }
+}
+
+fn request(client: &Client, config: &LlmConfig, text: &str, temperature: f64, seed: u64) -> ChatRequest {
+    ChatRequest {
+        model: client.model_name(config),
+        messages: vec![Message::new(Role::User, text.to_owned())],
+        temperature,
+        top_p: 0.95,
+        max_tokens: 12,
+        seed: Some(seed),
+        response_format: None,
+    }
+}
+
+#[test]
+fn batched_replies_equal_single_replies_and_reruns_are_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = local_config();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = Arc::new(Client::new("smollm2", &config, CallCache::new(dir.path().join("a"))).unwrap());
+    assert!(client.model_name(&config).starts_with("local:"), "{}", client.model_name(&config));
+    let prompts = ["What is the capital of France?", "Name a prime number.", "Say hello.", "What is 2 + 2?"];
+    let requests: Vec<ChatRequest> =
+        prompts.iter().enumerate().map(|(i, p)| request(&client, &config, p, 0.8, i as u64)).collect();
+
+    // All four at once: one batch.
+    let together: Vec<_> = runtime.block_on(async {
+        let tasks: Vec<_> = requests
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, r)| {
+                let c = client.clone();
+                tokio::spawn(async move { c.chat(&r, i as u64).await.unwrap() })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    // Each alone, with a fresh cache: the same text (seeded per request, batch-independent).
+    let fresh = Client::new("smollm2", &config, CallCache::new(dir.path().join("b"))).unwrap();
+    for (i, r) in requests.iter().enumerate() {
+        let alone = runtime.block_on(fresh.chat(r, i as u64)).unwrap();
+        assert!(!alone.cached);
+        assert_eq!(alone.content, together[i].content, "request {i}");
+        assert!(alone.usage.prompt_tokens > 10 && alone.usage.completion_tokens >= 1, "{:?}", alone.usage);
+    }
+    assert!(together[0].content.contains("Paris") || together[0].usage.completion_tokens == 12);
+
+    // A rerun is answered from the cache.
+    let again = runtime.block_on(client.chat(&requests[1], 1)).unwrap();
+    assert!(again.cached);
+    assert_eq!(again.content, together[1].content);
+}
+
+#[test]
+fn a_missing_model_is_a_config_error_naming_the_section() {
+    let config = LlmConfig { model_path: Some("models/nope.gguf".into()), ..local_config() };
+    let err =
+        Client::new("mini", &config, CallCache::new(tempfile::tempdir().unwrap().path())).err().unwrap();
+    let text = err.to_string();
+    assert!(text.starts_with("llm.mini:") && text.contains("models/nope.gguf"), "{text}");
+}

@@ -1,0 +1,233 @@
+//! Batched generation with a KV cache. Prompts are padded (left by default, or right) into one
+//! prefill; every row keeps its own positions, sampling settings, seed, stop strings and token
+//! budget; rows that finish leave the batch (their cache rows are dropped), so a long reply
+//! does not make the short ones pay.
+
+pub mod sampling;
+
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+pub use sampling::Sampling;
+
+use crate::error::ModelError;
+use crate::model::{CausalLm, Inputs};
+use crate::text::Tokenizer;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Padding {
+    #[default]
+    Left,
+    Right,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub prompt: Vec<u32>,
+    pub max_new_tokens: usize,
+    pub sampling: Sampling,
+    /// Generation ends when the decoded reply contains one; the reply stops before it.
+    pub stop: Vec<String>,
+    pub seed: u64,
+    /// Keep going past end-of-sequence tokens (benchmarks, as vLLM's `ignore_eos`).
+    pub ignore_eos: bool,
+}
+
+impl Request {
+    pub fn greedy(prompt: Vec<u32>, max_new_tokens: usize) -> Self {
+        Self {
+            prompt,
+            max_new_tokens,
+            sampling: Sampling::greedy(),
+            stop: Vec::new(),
+            seed: 0,
+            ignore_eos: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finish {
+    /// An end-of-sequence token or a stop string.
+    Stop,
+    /// `max_new_tokens` (or the model's context) ran out.
+    Length,
+}
+
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// The generated ids, without the stop token.
+    pub tokens: Vec<u32>,
+    /// The reply: special tokens skipped, cut before a stop string.
+    pub text: String,
+    pub finish: Finish,
+    pub prompt_tokens: usize,
+}
+
+struct Row {
+    request: usize,
+    out: Vec<u32>,
+    rng: StdRng,
+    /// Key validity over everything cached for this row.
+    valid: Vec<bool>,
+    next_position: i64,
+}
+
+/// Generates replies for `requests`; `on_token(request, token)` sees every sampled token as
+/// it comes (the CLI streams with it).
+pub fn generate(
+    model: &CausalLm,
+    tokenizer: &Tokenizer,
+    requests: &[Request],
+    padding: Padding,
+    on_token: &mut dyn FnMut(usize, u32),
+) -> Result<Vec<Generation>, ModelError> {
+    let mut results: Vec<Option<Generation>> = vec![None; requests.len()];
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let device = model.model.embed_tokens.device();
+    let max_ctx = model.config.max_position_embeddings;
+    for (i, r) in requests.iter().enumerate() {
+        if r.prompt.is_empty() {
+            return Err(ModelError::Generation(format!("request {i}: empty prompt")));
+        }
+        if r.prompt.len() >= max_ctx {
+            return Err(ModelError::Generation(format!(
+                "request {i}: prompt of {} tokens does not fit the model's context of {max_ctx}",
+                r.prompt.len()
+            )));
+        }
+        if let Some(&bad) = r.prompt.iter().find(|&&t| t as usize >= model.config.vocab_size) {
+            return Err(ModelError::Generation(format!(
+                "request {i}: token id {bad} is outside the vocabulary"
+            )));
+        }
+    }
+    let width = requests.iter().map(|r| r.prompt.len()).max().unwrap_or(0);
+    let pad = tokenizer.pad;
+
+    // Prefill: one padded batch.
+    let mut rows = Vec::with_capacity(requests.len());
+    let (mut ids, mut positions, mut last) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, r) in requests.iter().enumerate() {
+        let n = r.prompt.len();
+        let gap = width - n;
+        let (row_ids, valid, pos): (Vec<u32>, Vec<bool>, Vec<i64>) = match padding {
+            Padding::Left => (
+                std::iter::repeat_n(pad, gap).chain(r.prompt.iter().copied()).collect(),
+                std::iter::repeat_n(false, gap).chain(std::iter::repeat_n(true, n)).collect(),
+                std::iter::repeat_n(0, gap).chain(0..n as i64).collect(),
+            ),
+            Padding::Right => (
+                r.prompt.iter().copied().chain(std::iter::repeat_n(pad, gap)).collect(),
+                std::iter::repeat_n(true, n).chain(std::iter::repeat_n(false, gap)).collect(),
+                (0..n as i64).chain(std::iter::repeat_n(n as i64, gap)).collect(),
+            ),
+        };
+        last.push(match padding {
+            Padding::Left => width - 1,
+            Padding::Right => n - 1,
+        });
+        ids.push(row_ids);
+        positions.push(pos);
+        rows.push(Row {
+            request: i,
+            out: Vec::new(),
+            rng: StdRng::seed_from_u64(r.seed),
+            valid,
+            next_position: n as i64,
+        });
+    }
+    let valid: Vec<Vec<bool>> = rows.iter().map(|r| r.valid.clone()).collect();
+    let mut cache = model.new_cache();
+    let hidden = model.hidden(Inputs::new(&ids, &positions, &valid, &device), Some(&mut cache));
+    let [b, s, h] = hidden.dims();
+    let picks: Vec<i64> = last.iter().enumerate().map(|(row, &col)| (row * s + col) as i64).collect();
+    let picks = Tensor::<1, Int>::from_data(TensorData::new(picks, [b]), &device);
+    let last_hidden = hidden.reshape([b * s, h]).select(0, picks).reshape([b, 1, h]);
+    let mut logits = host_logits(model.logits(last_hidden), b)?;
+
+    loop {
+        let mut keep = Vec::with_capacity(rows.len());
+        for (k, row) in rows.iter_mut().enumerate() {
+            let r = &requests[row.request];
+            let token = r.sampling.pick(&logits[k], &mut row.rng);
+            let stop_token = !r.ignore_eos && tokenizer.stop_ids.contains(&token);
+            if !stop_token {
+                row.out.push(token);
+                on_token(row.request, token);
+            }
+            let stopped = stop_token || hits_stop(tokenizer, &row.out, &r.stop)?;
+            let budget = r.max_new_tokens.min(max_ctx - r.prompt.len());
+            if stopped || row.out.len() >= budget {
+                let finish = if stopped { Finish::Stop } else { Finish::Length };
+                results[row.request] = Some(finish_row(tokenizer, r, std::mem::take(&mut row.out), finish)?);
+            } else {
+                keep.push(k);
+            }
+        }
+        if keep.is_empty() {
+            break;
+        }
+        if keep.len() < rows.len() {
+            let idx: Vec<i64> = keep.iter().map(|&k| k as i64).collect();
+            cache.select_rows(&Tensor::<1, Int>::from_data(TensorData::new(idx, [keep.len()]), &device));
+            let mut old: Vec<Option<Row>> = rows.into_iter().map(Some).collect();
+            rows = keep.iter().map(|&k| old[k].take().expect("kept once")).collect();
+        }
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut positions = Vec::with_capacity(rows.len());
+        for row in &mut rows {
+            ids.push(vec![*row.out.last().expect("a token was just added")]);
+            positions.push(vec![row.next_position]);
+            row.next_position += 1;
+            row.valid.push(true);
+        }
+        let valid: Vec<Vec<bool>> = rows.iter().map(|r| r.valid.clone()).collect();
+        let out = model.forward_last(Inputs::new(&ids, &positions, &valid, &device), Some(&mut cache));
+        logits = host_logits(out.unsqueeze_dim(1), rows.len())?;
+    }
+    Ok(results.into_iter().map(|g| g.expect("every request finishes")).collect())
+}
+
+fn host_logits(logits: Tensor<3>, rows: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+    let vocab = logits.dims()[2];
+    let flat: Vec<f32> = logits
+        .reshape([rows * vocab])
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| ModelError::Generation(format!("reading logits: {e:?}")))?;
+    Ok(flat.chunks_exact(vocab).map(<[f32]>::to_vec).collect())
+}
+
+/// Whether the tail of the reply contains a stop string (only the tail can be new).
+fn hits_stop(tokenizer: &Tokenizer, out: &[u32], stop: &[String]) -> Result<bool, ModelError> {
+    if stop.is_empty() {
+        return Ok(false);
+    }
+    let longest = stop.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+    let tail = &out[out.len().saturating_sub(longest + 2)..];
+    let text = tokenizer.decode(tail, false)?;
+    Ok(stop.iter().any(|s| text.contains(s.as_str())))
+}
+
+fn finish_row(
+    tokenizer: &Tokenizer,
+    r: &Request,
+    mut tokens: Vec<u32>,
+    finish: Finish,
+) -> Result<Generation, ModelError> {
+    let mut text = tokenizer.decode(&tokens, true)?;
+    if let Some(cut) = r.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+        text.truncate(cut);
+        // Drop the tokens that only spell the stop string, so `tokens` matches `text`.
+        while !tokens.is_empty() && tokenizer.decode(&tokens, true)?.len() > cut {
+            tokens.pop();
+        }
+    }
+    Ok(Generation { tokens, text, finish, prompt_tokens: r.prompt.len() })
+}

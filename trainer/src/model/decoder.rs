@@ -1,0 +1,208 @@
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::attention::Attention;
+use super::cache::KvCache;
+use super::config::ModelConfig;
+use super::layers::{Linear, RmsNorm};
+use super::mlp::Mlp;
+use super::rope::Rope;
+use crate::error::ModelError;
+use crate::load::WeightSource;
+
+#[derive(Module, Debug)]
+pub struct DecoderLayer {
+    pub self_attn: Attention,
+    pub mlp: Mlp,
+    pub input_layernorm: RmsNorm,
+    pub post_attention_layernorm: RmsNorm,
+}
+
+/// `model.*` in a transformers checkpoint.
+#[derive(Module, Debug)]
+pub struct Decoder {
+    pub embed_tokens: Param<Tensor<2>>,
+    pub layers: Vec<DecoderLayer>,
+    pub norm: RmsNorm,
+}
+
+/// The causal LM: `model` and an `lm_head` that is `None` when tied to the embeddings.
+#[derive(Module, Debug)]
+pub struct CausalLm {
+    pub model: Decoder,
+    pub lm_head: Option<Linear>,
+    #[module(skip)]
+    pub config: ModelConfig,
+    #[module(skip)]
+    rope: Rope,
+}
+
+/// One forward's inputs: token ids, their positions (which skip left padding), and the
+/// additive attention bias over every key (cached ones included).
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub tokens: Tensor<2, Int>,
+    pub positions: Tensor<2, Int>,
+    pub bias: Tensor<4>,
+}
+
+impl Inputs {
+    /// Right-aligned rows are the caller's business: this takes ids, positions and the
+    /// key-validity of the whole (cached + new) sequence.
+    pub fn new(tokens: &[Vec<u32>], positions: &[Vec<i64>], valid: &[Vec<bool>], device: &Device) -> Self {
+        let b = tokens.len();
+        let s = tokens.first().map_or(0, Vec::len);
+        let ids: Vec<i64> = tokens.iter().flatten().map(|&t| i64::from(t)).collect();
+        let pos: Vec<i64> = positions.iter().flatten().copied().collect();
+        Self {
+            tokens: Tensor::from_data(TensorData::new(ids, [b, s]), device),
+            positions: Tensor::from_data(TensorData::new(pos, [b, s]), device),
+            bias: super::mask::attention_bias(valid, s, device),
+        }
+    }
+
+    /// A batch of equal-length sequences with no padding and no cache (training, parity).
+    pub fn dense(tokens: &[Vec<u32>], device: &Device) -> Self {
+        let positions: Vec<Vec<i64>> = tokens.iter().map(|t| (0..t.len() as i64).collect()).collect();
+        let valid: Vec<Vec<bool>> = tokens.iter().map(|t| vec![true; t.len()]).collect();
+        Self::new(tokens, &positions, &valid, device)
+    }
+}
+
+impl CausalLm {
+    /// Builds the model, taking every tensor from `weights` by its transformers name.
+    pub fn build(
+        config: ModelConfig,
+        weights: &mut dyn WeightSource,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        config.validate()?;
+        let mut w = Builder { src: weights, device };
+        let (hid, d) = (config.hidden_size, config.head_dim);
+        let eps = config.rms_norm_eps;
+        let mut layers = Vec::with_capacity(config.num_layers);
+        for i in 0..config.num_layers {
+            let p = format!("model.layers.{i}");
+            let qkv_bias = config.attention_bias;
+            let self_attn = Attention {
+                q_proj: w.linear(&format!("{p}.self_attn.q_proj"), config.num_heads * d, hid, qkv_bias)?,
+                k_proj: w.linear(&format!("{p}.self_attn.k_proj"), config.num_kv_heads * d, hid, qkv_bias)?,
+                v_proj: w.linear(&format!("{p}.self_attn.v_proj"), config.num_kv_heads * d, hid, qkv_bias)?,
+                o_proj: w.linear(&format!("{p}.self_attn.o_proj"), hid, config.num_heads * d, false)?,
+                q_norm: if config.qk_norm {
+                    Some(w.norm(&format!("{p}.self_attn.q_norm"), d, eps)?)
+                } else {
+                    None
+                },
+                k_norm: if config.qk_norm {
+                    Some(w.norm(&format!("{p}.self_attn.k_norm"), d, eps)?)
+                } else {
+                    None
+                },
+                num_heads: config.num_heads,
+                num_kv_heads: config.num_kv_heads,
+                head_dim: d,
+            };
+            let inter = config.intermediate_size;
+            let mlp = Mlp {
+                gate_proj: w.linear(&format!("{p}.mlp.gate_proj"), inter, hid, false)?,
+                up_proj: w.linear(&format!("{p}.mlp.up_proj"), inter, hid, false)?,
+                down_proj: w.linear(&format!("{p}.mlp.down_proj"), hid, inter, false)?,
+            };
+            layers.push(DecoderLayer {
+                self_attn,
+                mlp,
+                input_layernorm: w.norm(&format!("{p}.input_layernorm"), hid, eps)?,
+                post_attention_layernorm: w.norm(&format!("{p}.post_attention_layernorm"), hid, eps)?,
+            });
+        }
+        let model = Decoder {
+            embed_tokens: w.param("model.embed_tokens.weight", [config.vocab_size, hid])?,
+            layers,
+            norm: w.norm("model.norm", hid, eps)?,
+        };
+        let lm_head = if config.tie_word_embeddings {
+            None
+        } else {
+            Some(w.linear("lm_head", config.vocab_size, hid, false)?)
+        };
+        weights.finish()?;
+        let rope = Rope::new(&config);
+        Ok(Self { model, lm_head, config, rope })
+    }
+
+    /// Final hidden states `[batch, seq, hidden]`; appends to `cache` when given.
+    pub fn hidden(&self, inputs: Inputs, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+        let [b, s] = inputs.tokens.dims();
+        let hid = self.config.hidden_size;
+        let mut x =
+            self.model.embed_tokens.val().select(0, inputs.tokens.reshape([b * s])).reshape([b, s, hid]);
+        let (cos, sin) = self.rope.angles(inputs.positions);
+        for (i, layer) in self.model.layers.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            let h = layer.input_layernorm.forward(x.clone());
+            x = x + layer.self_attn.forward(h, &cos, &sin, inputs.bias.clone(), layer_cache);
+            let h = layer.post_attention_layernorm.forward(x.clone());
+            x = x + layer.mlp.forward(h);
+        }
+        self.model.norm.forward(x)
+    }
+
+    /// Logits `[batch, seq, vocab]` for hidden states.
+    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => {
+                let [b, s, h] = hidden.dims();
+                hidden.reshape([b * s, h]).matmul(self.model.embed_tokens.val().transpose()).reshape([
+                    b,
+                    s,
+                    self.config.vocab_size,
+                ])
+            }
+        }
+    }
+
+    pub fn forward(&self, inputs: Inputs, cache: Option<&mut KvCache>) -> Tensor<3> {
+        self.logits(self.hidden(inputs, cache))
+    }
+
+    /// Logits `[batch, vocab]` of the last position only: what decoding needs, without
+    /// projecting every prompt position onto the vocabulary.
+    pub fn forward_last(&self, inputs: Inputs, cache: Option<&mut KvCache>) -> Tensor<2> {
+        let h = self.hidden(inputs, cache);
+        let [b, s, _] = h.dims();
+        self.logits(h.narrow(1, s - 1, 1)).reshape([b, self.config.vocab_size])
+    }
+
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.config.num_layers)
+    }
+}
+
+struct Builder<'a> {
+    src: &'a mut dyn WeightSource,
+    device: &'a Device,
+}
+
+impl Builder<'_> {
+    fn param<const D: usize>(
+        &mut self,
+        name: &str,
+        shape: [usize; D],
+    ) -> Result<Param<Tensor<D>>, ModelError> {
+        let data = self.src.take(name, &shape)?;
+        Ok(Param::from_tensor(Tensor::from_data(TensorData::new(data, shape), self.device)))
+    }
+
+    fn linear(&mut self, prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Linear, ModelError> {
+        Ok(Linear {
+            weight: self.param(&format!("{prefix}.weight"), [out, inp])?,
+            bias: if bias { Some(self.param(&format!("{prefix}.bias"), [out])?) } else { None },
+        })
+    }
+
+    fn norm(&mut self, prefix: &str, dim: usize, eps: f64) -> Result<RmsNorm, ModelError> {
+        Ok(RmsNorm { weight: self.param(&format!("{prefix}.weight"), [dim])?, eps })
+    }
+}

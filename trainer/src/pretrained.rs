@@ -1,0 +1,82 @@
+//! A model ready to use: weights, tokenizer and chat template from one path, a GGUF file or
+//! a Hugging Face folder.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::Device;
+
+use crate::error::ModelError;
+use crate::generate::{self, Generation, Padding, Request};
+use crate::load::gguf::{GgufFile, GgufSource};
+use crate::load::safetensors::SafetensorsSource;
+use crate::model::{CausalLm, HfConfig};
+use crate::text::{ChatMessage, ChatTemplate, Tokenizer};
+
+pub struct Pretrained {
+    pub model: CausalLm,
+    pub tokenizer: Tokenizer,
+    pub template: Option<ChatTemplate>,
+    pub source: PathBuf,
+}
+
+impl Pretrained {
+    /// Loads `path`: a `.gguf` file (dequantized to f32) or an HF folder with `config.json`,
+    /// `tokenizer.json` and safetensors weights.
+    pub fn load(path: &Path, device: &Device) -> Result<Self, ModelError> {
+        let start = Instant::now();
+        let (model, tokenizer, template) = if path.is_dir() {
+            let config_path = path.join("config.json");
+            let text = std::fs::read_to_string(&config_path).map_err(|e| ModelError::io(&config_path, e))?;
+            let hf: HfConfig =
+                serde_json::from_str(&text).map_err(|e| ModelError::format(&config_path, e.to_string()))?;
+            let config = hf.into_config().map_err(|e| ModelError::format(&config_path, e.to_string()))?;
+            let (tokenizer, template) = Tokenizer::from_hf_dir(path, &config.eos_token_ids)?;
+            let mut weights = SafetensorsSource::open(path)?;
+            (CausalLm::build(config, &mut weights, device)?, tokenizer, template)
+        } else if path.exists() {
+            let file = GgufFile::open(path)?;
+            let config = file.model_config()?;
+            let (tokenizer, template) = Tokenizer::from_gguf(&file)?;
+            let mut weights = GgufSource::new(&file, &config);
+            (CausalLm::build(config, &mut weights, device)?, tokenizer, template)
+        } else {
+            return Err(ModelError::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
+            ));
+        };
+        let name = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i));
+        let template =
+            template.map(|t| ChatTemplate::new(&t, name(tokenizer.bos), name(tokenizer.eos))).transpose()?;
+        tracing::info!(
+            "loaded {} ({:?}, {:.1}M parameters) in {:.1?}",
+            path.display(),
+            model.config.family,
+            model.config.num_parameters() as f64 / 1e6,
+            start.elapsed()
+        );
+        Ok(Self { model, tokenizer, template, source: path.to_owned() })
+    }
+
+    /// The prompt ids for a conversation, through the model's chat template (with the
+    /// assistant header). A model without a template gets the messages' contents joined by
+    /// blank lines, as base models are prompted.
+    pub fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, ModelError> {
+        match &self.template {
+            Some(t) => self.tokenizer.encode(&t.render(messages, true)?, false),
+            None => {
+                let text: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+                self.tokenizer.encode(&text.join("\n\n"), true)
+            }
+        }
+    }
+
+    pub fn generate(
+        &self,
+        requests: &[Request],
+        on_token: &mut dyn FnMut(usize, u32),
+    ) -> Result<Vec<Generation>, ModelError> {
+        generate::generate(&self.model, &self.tokenizer, requests, Padding::Left, on_token)
+    }
+}

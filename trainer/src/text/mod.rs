@@ -1,0 +1,10 @@
+//! Text in and out: the tokenizer (`tokenizers`, from `tokenizer.json` or built from GGUF
+//! metadata), the model's own chat template (minijinja), and incremental decoding.
+
+pub mod chat_template;
+pub mod stream;
+pub mod tokenizer;
+
+pub use chat_template::{ChatMessage, ChatTemplate};
+pub use stream::TokenStream;
+pub use tokenizer::Tokenizer;
