@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod digest;
 pub mod error;
+pub mod export;
 pub mod generate;
 pub mod load;
 pub mod model;

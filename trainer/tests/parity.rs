@@ -188,6 +188,17 @@ fn smollm2_gguf_matches_transformers() {
     }
     text.extend(stream.flush().unwrap());
     assert_eq!(text, first.text);
+
+    // A stop string ends the reply before it; a zero budget answers without running.
+    let cut = first.text.find("Paris").unwrap();
+    let stop = Request { stop: vec!["Paris".into()], ..requests[0].clone() };
+    let none = Request::greedy(requests[1].prompt.clone(), 0);
+    let out = model.generate(&[stop, none], &mut |_, _| {}).unwrap();
+    assert_eq!(out[0].text, first.text[..cut]);
+    assert_eq!(out[0].finish, trainer::generate::Finish::Stop);
+    assert!(out[0].tokens.len() < first.tokens.len());
+    assert!(out[1].tokens.is_empty() && out[1].text.is_empty());
+    assert_eq!(out[1].finish, trainer::generate::Finish::Length);
 }
 
 /// Greedy ids for `request`, ignoring end-of-turn tokens (as the reference run did).

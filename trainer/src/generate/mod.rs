@@ -106,13 +106,22 @@ pub fn generate(
             )));
         }
     }
-    let width = requests.iter().map(|r| r.prompt.len()).max().unwrap_or(0);
     let pad = tokenizer.pad;
+    // A request for no tokens is answered without running the model.
+    let live: Vec<usize> = (0..requests.len()).filter(|&i| requests[i].max_new_tokens > 0).collect();
+    for (i, r) in requests.iter().enumerate().filter(|(_, r)| r.max_new_tokens == 0) {
+        results[i] = Some(finish_row(tokenizer, r, Vec::new(), Finish::Length)?);
+    }
+    if live.is_empty() {
+        return Ok(results.into_iter().map(|g| g.expect("answered above")).collect());
+    }
+    let width = live.iter().map(|&i| requests[i].prompt.len()).max().unwrap_or(0);
 
     // Prefill: one padded batch.
     let mut rows = Vec::with_capacity(requests.len());
     let (mut ids, mut positions, mut last) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, r) in requests.iter().enumerate() {
+    for &i in &live {
+        let r = &requests[i];
         let n = r.prompt.len();
         let gap = width - n;
         let (row_ids, valid, pos): (Vec<u32>, Vec<bool>, Vec<i64>) = match padding {

@@ -20,6 +20,7 @@ impl ChatMessage {
 }
 
 pub struct ChatTemplate {
+    source: String,
     env: Environment<'static>,
     bos: String,
     eos: String,
@@ -37,7 +38,17 @@ impl ChatTemplate {
         env.add_function("strftime_now", |format: String| -> String { strftime_now(&format) });
         env.add_template_owned("chat", source.to_owned())
             .map_err(|e| ModelError::Template(format!("cannot parse: {e:#}")))?;
-        Ok(Self { env, bos: bos.unwrap_or_default(), eos: eos.unwrap_or_default() })
+        Ok(Self {
+            source: source.to_owned(),
+            env,
+            bos: bos.unwrap_or_default(),
+            eos: eos.unwrap_or_default(),
+        })
+    }
+
+    /// The Jinja source, as the model shipped it.
+    pub fn source(&self) -> &str {
+        &self.source
     }
 
     /// The prompt text for `messages`, ending with the assistant header when

@@ -72,7 +72,9 @@ impl Tokenizer {
         if template.is_none() && jinja.exists() {
             template = Some(std::fs::read_to_string(&jinja).map_err(|e| ModelError::io(&jinja, e))?);
         }
-        Ok((Self { inner, bos, eos, stop_ids, pad, manual_bos: false }, template))
+        // An exported GGUF tokenizer has no post-processor; `add_bos_token` then says what to do.
+        let manual_bos = inner.get_post_processor().is_none() && tc["add_bos_token"].as_bool() == Some(true);
+        Ok((Self { inner, bos, eos, stop_ids, pad, manual_bos }, template))
     }
 
     /// From GGUF metadata: a byte-level BPE (`tokenizer.ggml.model = gpt2`) with the
@@ -167,6 +169,11 @@ impl Tokenizer {
 
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
+    }
+
+    /// Whether encoding with special tokens prepends `bos` (GGUF `add_bos_token`).
+    pub fn adds_bos(&self) -> bool {
+        self.manual_bos
     }
 
     /// Writes `tokenizer.json` (for exports).

@@ -1,0 +1,105 @@
+//! Export to a Hugging Face folder that transformers and vLLM load: `config.json`,
+//! `model.safetensors` (f32), `generation_config.json`, and the tokenizer files with the chat
+//! template. Our own loader reads it back too (tested round trip).
+
+use std::path::Path;
+
+use burn::tensor::Tensor;
+use safetensors::tensor::{Dtype, TensorView};
+use serde_json::json;
+
+use crate::error::ModelError;
+use crate::model::CausalLm;
+use crate::model::config::to_hf_json;
+use crate::pretrained::Pretrained;
+
+fn host<const D: usize>(t: Tensor<D>) -> (Vec<usize>, Vec<u8>) {
+    let shape = t.dims().to_vec();
+    let values: Vec<f32> =
+        t.into_data().convert::<f32>().try_into_vec::<f32>().expect("converted to f32 just above");
+    (shape, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+}
+
+/// Every parameter under its transformers name, as f32 bytes.
+pub fn named_tensors(model: &CausalLm) -> Vec<(String, Vec<usize>, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut put = |name: String, (shape, bytes): (Vec<usize>, Vec<u8>)| out.push((name, shape, bytes));
+    put("model.embed_tokens.weight".into(), host(model.model.embed_tokens.val()));
+    for (i, layer) in model.model.layers.iter().enumerate() {
+        let p = format!("model.layers.{i}");
+        let a = &layer.self_attn;
+        for (name, lin) in
+            [("q_proj", &a.q_proj), ("k_proj", &a.k_proj), ("v_proj", &a.v_proj), ("o_proj", &a.o_proj)]
+        {
+            put(format!("{p}.self_attn.{name}.weight"), host(lin.weight.val()));
+            if let Some(b) = &lin.bias {
+                put(format!("{p}.self_attn.{name}.bias"), host(b.val()));
+            }
+        }
+        for (name, norm) in [("q_norm", &a.q_norm), ("k_norm", &a.k_norm)] {
+            if let Some(n) = norm {
+                put(format!("{p}.self_attn.{name}.weight"), host(n.weight.val()));
+            }
+        }
+        let m = &layer.mlp;
+        for (name, lin) in [("gate_proj", &m.gate_proj), ("up_proj", &m.up_proj), ("down_proj", &m.down_proj)]
+        {
+            put(format!("{p}.mlp.{name}.weight"), host(lin.weight.val()));
+        }
+        put(format!("{p}.input_layernorm.weight"), host(layer.input_layernorm.weight.val()));
+        put(
+            format!("{p}.post_attention_layernorm.weight"),
+            host(layer.post_attention_layernorm.weight.val()),
+        );
+    }
+    put("model.norm.weight".into(), host(model.model.norm.weight.val()));
+    if let Some(head) = &model.lm_head {
+        put("lm_head.weight".into(), host(head.weight.val()));
+    }
+    out
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), ModelError> {
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    std::fs::write(path, text + "\n").map_err(|e| ModelError::io(path, e))
+}
+
+/// Writes `model` (with its tokenizer and chat template) as an HF folder at `dir`.
+pub fn save_hf(pretrained: &Pretrained, dir: &Path) -> Result<(), ModelError> {
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    let model = &pretrained.model;
+    let tensors = named_tensors(model);
+    let views = tensors
+        .iter()
+        .map(|(name, shape, bytes)| {
+            TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| ModelError::format(dir, format!("tensor `{name}`: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let weights = dir.join("model.safetensors");
+    let metadata = std::collections::HashMap::from([("format".to_owned(), "pt".to_owned())]);
+    safetensors::serialize_to_file(views, Some(metadata), &weights)
+        .map_err(|e| ModelError::format(&weights, e.to_string()))?;
+
+    write_json(&dir.join("config.json"), &to_hf_json(&model.config))?;
+    let tok = &pretrained.tokenizer;
+    let name = |id: Option<u32>| id.and_then(|i| tok.id_to_token(i));
+    write_json(
+        &dir.join("generation_config.json"),
+        &json!({"bos_token_id": tok.bos, "eos_token_id": tok.stop_ids, "pad_token_id": tok.pad}),
+    )?;
+    tok.save(&dir.join("tokenizer.json"))?;
+    let mut config = json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": name(tok.bos),
+        "eos_token": name(tok.eos),
+        "pad_token": name(Some(tok.pad)),
+        "add_bos_token": tok.adds_bos(),
+        "model_max_length": model.config.max_position_embeddings,
+    });
+    if let Some(t) = &pretrained.template {
+        config["chat_template"] = t.source().into();
+    }
+    write_json(&dir.join("tokenizer_config.json"), &config)
+}

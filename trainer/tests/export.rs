@@ -1,0 +1,51 @@
+//! Export to a Hugging Face folder and load it back: same weights, config, tokenizer and chat
+//! template.
+
+use std::path::Path;
+
+use burn::tensor::Tensor;
+use trainer::export::save_hf;
+use trainer::load::gguf::GgufFile;
+use trainer::load::safetensors::SafetensorsSource;
+use trainer::model::{CausalLm, HfConfig, Inputs};
+use trainer::text::{ChatMessage, ChatTemplate, Tokenizer};
+use trainer::{DeviceSpec, Pretrained};
+
+fn host(t: Tensor<3>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn exported_folder_loads_back_identically() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let device = DeviceSpec::Cpu.device();
+    for family in ["llama", "qwen2", "qwen3"] {
+        let tiny = root.join("tests/fixtures/tiny").join(family);
+        let text = std::fs::read_to_string(tiny.join("config.json")).unwrap();
+        let config = serde_json::from_str::<HfConfig>(&text).unwrap().into_config().unwrap();
+        let model = CausalLm::build(config, &mut SafetensorsSource::open(&tiny).unwrap(), &device).unwrap();
+        // SmolLM2's tokenizer and template (from the GGUF metadata only) stand in for a real one.
+        let gguf = GgufFile::open(&root.join("../models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
+        let (tokenizer, template) = Tokenizer::from_gguf(&gguf).unwrap();
+        let name = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i));
+        let template =
+            ChatTemplate::new(&template.unwrap(), name(tokenizer.bos), name(tokenizer.eos)).unwrap();
+        let original = Pretrained { model, tokenizer, template: Some(template), source: tiny.clone() };
+
+        let dir = tempfile::tempdir().unwrap();
+        save_hf(&original, dir.path()).unwrap();
+        let back = Pretrained::load(dir.path(), &device).unwrap();
+
+        assert_eq!(back.model.config, original.model.config, "{family}");
+        let tokens = vec![vec![1u32, 5, 9, 77, 3, 120]];
+        let a = host(original.model.forward(Inputs::dense(&tokens, &device), None));
+        let b = host(back.model.forward(Inputs::dense(&tokens, &device), None));
+        assert_eq!(a, b, "{family}: logits differ after the round trip");
+
+        let messages = [ChatMessage::new("user", "What is 12 + 35?")];
+        assert_eq!(back.chat_prompt(&messages).unwrap(), original.chat_prompt(&messages).unwrap());
+        assert_eq!(back.tokenizer.stop_ids, original.tokenizer.stop_ids);
+        assert_eq!((back.tokenizer.bos, back.tokenizer.eos, back.tokenizer.pad), (Some(1), Some(2), 2));
+        assert_eq!(back.template.as_ref().unwrap().source(), original.template.as_ref().unwrap().source());
+    }
+}
