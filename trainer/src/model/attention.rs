@@ -50,18 +50,18 @@ impl Attention {
             None => (k, v),
         };
         let keys = k.dims()[2];
-        let (k, v) = if h == kvh {
-            (k, v)
+        // Grouped-query attention without copying K/V per query head: the `rep` query heads
+        // that share a KV head are stacked along the query axis instead.
+        let rep = h / kvh;
+        let q = q.reshape([b, kvh, rep * s, d]);
+        let bias = if rep == 1 || s == 1 {
+            bias
         } else {
-            let rep = h / kvh;
-            let expand = |t: Tensor<4>| {
-                t.unsqueeze_dim::<5>(2).expand([b, kvh, rep, keys, d]).reshape([b, h, keys, d])
-            };
-            (expand(k), expand(v))
+            bias.unsqueeze_dim::<5>(2).expand([b, 1, rep, s, keys]).reshape([b, 1, rep * s, keys])
         };
         let scale = (d as f64).powf(-0.5);
         let scores = q.matmul(k.swap_dims(2, 3)) * scale + bias;
-        let out = softmax(scores, 3).matmul(v);
+        let out = softmax(scores, 3).matmul(v).reshape([b, h, s, d]);
         self.o_proj.forward(out.swap_dims(1, 2).reshape([b, s, h * d]))
     }
 }
