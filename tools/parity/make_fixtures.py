@@ -9,7 +9,9 @@ Writes, under trainer/tests/fixtures/:
                              token ids, top-5 logits at every position, a 32-token greedy
                              continuation;
   dequant.json               random blocks of each GGUF quantization type and their values as
-                             gguf-py dequantizes them.
+                             gguf-py dequantizes them;
+  tiny/{qwen2,qwen3}.gguf    the same tiny Qwen models written by gguf-py as llama.cpp's
+                             converter names them (F32), for the GGUF path of non-llama files.
 
 Run it in the scratch virtualenv (`just fixtures` makes it and runs this):
 
@@ -111,6 +113,53 @@ def make_tiny():
         print(f"tiny/{name}: logits {tuple(logits.shape)}, |max| {logits.abs().max():.3f}")
 
 
+GGUF_NAMES = {
+    "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
+    "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+    "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+}
+
+
+def gguf_name(hf):
+    fixed = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+             "lm_head.weight": "output.weight"}
+    if hf in fixed:
+        return fixed[hf]
+    _, _, layer, rest = hf.split(".", 3)
+    module, suffix = rest.rsplit(".", 1)
+    return f"blk.{layer}.{GGUF_NAMES[module]}.{suffix}"
+
+
+def make_tiny_gguf():
+    import gguf
+    from safetensors.numpy import load_file
+
+    for arch in ["qwen2", "qwen3"]:
+        folder = OUT / "tiny" / arch
+        config = json.loads((folder / "config.json").read_text())
+        tensors = load_file(folder / "model.safetensors")
+        w = gguf.GGUFWriter(str(OUT / "tiny" / f"{arch}.gguf"), arch)
+        heads = config["num_attention_heads"]
+        w.add_context_length(config["max_position_embeddings"])
+        w.add_embedding_length(config["hidden_size"])
+        w.add_block_count(config["num_hidden_layers"])
+        w.add_feed_forward_length(config["intermediate_size"])
+        w.add_head_count(heads)
+        w.add_head_count_kv(config["num_key_value_heads"])
+        w.add_key_length(config.get("head_dim") or config["hidden_size"] // heads)
+        w.add_value_length(config.get("head_dim") or config["hidden_size"] // heads)
+        w.add_layer_norm_rms_eps(config["rms_norm_eps"])
+        w.add_rope_freq_base(config["rope_parameters"]["rope_theta"])
+        for name in sorted(tensors):
+            w.add_tensor(gguf_name(name), tensors[name].astype(np.float32))
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        print(f"tiny/{arch}.gguf: {len(tensors)} tensors")
+
+
 def make_smollm2():
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -203,5 +252,7 @@ if __name__ == "__main__":
         make_tiny()
     if "dequant" in what:
         make_dequant()
+    if "tiny" in what or "gguf" in what:
+        make_tiny_gguf()
     if "smollm2" in what:
         make_smollm2()

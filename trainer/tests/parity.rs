@@ -10,6 +10,7 @@ use serde::Deserialize;
 use trainer::DeviceSpec;
 use trainer::Pretrained;
 use trainer::generate::{Padding, Request, generate};
+use trainer::load::gguf::{GgufFile, GgufSource};
 use trainer::load::safetensors::SafetensorsSource;
 use trainer::model::{CausalLm, HfConfig, Inputs};
 use trainer::text::{ChatMessage, TokenStream};
@@ -53,6 +54,29 @@ fn tiny_models_match_transformers_logits() {
         let diff = max_abs_diff(&got, &want);
         eprintln!("{name}: max abs logit diff {diff:e}");
         assert!(diff < 1e-4, "{name}: max |logit difference| {diff}");
+    }
+}
+
+/// The same tiny Qwen models as GGUF files (written by gguf-py with llama.cpp's names): the
+/// GGUF path for architectures whose q/k rows are not permuted.
+#[test]
+fn tiny_qwen_gguf_files_match_transformers_logits() {
+    let device = DeviceSpec::Cpu.device();
+    for name in ["qwen2", "qwen3"] {
+        let file = GgufFile::open(&fixtures().join("tiny").join(format!("{name}.gguf"))).unwrap();
+        let config = file.model_config().unwrap();
+        let hf = load_tiny(name).config;
+        assert_eq!(
+            (config.family, config.head_dim, config.attention_bias, config.qk_norm),
+            (hf.family, hf.head_dim, hf.attention_bias, hf.qk_norm)
+        );
+        assert_eq!(config.tie_word_embeddings, hf.tie_word_embeddings);
+        let model = CausalLm::build(config, &mut GgufSource::new(&file, &hf), &device).unwrap();
+        let text = std::fs::read_to_string(fixtures().join("tiny").join(name).join("expected.json")).unwrap();
+        let expected: TinyExpected = serde_json::from_str(&text).unwrap();
+        let got = host(model.forward(Inputs::dense(std::slice::from_ref(&expected.tokens), &device), None));
+        let diff = max_abs_diff(&got, &expected.logits.concat());
+        assert!(diff < 1e-4, "{name}.gguf: max |logit difference| {diff}");
     }
 }
 
