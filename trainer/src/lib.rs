@@ -9,6 +9,7 @@ pub mod generate;
 pub mod load;
 pub mod model;
 pub mod pretrained;
+pub mod sft;
 pub mod text;
 
 pub use backend::{DeviceSpec, DeviceSpecError};
