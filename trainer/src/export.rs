@@ -64,10 +64,9 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), ModelError> 
     std::fs::write(path, text + "\n").map_err(|e| ModelError::io(path, e))
 }
 
-/// Writes `model` (with its tokenizer and chat template) as an HF folder at `dir`.
-pub fn save_hf(pretrained: &Pretrained, dir: &Path) -> Result<(), ModelError> {
-    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
-    let model = &pretrained.model;
+/// Writes the weights of `model` as one f32 safetensors file.
+pub fn save_weights(model: &CausalLm, weights: &Path) -> Result<(), ModelError> {
+    let dir = weights.parent().unwrap_or(Path::new("."));
     let tensors = named_tensors(model);
     let views = tensors
         .iter()
@@ -77,10 +76,16 @@ pub fn save_hf(pretrained: &Pretrained, dir: &Path) -> Result<(), ModelError> {
                 .map_err(|e| ModelError::format(dir, format!("tensor `{name}`: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let weights = dir.join("model.safetensors");
     let metadata = std::collections::HashMap::from([("format".to_owned(), "pt".to_owned())]);
-    safetensors::serialize_to_file(views, Some(metadata), &weights)
-        .map_err(|e| ModelError::format(&weights, e.to_string()))?;
+    safetensors::serialize_to_file(views, Some(metadata), weights)
+        .map_err(|e| ModelError::format(weights, e.to_string()))
+}
+
+/// Writes `model` (with its tokenizer and chat template) as an HF folder at `dir`.
+pub fn save_hf(pretrained: &Pretrained, dir: &Path) -> Result<(), ModelError> {
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    let model = &pretrained.model;
+    save_weights(model, &dir.join("model.safetensors"))?;
 
     write_json(&dir.join("config.json"), &to_hf_json(&model.config))?;
     let tok = &pretrained.tokenizer;

@@ -1,13 +1,15 @@
 //! The model trains: gradients flow through every module on the autodiff device, a tiny model
-//! overfits a handful of sequences with AdamW, and prompt tokens carry no loss.
+//! overfits a handful of sequences, prompt tokens carry no loss, and a resumed run ends with
+//! exactly the weights of an uninterrupted one.
 
-use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Int, Tensor, TensorData};
 use trainer::DeviceSpec;
 use trainer::load::random::RandomWeights;
 use trainer::model::config::{Family, ModelConfig};
 use trainer::model::{CausalLm, Inputs};
+use trainer::sft::data::Encoded;
 use trainer::sft::loss::masked_cross_entropy;
+use trainer::sft::train::{ScheduleKindSerde, TrainOptions, train};
 
 fn tiny(family: Family) -> ModelConfig {
     ModelConfig {
@@ -31,7 +33,96 @@ fn tiny(family: Family) -> ModelConfig {
     }
 }
 
-/// Three sequences of 10 tokens: the first 4 are the prompt.
+/// `n` sequences of 8-11 tokens; the first 4 are the prompt.
+fn examples(n: usize) -> Vec<Encoded> {
+    (0..n)
+        .map(|r| Encoded {
+            ids: (0..8 + r % 4).map(|i| ((i * 7 + r * 13 + 5) % 60 + 2) as u32).collect(),
+            prompt_len: 4,
+        })
+        .collect()
+}
+
+fn options() -> TrainOptions {
+    TrainOptions {
+        epochs: 3,
+        max_steps: None,
+        learning_rate: 2e-2,
+        schedule: ScheduleKindSerde::Cosine,
+        warmup_ratio: 0.1,
+        weight_decay: 0.01,
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-8,
+        batch_size: 2,
+        grad_accum_steps: 2,
+        max_grad_norm: Some(1.0),
+        seed: 5,
+        log_every: 1,
+        checkpoint_every: Some(3),
+    }
+}
+
+fn weights(model: &CausalLm) -> Vec<(String, Vec<u8>)> {
+    trainer::export::named_tensors(model).into_iter().map(|(n, _, b)| (n, b)).collect()
+}
+
+#[test]
+fn tiny_models_overfit() {
+    let device = DeviceSpec::Cpu.training_device();
+    for family in [Family::Llama, Family::Qwen2, Family::Qwen3] {
+        let model = CausalLm::build(tiny(family), &mut RandomWeights::new(7, 0.1), &device).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let opts = TrainOptions {
+            epochs: 40,
+            batch_size: 3,
+            grad_accum_steps: 1,
+            checkpoint_every: None,
+            ..options()
+        };
+        let out = train(model, &examples(3), 0, &opts, dir.path(), false, &mut |_| true).unwrap();
+        let (first, last) = (out.first_loss.unwrap(), out.last_loss.unwrap());
+        assert!(last < 0.1 * first, "{family:?}: loss {first} -> {last}");
+        assert_eq!(out.steps, 40);
+        let lines = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+        assert_eq!(lines.lines().count(), 40);
+        assert!(out.checkpoint.unwrap().join("model.safetensors").exists());
+    }
+}
+
+#[test]
+fn resuming_equals_an_uninterrupted_run() {
+    let device = DeviceSpec::Cpu.training_device();
+    let data = examples(6);
+    let opts = options();
+    let fresh = || CausalLm::build(tiny(Family::Qwen3), &mut RandomWeights::new(11, 0.1), &device).unwrap();
+
+    let whole = tempfile::tempdir().unwrap();
+    let a = train(fresh(), &data, 0, &opts, whole.path(), false, &mut |_| true).unwrap();
+    assert_eq!(a.steps, 6);
+
+    // Stop after step 4: the checkpoint of step 3 is what survives.
+    let cut = tempfile::tempdir().unwrap();
+    let b = train(fresh(), &data, 0, &opts, cut.path(), false, &mut |log| log.step < 4).unwrap();
+    assert_eq!(b.steps, 4);
+    let c = train(fresh(), &data, 0, &opts, cut.path(), true, &mut |_| true).unwrap();
+    assert_eq!(c.resumed_from, Some(3));
+    assert_eq!(c.steps, 6);
+    assert!(weights(&a.model) == weights(&c.model), "resumed weights differ from the uninterrupted run");
+    let lines = |d: &std::path::Path| std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
+    assert_eq!(
+        lines(cut.path()).lines().count(),
+        6,
+        "metrics of the lost step 4 are replaced, not duplicated"
+    );
+    let losses = |t: String| {
+        t.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(losses(lines(whole.path())), losses(lines(cut.path())));
+}
+
 fn batch(device: &burn::tensor::Device) -> (Inputs, Tensor<2, Int>, Tensor<2>) {
     let seqs: Vec<Vec<u32>> =
         (0..3).map(|r| (0..11).map(|i| ((i * 7 + r * 13 + 5) % 60 + 2) as u32).collect()).collect();
@@ -47,29 +138,6 @@ fn batch(device: &burn::tensor::Device) -> (Inputs, Tensor<2, Int>, Tensor<2>) {
 
 fn scalar(t: Tensor<1>) -> f32 {
     t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()[0]
-}
-
-#[test]
-fn tiny_models_overfit_with_adamw() {
-    let device = DeviceSpec::Cpu.training_device();
-    for family in [Family::Llama, Family::Qwen2, Family::Qwen3] {
-        let mut model = CausalLm::build(tiny(family), &mut RandomWeights::new(7, 0.1), &device).unwrap();
-        let mut optim = AdamWConfig::new().with_epsilon(1e-8).with_weight_decay(0.0).init();
-        let (inputs, targets, weights) = batch(&device);
-        let mut first = None;
-        let mut last = 0.0;
-        for _ in 0..40 {
-            let loss =
-                masked_cross_entropy(model.forward(inputs.clone(), None), targets.clone(), weights.clone());
-            last = scalar(loss.clone());
-            first.get_or_insert(last);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(2e-2, model, grads);
-        }
-        let first = first.unwrap();
-        eprintln!("{family:?}: loss {first} -> {last}");
-        assert!(last < 0.1 * first, "{family:?}: loss {first} -> {last}");
-    }
 }
 
 #[test]

@@ -1,4 +1,4 @@
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, ParamId};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::attention::Attention;
@@ -192,7 +192,11 @@ impl Builder<'_> {
         shape: [usize; D],
     ) -> Result<Param<Tensor<D>>, ModelError> {
         let data = self.src.take(name, &shape)?;
-        Ok(Param::from_tensor(Tensor::from_data(TensorData::new(data, shape), self.device)))
+        let mut param = Param::from_tensor(Tensor::from_data(TensorData::new(data, shape), self.device));
+        // Ids derived from the name: optimizer state saved in a checkpoint finds its parameter
+        // again in a model rebuilt from that checkpoint.
+        param.id = ParamId::from(name_id(name));
+        Ok(param)
     }
 
     fn linear(&mut self, prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Linear, ModelError> {
@@ -205,4 +209,9 @@ impl Builder<'_> {
     fn norm(&mut self, prefix: &str, dim: usize, eps: f64) -> Result<RmsNorm, ModelError> {
         Ok(RmsNorm { weight: self.param(&format!("{prefix}.weight"), [dim])?, eps })
     }
+}
+
+/// A stable 64-bit id for a tensor name (FNV-1a).
+fn name_id(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }

@@ -1,0 +1,328 @@
+//! The training loop: AdamW (decoupled weight decay, as PyTorch), warmup + decay schedule,
+//! gradient accumulation with a token-level mean over the window, global-norm clipping (burn's
+//! own clipping is per tensor), epochs or max steps over seeded length-grouped batches.
+//! Checkpoints hold the weights (safetensors), the optimizer state (burnpack) and the data
+//! position; resuming from one continues bit for bit as if never stopped (CPU; tested).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use super::data::{Encoded, collate, epoch_batches};
+use super::loss::masked_cross_entropy;
+use super::schedule::{Schedule, ScheduleKind};
+use crate::error::ModelError;
+use crate::load::safetensors::SafetensorsSource;
+use crate::model::CausalLm;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOptions {
+    pub epochs: u64,
+    /// Overrides `epochs` when set.
+    pub max_steps: Option<u64>,
+    pub learning_rate: f64,
+    pub schedule: ScheduleKindSerde,
+    pub warmup_ratio: f64,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f64,
+    pub batch_size: usize,
+    pub grad_accum_steps: usize,
+    pub max_grad_norm: Option<f64>,
+    pub seed: u64,
+    pub log_every: u64,
+    /// Also at the end, always.
+    pub checkpoint_every: Option<u64>,
+}
+
+/// [`ScheduleKind`] as it appears in options files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKindSerde {
+    Constant,
+    Linear,
+    Cosine,
+}
+
+impl From<ScheduleKindSerde> for ScheduleKind {
+    fn from(k: ScheduleKindSerde) -> Self {
+        match k {
+            ScheduleKindSerde::Constant => Self::Constant,
+            ScheduleKindSerde::Linear => Self::Linear,
+            ScheduleKindSerde::Cosine => Self::Cosine,
+        }
+    }
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepLog {
+    pub step: u64,
+    pub total_steps: u64,
+    pub epoch: u64,
+    pub loss: f64,
+    pub lr: f64,
+    pub grad_norm: f64,
+    pub tokens: usize,
+    pub elapsed_s: f64,
+}
+
+/// Where the data stream stands: what a checkpoint must hold besides weights and optimizer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// Optimizer steps done.
+    pub step: u64,
+    pub epoch: u64,
+    /// Next batch of `epoch` to use.
+    pub batch: usize,
+}
+
+#[derive(Debug)]
+pub struct TrainOutcome {
+    pub model: CausalLm,
+    pub steps: u64,
+    pub first_loss: Option<f64>,
+    pub last_loss: Option<f64>,
+    pub resumed_from: Option<u64>,
+    pub checkpoint: Option<PathBuf>,
+    pub tokens: u64,
+    pub seconds: f64,
+}
+
+pub fn total_steps(examples: usize, opts: &TrainOptions) -> u64 {
+    let batches = examples.div_ceil(opts.batch_size.max(1)) as u64;
+    let per_epoch = batches.div_ceil(opts.grad_accum_steps.max(1) as u64);
+    opts.max_steps.unwrap_or(opts.epochs * per_epoch)
+}
+
+const CHECKPOINTS: &str = "checkpoints";
+
+/// The newest complete checkpoint under `dir` (its `position.json` is written last).
+pub fn latest_checkpoint(dir: &Path) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir.join(CHECKPOINTS))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("position.json").exists())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+/// Trains `model` (built on an autodiff device) on `data`, writing `metrics.jsonl` and
+/// checkpoints under `dir`. With `resume`, continues from the newest checkpoint there.
+/// `on_log` sees every step; returning `false` stops (as an interruption would: progress since
+/// the last checkpoint is not saved).
+pub fn train(
+    mut model: CausalLm,
+    data: &[Encoded],
+    pad: u32,
+    opts: &TrainOptions,
+    dir: &Path,
+    resume: bool,
+    on_log: &mut dyn FnMut(&StepLog) -> bool,
+) -> Result<TrainOutcome, ModelError> {
+    if data.is_empty() {
+        return Err(ModelError::Generation("no training examples".into()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    let device = model.model.embed_tokens.device();
+    let total = total_steps(data.len(), opts);
+    let schedule = Schedule {
+        kind: opts.schedule.into(),
+        peak: opts.learning_rate,
+        warmup_steps: (opts.warmup_ratio * total as f64).ceil() as u64,
+        total_steps: total,
+    };
+    let adamw = AdamWConfig::new()
+        .with_beta_1(opts.beta1 as f32)
+        .with_beta_2(opts.beta2 as f32)
+        .with_epsilon(opts.epsilon as f32)
+        .with_weight_decay(opts.weight_decay as f32);
+    let mut optim = adamw.init();
+    let mut pos = Position::default();
+    let mut resumed_from = None;
+    let metrics_path = dir.join("metrics.jsonl");
+    if resume && let Some(ckpt) = latest_checkpoint(dir) {
+        let config = model.config.clone();
+        model = CausalLm::build(config, &mut SafetensorsSource::open(&ckpt)?, &device)?;
+        optim = optim
+            .load(ckpt.join("optimizer.bpk"))
+            .map_err(|e| ModelError::format(ckpt.join("optimizer.bpk"), format!("{e:?}")))?;
+        let p = ckpt.join("position.json");
+        let text = std::fs::read_to_string(&p).map_err(|e| ModelError::io(&p, e))?;
+        pos = serde_json::from_str(&text).map_err(|e| ModelError::format(&p, e.to_string()))?;
+        resumed_from = Some(pos.step);
+        truncate_metrics(&metrics_path, pos.step)?;
+        tracing::info!("resuming from {} (step {} of {total})", ckpt.display(), pos.step);
+    } else if metrics_path.exists() {
+        std::fs::remove_file(&metrics_path).map_err(|e| ModelError::io(&metrics_path, e))?;
+    }
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .map_err(|e| ModelError::io(&metrics_path, e))?;
+
+    let lengths: Vec<usize> = data.iter().map(|e| e.ids.len()).collect();
+    let mut batches = epoch_batches(&lengths, opts.batch_size, opts.seed, pos.epoch);
+    let start = Instant::now();
+    let (mut first_loss, mut last_loss, mut tokens, mut checkpoint) = (None, None, 0u64, None);
+    while pos.step < total {
+        if pos.batch >= batches.len() {
+            pos.epoch += 1;
+            pos.batch = 0;
+            batches = epoch_batches(&lengths, opts.batch_size, opts.seed, pos.epoch);
+        }
+        let window = &batches[pos.batch..(pos.batch + opts.grad_accum_steps.max(1)).min(batches.len())];
+        let window_tokens: usize = window.iter().flatten().map(|&i| data[i].supervised()).sum();
+        let mut accumulator = GradientsAccumulator::<CausalLm>::new();
+        let mut loss_value = 0.0;
+        for ids in window {
+            let examples: Vec<&Encoded> = ids.iter().map(|&i| &data[i]).collect();
+            let batch = collate(&examples, pad, &device);
+            let logits = model.forward(batch.inputs, None);
+            // Each micro-batch's mean, weighted by its share of the window's tokens: the step
+            // optimizes the token mean over the whole window.
+            let share = batch.supervised as f64 / window_tokens.max(1) as f64;
+            let loss = masked_cross_entropy(logits, batch.targets, batch.weights) * share;
+            loss_value += f64::from(loss.clone().into_scalar::<f32>());
+            accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+        }
+        if !loss_value.is_finite() {
+            let kept = latest_checkpoint(dir).map_or("none".to_owned(), |p| p.display().to_string());
+            return Err(ModelError::Generation(format!(
+                "loss became {loss_value} at step {}: training stopped; last good checkpoint: {kept}",
+                pos.step + 1
+            )));
+        }
+        let mut grads = accumulator.grads();
+        let grad_norm = global_norm(&model, &grads);
+        if let Some(max) = opts.max_grad_norm
+            && grad_norm > max
+        {
+            scale_grads(&model, &mut grads, max / (grad_norm + 1e-6));
+        }
+        let lr = schedule.at(pos.step);
+        model = optim.step(lr, model, grads);
+        pos.step += 1;
+        pos.batch += window.len();
+        tokens += window_tokens as u64;
+        first_loss.get_or_insert(loss_value);
+        last_loss = Some(loss_value);
+        let log = StepLog {
+            step: pos.step,
+            total_steps: total,
+            epoch: pos.epoch,
+            loss: loss_value,
+            lr,
+            grad_norm,
+            tokens: window_tokens,
+            elapsed_s: start.elapsed().as_secs_f64(),
+        };
+        if pos.step % opts.log_every.max(1) == 0 || pos.step == total {
+            let line = serde_json::to_string(&log).expect("logs serialize");
+            writeln!(metrics, "{line}").map_err(|e| ModelError::io(&metrics_path, e))?;
+        }
+        let due = opts.checkpoint_every.is_some_and(|n| pos.step % n.max(1) == 0);
+        if due || pos.step == total {
+            checkpoint = Some(save_checkpoint(&model, &optim, pos, dir)?);
+        }
+        if !on_log(&log) {
+            break;
+        }
+    }
+    Ok(TrainOutcome {
+        model,
+        steps: pos.step,
+        first_loss,
+        last_loss,
+        resumed_from,
+        checkpoint: checkpoint.or_else(|| latest_checkpoint(dir)),
+        tokens,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Writes `checkpoints/step-NNNNNNN/` (position last, so a half-written one is never used) and
+/// removes older checkpoints.
+fn save_checkpoint(
+    model: &CausalLm,
+    optim: &burn::optim::ModuleOptimizer,
+    pos: Position,
+    dir: &Path,
+) -> Result<PathBuf, ModelError> {
+    let root = dir.join(CHECKPOINTS);
+    let path = root.join(format!("step-{:07}", pos.step));
+    std::fs::create_dir_all(&path).map_err(|e| ModelError::io(&path, e))?;
+    crate::export::save_weights(model, &path.join("model.safetensors"))?;
+    optim
+        .save(path.join("optimizer.bpk"))
+        .map_err(|e| ModelError::format(path.join("optimizer.bpk"), format!("{e:?}")))?;
+    let p = path.join("position.json");
+    std::fs::write(&p, serde_json::to_string(&pos).expect("positions serialize"))
+        .map_err(|e| ModelError::io(&p, e))?;
+    for old in std::fs::read_dir(&root).map_err(|e| ModelError::io(&root, e))?.flatten() {
+        if old.path() != path {
+            let _ = std::fs::remove_dir_all(old.path());
+        }
+    }
+    Ok(path)
+}
+
+/// Drops metric lines past `step` (written after the checkpoint a resume starts from).
+fn truncate_metrics(path: &Path, step: u64) -> Result<(), ModelError> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let kept: String = text
+        .lines()
+        .filter(|l| serde_json::from_str::<StepLog>(l).is_ok_and(|s| s.step <= step))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(path, kept).map_err(|e| ModelError::io(path, e))
+}
+
+struct SquaredNorm<'a> {
+    grads: &'a GradientsParams,
+    total: Vec<Tensor<1>>,
+}
+
+impl ModuleVisitor for SquaredNorm<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            self.total.push(g.square().sum());
+        }
+    }
+}
+
+/// The L2 norm of all gradients together (PyTorch's `clip_grad_norm_`).
+fn global_norm(model: &CausalLm, grads: &GradientsParams) -> f64 {
+    let mut v = SquaredNorm { grads, total: Vec::new() };
+    model.visit(&mut v);
+    if v.total.is_empty() {
+        return 0.0;
+    }
+    f64::from(Tensor::cat(v.total, 0).sum().into_scalar::<f32>()).sqrt()
+}
+
+struct Scale<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f64,
+}
+
+impl ModuleVisitor for Scale<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.remove::<D>(param.id) {
+            self.grads.register(param.id, g * self.factor);
+        }
+    }
+}
+
+fn scale_grads(model: &CausalLm, grads: &mut GradientsParams, factor: f64) {
+    model.visit(&mut Scale { grads, factor });
+}
