@@ -41,3 +41,9 @@ bench-decode *args: setup
     tools/parity/venv.sh
     cargo build --release --locked -p pipeline
     .venv-parity/bin/python tools/bench/decode.py "$@"
+
+# Training tokens/s (SmolLM2-135M, seq 256, batch 4, AdamW), ours vs transformers, one table.
+bench-train *args: setup
+    tools/parity/venv.sh
+    cargo build --release --locked -p pipeline
+    .venv-parity/bin/python tools/bench/train.py "$@"

@@ -166,7 +166,7 @@ impl<'a> Runner<'a> {
     /// stage's external files, hashed now.
     fn inputs(&self, stage: &dyn Stage) -> Result<Vec<FileDigest>, RunError> {
         let mut inputs = Vec::new();
-        for needs in stage.upstream() {
+        for needs in stage.upstream(self.config) {
             let manifest = self.run_dir.manifest_path(needs);
             match Manifest::read(&manifest)? {
                 Some(m) => inputs.extend(m.outputs),

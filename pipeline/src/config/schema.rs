@@ -304,6 +304,9 @@ pub struct StudentConfig {
 pub struct TrainConfig {
     /// Students to fine-tune, by name; each is trained once per strategy.
     pub students: BTreeMap<String, StudentConfig>,
+    /// A JSONL file of `{prompt, completion}` (or `{messages, completion}`) pairs to train on
+    /// instead of the verified data of each strategy (then one run per student, `custom`).
+    pub data: Option<PathBuf>,
     /// `cpu`, `cuda` or `cuda:N`.
     pub device: String,
     pub dtype: DType,
@@ -332,6 +335,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             students: BTreeMap::new(),
+            data: None,
             device: "cpu".into(),
             dtype: DType::F32,
             epochs: 5,

@@ -247,6 +247,9 @@ fn train(p: &mut Problems, t: &TrainConfig) {
             "must not be empty",
         );
     }
+    if let Some(data) = &t.data {
+        p.check(!data.as_os_str().is_empty(), || k("train.data"), "must not be empty");
+    }
     p.device(&t.device, k("train.device"));
     p.at_least(t.epochs, 1, k("train.epochs"));
     if let Some(m) = t.max_steps {

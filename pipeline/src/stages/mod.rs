@@ -2,6 +2,7 @@
 //! stage in this folder), and the registry of those that exist.
 
 pub mod generate;
+pub mod train;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -132,7 +133,7 @@ pub trait Stage {
     }
 
     /// Stages whose outputs this one reads; their manifests' output digests are its inputs.
-    fn upstream(&self) -> Vec<StageName> {
+    fn upstream(&self, _config: &Config) -> Vec<StageName> {
         self.name().previous().into_iter().collect()
     }
 
@@ -152,5 +153,5 @@ pub trait Stage {
 /// The stages built so far. A stage of [`StageName::FLOW`] missing here makes the runner stop
 /// with "not implemented yet" rather than fake its outputs.
 pub fn implemented() -> Vec<Box<dyn Stage>> {
-    vec![Box::new(generate::Generate)]
+    vec![Box::new(generate::Generate), Box::new(train::Train)]
 }

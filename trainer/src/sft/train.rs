@@ -230,12 +230,12 @@ pub fn train(
             let line = serde_json::to_string(&log).expect("logs serialize");
             writeln!(metrics, "{line}").map_err(|e| ModelError::io(&metrics_path, e))?;
         }
+        if !on_log(&log) {
+            break;
+        }
         let due = opts.checkpoint_every.is_some_and(|n| pos.step % n.max(1) == 0);
         if due || pos.step == total {
             checkpoint = Some(save_checkpoint(&model, &optim, pos, dir)?);
-        }
-        if !on_log(&log) {
-            break;
         }
     }
     Ok(TrainOutcome {

@@ -1,0 +1,236 @@
+//! The `train` stage: one supervised fine-tuning run per (strategy, student) over the verified
+//! pairs (`verify/<strategy>/train.jsonl`), or over `train.data` when set. Each run writes
+//! `train/<student>/<strategy>/` with `metrics.jsonl`, its latest checkpoint, and `model/`, an
+//! HF folder (safetensors, config, tokenizer, chat template) that transformers, vLLM and our
+//! own loader read. An interrupted run resumes from its checkpoint when nothing it depends on
+//! changed (the options and the data are recorded next to the checkpoints).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use trainer::sft::data::{SftRecord, encode_all};
+use trainer::sft::train::{ScheduleKindSerde, TrainOptions, latest_checkpoint, total_steps, train};
+use trainer::{DeviceSpec, Pretrained};
+
+use super::{Stage, StageContext, StageError, StageName, StageOutput};
+use crate::config::{Config, DType, LrSchedule};
+use crate::manifest::sha256_hex;
+
+pub struct Train;
+
+/// The label of the run over `train.data`.
+pub const CUSTOM: &str = "custom";
+
+impl Train {
+    /// `(label, JSONL of pairs)` for each training run of a student.
+    fn sources(config: &Config, run_root: &Path) -> Vec<(String, PathBuf)> {
+        match &config.train.data {
+            Some(path) => vec![(CUSTOM.to_owned(), path.clone())],
+            None => config
+                .generate
+                .strategies
+                .iter()
+                .map(|s| {
+                    (s.as_str().to_owned(), run_root.join("verify").join(s.as_str()).join("train.jsonl"))
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Stage for Train {
+    fn name(&self) -> StageName {
+        StageName::Train
+    }
+
+    fn upstream(&self, config: &Config) -> Vec<StageName> {
+        // Training on a given file needs nothing from earlier stages.
+        if config.train.data.is_some() { Vec::new() } else { vec![StageName::Verify] }
+    }
+
+    fn config_slice(&self, config: &Config) -> serde_json::Value {
+        json!({ "train": config.train, "seed": config.run.seed, "strategies": config.generate.strategies })
+    }
+
+    fn external_inputs(&self, config: &Config) -> Vec<PathBuf> {
+        let mut inputs: Vec<PathBuf> = config.train.data.iter().cloned().collect();
+        for student in config.train.students.values() {
+            if student.model_path.is_file() {
+                inputs.push(student.model_path.clone());
+            }
+        }
+        inputs
+    }
+
+    fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
+        let config = ctx.config;
+        let t = &config.train;
+        if t.dtype == DType::Bf16 {
+            return Err(StageError::Failed(
+                "train.dtype = \"bf16\" is not implemented yet (CUDA mixed precision); use \"f32\"".into(),
+            ));
+        }
+        if t.packing {
+            return Err(StageError::Failed("train.packing = true is not implemented yet; use false".into()));
+        }
+        if t.students.is_empty() {
+            return Err(StageError::Failed("train.students is empty: nothing to train".into()));
+        }
+        let device: DeviceSpec = t
+            .device
+            .parse()
+            .map_err(|e: trainer::DeviceSpecError| StageError::Failed(format!("train.device: {e}")))?;
+        let opts = TrainOptions {
+            epochs: u64::from(t.epochs),
+            max_steps: t.max_steps,
+            learning_rate: t.learning_rate,
+            schedule: match t.lr_schedule {
+                LrSchedule::Constant => ScheduleKindSerde::Constant,
+                LrSchedule::Linear => ScheduleKindSerde::Linear,
+                LrSchedule::Cosine => ScheduleKindSerde::Cosine,
+            },
+            warmup_ratio: t.warmup_ratio,
+            weight_decay: t.weight_decay,
+            beta1: t.adam_beta1,
+            beta2: t.adam_beta2,
+            epsilon: t.adam_epsilon,
+            batch_size: t.batch_size,
+            grad_accum_steps: t.grad_accum_steps,
+            max_grad_norm: t.max_grad_norm,
+            seed: config.run.seed,
+            log_every: t.log_every,
+            checkpoint_every: t.checkpoint_every,
+        };
+        let mut output = StageOutput::default();
+        for (student, student_config) in &t.students {
+            for (label, data_path) in Self::sources(config, ctx.run_dir.root()) {
+                let dir = ctx.dir.join(student).join(&label);
+                let run = Run {
+                    student,
+                    label: &label,
+                    model_path: &student_config.model_path,
+                    data_path: &data_path,
+                };
+                let counts = run.train(ctx, &dir, device, &opts, t.max_seq_len)?;
+                output.counts.insert(format!("{student}/{label}"), counts);
+                output.outputs.push(dir.join("metrics.jsonl"));
+                for f in ["model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"] {
+                    output.outputs.push(dir.join("model").join(f));
+                }
+            }
+        }
+        Ok(output)
+    }
+}
+
+struct Run<'a> {
+    student: &'a str,
+    label: &'a str,
+    model_path: &'a Path,
+    data_path: &'a Path,
+}
+
+impl Run<'_> {
+    fn train(
+        &self,
+        ctx: &StageContext<'_>,
+        dir: &Path,
+        device: DeviceSpec,
+        opts: &TrainOptions,
+        max_seq_len: usize,
+    ) -> Result<serde_json::Value, StageError> {
+        let failed = |m: String| StageError::Failed(format!("{} on {}: {m}", self.student, self.label));
+        let (records, data_hash) = read_pairs(self.data_path)?;
+        let pretrained = Pretrained::load(self.model_path, &device.training_device())
+            .map_err(|e| failed(e.to_string()))?;
+        let (encoded, stats) =
+            encode_all(&pretrained, &records, max_seq_len).map_err(|e| failed(e.to_string()))?;
+        if encoded.is_empty() {
+            return Err(failed(format!("no usable examples in {}", self.data_path.display())));
+        }
+        // Resume only a run of the very same options, data and model.
+        std::fs::create_dir_all(dir).map_err(|source| StageError::Io { path: dir.to_owned(), source })?;
+        let identity = json!({ "options": opts, "data_sha256": data_hash, "model": self.model_path,
+                               "max_seq_len": max_seq_len });
+        let identity_path = dir.join("run.json");
+        let same = std::fs::read_to_string(&identity_path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v == identity);
+        if !same || ctx.force {
+            let _ = std::fs::remove_dir_all(dir.join("checkpoints"));
+        }
+        crate::manifest::write_atomic(&identity_path, identity.to_string().as_bytes())
+            .map_err(|source| StageError::Io { path: identity_path.clone(), source })?;
+
+        let total = total_steps(encoded.len(), opts);
+        let bar = ctx.reporter.bar(&format!("{}/{}", self.student, self.label), total);
+        if let Some(ckpt) = latest_checkpoint(dir) {
+            tracing::info!("{}/{}: resuming from {}", self.student, self.label, ckpt.display());
+        }
+        let mut shown = None;
+        let Pretrained { model, tokenizer, template, source } = pretrained;
+        let pad = tokenizer.pad;
+        let outcome = train(model, &encoded, pad, opts, dir, true, &mut |log| {
+            // The first step after a resume jumps the bar to where the run stands.
+            bar.inc(log.step - shown.unwrap_or(log.step - 1));
+            shown = Some(log.step);
+            if log.step % opts.log_every.max(1) == 0 {
+                tracing::info!(
+                    "{}/{}: step {}/{} loss {:.4} lr {:.2e} grad-norm {:.3}",
+                    self.student,
+                    self.label,
+                    log.step,
+                    log.total_steps,
+                    log.loss,
+                    log.lr,
+                    log.grad_norm
+                );
+            }
+            true
+        })
+        .map_err(|e| failed(e.to_string()))?;
+        bar.finish();
+        let trained = Pretrained { model: outcome.model, tokenizer, template, source };
+        trainer::export::save_hf(&trained, &dir.join("model")).map_err(|e| failed(e.to_string()))?;
+        Ok(json!({
+            "examples": stats.examples,
+            "used": encoded.len(),
+            "truncated": stats.truncated,
+            "dropped_too_long": stats.dropped_too_long,
+            "prompt_tokens": stats.prompt_tokens,
+            "completion_tokens": stats.completion_tokens,
+            "steps": outcome.steps,
+            "resumed_from_step": outcome.resumed_from,
+            "first_loss": outcome.first_loss,
+            "last_loss": outcome.last_loss,
+            "trained_tokens": outcome.tokens,
+            "seconds": outcome.seconds,
+            "checkpoint": outcome.checkpoint,
+        }))
+    }
+}
+
+/// Every line a pair; blank lines skipped; a bad line is an error naming file and line.
+fn read_pairs(path: &Path) -> Result<(Vec<SftRecord>, String), StageError> {
+    let bytes = std::fs::read(path).map_err(|source| StageError::Io { path: path.to_owned(), source })?;
+    let text = String::from_utf8(bytes.clone())
+        .map_err(|_| StageError::Failed(format!("{}: not UTF-8", path.display())))?;
+    let mut records = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let r: SftRecord = serde_json::from_str(line)
+            .map_err(|e| StageError::Failed(format!("{}:{}: {e}", path.display(), i + 1)))?;
+        if r.prompt.is_empty() && r.messages.is_none() {
+            return Err(StageError::Failed(format!(
+                "{}:{}: needs `prompt` or `messages`",
+                path.display(),
+                i + 1
+            )));
+        }
+        records.push(r);
+    }
+    Ok((records, sha256_hex(&bytes)))
+}

@@ -1,0 +1,124 @@
+//! The train stage from config on a given JSONL of pairs: a tiny student (random weights,
+//! SmolLM2's tokenizer and chat template) learns, writes metrics, a checkpoint and an HF export
+//! that loads back; a rerun is skipped; a bad line is an error naming file and line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use trainer::load::gguf::GgufFile;
+use trainer::load::random::RandomWeights;
+use trainer::model::CausalLm;
+use trainer::model::config::{Family, ModelConfig};
+use trainer::text::{ChatTemplate, Tokenizer};
+use trainer::{DeviceSpec, Pretrained};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A 2-layer student with SmolLM2's vocabulary, exported as an HF folder.
+fn tiny_student(dir: &Path) {
+    let gguf = GgufFile::open(&root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
+    let (tokenizer, template) = Tokenizer::from_gguf(&gguf).unwrap();
+    let config = ModelConfig {
+        family: Family::Qwen3,
+        vocab_size: 49152,
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_layers: 2,
+        num_heads: 4,
+        num_kv_heads: 2,
+        head_dim: 8,
+        rms_norm_eps: 1e-6,
+        rope_theta: 10_000.0,
+        rope_scaling: None,
+        max_position_embeddings: 512,
+        attention_bias: false,
+        qk_norm: true,
+        tie_word_embeddings: true,
+        bos_token_id: Some(1),
+        eos_token_ids: vec![2],
+    };
+    let model = CausalLm::build(config, &mut RandomWeights::new(1, 0.05), &DeviceSpec::Cpu.device()).unwrap();
+    let name = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i));
+    let template = ChatTemplate::new(&template.unwrap(), name(tokenizer.bos), name(tokenizer.eos)).unwrap();
+    let student = Pretrained { model, tokenizer, template: Some(template), source: dir.to_owned() };
+    trainer::export::save_hf(&student, dir).unwrap();
+}
+
+fn pipeline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the pipeline binary runs")
+}
+
+fn run_train(tmp: &Path, data: &Path) -> Output {
+    let sets = [
+        format!("run.out_dir={}", tmp.join("runs").display()),
+        format!("train.data={}", data.display()),
+        format!("train.students={{tiny={{model_path=\"{}\"}}}}", tmp.join("student").display()),
+        "train.epochs=8".into(),
+        "train.batch_size=2".into(),
+        "train.learning_rate=0.01".into(),
+        "train.warmup_ratio=0.1".into(),
+        "train.max_seq_len=96".into(),
+        "train.log_every=2".into(),
+        "train.checkpoint_every=4".into(),
+    ];
+    let mut args = vec!["run", "--config", "configs/default.toml", "--stages", "train"];
+    for s in &sets {
+        args.extend(["--set", s.as_str()]);
+    }
+    pipeline(&args)
+}
+
+#[test]
+fn trains_a_student_on_given_pairs_and_exports_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_student(&tmp.path().join("student"));
+    let data = tmp.path().join("pairs.jsonl");
+    let pairs: String = (0..4)
+        .map(|i| {
+            serde_json::json!({"prompt": format!("What is {i} + {i}?"), "completion": format!("{i} + {i} = \\boxed{{{}}}", 2 * i)})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(&data, pairs).unwrap();
+
+    let out = run_train(tmp.path(), &data);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let run = tmp.path().join("runs/default/train");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    let counts = &manifest["counts"]["tiny/custom"];
+    assert_eq!(counts["examples"], 4);
+    assert_eq!(counts["steps"], 16);
+    let (first, last) = (counts["first_loss"].as_f64().unwrap(), counts["last_loss"].as_f64().unwrap());
+    assert!(last < 0.7 * first, "loss {first} -> {last}");
+    let dir = run.join("tiny/custom");
+    assert_eq!(std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().count(), 8);
+    assert!(dir.join("checkpoints/step-0000016/model.safetensors").exists());
+    let back = Pretrained::load(&dir.join("model"), &DeviceSpec::Cpu.device()).unwrap();
+    assert_eq!(back.model.config.vocab_size, 49152);
+
+    // Up to date: skipped.
+    let again = run_train(tmp.path(), &data);
+    assert!(again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("up to date"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    // A broken line names the file and line.
+    std::fs::write(&data, "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": 3}\n").unwrap();
+    let bad = run_train(tmp.path(), &data);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains(&format!("{}:2:", data.display())), "{err}");
+}

@@ -1,0 +1,81 @@
+"""Training throughput, ours vs transformers + torch AdamW, same machine, same run.
+
+Full fine-tuning steps (forward, causal-LM loss over every token, backward, global-norm clipping
+at 1.0, AdamW lr 1e-5) on the same synthetic sequences, f32 on the CPU; one warm-up step, then
+N timed steps. Usage (after `just setup`):
+
+    just bench-train       # = tools/parity/venv.sh, a release build, then:
+    .venv-parity/bin/python tools/bench/train.py [--seq 256] [--batch 4] [--steps 5]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sequence(r, length, vocab):
+    return [(i * 7919 + r * 104729 + 13) % (vocab - 100) + 100 for i in range(length)]
+
+
+def ours(args):
+    cmd = [
+        str(ROOT / "target/release/pipeline"), "bench", "train", "--json", "--model", str(args.model),
+        "--seq", str(args.seq), "--batch", str(args.batch), "--steps", str(args.steps),
+    ]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+
+def theirs(args):
+    model = AutoModelForCausalLM.from_pretrained(args.model.parent, gguf_file=args.model.name, dtype=torch.float32)
+    model.train()
+    vocab = model.config.vocab_size
+    ids = torch.tensor([sequence(r, args.seq + 1, vocab) for r in range(args.batch)])
+    inputs, labels = ids[:, :-1], ids[:, 1:]
+    optim = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+
+    def step():
+        logits = model(input_ids=inputs).logits
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, vocab), labels.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optim.step()
+        optim.zero_grad(set_to_none=True)
+
+    step()  # warm-up
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "tokens_per_s": args.steps * args.batch * args.seq / seconds}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", type=Path, default=ROOT / "models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    p.add_argument("--seq", type=int, default=256)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--steps", type=int, default=5)
+    args = p.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    a = ours(args)
+    b = theirs(args)
+    print(f"train, {args.model.name} (f32), seq {args.seq}, batch {args.batch}, AdamW, "
+          f"{args.steps} timed steps, {os.cpu_count()} CPU threads")
+    print("| engine | tokens/s | seconds |")
+    print("|---|---:|---:|")
+    print(f"| ours (burn + libtorch) | {a['tokens_per_s']:.1f} | {a['seconds']:.2f} |")
+    print(f"| transformers + torch AdamW | {b['tokens_per_s']:.1f} | {b['seconds']:.2f} |")
+    print(f"ours / transformers: {a['tokens_per_s'] / b['tokens_per_s']:.2f}")
+    print(f"(torch {torch.__version__}, transformers {__import__('transformers').__version__})")
+
+
+if __name__ == "__main__":
+    main()
