@@ -103,6 +103,13 @@ fn trains_a_student_on_given_pairs_and_exports_it() {
     let dir = run.join("tiny/custom");
     assert_eq!(std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().count(), 8);
     assert!(dir.join("checkpoints/step-0000016/model.safetensors").exists());
+    let outputs = manifest["outputs"].to_string();
+    assert!(outputs.contains("step-0000016/optimizer.bpk"), "{outputs}");
+    let cached = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("tokenized-"));
+    assert!(cached, "tokenized data is cached");
     let back = Pretrained::load(&dir.join("model"), &DeviceSpec::Cpu.device()).unwrap();
     assert_eq!(back.model.config.vocab_size, 49152);
 

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use trainer::sft::data::{SftRecord, encode_all};
+use trainer::sft::data::{EncodeStats, Encoded, SftRecord, encode_all};
 use trainer::sft::train::{ScheduleKindSerde, TrainOptions, latest_checkpoint, total_steps, train};
 use trainer::{DeviceSpec, Pretrained};
 
@@ -117,6 +117,12 @@ impl Stage for Train {
                 for f in ["model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"] {
                     output.outputs.push(dir.join("model").join(f));
                 }
+                // The final checkpoint, so its sha256 is in the manifest too.
+                if let Some(ckpt) = latest_checkpoint(&dir) {
+                    for f in ["model.safetensors", "optimizer.bpk", "position.json"] {
+                        output.outputs.push(ckpt.join(f));
+                    }
+                }
             }
         }
         Ok(output)
@@ -141,15 +147,14 @@ impl Run<'_> {
     ) -> Result<serde_json::Value, StageError> {
         let failed = |m: String| StageError::Failed(format!("{} on {}: {m}", self.student, self.label));
         let (records, data_hash) = read_pairs(self.data_path)?;
+        std::fs::create_dir_all(dir).map_err(|source| StageError::Io { path: dir.to_owned(), source })?;
         let pretrained = Pretrained::load(self.model_path, &device.training_device())
             .map_err(|e| failed(e.to_string()))?;
-        let (encoded, stats) =
-            encode_all(&pretrained, &records, max_seq_len).map_err(|e| failed(e.to_string()))?;
+        let (encoded, stats) = self.tokenized(&pretrained, &records, &data_hash, dir, max_seq_len)?;
         if encoded.is_empty() {
             return Err(failed(format!("no usable examples in {}", self.data_path.display())));
         }
         // Resume only a run of the very same options, data and model.
-        std::fs::create_dir_all(dir).map_err(|source| StageError::Io { path: dir.to_owned(), source })?;
         let identity = json!({ "options": opts, "data_sha256": data_hash, "model": self.model_path,
                                "max_seq_len": max_seq_len });
         let identity_path = dir.join("run.json");
@@ -208,6 +213,35 @@ impl Run<'_> {
             "seconds": outcome.seconds,
             "checkpoint": outcome.checkpoint,
         }))
+    }
+}
+
+impl Run<'_> {
+    /// Token ids of the pairs, cached per (data, tokenizer, template, max_seq_len): reruns and
+    /// resumes skip tokenization.
+    fn tokenized(
+        &self,
+        model: &Pretrained,
+        records: &[SftRecord],
+        data_hash: &str,
+        dir: &Path,
+        max_seq_len: usize,
+    ) -> Result<(Vec<Encoded>, EncodeStats), StageError> {
+        let tokenizer_json = model.tokenizer.inner().to_string(false).unwrap_or_default();
+        let template = model.template.as_ref().map_or("", |t| t.source());
+        let key = sha256_hex(format!("{data_hash}\n{tokenizer_json}\n{template}\n{max_seq_len}").as_bytes());
+        let path = dir.join(format!("tokenized-{}.json", &key[..16]));
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(cached) = serde_json::from_str::<(Vec<Encoded>, EncodeStats)>(&text)
+        {
+            return Ok(cached);
+        }
+        let encoded = encode_all(model, records, max_seq_len)
+            .map_err(|e| StageError::Failed(format!("{} on {}: {e}", self.student, self.label)))?;
+        let text = serde_json::to_string(&encoded).expect("token ids serialize");
+        crate::manifest::write_atomic(&path, text.as_bytes())
+            .map_err(|source| StageError::Io { path, source })?;
+        Ok(encoded)
     }
 }
 

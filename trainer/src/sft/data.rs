@@ -40,7 +40,7 @@ impl Encoded {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncodeStats {
     pub examples: usize,
     /// Completion cut to fit `max_seq_len` (kept).

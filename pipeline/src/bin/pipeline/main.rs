@@ -43,6 +43,9 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Measure hot paths and print a table (see tools/bench/ for side-by-side comparisons).
     Bench(bench::BenchArgs),
+    /// Convert a model (GGUF file or HF folder) to a Hugging Face folder: f32 safetensors,
+    /// config.json, tokenizer.json and tokenizer_config.json with the chat template.
+    Export(chat::ExportArgs),
 }
 
 #[derive(Args)]
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
         Command::Grade(args) => grade(&args),
         Command::Chat(args) => chat::chat(&args),
         Command::Bench(args) => bench::bench(&args),
+        Command::Export(args) => chat::export(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
