@@ -7,7 +7,7 @@ use trainer::DeviceSpec;
 use trainer::load::random::RandomWeights;
 use trainer::model::config::{Family, ModelConfig};
 use trainer::model::{CausalLm, Inputs};
-use trainer::sft::data::Encoded;
+use trainer::sft::data::{Encoded, collate, collate_packed};
 use trainer::sft::loss::masked_cross_entropy;
 use trainer::sft::train::{ScheduleKindSerde, TrainOptions, train};
 
@@ -60,6 +60,7 @@ fn options() -> TrainOptions {
         seed: 5,
         log_every: 1,
         checkpoint_every: Some(3),
+        packing: None,
     }
 }
 
@@ -73,11 +74,14 @@ fn tiny_models_overfit() {
     for family in [Family::Llama, Family::Qwen2, Family::Qwen3] {
         let model = CausalLm::build(tiny(family), &mut RandomWeights::new(7, 0.1), &device).unwrap();
         let dir = tempfile::tempdir().unwrap();
+        // Qwen2 trains on packed rows (two rows of up to 20 tokens).
+        let packing = (family == Family::Qwen2).then_some(20);
         let opts = TrainOptions {
             epochs: 40,
             batch_size: 3,
             grad_accum_steps: 1,
             checkpoint_every: None,
+            packing,
             ..options()
         };
         let out = train(model, &examples(3), 0, &opts, dir.path(), false, &mut |_| true).unwrap();
@@ -153,4 +157,31 @@ fn prompt_positions_carry_no_loss() {
     // Changing a completion target does change it.
     let changed = targets.slice_assign([0..1, 5..6], Tensor::<2, Int>::zeros([1, 1], &device));
     assert_ne!(scalar(masked_cross_entropy(logits, changed, weights)), base);
+}
+
+/// Packing several examples into one row changes nothing about the loss: attention and
+/// positions stay inside each example.
+#[test]
+fn packed_rows_give_the_loss_of_separate_rows() {
+    let device = DeviceSpec::Cpu.device();
+    let model = CausalLm::build(tiny(Family::Qwen2), &mut RandomWeights::new(5, 0.1), &device).unwrap();
+    let data = examples(3);
+    let loss = |b: trainer::sft::data::Batch| {
+        let n = b.supervised;
+        (scalar(masked_cross_entropy(model.forward(b.inputs, None), b.targets, b.weights)), n)
+    };
+    let separate = loss(collate(&data.iter().collect::<Vec<_>>(), 0, &device));
+    let packed = loss(collate_packed(&[vec![&data[0], &data[1]], vec![&data[2]]], 0, &device));
+    assert_eq!(separate.1, packed.1);
+    assert!((separate.0 - packed.0).abs() < 1e-5, "{separate:?} vs {packed:?}");
+    // Without the segment mask the second example would see the first: a different loss.
+    let one_row = loss(collate(
+        &[&Encoded {
+            ids: [data[0].ids.clone(), data[1].ids.clone()].concat(),
+            prompt_len: data[0].prompt_len,
+        }],
+        0,
+        &device,
+    ));
+    assert!((one_row.0 - packed.0).abs() > 1e-4);
 }

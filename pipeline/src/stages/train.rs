@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use trainer::sft::data::{EncodeStats, Encoded, SftRecord, encode_all};
-use trainer::sft::train::{ScheduleKindSerde, TrainOptions, latest_checkpoint, total_steps, train};
+use trainer::sft::train::{ScheduleKindSerde, TrainOptions, latest_checkpoint, rows, total_steps, train};
 use trainer::{DeviceSpec, Pretrained};
 
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
@@ -70,9 +70,6 @@ impl Stage for Train {
                 "train.dtype = \"bf16\" is not implemented yet (CUDA mixed precision); use \"f32\"".into(),
             ));
         }
-        if t.packing {
-            return Err(StageError::Failed("train.packing = true is not implemented yet; use false".into()));
-        }
         if t.students.is_empty() {
             return Err(StageError::Failed("train.students is empty: nothing to train".into()));
         }
@@ -100,6 +97,7 @@ impl Stage for Train {
             seed: config.run.seed,
             log_every: t.log_every,
             checkpoint_every: t.checkpoint_every,
+            packing: t.packing.then_some(t.max_seq_len),
         };
         let mut output = StageOutput::default();
         for (student, student_config) in &t.students {
@@ -168,7 +166,7 @@ impl Run<'_> {
         crate::manifest::write_atomic(&identity_path, identity.to_string().as_bytes())
             .map_err(|source| StageError::Io { path: identity_path.clone(), source })?;
 
-        let total = total_steps(encoded.len(), opts);
+        let total = total_steps(rows(&encoded, opts).len(), opts);
         let bar = ctx.reporter.bar(&format!("{}/{}", self.student, self.label), total);
         if let Some(ckpt) = latest_checkpoint(dir) {
             tracing::info!("{}/{}: resuming from {}", self.student, self.label, ckpt.display());

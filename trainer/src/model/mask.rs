@@ -25,3 +25,20 @@ pub fn attention_bias(valid: &[Vec<bool>], queries: usize, device: &Device) -> T
     }
     Tensor::from_data(TensorData::new(data, [batch, 1, queries, keys]), device)
 }
+
+/// `[batch, 1, seq, seq]` for packed rows: position `t` sees position `u` when both belong to
+/// the same segment and `u <= t`; `segments[b][t]` is `None` for padding.
+pub fn segment_bias(segments: &[Vec<Option<u32>>], device: &Device) -> Tensor<4> {
+    let batch = segments.len();
+    let len = segments.first().map_or(0, Vec::len);
+    let mut data = Vec::with_capacity(batch * len * len);
+    for row in segments {
+        for (t, q) in row.iter().enumerate() {
+            data.extend(row.iter().enumerate().map(|(u, k)| match (q, k) {
+                (Some(a), Some(b)) if a == b && u <= t => 0.0,
+                _ => MASKED,
+            }));
+        }
+    }
+    Tensor::from_data(TensorData::new(data, [batch, 1, len, len]), device)
+}

@@ -122,6 +122,73 @@ pub struct Batch {
     pub supervised: usize,
 }
 
+/// Packs examples into rows of at most `capacity` tokens (first fit, longest first;
+/// deterministic). Each row is a list of example indices.
+pub fn pack(data: &[Encoded], capacity: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(data[i].ids.len()), i));
+    let mut rows: Vec<(usize, Vec<usize>)> = Vec::new();
+    for i in order {
+        let n = data[i].ids.len();
+        match rows.iter_mut().find(|(used, _)| used + n <= capacity) {
+            Some((used, row)) => {
+                *used += n;
+                row.push(i);
+            }
+            None => rows.push((n, vec![i])),
+        }
+    }
+    rows.into_iter().map(|(_, row)| row).collect()
+}
+
+/// A batch of packed rows: each row holds whole examples back to back, positions restart per
+/// example, attention stays inside an example, and the last token of each predicts nothing.
+pub fn collate_packed(rows: &[Vec<&Encoded>], pad: u32, device: &Device) -> Batch {
+    let width = rows.iter().map(|r| r.iter().map(|e| e.ids.len()).sum::<usize>()).max().unwrap_or(0).max(1);
+    let b = rows.len();
+    let (mut ids, mut positions, mut segments) = (Vec::new(), Vec::new(), Vec::new());
+    let mut targets = Vec::with_capacity(b * width);
+    let mut weights = Vec::with_capacity(b * width);
+    let mut supervised = 0;
+    for row in rows {
+        let (mut r_ids, mut r_pos, mut r_seg) = (Vec::new(), Vec::new(), Vec::new());
+        for (s, e) in row.iter().enumerate() {
+            for (o, &id) in e.ids.iter().enumerate() {
+                r_ids.push(id);
+                r_pos.push(o as i64);
+                r_seg.push(Some(s as u32));
+                let next = e.ids.get(o + 1);
+                let weighted = next.is_some() && o + 1 >= e.prompt_len;
+                targets.push(next.map_or(0, |&t| i64::from(t)));
+                weights.push(if weighted { 1.0f32 } else { 0.0 });
+                supervised += usize::from(weighted);
+            }
+        }
+        for _ in r_ids.len()..width {
+            r_ids.push(pad);
+            r_pos.push(0);
+            r_seg.push(None);
+            targets.push(0);
+            weights.push(0.0);
+        }
+        ids.push(r_ids);
+        positions.push(r_pos);
+        segments.push(r_seg);
+    }
+    let flat_ids: Vec<i64> = ids.iter().flatten().map(|&t| i64::from(t)).collect();
+    let flat_pos: Vec<i64> = positions.into_iter().flatten().collect();
+    Batch {
+        inputs: Inputs {
+            tokens: Tensor::from_data(TensorData::new(flat_ids, [b, width]), device),
+            positions: Tensor::from_data(TensorData::new(flat_pos, [b, width]), device),
+            bias: crate::model::mask::segment_bias(&segments, device),
+        },
+        targets: Tensor::from_data(TensorData::new(targets, [b, width]), device),
+        weights: Tensor::from_data(TensorData::new(weights, [b, width]), device),
+        supervised,
+    }
+}
+
 pub fn collate(examples: &[&Encoded], pad: u32, device: &Device) -> Batch {
     let width = examples.iter().map(|e| e.ids.len() - 1).max().unwrap_or(0).max(1);
     let b = examples.len();

@@ -13,7 +13,7 @@ use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::data::{Encoded, collate, epoch_batches};
+use super::data::{Encoded, collate, collate_packed, epoch_batches, pack};
 use super::loss::masked_cross_entropy;
 use super::schedule::{Schedule, ScheduleKind};
 use crate::error::ModelError;
@@ -39,6 +39,10 @@ pub struct TrainOptions {
     pub log_every: u64,
     /// Also at the end, always.
     pub checkpoint_every: Option<u64>,
+    /// Pack short examples into rows of at most this many tokens (attention kept within each
+    /// example); one example per row when absent.
+    #[serde(default)]
+    pub packing: Option<usize>,
 }
 
 /// [`ScheduleKind`] as it appears in options files.
@@ -95,8 +99,17 @@ pub struct TrainOutcome {
     pub seconds: f64,
 }
 
-pub fn total_steps(examples: usize, opts: &TrainOptions) -> u64 {
-    let batches = examples.div_ceil(opts.batch_size.max(1)) as u64;
+/// Rows of training examples: packed, or one example each.
+pub fn rows(data: &[Encoded], opts: &TrainOptions) -> Vec<Vec<usize>> {
+    match opts.packing {
+        Some(capacity) => pack(data, capacity),
+        None => (0..data.len()).map(|i| vec![i]).collect(),
+    }
+}
+
+/// Optimizer steps for `rows` rows of data.
+pub fn total_steps(rows: usize, opts: &TrainOptions) -> u64 {
+    let batches = rows.div_ceil(opts.batch_size.max(1)) as u64;
     let per_epoch = batches.div_ceil(opts.grad_accum_steps.max(1) as u64);
     opts.max_steps.unwrap_or(opts.epochs * per_epoch)
 }
@@ -133,7 +146,8 @@ pub fn train(
     }
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
     let device = model.model.embed_tokens.device();
-    let total = total_steps(data.len(), opts);
+    let rows = rows(data, opts);
+    let total = total_steps(rows.len(), opts);
     let schedule = Schedule {
         kind: opts.schedule.into(),
         peak: opts.learning_rate,
@@ -170,7 +184,8 @@ pub fn train(
         .open(&metrics_path)
         .map_err(|e| ModelError::io(&metrics_path, e))?;
 
-    let lengths: Vec<usize> = data.iter().map(|e| e.ids.len()).collect();
+    let lengths: Vec<usize> = rows.iter().map(|r| r.iter().map(|&i| data[i].ids.len()).sum()).collect();
+    let supervised = |row: &[usize]| row.iter().map(|&i| data[i].supervised()).sum::<usize>();
     let mut batches = epoch_batches(&lengths, opts.batch_size, opts.seed, pos.epoch);
     let start = Instant::now();
     let (mut first_loss, mut last_loss, mut tokens, mut checkpoint) = (None, None, 0u64, None);
@@ -181,12 +196,18 @@ pub fn train(
             batches = epoch_batches(&lengths, opts.batch_size, opts.seed, pos.epoch);
         }
         let window = &batches[pos.batch..(pos.batch + opts.grad_accum_steps.max(1)).min(batches.len())];
-        let window_tokens: usize = window.iter().flatten().map(|&i| data[i].supervised()).sum();
+        let window_tokens: usize = window.iter().flatten().map(|&r| supervised(&rows[r])).sum();
         let mut accumulator = GradientsAccumulator::<CausalLm>::new();
         let mut loss_value = 0.0;
-        for ids in window {
-            let examples: Vec<&Encoded> = ids.iter().map(|&i| &data[i]).collect();
-            let batch = collate(&examples, pad, &device);
+        for batch_rows in window {
+            let batch = if opts.packing.is_some() {
+                let packed: Vec<Vec<&Encoded>> =
+                    batch_rows.iter().map(|&r| rows[r].iter().map(|&i| &data[i]).collect()).collect();
+                collate_packed(&packed, pad, &device)
+            } else {
+                let examples: Vec<&Encoded> = batch_rows.iter().map(|&r| &data[rows[r][0]]).collect();
+                collate(&examples, pad, &device)
+            };
             let logits = model.forward(batch.inputs, None);
             // Each micro-batch's mean, weighted by its share of the window's tokens: the step
             // optimizes the token mean over the whole window.

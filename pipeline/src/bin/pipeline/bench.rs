@@ -142,6 +142,7 @@ fn train(a: &TrainArgs) -> anyhow::Result<()> {
         seed: 0,
         log_every: 1,
         checkpoint_every: None,
+        packing: None,
     };
     let scratch = tempfile_dir()?;
     let mut marks = Vec::new();
