@@ -21,23 +21,9 @@ fn tiny_student(dir: &Path) {
     let gguf = GgufFile::open(&root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
     let (tokenizer, template) = Tokenizer::from_gguf(&gguf).unwrap();
     let config = ModelConfig {
-        family: Family::Qwen3,
-        vocab_size: 49152,
-        hidden_size: 32,
-        intermediate_size: 64,
-        num_layers: 2,
-        num_heads: 4,
-        num_kv_heads: 2,
-        head_dim: 8,
-        rms_norm_eps: 1e-6,
-        rope_theta: 10_000.0,
-        rope_scaling: None,
-        max_position_embeddings: 512,
-        attention_bias: false,
-        qk_norm: true,
-        tie_word_embeddings: true,
         bos_token_id: Some(1),
         eos_token_ids: vec![2],
+        ..ModelConfig::tiny(Family::Qwen3, 49152)
     };
     let model = CausalLm::build(config, &mut RandomWeights::new(1, 0.05), &DeviceSpec::Cpu.device()).unwrap();
     let name = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i));

@@ -12,25 +12,7 @@ use trainer::sft::loss::masked_cross_entropy;
 use trainer::sft::train::{ScheduleKindSerde, TrainOptions, train};
 
 fn tiny(family: Family) -> ModelConfig {
-    ModelConfig {
-        family,
-        vocab_size: 64,
-        hidden_size: 32,
-        intermediate_size: 64,
-        num_layers: 2,
-        num_heads: 4,
-        num_kv_heads: 2,
-        head_dim: 8,
-        rms_norm_eps: 1e-5,
-        rope_theta: 10_000.0,
-        rope_scaling: None,
-        max_position_embeddings: 64,
-        attention_bias: family == Family::Qwen2,
-        qk_norm: family == Family::Qwen3,
-        tie_word_embeddings: family != Family::Llama,
-        bos_token_id: None,
-        eos_token_ids: vec![],
-    }
+    ModelConfig::tiny(family, 64)
 }
 
 /// `n` sequences of 8-11 tokens; the first 4 are the prompt.

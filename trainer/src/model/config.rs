@@ -67,6 +67,30 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// A 2-layer, 32-wide model of `family` with the family's flags: for tests and smoke runs
+    /// with random weights.
+    pub fn tiny(family: Family, vocab_size: usize) -> Self {
+        Self {
+            family,
+            vocab_size,
+            hidden_size: 32,
+            intermediate_size: 64,
+            num_layers: 2,
+            num_heads: 4,
+            num_kv_heads: 2,
+            head_dim: 8,
+            rms_norm_eps: 1e-5,
+            rope_theta: 10_000.0,
+            rope_scaling: None,
+            max_position_embeddings: 512,
+            attention_bias: family == Family::Qwen2,
+            qk_norm: family == Family::Qwen3,
+            tie_word_embeddings: family != Family::Llama,
+            bos_token_id: None,
+            eos_token_ids: vec![],
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |m: String| Err(ModelError::Config(m));
         if self.num_heads == 0 || self.num_kv_heads == 0 || !self.num_heads.is_multiple_of(self.num_kv_heads)
