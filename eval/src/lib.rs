@@ -3,5 +3,6 @@
 
 pub mod benchmarks;
 pub mod grader;
+pub mod prompt;
 
 pub use benchmarks::{Benchmark, BenchmarkError, Problem};

@@ -88,12 +88,12 @@ fn chat_names_a_missing_model() {
 }
 
 #[test]
-fn stages_after_generate_say_they_are_not_implemented() {
+fn stages_not_built_yet_say_so() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = format!("run.out_dir={}", tmp.path().display());
-    let out = pipeline(&["run", "--config", "configs/default.toml", "--stages", "solve", "--set", &out_dir]);
+    let out = pipeline(&["run", "--config", "configs/default.toml", "--stages", "dedup", "--set", &out_dir]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("stage `solve` is not implemented yet"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("stage `dedup` is not implemented yet"), "{}", stderr(&out));
 }
 
 #[test]

@@ -39,13 +39,19 @@ pub fn grade(gold: &str, pred: &str) -> Verdict {
     }
 }
 
+/// The final answer a full solution commits to: its last `\boxed{}` or "final answer is"
+/// phrase, nothing else (a solution that boxes nothing has no answer to vote with).
+pub fn committed_answer(solution: &str) -> Option<&str> {
+    let config = extract::ExtractConfig { order: vec![Method::Boxed, Method::FinalAnswer] };
+    extract::extract(solution.trim(), &config).map(|e| e.answer)
+}
+
 /// The answer inside `pred`: its last `\boxed{}` or "final answer is" phrase; else the whole
 /// text when it is short enough to be a bare answer; else its last math environment or number.
 pub fn answer_of(pred: &str) -> Option<&str> {
     let pred = pred.trim();
-    let boxed_or_phrase = extract::ExtractConfig { order: vec![Method::Boxed, Method::FinalAnswer] };
-    if let Some(e) = extract::extract(pred, &boxed_or_phrase) {
-        return Some(e.answer);
+    if let Some(answer) = committed_answer(pred) {
+        return Some(answer);
     }
     if pred.is_empty() {
         return None;

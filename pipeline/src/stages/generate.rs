@@ -9,14 +9,13 @@
 //! and are written in conversation order, so which problems are kept does not depend on timing.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::jsonl::{append_file, read_jsonl, write_line};
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::{Config, LlmConfig};
 use crate::llm::cache::CallCache;
@@ -384,44 +383,4 @@ impl Totals {
         v["failed_conversations"] = json!(self.failed_conversations);
         v
     }
-}
-
-/// The complete lines of a JSONL file (a torn last line from a crash is cut off). A complete
-/// line that does not parse is an error naming the file and line.
-fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, StageError> {
-    let io = |source| StageError::Io { path: path.to_owned(), source };
-    let Ok(file) = File::open(path) else { return Ok(Vec::new()) };
-    let mut rows = Vec::new();
-    let mut complete_bytes = 0u64;
-    let mut reader = BufReader::new(file);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let read = reader.read_line(&mut line).map_err(io)?;
-        if read == 0 || !line.ends_with('\n') {
-            break;
-        }
-        let row: T = serde_json::from_str(&line)
-            .map_err(|e| StageError::Failed(format!("{}:{}: {e}", path.display(), rows.len() + 1)))?;
-        rows.push(row);
-        complete_bytes += read as u64;
-    }
-    // Drop a torn tail so appends start on a fresh line.
-    let f = OpenOptions::new().write(true).open(path).map_err(io)?;
-    f.set_len(complete_bytes).map_err(io)?;
-    Ok(rows)
-}
-
-fn append_file(path: &Path) -> Result<File, StageError> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|source| StageError::Io { path: path.to_owned(), source })
-}
-
-fn write_line<T: Serialize>(file: &mut File, path: &Path, row: &T) -> Result<(), StageError> {
-    let mut line = serde_json::to_string(row).expect("records serialize");
-    line.push('\n');
-    file.write_all(line.as_bytes()).map_err(|source| StageError::Io { path: path.to_owned(), source })
 }

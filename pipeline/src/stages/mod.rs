@@ -2,6 +2,8 @@
 //! stage in this folder), and the registry of those that exist.
 
 pub mod generate;
+pub mod jsonl;
+pub mod solve;
 pub mod train;
 
 use std::collections::BTreeMap;
@@ -153,5 +155,5 @@ pub trait Stage {
 /// The stages built so far. A stage of [`StageName::FLOW`] missing here makes the runner stop
 /// with "not implemented yet" rather than fake its outputs.
 pub fn implemented() -> Vec<Box<dyn Stage>> {
-    vec![Box::new(generate::Generate), Box::new(train::Train)]
+    vec![Box::new(generate::Generate), Box::new(solve::Solve), Box::new(train::Train)]
 }

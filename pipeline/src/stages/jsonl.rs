@@ -1,0 +1,50 @@
+//! Append-only JSONL files, the resumable record stores of the stages: complete lines are
+//! records, a torn last line (a crash mid-write) is cut off before appending again.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::StageError;
+
+/// The complete lines of a JSONL file (a torn last line from a crash is cut off). A complete
+/// line that does not parse is an error naming the file and line.
+pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, StageError> {
+    let io = |source| StageError::Io { path: path.to_owned(), source };
+    let Ok(file) = File::open(path) else { return Ok(Vec::new()) };
+    let mut rows = Vec::new();
+    let mut complete_bytes = 0u64;
+    let mut reader = BufReader::new(file);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = reader.read_line(&mut line).map_err(io)?;
+        if read == 0 || !line.ends_with('\n') {
+            break;
+        }
+        let row: T = serde_json::from_str(&line)
+            .map_err(|e| StageError::Failed(format!("{}:{}: {e}", path.display(), rows.len() + 1)))?;
+        rows.push(row);
+        complete_bytes += read as u64;
+    }
+    // Drop a torn tail so appends start on a fresh line.
+    let f = OpenOptions::new().write(true).open(path).map_err(io)?;
+    f.set_len(complete_bytes).map_err(io)?;
+    Ok(rows)
+}
+
+pub fn append_file(path: &Path) -> Result<File, StageError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| StageError::Io { path: path.to_owned(), source })
+}
+
+pub fn write_line<T: Serialize>(file: &mut File, path: &Path, row: &T) -> Result<(), StageError> {
+    let mut line = serde_json::to_string(row).expect("records serialize");
+    line.push('\n');
+    file.write_all(line.as_bytes()).map_err(|source| StageError::Io { path: path.to_owned(), source })
+}

@@ -1,0 +1,144 @@
+//! The solve stage through the `pipeline` binary against a mock OpenAI server that answers as
+//! generator and as solver (failing some requests transiently): m solutions per problem with
+//! the paper's prompt and sampling, answers extracted, and a rerun sends nothing.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+#[derive(Default)]
+struct Mock {
+    requests: AtomicUsize,
+    solver_bodies: Mutex<Vec<Value>>,
+}
+
+async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
+    let n = mock.requests.fetch_add(1, Ordering::SeqCst);
+    if n % 7 == 6 {
+        return (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
+    }
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let messages = body["messages"].as_array().unwrap();
+    let last = messages.last().unwrap()["content"].as_str().unwrap().to_owned();
+    let seed = body["seed"].as_u64().unwrap();
+    let content = if last.contains("Please reason step by step") {
+        mock.solver_bodies.lock().unwrap().push(body.clone());
+        // Two answers in rotation, and sometimes none at all.
+        match seed % 4 {
+            0 => "I am not sure.".to_owned(),
+            1 => "So x = 2. The final answer is \\boxed{2}.".to_owned(),
+            _ => "Adding up gives \\boxed{\\frac{1}{2}}.".to_owned(),
+        }
+    } else {
+        format!("Question: Q-{seed}?\nDifficulty: AIME")
+    };
+    axum::Json(json!({
+        "choices": [{"message": {"role": "assistant", "content": content}}],
+        "usage": {"prompt_tokens": 40, "completion_tokens": 12}
+    }))
+    .into_response()
+}
+
+async fn serve() -> (Arc<Mock>, String) {
+    let mock = Arc::new(Mock::default());
+    let app = axum::Router::new().route("/v1/chat/completions", post(handler)).with_state(mock.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (mock, url)
+}
+
+fn run(dir: &Path, url: &str) -> std::process::Output {
+    let config = dir.join("solve.toml");
+    let text = format!(
+        "[run]\nname = \"t\"\nout_dir = \"{}\"\n[llm.x]\nprovider = \"openai\"\nbase_url = \"{url}\"\nmodel = \"m\"\nmax_concurrency = 4\nmax_retries = 6\n[generate]\nllm = \"x\"\nstrategies = [\"direct\"]\nnum_problems = 6\n[solve]\nnum_solutions = 3\nmax_tokens = 256\n",
+        dir.join("runs").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .args(["run", "--config", config.to_str().unwrap(), "--stages", "generate,solve"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn solves_every_problem_m_times_and_reruns_send_nothing() {
+    let (mock, url) = serve().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking({
+        let (dir, url) = (tmp.path().to_owned(), url.clone());
+        move || run(&dir, &url)
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let text = std::fs::read_to_string(tmp.path().join("runs/t/solve/direct/solutions.jsonl")).unwrap();
+    let rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 6);
+    let problems = std::fs::read_to_string(tmp.path().join("runs/t/generate/direct/problems.jsonl")).unwrap();
+    let ids: Vec<String> = problems
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_owned())
+        .collect();
+    let solved: Vec<String> = rows.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(solved, ids, "one record per problem, in problem order");
+    let mut answers = std::collections::BTreeSet::new();
+    for r in &rows {
+        assert_eq!(r["solutions"].as_array().unwrap().len(), 3, "{r}");
+        assert!(r["failed_calls"].as_array().unwrap().is_empty());
+        for s in r["solutions"].as_array().unwrap() {
+            let text = s["text"].as_str().unwrap();
+            match &s["answer"] {
+                Value::Null => assert!(!text.contains("boxed")),
+                a => {
+                    answers.insert(a.as_str().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    assert_eq!(answers, ["2".to_owned(), "\\frac{1}{2}".to_owned()].into_iter().collect());
+
+    // The paper's prompt and sampling, one call per (problem, solution) with its own seed.
+    let bodies = mock.solver_bodies.lock().unwrap().clone();
+    assert!(bodies.len() >= 18);
+    let first = &bodies[0];
+    let prompt = first["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        prompt.starts_with("Question: Q-")
+            && prompt.ends_with("\nPlease reason step by step, and put your final answer within \\boxed{}."),
+        "{prompt}"
+    );
+    assert_eq!(
+        (first["temperature"].as_f64(), first["top_p"].as_f64(), first["max_tokens"].as_u64()),
+        (Some(0.6), Some(0.95), Some(256))
+    );
+    let seeds: std::collections::BTreeSet<u64> = bodies.iter().map(|b| b["seed"].as_u64().unwrap()).collect();
+    assert_eq!(seeds.len(), 18);
+
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("runs/t/solve/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["counts"]["direct"]["solutions"], 18);
+
+    // A rerun is up to date and sends nothing.
+    let before = mock.requests.load(Ordering::SeqCst);
+    let again = tokio::task::spawn_blocking({
+        let (dir, url) = (tmp.path().to_owned(), url.clone());
+        move || run(&dir, &url)
+    })
+    .await
+    .unwrap();
+    assert!(again.status.success());
+    assert_eq!(mock.requests.load(Ordering::SeqCst), before);
+}
