@@ -4,6 +4,7 @@
 //! `tracing`.
 
 pub mod config;
+pub mod dedup;
 pub mod grade_file;
 pub mod llm;
 pub mod manifest;

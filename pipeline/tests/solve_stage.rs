@@ -1,6 +1,6 @@
 //! The solve stage through the `pipeline` binary against a mock OpenAI server that answers as
 //! generator and as solver (failing some requests transiently): m solutions per problem with
-//! the paper's prompt and sampling, answers extracted, and a rerun sends nothing.
+//! the paper's prompt and sampling, answers extracted, dedup over them, and a rerun sends nothing.
 
 use std::path::Path;
 use std::process::Command;
@@ -63,7 +63,7 @@ fn run(dir: &Path, url: &str) -> std::process::Output {
     );
     std::fs::write(&config, text).unwrap();
     Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args(["run", "--config", config.to_str().unwrap(), "--stages", "generate,solve"])
+        .args(["run", "--config", config.to_str().unwrap(), "--stages", "generate,solve,dedup"])
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
         .env("RUST_LOG", "info")
         .output()
@@ -130,6 +130,17 @@ async fn solves_every_problem_m_times_and_reruns_send_nothing() {
     )
     .unwrap();
     assert_eq!(manifest["counts"]["direct"]["solutions"], 18);
+
+    // Dedup ran on the solved problems: the counts add up and the files exist.
+    let dedup: Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("runs/t/dedup/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let c = &dedup["counts"]["direct"];
+    assert_eq!(c["input"], 6);
+    let dropped: u64 = c["dropped"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(c["kept"].as_u64().unwrap() + dropped, 6);
+    assert!(tmp.path().join("runs/t/dedup/direct/kept.jsonl").exists());
 
     // A rerun is up to date and sends nothing.
     let before = mock.requests.load(Ordering::SeqCst);

@@ -196,7 +196,8 @@ pub struct DedupConfig {
     /// Exact duplicates after normalising case, whitespace and LaTeX spacing.
     pub exact: bool,
     pub minhash: MinHashConfig,
-    /// Also deduplicate across the union of strategies, not only within each.
+    /// Also count duplicates across strategies (reported in the manifest, not dropped: each
+    /// strategy's set stays whole for the comparison).
     pub across_strategies: bool,
     pub decontaminate: DecontaminateConfig,
     pub semantic: SemanticDedupConfig,

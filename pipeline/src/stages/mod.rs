@@ -1,6 +1,7 @@
 //! The pipeline's stages: their names and flow order, the trait each implements (one file per
 //! stage in this folder), and the registry of those that exist.
 
+pub mod dedup;
 pub mod generate;
 pub mod jsonl;
 pub mod solve;
@@ -155,5 +156,5 @@ pub trait Stage {
 /// The stages built so far. A stage of [`StageName::FLOW`] missing here makes the runner stop
 /// with "not implemented yet" rather than fake its outputs.
 pub fn implemented() -> Vec<Box<dyn Stage>> {
-    vec![Box::new(generate::Generate), Box::new(solve::Solve), Box::new(train::Train)]
+    vec![Box::new(generate::Generate), Box::new(solve::Solve), Box::new(dedup::Dedup), Box::new(train::Train)]
 }

@@ -1,0 +1,234 @@
+//! The dedup stage, per strategy over the solved problems: exact duplicates (normalised
+//! text), near duplicates (MinHash-LSH, true-Jaccard checked), and benchmark contamination
+//! (13-gram word overlap or MinHash similarity to a MATH500/OlympiadBench/Minerva problem).
+//! Survivors go to `dedup/<strategy>/kept.jsonl`; every dropped record to `dropped.jsonl` with
+//! its reason and what it duplicates. The survivor of a cluster is the smallest id, so the
+//! result does not depend on input order.
+//!
+//! Duplicates across strategies are counted (`across_strategies`) but not dropped: each
+//! strategy's set is the experiment's unit, and removing B's problem because A also produced
+//! it would bias the comparison.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::jsonl::read_jsonl;
+use super::solve::SolvedProblem;
+use super::{Stage, StageContext, StageError, StageName, StageOutput};
+use crate::config::Config;
+use crate::dedup::{ContaminationIndex, MinHasher, exact_key, near_duplicates};
+
+/// Where the evaluation benchmarks live.
+pub const BENCHMARKS_DIR: &str = "data/eval";
+
+pub struct Dedup;
+
+/// A line of `dropped.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dropped {
+    pub id: String,
+    /// `exact`, `near` or `contaminated`.
+    pub reason: String,
+    /// The kept problem it duplicates (exact, near).
+    pub duplicate_of: Option<String>,
+    /// `benchmark/id` it overlaps (contaminated).
+    pub benchmark: Option<String>,
+    /// `ngram` or `minhash` (contaminated).
+    pub how: Option<String>,
+    /// Character n-gram Jaccard similarity to what it duplicates.
+    pub similarity: Option<f64>,
+}
+
+impl Stage for Dedup {
+    fn name(&self) -> StageName {
+        StageName::Dedup
+    }
+
+    fn config_slice(&self, config: &Config) -> serde_json::Value {
+        json!({ "dedup": config.dedup, "seed": config.run.seed, "strategies": config.generate.strategies })
+    }
+
+    fn external_inputs(&self, config: &Config) -> Vec<std::path::PathBuf> {
+        if config.dedup.decontaminate.enabled {
+            eval::Benchmark::ALL.iter().map(|b| Path::new(BENCHMARKS_DIR).join(b.file_name())).collect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
+        let d = &ctx.config.dedup;
+        if d.semantic.enabled {
+            return Err(StageError::Failed(
+                "dedup.semantic.enabled = true needs sentence embeddings, not implemented yet; set it to false".into(),
+            ));
+        }
+        let hasher = MinHasher::new(d.minhash.bands, d.minhash.rows, ctx.config.run.seed);
+        let index = if d.decontaminate.enabled {
+            let mut problems = Vec::new();
+            for b in eval::Benchmark::ALL {
+                let rows =
+                    b.load(Path::new(BENCHMARKS_DIR)).map_err(|e| StageError::Failed(e.to_string()))?;
+                problems.extend(rows.into_iter().map(|p| (b.as_str().to_owned(), p.id, p.problem)));
+            }
+            let h = MinHasher::new(d.minhash.bands, d.minhash.rows, ctx.config.run.seed);
+            Some(ContaminationIndex::new(
+                problems,
+                d.decontaminate.ngram,
+                d.minhash.ngram,
+                h,
+                d.decontaminate.minhash_threshold,
+            ))
+        } else {
+            None
+        };
+        let mut output = StageOutput::default();
+        let mut kept_sets: Vec<(String, Vec<SolvedProblem>)> = Vec::new();
+        for &strategy in &ctx.config.generate.strategies {
+            let input = ctx.run_dir.root().join("solve").join(strategy.as_str()).join("solutions.jsonl");
+            let records: Vec<SolvedProblem> = read_jsonl(&input)?;
+            let (kept, dropped) = dedup_one(&records, ctx.config, &hasher, index.as_ref());
+            let dir = ctx.dir.join(strategy.as_str());
+            std::fs::create_dir_all(&dir).map_err(|source| StageError::Io { path: dir.clone(), source })?;
+            write_all(&dir.join("kept.jsonl"), &kept)?;
+            write_all(&dir.join("dropped.jsonl"), &dropped)?;
+            let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
+            let mut by_benchmark: BTreeMap<String, usize> = BTreeMap::new();
+            for x in &dropped {
+                *by_reason.entry(x.reason.clone()).or_default() += 1;
+                if let Some(b) = &x.benchmark {
+                    *by_benchmark.entry(b.split('/').next().unwrap_or(b).to_owned()).or_default() += 1;
+                }
+            }
+            output.counts.insert(
+                strategy.as_str().to_owned(),
+                json!({ "input": records.len(), "kept": kept.len(), "dropped": by_reason,
+                        "contaminated_by_benchmark": by_benchmark }),
+            );
+            output.outputs.push(dir.join("kept.jsonl"));
+            output.outputs.push(dir.join("dropped.jsonl"));
+            kept_sets.push((strategy.as_str().to_owned(), kept));
+        }
+        if d.across_strategies && kept_sets.len() > 1 {
+            output
+                .metrics
+                .insert("cross_strategy_duplicates".into(), cross_strategy(&kept_sets, ctx.config, &hasher));
+        }
+        Ok(output)
+    }
+}
+
+/// Exact, then near, then contamination, each over what the previous step kept.
+pub fn dedup_one(
+    records: &[SolvedProblem],
+    config: &Config,
+    hasher: &MinHasher,
+    index: Option<&ContaminationIndex>,
+) -> (Vec<SolvedProblem>, Vec<Dropped>) {
+    let d = &config.dedup;
+    let mut order: Vec<&SolvedProblem> = records.iter().collect();
+    order.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut dropped = Vec::new();
+    let mut alive: Vec<&SolvedProblem> = Vec::new();
+    if d.exact {
+        let mut first: HashMap<String, &str> = HashMap::new();
+        for r in order {
+            match first.get(&exact_key(&r.question)) {
+                Some(&kept) => dropped.push(drop(r, "exact", Some(kept), None, Some(1.0))),
+                None => {
+                    first.insert(exact_key(&r.question), &r.id);
+                    alive.push(r);
+                }
+            }
+        }
+    } else {
+        alive = order;
+    }
+    if d.minhash.enabled {
+        let ids: Vec<&str> = alive.iter().map(|r| r.id.as_str()).collect();
+        let texts: Vec<&str> = alive.iter().map(|r| r.question.as_str()).collect();
+        let dups = near_duplicates(&ids, &texts, d.minhash.ngram, hasher, d.minhash.threshold);
+        let gone: std::collections::HashSet<usize> = dups.iter().map(|x| x.dropped).collect();
+        for x in &dups {
+            dropped.push(drop(alive[x.dropped], "near", Some(&alive[x.kept].id), None, Some(x.similarity)));
+        }
+        alive = alive.into_iter().enumerate().filter(|(i, _)| !gone.contains(i)).map(|(_, r)| r).collect();
+    }
+    let mut kept = Vec::new();
+    for r in alive {
+        match index.and_then(|ix| ix.check(&r.question)) {
+            Some(c) => {
+                let mut x = drop(
+                    r,
+                    "contaminated",
+                    None,
+                    Some(format!("{}/{}", c.benchmark, c.benchmark_id)),
+                    Some(c.similarity),
+                );
+                x.how = Some(c.how.to_owned());
+                dropped.push(x);
+            }
+            None => kept.push(r.clone()),
+        }
+    }
+    // Kept records in their original (problem) order.
+    let position: HashMap<&str, usize> =
+        records.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
+    kept.sort_by_key(|r| position[r.id.as_str()]);
+    dropped.sort_by(|a, b| a.id.cmp(&b.id));
+    (kept, dropped)
+}
+
+fn drop(
+    r: &SolvedProblem,
+    reason: &str,
+    of: Option<&str>,
+    benchmark: Option<String>,
+    similarity: Option<f64>,
+) -> Dropped {
+    Dropped {
+        id: r.id.clone(),
+        reason: reason.to_owned(),
+        duplicate_of: of.map(str::to_owned),
+        benchmark,
+        how: None,
+        similarity,
+    }
+}
+
+/// Near or exact duplicate pairs between the kept sets of two strategies.
+fn cross_strategy(
+    sets: &[(String, Vec<SolvedProblem>)],
+    config: &Config,
+    hasher: &MinHasher,
+) -> serde_json::Value {
+    let mut ids = Vec::new();
+    let mut texts = Vec::new();
+    let mut owner = Vec::new();
+    for (s, (_, records)) in sets.iter().enumerate() {
+        for r in records {
+            ids.push(r.id.as_str());
+            texts.push(r.question.as_str());
+            owner.push(s);
+        }
+    }
+    let dups =
+        near_duplicates(&ids, &texts, config.dedup.minhash.ngram, hasher, config.dedup.minhash.threshold);
+    let mut pairs: BTreeMap<String, usize> = BTreeMap::new();
+    for x in dups.iter().filter(|x| owner[x.dropped] != owner[x.kept]) {
+        let (a, b) = (&sets[owner[x.kept]].0, &sets[owner[x.dropped]].0);
+        let key = if a < b { format!("{a}+{b}") } else { format!("{b}+{a}") };
+        *pairs.entry(key).or_default() += 1;
+    }
+    json!(pairs)
+}
+
+fn write_all<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), StageError> {
+    let text: String =
+        rows.iter().map(|r| serde_json::to_string(r).expect("records serialize") + "\n").collect();
+    crate::manifest::write_atomic(path, text.as_bytes())
+        .map_err(|source| StageError::Io { path: path.to_owned(), source })
+}
