@@ -24,7 +24,7 @@ fn minhash_estimates_jaccard() {
 fn near_duplicates_cluster_and_keep_the_smallest_id() {
     let base =
         "How many positive integers n less than 1000 are such that n squared plus n is divisible by 6?";
-    let texts = vec![
+    let texts = [
         base.to_owned(),
         base.replace("1000", "1000 "),                            // spacing only
         base.replace("How many", "how many"),                     // case only
