@@ -63,7 +63,7 @@ fn run(dir: &Path, url: &str) -> std::process::Output {
     );
     std::fs::write(&config, text).unwrap();
     Command::new(env!("CARGO_BIN_EXE_pipeline"))
-        .args(["run", "--config", config.to_str().unwrap(), "--stages", "generate,solve,dedup"])
+        .args(["run", "--config", config.to_str().unwrap(), "--stages", "generate,solve,dedup,verify"])
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
         .env("RUST_LOG", "info")
         .output()
@@ -141,6 +141,23 @@ async fn solves_every_problem_m_times_and_reruns_send_nothing() {
     let dropped: u64 = c["dropped"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(c["kept"].as_u64().unwrap() + dropped, 6);
     assert!(tmp.path().join("runs/t/dedup/direct/kept.jsonl").exists());
+
+    // Verify voted on them: kept pairs carry the paper's prompt and a solution with the
+    // winning answer.
+    let verify: Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("runs/t/verify/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let v = &verify["counts"]["direct"];
+    let rejected: u64 = v["rejected"].as_object().unwrap().values().map(|x| x.as_u64().unwrap()).sum();
+    assert_eq!(v["kept"].as_u64().unwrap() + rejected, c["kept"].as_u64().unwrap());
+    let pairs = std::fs::read_to_string(tmp.path().join("runs/t/verify/direct/train.jsonl")).unwrap();
+    for line in pairs.lines() {
+        let pair: Value = serde_json::from_str(line).unwrap();
+        assert!(pair["prompt"].as_str().unwrap().starts_with("Question: Q-"));
+        assert!(pair["completion"].as_str().unwrap().contains(pair["answer"].as_str().unwrap()));
+        assert!(pair["agreement"].as_f64().unwrap() >= 0.5);
+    }
 
     // A rerun is up to date and sends nothing.
     let before = mock.requests.load(Ordering::SeqCst);

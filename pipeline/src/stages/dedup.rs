@@ -15,7 +15,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::jsonl::read_jsonl;
+use super::jsonl::{read_jsonl, write_all};
 use super::solve::SolvedProblem;
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::Config;
@@ -224,11 +224,4 @@ fn cross_strategy(
         *pairs.entry(key).or_default() += 1;
     }
     json!(pairs)
-}
-
-fn write_all<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), StageError> {
-    let text: String =
-        rows.iter().map(|r| serde_json::to_string(r).expect("records serialize") + "\n").collect();
-    crate::manifest::write_atomic(path, text.as_bytes())
-        .map_err(|source| StageError::Io { path: path.to_owned(), source })
 }

@@ -48,3 +48,11 @@ pub fn write_line<T: Serialize>(file: &mut File, path: &Path, row: &T) -> Result
     line.push('\n');
     file.write_all(line.as_bytes()).map_err(|source| StageError::Io { path: path.to_owned(), source })
 }
+
+/// Writes `rows` as a whole new file, atomically (for stages that rewrite their output).
+pub fn write_all<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), StageError> {
+    let text: String =
+        rows.iter().map(|r| serde_json::to_string(r).expect("records serialize") + "\n").collect();
+    crate::manifest::write_atomic(path, text.as_bytes())
+        .map_err(|source| StageError::Io { path: path.to_owned(), source })
+}

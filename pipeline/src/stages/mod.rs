@@ -6,6 +6,7 @@ pub mod generate;
 pub mod jsonl;
 pub mod solve;
 pub mod train;
+pub mod verify;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -156,5 +157,11 @@ pub trait Stage {
 /// The stages built so far. A stage of [`StageName::FLOW`] missing here makes the runner stop
 /// with "not implemented yet" rather than fake its outputs.
 pub fn implemented() -> Vec<Box<dyn Stage>> {
-    vec![Box::new(generate::Generate), Box::new(solve::Solve), Box::new(dedup::Dedup), Box::new(train::Train)]
+    vec![
+        Box::new(generate::Generate),
+        Box::new(solve::Solve),
+        Box::new(dedup::Dedup),
+        Box::new(verify::Verify),
+        Box::new(train::Train),
+    ]
 }
