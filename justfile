@@ -47,3 +47,9 @@ bench-train *args: setup
     tools/parity/venv.sh
     cargo build --release --locked -p pipeline
     .venv-parity/bin/python tools/bench/train.py "$@"
+
+# Near-duplicate detection on 100,000 synthetic problems, ours vs datasketch, one table.
+bench-dedup *args: setup
+    tools/parity/venv.sh
+    cargo build --release --locked -p pipeline
+    .venv-parity/bin/python tools/bench/dedup.py "$@"

@@ -2,6 +2,7 @@
 //! evaluation harness and diversity metrics. Tensor work is delegated to `trainer`.
 
 pub mod benchmarks;
+pub mod diversity;
 pub mod grader;
 pub mod prompt;
 

@@ -141,6 +141,9 @@ async fn solves_every_problem_m_times_and_reruns_send_nothing() {
     let dropped: u64 = c["dropped"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(c["kept"].as_u64().unwrap() + dropped, 6);
     assert!(tmp.path().join("runs/t/dedup/direct/kept.jsonl").exists());
+    let div = &dedup["metrics"]["diversity/direct"];
+    assert!(div["distinct_1"].as_f64().unwrap() > 0.0 && div["pairwise_rouge_l"].as_f64().is_some(), "{div}");
+    assert!(div["semantic"].is_null() && div["semantic_note"].as_str().unwrap().contains("not measured"));
 
     // Verify voted on them: kept pairs carry the paper's prompt and a solution with the
     // winning answer.

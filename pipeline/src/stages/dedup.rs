@@ -108,6 +108,7 @@ impl Stage for Dedup {
                 json!({ "input": records.len(), "kept": kept.len(), "dropped": by_reason,
                         "contaminated_by_benchmark": by_benchmark }),
             );
+            output.metrics.insert(format!("diversity/{}", strategy.as_str()), diversity(&kept));
             output.outputs.push(dir.join("kept.jsonl"));
             output.outputs.push(dir.join("dropped.jsonl"));
             kept_sets.push((strategy.as_str().to_owned(), kept));
@@ -119,6 +120,26 @@ impl Stage for Dedup {
         }
         Ok(output)
     }
+}
+
+/// Rouge-L pairs are quadratic: measured over at most this many problems (the first ones,
+/// which are the generator's order and so an unbiased sample).
+const ROUGE_MAX: usize = 300;
+
+/// The paper's lexical diversity of the kept problem texts (semantic diversity needs an
+/// embedding model and is not measured here).
+fn diversity(kept: &[SolvedProblem]) -> serde_json::Value {
+    let texts: Vec<&str> = kept.iter().map(|r| r.question.as_str()).collect();
+    json!({
+        "problems": texts.len(),
+        "distinct_1": eval::diversity::distinct_n(&texts, 1),
+        "distinct_2": eval::diversity::distinct_n(&texts, 2),
+        "distinct_3": eval::diversity::distinct_n(&texts, 3),
+        "pairwise_rouge_l": eval::diversity::pairwise_rouge_l(&texts, ROUGE_MAX),
+        "rouge_l_over": texts.len().min(ROUGE_MAX),
+        "semantic": null,
+        "semantic_note": "not measured: no embedding model configured (sentence embeddings come with the embeddings issue)",
+    })
 }
 
 /// Exact, then near, then contamination, each over what the previous step kept.
