@@ -68,8 +68,37 @@ pub fn pairwise_rouge_l(texts: &[&str], max_texts: usize) -> Option<f64> {
     (pairs > 0).then(|| sum / pairs as f64)
 }
 
+/// The paper's semantic diversity: mean over pairs of `1 - max(cos, 0)`, times 100.
+pub fn semantic_diversity(embeddings: &[Vec<f32>]) -> Option<f64> {
+    let norms: Vec<f64> = embeddings
+        .iter()
+        .map(|e| e.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt())
+        .collect();
+    let mut sum = 0.0;
+    let mut pairs = 0usize;
+    for i in 0..embeddings.len() {
+        for j in i + 1..embeddings.len() {
+            let dot: f64 =
+                embeddings[i].iter().zip(&embeddings[j]).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+            let cos = dot / (norms[i] * norms[j]).max(1e-12);
+            sum += 1.0 - cos.max(0.0);
+            pairs += 1;
+        }
+    }
+    (pairs > 0).then(|| 100.0 * sum / pairs as f64)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn semantic_diversity_is_one_minus_cosine() {
+        assert_eq!(super::semantic_diversity(&[vec![1.0, 0.0], vec![2.0, 0.0]]), Some(0.0));
+        assert_eq!(super::semantic_diversity(&[vec![1.0, 0.0], vec![0.0, 1.0]]), Some(100.0));
+        // Opposite directions count as unrelated (cos clipped at 0), not as "more" diverse.
+        assert_eq!(super::semantic_diversity(&[vec![1.0, 0.0], vec![-1.0, 0.0]]), Some(100.0));
+        assert_eq!(super::semantic_diversity(&[vec![1.0]]), None);
+    }
+
     use super::*;
 
     #[test]

@@ -46,9 +46,29 @@ async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
     .into_response()
 }
 
+/// Embeddings that depend on the text: its byte histogram over 8 buckets.
+async fn embeddings(body: String) -> Response {
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let data: Vec<Value> = body["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut v = [0f64; 8];
+            t.as_str().unwrap().bytes().for_each(|b| v[usize::from(b) % 8] += 1.0);
+            json!({"index": i, "embedding": v})
+        })
+        .collect();
+    axum::Json(json!({ "data": data })).into_response()
+}
+
 async fn serve() -> (Arc<Mock>, String) {
     let mock = Arc::new(Mock::default());
-    let app = axum::Router::new().route("/v1/chat/completions", post(handler)).with_state(mock.clone());
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", post(handler))
+        .route("/v1/embeddings", post(embeddings))
+        .with_state(mock.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -58,7 +78,7 @@ async fn serve() -> (Arc<Mock>, String) {
 fn run(dir: &Path, url: &str) -> std::process::Output {
     let config = dir.join("solve.toml");
     let text = format!(
-        "[run]\nname = \"t\"\nout_dir = \"{}\"\n[llm.x]\nprovider = \"openai\"\nbase_url = \"{url}\"\nmodel = \"m\"\nmax_concurrency = 4\nmax_retries = 6\n[generate]\nllm = \"x\"\nstrategies = [\"direct\"]\nnum_problems = 6\n[solve]\nnum_solutions = 3\nmax_tokens = 256\n",
+        "[run]\nname = \"t\"\nout_dir = \"{}\"\n[llm.x]\nprovider = \"openai\"\nbase_url = \"{url}\"\nmodel = \"m\"\nmax_concurrency = 4\nmax_retries = 6\n[generate]\nllm = \"x\"\nstrategies = [\"direct\"]\nnum_problems = 6\n[solve]\nnum_solutions = 3\nmax_tokens = 256\n[dedup]\nembeddings_llm = \"x\"\n",
         dir.join("runs").display()
     );
     std::fs::write(&config, text).unwrap();
@@ -143,7 +163,9 @@ async fn solves_every_problem_m_times_and_reruns_send_nothing() {
     assert!(tmp.path().join("runs/t/dedup/direct/kept.jsonl").exists());
     let div = &dedup["metrics"]["diversity/direct"];
     assert!(div["distinct_1"].as_f64().unwrap() > 0.0 && div["pairwise_rouge_l"].as_f64().is_some(), "{div}");
-    assert!(div["semantic"].is_null() && div["semantic_note"].as_str().unwrap().contains("not measured"));
+    let semantic = div["semantic"].as_f64().unwrap();
+    assert!(semantic > 0.0 && semantic < 100.0, "{div}");
+    assert!(div["semantic_source"].as_str().unwrap().contains("/embeddings"), "{div}");
 
     // Verify voted on them: kept pairs carry the paper's prompt and a solution with the
     // winning answer.

@@ -201,6 +201,10 @@ pub struct DedupConfig {
     pub across_strategies: bool,
     pub decontaminate: DecontaminateConfig,
     pub semantic: SemanticDedupConfig,
+    /// An `[llm.<name>]` section (provider `openai`, `model` an embedding model such as the
+    /// paper's text-embedding-3-small) whose `/embeddings` endpoint gives semantic diversity;
+    /// not measured when absent.
+    pub embeddings_llm: Option<String>,
 }
 
 impl Default for DedupConfig {
@@ -211,6 +215,7 @@ impl Default for DedupConfig {
             across_strategies: true,
             decontaminate: DecontaminateConfig::default(),
             semantic: SemanticDedupConfig::default(),
+            embeddings_llm: None,
         }
     }
 }

@@ -234,3 +234,13 @@ fn shipped_configs_are_valid() {
     }
     assert!(n >= 1, "no configs found in {}", dir.display());
 }
+
+#[test]
+fn embeddings_llm_must_name_an_openai_section() {
+    assert!(load_text(MINIMAL, &["dedup.embeddings_llm=gen"]).is_ok());
+    let e = err(MINIMAL, &["dedup.embeddings_llm=nope"]);
+    assert!(e.contains("dedup.embeddings_llm: no [llm.nope] section"), "{e}");
+    let local = format!("{MINIMAL}\n[llm.mini]\nprovider = \"local\"\nmodel_path = \"m.gguf\"\n");
+    let e = err(&local, &["dedup.embeddings_llm=mini"]);
+    assert!(e.contains("must be provider = \"openai\""), "{e}");
+}

@@ -87,6 +87,15 @@ pub(super) fn validate(c: &Config) -> Vec<(KeyPath, String)> {
     generate(&mut p, &c.generate, &c.llm);
     solve(&mut p, &c.solve, &c.llm);
     dedup(&mut p, &c.dedup);
+    if let Some(name) = &c.dedup.embeddings_llm {
+        p.llm_ref(name, &c.llm, k("dedup.embeddings_llm"));
+        if c.llm.get(name).is_some_and(|l| l.provider != Provider::Openai) {
+            p.0.push((
+                k("dedup.embeddings_llm"),
+                format!("[llm.{name}] must be provider = \"openai\" (an /embeddings endpoint)"),
+            ));
+        }
+    }
     p.in_range(c.verify.min_agreement, 0.0, 1.0, true, k("verify.min_agreement"));
     train(&mut p, &c.train);
     evaluate(&mut p, &c.evaluate, &c.llm);

@@ -103,6 +103,45 @@ impl OpenAiClient {
         }
     }
 
+    /// Embeddings of `inputs` from `POST {base_url}/embeddings` (retried like chat calls; not
+    /// cached: they are cheap and the stage that asks is itself skipped when up to date).
+    pub async fn embeddings(&self, model: &str, inputs: &[String]) -> Result<Vec<Vec<f32>>, LlmError> {
+        let url = self.url.replace("/chat/completions", "/embeddings");
+        let body = serde_json::json!({ "model": model, "input": inputs });
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.wait_for_slot().await;
+            let mut builder = self.http.post(&url).json(&body);
+            if let Some(key) = &self.key {
+                builder = builder.bearer_auth(key);
+            }
+            let result = match builder.send().await {
+                Ok(resp) if resp.status().is_success() => {
+                    let text = resp.text().await.unwrap_or_default();
+                    parse_embeddings(&text, inputs.len())
+                        .map_err(|message| LlmError::BadReply { url: url.clone(), message })
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let body: String = resp.text().await.unwrap_or_default().chars().take(500).collect();
+                    Err(LlmError::Status { status, url: url.clone(), body })
+                }
+                Err(e) => Err(LlmError::Transport { url: url.clone(), message: e.to_string() }),
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if is_transient(&e) && attempt <= self.max_retries => {
+                    let jitter =
+                        crate::seeds::unit(crate::seeds::mix(inputs.len() as u64, u64::from(attempt)));
+                    tokio::time::sleep(backoff(attempt, self.backoff_base, BACKOFF_CAP, jitter)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     async fn wait_for_slot(&self) {
         let Some((next, interval)) = &self.next_slot else { return };
         let start = {
@@ -157,4 +196,20 @@ fn parse_completion(body: &str) -> Result<ChatResponse, String> {
         completion_tokens: v["usage"]["completion_tokens"].as_u64().unwrap_or(0),
     };
     Ok(ChatResponse { content, usage, cached: false })
+}
+
+fn parse_embeddings(body: &str, expected: usize) -> Result<Vec<Vec<f32>>, String> {
+    let v: Value = serde_json::from_str(body).map_err(|e| format!("not JSON: {e}"))?;
+    let data = v["data"].as_array().ok_or("no `data` array")?;
+    let mut out = vec![Vec::new(); expected];
+    for (i, item) in data.iter().enumerate() {
+        let index = item["index"].as_u64().map_or(i, |x| x as usize);
+        let emb = item["embedding"].as_array().ok_or("an item has no `embedding`")?;
+        let slot = out.get_mut(index).ok_or("an embedding index is out of range")?;
+        *slot = emb.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect();
+    }
+    if out.iter().any(Vec::is_empty) {
+        return Err(format!("expected {expected} embeddings, got {}", data.len()));
+    }
+    Ok(out)
 }

@@ -48,7 +48,9 @@ impl Stage for Dedup {
     }
 
     fn config_slice(&self, config: &Config) -> serde_json::Value {
-        json!({ "dedup": config.dedup, "seed": config.run.seed, "strategies": config.generate.strategies })
+        let embeddings = config.dedup.embeddings_llm.as_ref().and_then(|n| config.llm.get(n));
+        json!({ "dedup": config.dedup, "seed": config.run.seed, "strategies": config.generate.strategies,
+                "embeddings": embeddings.map(|l| json!({ "base_url": l.base_url, "model": l.model })) })
     }
 
     fn external_inputs(&self, config: &Config) -> Vec<std::path::PathBuf> {
@@ -85,6 +87,7 @@ impl Stage for Dedup {
         } else {
             None
         };
+        let embedder = Embedder::new(ctx.config, &ctx.run_dir.root().join("cache").join("llm"))?;
         let mut output = StageOutput::default();
         let mut kept_sets: Vec<(String, Vec<SolvedProblem>)> = Vec::new();
         for &strategy in &ctx.config.generate.strategies {
@@ -108,7 +111,7 @@ impl Stage for Dedup {
                 json!({ "input": records.len(), "kept": kept.len(), "dropped": by_reason,
                         "contaminated_by_benchmark": by_benchmark }),
             );
-            output.metrics.insert(format!("diversity/{}", strategy.as_str()), diversity(&kept));
+            output.metrics.insert(format!("diversity/{}", strategy.as_str()), diversity(&kept, &embedder)?);
             output.outputs.push(dir.join("kept.jsonl"));
             output.outputs.push(dir.join("dropped.jsonl"));
             kept_sets.push((strategy.as_str().to_owned(), kept));
@@ -122,24 +125,72 @@ impl Stage for Dedup {
     }
 }
 
-/// Rouge-L pairs are quadratic: measured over at most this many problems (the first ones,
+/// ROUGE-L pairs are quadratic: measured over at most this many problems (the first ones,
 /// which are the generator's order and so an unbiased sample).
 const ROUGE_MAX: usize = 300;
 
-/// The paper's lexical diversity of the kept problem texts (semantic diversity needs an
-/// embedding model and is not measured here).
-fn diversity(kept: &[SolvedProblem]) -> serde_json::Value {
+/// The paper's diversity measures of the kept problem texts: lexical always, semantic when
+/// `dedup.embeddings_llm` names an embeddings endpoint (otherwise it says it was not measured).
+fn diversity(kept: &[SolvedProblem], embedder: &Option<Embedder>) -> Result<serde_json::Value, StageError> {
     let texts: Vec<&str> = kept.iter().map(|r| r.question.as_str()).collect();
-    json!({
+    let mut v = json!({
         "problems": texts.len(),
         "distinct_1": eval::diversity::distinct_n(&texts, 1),
         "distinct_2": eval::diversity::distinct_n(&texts, 2),
         "distinct_3": eval::diversity::distinct_n(&texts, 3),
         "pairwise_rouge_l": eval::diversity::pairwise_rouge_l(&texts, ROUGE_MAX),
         "rouge_l_over": texts.len().min(ROUGE_MAX),
-        "semantic": null,
-        "semantic_note": "not measured: no embedding model configured (sentence embeddings come with the embeddings issue)",
-    })
+    });
+    match embedder {
+        Some(e) => {
+            let embeddings = e.embed(&texts)?;
+            v["semantic"] = json!(eval::diversity::semantic_diversity(&embeddings));
+            v["semantic_source"] = json!(format!("llm.{} /embeddings, model {}", e.name, e.model));
+        }
+        None => {
+            v["semantic"] = serde_json::Value::Null;
+            v["semantic_note"] =
+                json!("not measured: no embeddings endpoint configured (dedup.embeddings_llm)");
+        }
+    }
+    Ok(v)
+}
+
+/// An OpenAI-compatible `/embeddings` endpoint and the runtime to call it.
+struct Embedder {
+    name: String,
+    model: String,
+    client: crate::llm::openai::OpenAiClient,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Embedder {
+    fn new(config: &Config, cache_dir: &Path) -> Result<Option<Self>, StageError> {
+        let Some(name) = &config.dedup.embeddings_llm else { return Ok(None) };
+        let llm =
+            config.llm.get(name).ok_or_else(|| StageError::Failed(format!("no [llm.{name}] section")))?;
+        let client =
+            crate::llm::openai::OpenAiClient::new(name, llm, crate::llm::cache::CallCache::new(cache_dir))
+                .map_err(|e| StageError::Failed(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StageError::Failed(format!("cannot start the async runtime: {e}")))?;
+        Ok(Some(Self { name: name.clone(), model: llm.model.clone().unwrap_or_default(), client, runtime }))
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, StageError> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(256) {
+            let inputs: Vec<String> = chunk.iter().map(|t| (*t).to_owned()).collect();
+            let got = self
+                .runtime
+                .block_on(self.client.embeddings(&self.model, &inputs))
+                .map_err(|e| StageError::Failed(format!("dedup.embeddings_llm: {e}")))?;
+            out.extend(got);
+        }
+        Ok(out)
+    }
 }
 
 /// Exact, then near, then contamination, each over what the previous step kept.
