@@ -23,6 +23,8 @@ struct Mock {
     bodies: Mutex<Vec<Value>>,
     latency_ms: u64,
     fail_every: usize,
+    /// Answer every request with text no strategy can parse.
+    garbage: bool,
 }
 
 fn requested(body: &Value) -> usize {
@@ -47,6 +49,12 @@ async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
     }
     let body: Value = serde_json::from_str(&body).unwrap();
+    if mock.garbage {
+        return axum::Json(
+            json!({"choices": [{"message": {"role": "assistant", "content": "Mario Mario A: A:"}}]}),
+        )
+        .into_response();
+    }
     let seed = body["seed"].as_u64().unwrap();
     mock.seeds.lock().unwrap().push(seed);
     mock.bodies.lock().unwrap().push(body.clone());
@@ -216,4 +224,22 @@ async fn a_killed_run_resumes_without_resending_completed_calls() {
     assert_eq!(distinct.len(), 30, "one call per problem");
     // Only calls in flight at the kill (at most max_concurrency) may have been sent twice.
     assert!(seeds.len() - distinct.len() <= 2, "{} calls re-sent", seeds.len() - distinct.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generator_that_never_follows_the_format_fails_fast_and_says_so() {
+    let mock = Arc::new(Mock { garbage: true, ..Mock::default() });
+    let app = axum::Router::new().route("/v1/chat/completions", post(handler)).with_state(mock.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), &url, "[\"vs_multi\"]", 40, 4);
+    let out = tokio::task::spawn_blocking(move || pipeline(&config).output().unwrap()).await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no usable problem in") && err.contains("does not follow"), "{err}");
+    // 8 conversations (40 problems / 5 per conversation) of 3 attempts, not the whole budget.
+    let sent = mock.requests.load(Ordering::SeqCst);
+    assert!(sent <= 8 * 3, "{sent} requests");
 }

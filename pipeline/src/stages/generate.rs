@@ -29,6 +29,8 @@ use crate::strategy::{Message, PromptSpec, Role, Strategy, task_prompt};
 pub const PROMPTS_DIR: &str = "data/prompts";
 /// Conversations tried per strategy, as a multiple of those planned, before giving up.
 const MAX_CONVERSATION_FACTOR: usize = 4;
+/// Conversations with no usable problem at all after which a strategy is given up early.
+const FAIL_FAST_AFTER: usize = 8;
 
 pub struct Generate;
 
@@ -198,6 +200,17 @@ impl Job<'_> {
                     "{}: only {} of {target} problems after {max_conversations} conversations ({})",
                     self.strategy,
                     kept_ids.len(),
+                    totals.describe()
+                )));
+            }
+            // Nothing usable from as many conversations as the target needs: the generator
+            // does not follow this strategy's format (small local models and the VS JSON);
+            // say so now rather than after every retry budget is spent.
+            if kept_ids.is_empty() && totals.conversations as usize >= planned.max(FAIL_FAST_AFTER) {
+                return Err(StageError::Failed(format!(
+                    "{}: no usable problem in {} conversations ({}); the generator does not follow this strategy's format",
+                    self.strategy,
+                    totals.conversations,
                     totals.describe()
                 )));
             }
