@@ -91,10 +91,9 @@ fn chat_names_a_missing_model() {
 fn stages_not_built_yet_say_so() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = format!("run.out_dir={}", tmp.path().display());
-    let out =
-        pipeline(&["run", "--config", "configs/default.toml", "--stages", "evaluate", "--set", &out_dir]);
+    let out = pipeline(&["run", "--config", "configs/default.toml", "--stages", "report", "--set", &out_dir]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("stage `evaluate` is not implemented yet"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("stage `report` is not implemented yet"), "{}", stderr(&out));
 }
 
 #[test]

@@ -53,8 +53,12 @@ fn run_train(tmp: &Path, data: &Path) -> Output {
         "train.max_seq_len=96".into(),
         "train.log_every=2".into(),
         "train.checkpoint_every=4".into(),
+        "evaluate.benchmarks=[\"math500\", \"minerva_math\"]".into(),
+        "evaluate.subset=3".into(),
+        "evaluate.max_new_tokens=4".into(),
+        "evaluate.batch_size=2".into(),
     ];
-    let mut args = vec!["run", "--config", "configs/default.toml", "--stages", "train"];
+    let mut args = vec!["run", "--config", "configs/default.toml", "--stages", "train,evaluate"];
     for s in &sets {
         args.extend(["--set", s.as_str()]);
     }
@@ -98,6 +102,32 @@ fn trains_a_student_on_given_pairs_and_exports_it() {
     assert!(cached, "tokenized data is cached");
     let back = Pretrained::load(&dir.join("model"), &DeviceSpec::Cpu.device()).unwrap();
     assert_eq!(back.model.config.vocab_size, 49152);
+
+    // Evaluated before and after fine-tuning on the same seeded subsets, every record graded.
+    let eval_manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("runs/default/evaluate/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    for key in [
+        "tiny/baseline/math500",
+        "tiny/custom/math500",
+        "tiny/baseline/minerva_math",
+        "tiny/custom/minerva_math",
+    ] {
+        assert_eq!(eval_manifest["counts"][key]["problems"], 3, "{key}");
+    }
+    let records = |label: &str| -> Vec<serde_json::Value> {
+        let path = tmp.path().join(format!("runs/default/evaluate/tiny/{label}/math500.jsonl"));
+        std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let (base, tuned) = (records("baseline"), records("custom"));
+    let ids = |r: &[serde_json::Value]| {
+        r.iter().map(|x| x["id"].as_str().unwrap().to_owned()).collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(ids(&base), ids(&tuned), "the same subset for every model");
+    assert!(base.iter().all(|r| r["gold"].is_string()
+        && r["correct"].is_boolean()
+        && r["completion_tokens"].as_u64().unwrap() <= 4));
 
     // Up to date: skipped.
     let again = run_train(tmp.path(), &data);

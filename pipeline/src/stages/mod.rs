@@ -2,6 +2,7 @@
 //! stage in this folder), and the registry of those that exist.
 
 pub mod dedup;
+pub mod evaluate;
 pub mod generate;
 pub mod jsonl;
 pub mod solve;
@@ -163,5 +164,6 @@ pub fn implemented() -> Vec<Box<dyn Stage>> {
         Box::new(dedup::Dedup),
         Box::new(verify::Verify),
         Box::new(train::Train),
+        Box::new(evaluate::Evaluate),
     ]
 }
