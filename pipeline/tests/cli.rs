@@ -88,15 +88,6 @@ fn chat_names_a_missing_model() {
 }
 
 #[test]
-fn stages_not_built_yet_say_so() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out_dir = format!("run.out_dir={}", tmp.path().display());
-    let out = pipeline(&["run", "--config", "configs/default.toml", "--stages", "report", "--set", &out_dir]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("stage `report` is not implemented yet"), "{}", stderr(&out));
-}
-
-#[test]
 fn unknown_stage_names_are_usage_errors() {
     let out = pipeline(&["run", "--config", "configs/default.toml", "--stages", "generate,sovle"]);
     assert_eq!(out.status.code(), Some(2));

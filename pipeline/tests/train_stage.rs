@@ -58,7 +58,7 @@ fn run_train(tmp: &Path, data: &Path) -> Output {
         "evaluate.max_new_tokens=4".into(),
         "evaluate.batch_size=2".into(),
     ];
-    let mut args = vec!["run", "--config", "configs/default.toml", "--stages", "train,evaluate"];
+    let mut args = vec!["run", "--config", "configs/default.toml", "--stages", "train,evaluate,report"];
     for s in &sets {
         args.extend(["--set", s.as_str()]);
     }
@@ -128,6 +128,18 @@ fn trains_a_student_on_given_pairs_and_exports_it() {
     assert!(base.iter().all(|r| r["gold"].is_string()
         && r["correct"].is_boolean()
         && r["completion_tokens"].as_u64().unwrap() <= 4));
+
+    // The report: the table with both rows, intervals and the n they rest on.
+    let report = std::fs::read_to_string(tmp.path().join("runs/default/report/report.md")).unwrap();
+    assert!(report.contains("| baseline |") && report.contains("| custom |"), "{report}");
+    assert!(report.contains("(n=3)") && report.contains("bootstrap"), "{report}");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("runs/default/report/report.json")).unwrap(),
+    )
+    .unwrap();
+    let rows = json["students"]["tiny"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[1]["gain_over_baseline"].is_number());
 
     // Up to date: skipped.
     let again = run_train(tmp.path(), &data);

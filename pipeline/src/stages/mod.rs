@@ -5,6 +5,7 @@ pub mod dedup;
 pub mod evaluate;
 pub mod generate;
 pub mod jsonl;
+pub mod report;
 pub mod solve;
 pub mod train;
 pub mod verify;
@@ -165,5 +166,6 @@ pub fn implemented() -> Vec<Box<dyn Stage>> {
         Box::new(verify::Verify),
         Box::new(train::Train),
         Box::new(evaluate::Evaluate),
+        Box::new(report::Report),
     ]
 }

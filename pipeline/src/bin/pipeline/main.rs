@@ -197,6 +197,13 @@ fn run(args: &RunArgs, multi: MultiProgress) -> anyhow::Result<()> {
         .with_context(|| format!("run `{}`", loaded.config.run.name))?;
     let ran = outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Ran(_))).count();
     tracing::info!("finished: {ran} stage(s) ran, {} up to date", outcomes.len() - ran);
+    if outcomes.iter().any(|(s, _)| *s == StageName::Report) {
+        let path = run_dir.root().join("report").join("report.md");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            println!("{text}");
+            tracing::info!("report: {}", path.display());
+        }
+    }
     Ok(())
 }
 
