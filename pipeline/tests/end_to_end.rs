@@ -28,7 +28,7 @@ async fn handler(body: String) -> Response {
         // Solvers agree on problems with an even seed-derived tag, split on the others.
         let q: u64 =
             last.split("Q-").nth(1).and_then(|r| r.split('?').next()).and_then(|n| n.parse().ok()).unwrap();
-        let answer = if q % 2 == 0 { 7 } else { seed % 5 };
+        let answer = if q.is_multiple_of(2) { 7 } else { seed % 5 };
         format!("Adding the parts gives the total. The answer is \\boxed{{{answer}}}.")
     } else if body["messages"][0]["content"].as_str().unwrap().contains("\"responses\" (list of dicts)") {
         // VS: as many items as asked for ("sample N" / "Generate N"), with probabilities.
