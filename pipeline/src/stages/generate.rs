@@ -18,7 +18,6 @@ use serde_json::json;
 use super::jsonl::{append_file, read_jsonl, write_line};
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::{Config, LlmConfig};
-use crate::llm::cache::CallCache;
 use crate::llm::{ChatRequest, Client, LlmError};
 use crate::seeds::mix;
 use crate::strategy::reply::{Item, extract_problem, parse_reply};
@@ -127,12 +126,7 @@ impl Stage for Generate {
         let (name, llm) = llm_of(config)?;
         let task = task_prompt(Path::new(PROMPTS_DIR), &config.generate.task)
             .map_err(|e| StageError::Failed(format!("generate.task: {e}")))?;
-        let cache = CallCache::new(ctx.run_dir.root().join("cache").join("llm"));
-        let client = Arc::new(Client::new(name, llm, cache).map_err(|e| StageError::Failed(e.to_string()))?);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| StageError::Failed(format!("cannot start the async runtime: {e}")))?;
+        let (client, runtime) = super::llm_client(ctx, name, llm)?;
 
         let mut output = StageOutput::default();
         for &strategy in &config.generate.strategies {

@@ -156,6 +156,22 @@ pub trait Stage {
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError>;
 }
 
+/// The client for an `[llm.<name>]` section (its calls cached under the run) and a runtime
+/// to drive it: what every LLM-calling stage starts with.
+pub fn llm_client(
+    ctx: &StageContext<'_>,
+    name: &str,
+    llm: &crate::config::LlmConfig,
+) -> Result<(std::sync::Arc<crate::llm::Client>, tokio::runtime::Runtime), StageError> {
+    let cache = crate::llm::cache::CallCache::new(ctx.run_dir.root().join("cache").join("llm"));
+    let client = crate::llm::Client::new(name, llm, cache).map_err(|e| StageError::Failed(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StageError::Failed(format!("cannot start the async runtime: {e}")))?;
+    Ok((std::sync::Arc::new(client), runtime))
+}
+
 /// The stages built so far. A stage of [`StageName::FLOW`] missing here makes the runner stop
 /// with "not implemented yet" rather than fake its outputs.
 pub fn implemented() -> Vec<Box<dyn Stage>> {

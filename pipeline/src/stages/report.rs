@@ -86,14 +86,7 @@ impl Stage for Report {
         if config.train.data.is_some() {
             vec![StageName::Train, StageName::Evaluate]
         } else {
-            vec![
-                StageName::Generate,
-                StageName::Solve,
-                StageName::Dedup,
-                StageName::Verify,
-                StageName::Train,
-                StageName::Evaluate,
-            ]
+            StageName::FLOW.into_iter().filter(|&s| s != StageName::Report).collect()
         }
     }
 

@@ -18,7 +18,6 @@ use super::generate::ProblemRecord;
 use super::jsonl::{append_file, read_jsonl, write_line};
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::{Config, LlmConfig};
-use crate::llm::cache::CallCache;
 use crate::llm::{ChatRequest, Client};
 use crate::seeds::mix;
 use crate::strategy::{Message, Role, Strategy};
@@ -78,12 +77,7 @@ impl Stage for Solve {
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let config = ctx.config;
         let (name, llm) = solver_of(config)?;
-        let cache = CallCache::new(ctx.run_dir.root().join("cache").join("llm"));
-        let client = Arc::new(Client::new(name, llm, cache).map_err(|e| StageError::Failed(e.to_string()))?);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| StageError::Failed(format!("cannot start the async runtime: {e}")))?;
+        let (client, runtime) = super::llm_client(ctx, name, llm)?;
         let mut output = StageOutput::default();
         for &strategy in &config.generate.strategies {
             let problems_path =
