@@ -10,6 +10,13 @@ pub fn mix(seed: u64, key: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A stable 64-bit key for a text (the first 8 bytes of its sha256): per-problem seeds, subset
+/// ranks and bootstrap streams derive from ids through it.
+pub fn text_key(text: &str) -> u64 {
+    let digest = crate::manifest::sha256_hex(text.as_bytes());
+    u64::from_str_radix(&digest[..16], 16).expect("sha256 is hex")
+}
+
 /// A uniform draw in [0, 1) from `x` (its top 53 bits).
 pub fn unit(x: u64) -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64

@@ -3,22 +3,15 @@
 //! evaluate it before and after, and report. Every stage's manifest is written and the report
 //! holds the table, the data funnel and the wall times.
 
-use std::path::Path;
+mod common;
+
 use std::process::Command;
 
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use common::root;
 use serde_json::{Value, json};
-use trainer::load::gguf::GgufFile;
-use trainer::load::random::RandomWeights;
-use trainer::model::CausalLm;
-use trainer::model::config::{Family, ModelConfig};
-use trainer::text::{ChatTemplate, Tokenizer};
-use trainer::{DeviceSpec, Pretrained};
-
-fn root() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use trainer::model::config::Family;
 
 async fn handler(body: String) -> Response {
     let body: Value = serde_json::from_str(&body).unwrap();
@@ -63,24 +56,6 @@ async fn handler(body: String) -> Response {
     .into_response()
 }
 
-fn student(dir: &Path) {
-    let gguf = GgufFile::open(&root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
-    let (tokenizer, template) = Tokenizer::from_gguf(&gguf).unwrap();
-    let config = ModelConfig {
-        bos_token_id: Some(1),
-        eos_token_ids: vec![2],
-        ..ModelConfig::tiny(Family::Llama, 49152)
-    };
-    let model = CausalLm::build(config, &mut RandomWeights::new(3, 0.05), &DeviceSpec::Cpu.device()).unwrap();
-    let name = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i));
-    let template = ChatTemplate::new(&template.unwrap(), name(tokenizer.bos), name(tokenizer.eos)).unwrap();
-    trainer::export::save_hf(
-        &Pretrained { model, tokenizer, template: Some(template), source: dir.into() },
-        dir,
-    )
-    .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_stage_from_one_config() {
     let app = axum::Router::new().route("/v1/chat/completions", post(handler));
@@ -89,7 +64,7 @@ async fn every_stage_from_one_config() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let tmp = tempfile::tempdir().unwrap();
-    student(&tmp.path().join("student"));
+    common::tiny_student(&tmp.path().join("student"), Family::Llama, 3);
     let config = tmp.path().join("e2e.toml");
     std::fs::write(
         &config,

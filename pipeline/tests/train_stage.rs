@@ -2,34 +2,18 @@
 //! SmolLM2's tokenizer and chat template) learns, writes metrics, a checkpoint and an HF export
 //! that loads back; a rerun is skipped; a bad line is an error naming file and line.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
-use trainer::load::gguf::GgufFile;
-use trainer::load::random::RandomWeights;
-use trainer::model::CausalLm;
-use trainer::model::config::{Family, ModelConfig};
-use trainer::text::{ChatTemplate, Tokenizer};
+use common::root;
+use trainer::model::config::Family;
 use trainer::{DeviceSpec, Pretrained};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A 2-layer student with SmolLM2's vocabulary, exported as an HF folder.
+/// A 2-layer Qwen3-shaped student with SmolLM2's vocabulary, exported as an HF folder.
 fn tiny_student(dir: &Path) {
-    let gguf = GgufFile::open(&root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
-    let (tokenizer, template) = Tokenizer::from_gguf(&gguf).unwrap();
-    let config = ModelConfig {
-        bos_token_id: Some(1),
-        eos_token_ids: vec![2],
-        ..ModelConfig::tiny(Family::Qwen3, 49152)
-    };
-    let model = CausalLm::build(config, &mut RandomWeights::new(1, 0.05), &DeviceSpec::Cpu.device()).unwrap();
-    let name = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i));
-    let template = ChatTemplate::new(&template.unwrap(), name(tokenizer.bos), name(tokenizer.eos)).unwrap();
-    let student = Pretrained { model, tokenizer, template: Some(template), source: dir.to_owned() };
-    trainer::export::save_hf(&student, dir).unwrap();
+    common::tiny_student(dir, Family::Qwen3, 1);
 }
 
 fn pipeline(args: &[&str]) -> Output {

@@ -89,7 +89,6 @@ pub fn save_hf(pretrained: &Pretrained, dir: &Path) -> Result<(), ModelError> {
 
     write_json(&dir.join("config.json"), &to_hf_json(&model.config))?;
     let tok = &pretrained.tokenizer;
-    let name = |id: Option<u32>| id.and_then(|i| tok.id_to_token(i));
     write_json(
         &dir.join("generation_config.json"),
         &json!({"bos_token_id": tok.bos, "eos_token_id": tok.stop_ids, "pad_token_id": tok.pad}),
@@ -97,9 +96,9 @@ pub fn save_hf(pretrained: &Pretrained, dir: &Path) -> Result<(), ModelError> {
     tok.save(&dir.join("tokenizer.json"))?;
     let mut config = json!({
         "tokenizer_class": "PreTrainedTokenizerFast",
-        "bos_token": name(tok.bos),
-        "eos_token": name(tok.eos),
-        "pad_token": name(Some(tok.pad)),
+        "bos_token": tok.special_text(tok.bos),
+        "eos_token": tok.special_text(tok.eos),
+        "pad_token": tok.special_text(Some(tok.pad)),
         "add_bos_token": tok.adds_bos(),
         "model_max_length": model.config.max_position_embeddings,
     });

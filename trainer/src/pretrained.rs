@@ -46,9 +46,7 @@ impl Pretrained {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder"),
             ));
         };
-        let name = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i));
-        let template =
-            template.map(|t| ChatTemplate::new(&t, name(tokenizer.bos), name(tokenizer.eos))).transpose()?;
+        let template = template.map(|t| ChatTemplate::for_tokenizer(&t, &tokenizer)).transpose()?;
         tracing::info!(
             "loaded {} ({:?}, {:.1}M parameters) in {:.1?}",
             path.display(),

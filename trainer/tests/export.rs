@@ -27,9 +27,7 @@ fn exported_folder_loads_back_identically() {
         // SmolLM2's tokenizer and template (from the GGUF metadata only) stand in for a real one.
         let gguf = GgufFile::open(&root.join("../models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
         let (tokenizer, template) = Tokenizer::from_gguf(&gguf).unwrap();
-        let name = |id: Option<u32>| id.and_then(|i| tokenizer.id_to_token(i));
-        let template =
-            ChatTemplate::new(&template.unwrap(), name(tokenizer.bos), name(tokenizer.eos)).unwrap();
+        let template = ChatTemplate::for_tokenizer(&template.unwrap(), &tokenizer).unwrap();
         let original = Pretrained { model, tokenizer, template: Some(template), source: tiny.clone() };
 
         let dir = tempfile::tempdir().unwrap();

@@ -208,10 +208,12 @@ pub fn dedup_one(
     if d.exact {
         let mut first: HashMap<String, &str> = HashMap::new();
         for r in order {
-            match first.get(&exact_key(&r.question)) {
-                Some(&kept) => dropped.push(drop(r, "exact", Some(kept), None, Some(1.0))),
-                None => {
-                    first.insert(exact_key(&r.question), &r.id);
+            match first.entry(exact_key(&r.question)) {
+                std::collections::hash_map::Entry::Occupied(kept) => {
+                    dropped.push(drop(r, "exact", Some(kept.get()), None, Some(1.0)))
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(&r.id);
                     alive.push(r);
                 }
             }

@@ -63,10 +63,7 @@ fn targets(config: &Config, run_root: &Path) -> Vec<(String, String, PathBuf)> {
 /// order. The same ids for every model and every run with the same seed.
 pub fn subset(problems: Vec<eval::Problem>, k: Option<usize>, seed: u64) -> Vec<eval::Problem> {
     let Some(k) = k else { return problems };
-    let rank = |id: &str| {
-        let digest = crate::manifest::sha256_hex(format!("{seed}:{id}").as_bytes());
-        u64::from_str_radix(&digest[..16], 16).expect("hex digits")
-    };
+    let rank = |id: &str| crate::seeds::text_key(&format!("{seed}:{id}"));
     let mut ranked: Vec<(u64, usize)> = problems.iter().enumerate().map(|(i, p)| (rank(&p.id), i)).collect();
     ranked.sort_unstable();
     let chosen: BTreeSet<usize> = ranked.into_iter().take(k).map(|(_, i)| i).collect();

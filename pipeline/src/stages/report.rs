@@ -122,8 +122,7 @@ impl Stage for Report {
                     let records: Vec<EvalRecord> = read_jsonl(&path)?;
                     correct.push(records.iter().map(|x| x.correct).collect::<Vec<bool>>());
                 }
-                let digest = crate::manifest::sha256_hex(format!("{student}/{label}").as_bytes());
-                let seed = mix(config.run.seed, u64::from_str_radix(&digest[..16], 16).expect("hex digits"));
+                let seed = mix(config.run.seed, crate::seeds::text_key(&format!("{student}/{label}")));
                 let (per, avg) = bootstrap(&correct, r.bootstrap_samples, r.confidence, seed);
                 if label == "baseline" {
                     baseline_avg = Some(avg.value);

@@ -52,8 +52,7 @@ fn solver_of(config: &Config) -> Result<(&str, &LlmConfig), StageError> {
 
 /// A stable call key for solution `j` of problem `id`.
 fn call_key(id: &str, j: usize) -> u64 {
-    let digest = crate::manifest::sha256_hex(id.as_bytes());
-    mix(u64::from_str_radix(&digest[..16], 16).expect("hex digits"), j as u64)
+    mix(crate::seeds::text_key(id), j as u64)
 }
 
 impl Stage for Solve {

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use trainer::sft::data::{EncodeStats, Encoded, SftRecord, encode_all};
-use trainer::sft::train::{ScheduleKindSerde, TrainOptions, latest_checkpoint, rows, total_steps, train};
+use trainer::sft::train::{
+    ScheduleKindSerde, TrainOptions, latest_checkpoint, total_steps, train, training_rows,
+};
 use trainer::{DeviceSpec, Pretrained};
 
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
@@ -166,7 +168,7 @@ impl Run<'_> {
         crate::manifest::write_atomic(&identity_path, identity.to_string().as_bytes())
             .map_err(|source| StageError::Io { path: identity_path.clone(), source })?;
 
-        let total = total_steps(rows(&encoded, opts).len(), opts);
+        let total = total_steps(training_rows(&encoded, opts).len(), opts);
         let bar = ctx.reporter.bar(&format!("{}/{}", self.student, self.label), total);
         if let Some(ckpt) = latest_checkpoint(dir) {
             tracing::info!("{}/{}: resuming from {}", self.student, self.label, ckpt.display());

@@ -100,7 +100,7 @@ pub struct TrainOutcome {
 }
 
 /// Rows of training examples: packed, or one example each.
-pub fn rows(data: &[Encoded], opts: &TrainOptions) -> Vec<Vec<usize>> {
+pub fn training_rows(data: &[Encoded], opts: &TrainOptions) -> Vec<Vec<usize>> {
     match opts.packing {
         Some(capacity) => pack(data, capacity),
         None => (0..data.len()).map(|i| vec![i]).collect(),
@@ -146,7 +146,7 @@ pub fn train(
     }
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
     let device = model.model.embed_tokens.device();
-    let rows = rows(data, opts);
+    let rows = training_rows(data, opts);
     let total = total_steps(rows.len(), opts);
     let schedule = Schedule {
         kind: opts.schedule.into(),

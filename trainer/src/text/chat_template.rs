@@ -46,6 +46,11 @@ impl ChatTemplate {
         })
     }
 
+    /// The template with the tokenizer's `bos_token` and `eos_token`.
+    pub fn for_tokenizer(source: &str, tokenizer: &crate::text::Tokenizer) -> Result<Self, ModelError> {
+        Self::new(source, tokenizer.special_text(tokenizer.bos), tokenizer.special_text(tokenizer.eos))
+    }
+
     /// The Jinja source, as the model shipped it.
     pub fn source(&self) -> &str {
         &self.source

@@ -159,6 +159,11 @@ impl Tokenizer {
         self.inner.token_to_id(token)
     }
 
+    /// The text of a special token id (`bos`, `eos`), for templates.
+    pub fn special_text(&self, id: Option<u32>) -> Option<String> {
+        id.and_then(|i| self.inner.id_to_token(i))
+    }
+
     pub fn id_to_token(&self, id: u32) -> Option<String> {
         self.inner.id_to_token(id)
     }
