@@ -12,5 +12,6 @@ pub mod progress;
 pub mod run_dir;
 pub mod runner;
 pub mod seeds;
+pub mod slurm;
 pub mod stages;
 pub mod strategy;

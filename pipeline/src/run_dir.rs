@@ -12,8 +12,8 @@ use crate::stages::StageName;
 #[derive(Debug)]
 pub struct RunDir {
     root: PathBuf,
-    /// Held for the life of the run; the OS releases it if the process dies.
-    _lock: File,
+    /// Held for the life of the run; the OS releases them if the process dies.
+    _locks: Vec<File>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,27 +27,25 @@ pub enum RunDirError {
 impl RunDir {
     /// Creates `<run.out_dir>/<run.name>/` if needed and locks it.
     pub fn open(config: &Config) -> Result<Self, RunDirError> {
+        let root = Self::create(config)?;
+        let lock = lock(config, &root.join(".lock"), false)?;
+        Ok(Self { root, _locks: vec![lock] })
+    }
+
+    /// For one task of a job array: the run is shared with the other shards (a whole run
+    /// waits until they are done), and this shard (`tag`, e.g. `generate-shard-001-of-004`)
+    /// is held alone.
+    pub fn open_shard(config: &Config, tag: &str) -> Result<Self, RunDirError> {
+        let root = Self::create(config)?;
+        let run = lock(config, &root.join(".lock"), true)?;
+        let own = lock(config, &root.join(format!(".lock-{tag}")), false)?;
+        Ok(Self { root, _locks: vec![run, own] })
+    }
+
+    fn create(config: &Config) -> Result<PathBuf, RunDirError> {
         let root = config.run.out_dir.join(&config.run.name);
-        let io_err = |path: &Path| {
-            let path = path.to_owned();
-            move |source| RunDirError::Io { path, source }
-        };
-        fs::create_dir_all(&root).map_err(io_err(&root))?;
-        let lock_path = root.join(".lock");
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(RunDirError::Busy { name: config.run.name.clone(), lock: lock_path });
-            }
-            Err(TryLockError::Error(e)) => return Err(RunDirError::Io { path: lock_path, source: e }),
-        }
-        Ok(Self { root, _lock: lock })
+        fs::create_dir_all(&root).map_err(|source| RunDirError::Io { path: root.clone(), source })?;
+        Ok(root)
     }
 
     pub fn root(&self) -> &Path {
@@ -77,5 +75,18 @@ impl RunDir {
     pub fn write_config(&self, config: &Config) -> Result<(), RunDirError> {
         let path = self.root.join("config.toml");
         write_atomic(&path, config.to_toml().as_bytes()).map_err(|source| RunDirError::Io { path, source })
+    }
+}
+
+fn lock(config: &Config, path: &Path, shared: bool) -> Result<File, RunDirError> {
+    let io_err = |source| RunDirError::Io { path: path.to_owned(), source };
+    let file = File::options().create(true).truncate(false).write(true).open(path).map_err(io_err)?;
+    let locked = if shared { file.try_lock_shared() } else { file.try_lock() };
+    match locked {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => {
+            Err(RunDirError::Busy { name: config.run.name.clone(), lock: path.to_owned() })
+        }
+        Err(TryLockError::Error(e)) => Err(io_err(e)),
     }
 }

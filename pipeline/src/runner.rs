@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::manifest::{FileDigest, Manifest, ManifestError, sha256_file, sha256_hex};
 use crate::progress::Reporter;
 use crate::run_dir::{RunDir, RunDirError};
-use crate::stages::{Stage, StageContext, StageError, StageName};
+use crate::stages::{Shard, Stage, StageContext, StageError, StageName};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -19,12 +19,19 @@ pub struct RunOptions {
     pub stages: Option<Vec<StageName>>,
     /// Rerun these even if their manifests match.
     pub force: BTreeSet<StageName>,
+    /// Do one share of a single stage's work (a job-array task): no skip check, no manifest.
+    pub shard: Option<Shard>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Ran(Manifest),
     Skipped(Manifest),
+    /// One shard's work is done; the stage's unsharded run merges it.
+    Sharded {
+        shard: Shard,
+        counts: std::collections::BTreeMap<String, serde_json::Value>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +49,10 @@ pub enum RunError {
     Stage { stage: StageName, source: StageError },
     #[error("stage `{stage}` reported output {} outside its folder {}", path.display(), dir.display())]
     OutputOutsideStage { stage: StageName, path: PathBuf, dir: PathBuf },
+    #[error("--shard runs exactly one stage (got {0}); pass --stages <stage>")]
+    ShardNeedsOneStage(usize),
+    #[error("stage `{0}` cannot be sharded; only generate, solve and evaluate can")]
+    NotShardable(StageName),
     #[error(transparent)]
     RunDir(#[from] RunDirError),
     #[error(transparent)]
@@ -71,6 +82,12 @@ impl<'a> Runner<'a> {
             .into_iter()
             .filter(|s| options.stages.as_ref().is_none_or(|only| only.contains(s)))
             .collect();
+        if let Some(shard) = options.shard {
+            let [name] = selected[..] else { return Err(RunError::ShardNeedsOneStage(selected.len())) };
+            let stage =
+                self.stages.iter().find(|s| s.name() == name).ok_or(RunError::NotImplemented(name))?;
+            return Ok(vec![(name, self.run_shard(stage.as_ref(), shard)?)]);
+        }
         let mut outcomes = Vec::new();
         for name in selected {
             let stage =
@@ -79,6 +96,30 @@ impl<'a> Runner<'a> {
             outcomes.push((name, outcome));
         }
         Ok(outcomes)
+    }
+
+    fn run_shard(&self, stage: &dyn Stage, shard: Shard) -> Result<Outcome, RunError> {
+        let name = stage.name();
+        if !stage.shardable() {
+            return Err(RunError::NotShardable(name));
+        }
+        // Upstream must have finished, exactly as for a whole run.
+        self.inputs(stage)?;
+        let dir = self.run_dir.stage_dir(name);
+        std::fs::create_dir_all(&dir).map_err(|source| RunDirError::Io { path: dir.clone(), source })?;
+        tracing::info!("stage `{name}`: shard {shard}");
+        let clock = Instant::now();
+        let ctx = StageContext {
+            config: self.config,
+            run_dir: self.run_dir,
+            dir,
+            force: false,
+            reporter: self.reporter,
+            shard: Some(shard),
+        };
+        let output = stage.run(&ctx).map_err(|source| RunError::Stage { stage: name, source })?;
+        tracing::info!("stage `{name}`: shard {shard} done in {:.1?}", clock.elapsed());
+        Ok(Outcome::Sharded { shard, counts: output.counts })
     }
 
     fn run_stage(&self, stage: &dyn Stage, force: bool) -> Result<Outcome, RunError> {
@@ -126,6 +167,7 @@ impl<'a> Runner<'a> {
             dir: dir.clone(),
             force,
             reporter: self.reporter,
+            shard: None,
         };
         let output = stage.run(&ctx).map_err(|source| {
             self.reporter.stage_failed(name);

@@ -134,3 +134,28 @@ fn grade_pairs_and_files() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("pairs.jsonl:1: missing string field `pred`"), "{}", stderr(&out));
 }
+
+#[test]
+fn shards_are_checked_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = format!("run.out_dir=\"{}\"", tmp.path().display());
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--config", "configs/default.toml", "--set", &out_dir];
+        args.extend_from_slice(extra);
+        pipeline(&args)
+    };
+    // Malformed or out-of-range shards are usage errors naming the form.
+    for bad in ["2/2", "1-4", "0/0"] {
+        let out = run(&["--stages", "generate", "--shard", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(stderr(&out).contains("INDEX/COUNT"), "{}", stderr(&out));
+    }
+    // A shard needs one stage, and one that can be sharded.
+    let out = run(&["--stages", "dedup", "--shard", "0/2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("`dedup` cannot be sharded"), "{}", stderr(&out));
+    let out = run(&["--stages", "generate,solve", "--shard", "0/2"]);
+    assert!(stderr(&out).contains("exactly one stage (got 2)"), "{}", stderr(&out));
+    let out = run(&["--shard", "0/2"]);
+    assert_eq!(out.status.code(), Some(2), "--shard without --stages: {}", stderr(&out));
+}

@@ -5,7 +5,8 @@
 
 mod common;
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -17,7 +18,10 @@ async fn handler(body: String) -> Response {
     let body: Value = serde_json::from_str(&body).unwrap();
     let last = body["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_owned();
     let seed = body["seed"].as_u64().unwrap();
-    let content = if last.contains("Please reason step by step") {
+    let content = if last.contains("Please reason step by step") && !last.contains("Q-") {
+        // A benchmark problem, evaluated through the endpoint: say which model was asked.
+        format!("I am {}. The answer is \\boxed{{1}}.", body["model"].as_str().unwrap())
+    } else if last.contains("Please reason step by step") {
         // Solvers agree on problems with an even seed-derived tag, split on the others.
         let q: u64 =
             last.split("Q-").nth(1).and_then(|r| r.split('?').next()).and_then(|n| n.parse().ok()).unwrap();
@@ -56,21 +60,25 @@ async fn handler(body: String) -> Response {
     .into_response()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_stage_from_one_config() {
+async fn mock_server() -> String {
     let app = axum::Router::new().route("/v1/chat/completions", post(handler));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
 
-    let tmp = tempfile::tempdir().unwrap();
-    common::tiny_student(&tmp.path().join("student"), Family::Llama, 3);
-    let config = tmp.path().join("e2e.toml");
+/// The e2e config for run `name` under `tmp` (one tiny student, written once per `tmp`).
+fn write_config(tmp: &Path, name: &str, url: &str) -> PathBuf {
+    if !tmp.join("student").exists() {
+        common::tiny_student(&tmp.join("student"), Family::Llama, 3);
+    }
+    let config = tmp.join(format!("{name}.toml"));
     std::fs::write(
         &config,
         format!(
             r#"[run]
-name = "e2e"
+name = "{name}"
 out_dir = "{runs}"
 [llm.x]
 provider = "openai"
@@ -101,21 +109,39 @@ batch_size = 4
 [report]
 bootstrap_samples = 200
 "#,
-            runs = tmp.path().join("runs").display(),
-            student = tmp.path().join("student").display(),
+            runs = tmp.join("runs").display(),
+            student = tmp.join("student").display(),
         ),
     )
     .unwrap();
-    let out = tokio::task::spawn_blocking(move || {
+    config
+}
+
+async fn pipeline(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_pipeline"))
-            .args(["run", "--config", config.to_str().unwrap()])
+            .args(&args)
             .current_dir(root())
             .env("RUST_LOG", "info")
             .output()
             .unwrap()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+fn run_args(config: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["run".to_owned(), "--config".to_owned(), config.display().to_string()];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stage_from_one_config() {
+    let url = mock_server().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), "e2e", &url);
+    let out = pipeline(run_args(&config, &[])).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
 
@@ -141,4 +167,98 @@ bootstrap_samples = 200
     // The table is printed at the end.
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("| vs_multi |") && stdout.contains("## Data per strategy"), "{stdout}");
+    for plot in ["accuracy_tiny", "diversity_vs_accuracy_tiny"] {
+        for ext in ["png", "svg"] {
+            let bytes = std::fs::read(run.join("report").join(format!("{plot}.{ext}"))).unwrap();
+            let magic: &[u8] = if ext == "png" { b"\x89PNG" } else { b"<svg" };
+            assert!(bytes.windows(magic.len()).take(200).any(|w| w == magic), "{plot}.{ext}");
+        }
+    }
+
+    // The same students through an OpenAI-compatible endpoint: each target is asked for by
+    // its path (what `vllm serve <path>` serves it as); the old local records are replaced.
+    let out =
+        pipeline(run_args(&config, &["--stages", "evaluate,report", "--set", "evaluate.llm=\"x\""])).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (label, path) in
+        [("baseline", tmp.path().join("student")), ("vs_multi", run.join("train/tiny/vs_multi/model"))]
+    {
+        let text = std::fs::read_to_string(run.join(format!("evaluate/tiny/{label}/math500.jsonl"))).unwrap();
+        let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(records.len(), 2, "{text}");
+        for r in &records {
+            assert_eq!(r["response"], format!("I am {}. The answer is \\boxed{{1}}.", path.display()), "{r}");
+            assert_eq!(r["extracted"], "1");
+            assert_eq!(r["correct"], r["gold"] == "1");
+            assert_eq!(r["completion_tokens"], 15);
+        }
+    }
+}
+
+/// Generate, solve and evaluate run as job-array shards, each merged by the stage's ordinary
+/// run, give the very records of an unsharded run, and the shards plus merges send exactly
+/// the calls the unsharded run sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_stages_merge_into_the_unsharded_result() {
+    let url = mock_server().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = write_config(tmp.path(), "whole", &url);
+    let sharded = write_config(tmp.path(), "sharded", &url);
+    let ok = |out: &Output| assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    ok(&pipeline(run_args(&whole, &[])).await);
+    for (stage, shards) in [
+        ("generate", 3),
+        ("solve", 2),
+        ("dedup", 0),
+        ("verify", 0),
+        ("train", 0),
+        ("evaluate", 2),
+        ("report", 0),
+    ] {
+        for i in 0..shards {
+            ok(&pipeline(run_args(&sharded, &["--stages", stage, "--shard", &format!("{i}/{shards}")]))
+                .await);
+        }
+        let merged = pipeline(run_args(&sharded, &["--stages", stage])).await;
+        ok(&merged);
+    }
+
+    let runs = tmp.path().join("runs");
+    let read = |run: &str, file: &str| std::fs::read_to_string(runs.join(run).join(file)).unwrap();
+    for file in [
+        "generate/direct/problems.jsonl",
+        "generate/vs_multi/problems.jsonl",
+        "solve/direct/solutions.jsonl",
+        "solve/vs_multi/solutions.jsonl",
+        "verify/vs_multi/train.jsonl",
+    ] {
+        assert_eq!(read("whole", file), read("sharded", file), "{file}");
+    }
+    // Evaluation records: the same set (shards append in their own order).
+    for label in ["baseline", "direct", "vs_multi"] {
+        for b in ["math500", "olympiadbench"] {
+            let file = format!("evaluate/tiny/{label}/{b}.jsonl");
+            let sorted = |run: &str| {
+                let mut lines: Vec<String> = read(run, &file).lines().map(str::to_owned).collect();
+                lines.sort();
+                lines
+            };
+            assert_eq!(sorted("whole"), sorted("sharded"), "{file}");
+            assert_eq!(sorted("sharded").len(), 2, "{file}");
+        }
+    }
+    // Every call the merges made was answered by the shards (from the call cache).
+    let manifest = |run: &str, stage: &str| -> Value {
+        serde_json::from_str(&read(run, &format!("{stage}/manifest.json"))).unwrap()
+    };
+    for stage in ["generate", "solve"] {
+        for s in ["direct", "vs_multi"] {
+            let m = manifest("sharded", stage);
+            assert_eq!(m["counts"][s]["calls_sent"], 0, "{stage}/{s} merge sent calls: {}", m["counts"][s]);
+            let whole_calls = manifest("whole", stage)["counts"][s]["calls_sent"].as_u64().unwrap();
+            assert_eq!(m["counts"][s]["calls_cached"].as_u64().unwrap(), whole_calls, "{stage}/{s}");
+        }
+    }
+    assert!(runs.join("sharded/report/report.json").exists());
 }

@@ -114,7 +114,7 @@ fn two_stages() -> (Vec<Box<dyn Stage>>, Arc<AtomicUsize>, Arc<AtomicUsize>) {
 }
 
 fn only(stages: &[StageName]) -> RunOptions {
-    RunOptions { stages: Some(stages.to_vec()), force: BTreeSet::new() }
+    RunOptions { stages: Some(stages.to_vec()), force: BTreeSet::new(), shard: None }
 }
 
 const BOTH: [StageName; 2] = [StageName::Generate, StageName::Solve];
@@ -179,7 +179,8 @@ fn force_reruns_only_the_named_stage_when_its_output_is_unchanged() {
     let (stages, ..) = two_stages();
     run(&cfg, stages, &only(&BOTH)).unwrap();
     let (stages, gr, sr) = two_stages();
-    let options = RunOptions { stages: Some(BOTH.to_vec()), force: BTreeSet::from([StageName::Generate]) };
+    let options =
+        RunOptions { stages: Some(BOTH.to_vec()), force: BTreeSet::from([StageName::Generate]), shard: None };
     let out = run(&cfg, stages, &options).unwrap();
     // Same bytes again, so solve's inputs still match.
     assert_eq!(kinds(&out), vec![(StageName::Generate, "ran"), (StageName::Solve, "skipped")]);
@@ -269,8 +270,11 @@ fn a_failed_stage_leaves_no_manifest_and_reruns_next_time() {
     run(&cfg, vec![Box::new(g)], &gen_only).unwrap();
     let (mut g, _) = Echo::new(StageName::Generate);
     g.fail = true;
-    let options =
-        RunOptions { stages: Some(vec![StageName::Generate]), force: BTreeSet::from([StageName::Generate]) };
+    let options = RunOptions {
+        stages: Some(vec![StageName::Generate]),
+        force: BTreeSet::from([StageName::Generate]),
+        shard: None,
+    };
     let err = run(&cfg, vec![Box::new(g)], &options).unwrap_err().to_string();
     assert_eq!(err, "stage `generate` failed: the test stage was told to fail");
     assert!(!tmp.path().join("default/generate/manifest.json").exists());

@@ -32,6 +32,9 @@ pub struct Config {
     pub evaluate: EvaluateConfig,
     #[serde(default)]
     pub report: ReportConfig,
+    /// How `pipeline slurm` schedules the stages on a cluster.
+    #[serde(default)]
+    pub slurm: SlurmConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,7 +90,8 @@ pub struct LlmConfig {
     pub temperature: f64,
     pub top_p: f64,
     pub max_tokens: u32,
-    /// openai: send the strategy's JSON schema as `response_format` (server must support it).
+    /// Send the strategy's JSON schema as `response_format` (openai: the server must support
+    /// it; local: decoding is constrained to the schema).
     pub json_schema: bool,
 }
 
@@ -377,6 +381,8 @@ pub struct EvaluateConfig {
     /// Evaluate through this `[llm.<name>]` endpoint (e.g. vLLM serving the export) instead of
     /// the local engine.
     pub llm: Option<String>,
+    /// With `llm`: the `model` each target is asked for by.
+    pub endpoint_model: EndpointModel,
     /// Also evaluate each student without fine-tuning.
     pub baseline: bool,
 }
@@ -390,9 +396,20 @@ impl Default for EvaluateConfig {
             batch_size: 16,
             device: "cpu".into(),
             llm: None,
+            endpoint_model: EndpointModel::Path,
             baseline: true,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointModel {
+    /// The target's path (`runs/<name>/train/<student>/<strategy>/model`, the student's
+    /// `model_path` for the baseline): what `vllm serve <path>` serves it as.
+    Path,
+    /// The endpoint's configured `model` for every target (a server per target).
+    Configured,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -408,6 +425,85 @@ impl Default for ReportConfig {
     fn default() -> Self {
         Self { bootstrap_samples: 1000, confidence: 0.95, plots: true }
     }
+}
+
+/// `pipeline slurm`: one sbatch script per stage, chained with `afterok`, generate/solve/
+/// evaluate sharded over job arrays. Secrets are not set here: sbatch passes the submitting
+/// shell's environment (API keys included) to the jobs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlurmConfig {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    /// Wall-time limit per job (`--time`), `HH:MM:SS` or `D-HH:MM:SS`.
+    pub time: String,
+    pub cpus_per_task: u32,
+    /// Memory per node (`--mem`), e.g. `64G`.
+    pub mem: Option<String>,
+    /// `module load` these first.
+    pub modules: Vec<String>,
+    /// Exported in every job, double-quoted (`$USER` expands). Not for secrets.
+    pub env: BTreeMap<String, String>,
+    /// Shell lines run before the stage (e.g. `source venv/bin/activate`).
+    pub setup: Vec<String>,
+    /// Extra `#SBATCH` options, e.g. `--constraint=h100`.
+    pub extra: Vec<String>,
+    /// The pipeline binary the jobs run; the one writing the scripts when absent.
+    pub binary: Option<PathBuf>,
+    /// The sbatch template (minijinja).
+    pub template: PathBuf,
+    /// Array tasks for the shardable stages (1 = no array).
+    pub shards: SlurmShards,
+    /// Per-stage overrides: `[slurm.stages.train] gpus = 8, time = "12:00:00"`.
+    pub stages: BTreeMap<String, SlurmStage>,
+}
+
+impl Default for SlurmConfig {
+    fn default() -> Self {
+        Self {
+            partition: None,
+            account: None,
+            qos: None,
+            time: "04:00:00".into(),
+            cpus_per_task: 8,
+            mem: None,
+            modules: Vec::new(),
+            env: BTreeMap::new(),
+            setup: Vec::new(),
+            extra: Vec::new(),
+            binary: None,
+            template: "configs/slurm/stage.sbatch.j2".into(),
+            shards: SlurmShards::default(),
+            stages: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlurmShards {
+    pub generate: usize,
+    pub solve: usize,
+    pub evaluate: usize,
+}
+
+impl Default for SlurmShards {
+    fn default() -> Self {
+        Self { generate: 1, solve: 1, evaluate: 1 }
+    }
+}
+
+/// What one stage's jobs ask for, over the section's defaults. GPUs default to 1 for `train`
+/// and `evaluate` (the local engine) and 0 elsewhere (API calls, CPU work).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlurmStage {
+    pub gpus: Option<u32>,
+    pub time: Option<String>,
+    pub cpus_per_task: Option<u32>,
+    pub mem: Option<String>,
+    pub partition: Option<String>,
 }
 
 /// Defaults of fields in structs that also have required fields.

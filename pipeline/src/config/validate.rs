@@ -105,7 +105,39 @@ pub(super) fn validate(c: &Config) -> Vec<(KeyPath, String)> {
         || k("report.confidence"),
         format!("must be strictly between 0 and 1, got {}", c.report.confidence),
     );
+    slurm(&mut p, &c.slurm);
     p.0
+}
+
+fn slurm(p: &mut Problems, s: &crate::config::SlurmConfig) {
+    let time_ok = |t: &str| {
+        let (days, hms) = t.split_once('-').unwrap_or(("0", t));
+        days.parse::<u32>().is_ok()
+            && (1..=3).contains(&hms.split(':').count())
+            && hms.split(':').all(|x| !x.is_empty() && x.parse::<u32>().is_ok())
+    };
+    let time_msg = "must be a Slurm time: MM, HH:MM:SS or D-HH:MM:SS";
+    p.check(time_ok(&s.time), || k("slurm.time"), time_msg);
+    p.at_least(s.shards.generate, 1, k("slurm.shards.generate"));
+    p.at_least(s.shards.solve, 1, k("slurm.shards.solve"));
+    p.at_least(s.shards.evaluate, 1, k("slurm.shards.evaluate"));
+    for (name, stage) in &s.stages {
+        let key = || k("slurm.stages").key(name);
+        p.check(
+            name.parse::<crate::stages::StageName>().is_ok(),
+            key,
+            "is not a stage (generate, solve, dedup, verify, train, evaluate, report)",
+        );
+        if let Some(t) = &stage.time {
+            p.check(time_ok(t), || key().key("time"), time_msg);
+        }
+    }
+    for var in s.env.keys() {
+        let ok = !var.is_empty()
+            && !var.starts_with(|c: char| c.is_ascii_digit())
+            && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        p.check(ok, || k("slurm.env").key(var), "is not a shell variable name");
+    }
 }
 
 fn run(p: &mut Problems, r: &RunConfig) {
@@ -169,7 +201,6 @@ fn llm_section(p: &mut Problems, l: &LlmConfig, at: KeyPath) {
             only_for(p, l.model.is_some(), "model", "openai");
             only_for(p, l.api_key_env.is_some(), "api_key_env", "openai");
             only_for(p, l.requests_per_minute.is_some(), "requests_per_minute", "openai");
-            only_for(p, l.json_schema, "json_schema", "openai");
         }
     }
     p.at_least(l.max_concurrency, 1, key("max_concurrency"));
@@ -302,5 +333,11 @@ fn evaluate(p: &mut Problems, e: &EvaluateConfig, llms: &BTreeMap<String, LlmCon
     p.device(&e.device, k("evaluate.device"));
     if let Some(llm) = &e.llm {
         p.llm_ref(llm, llms, k("evaluate.llm"));
+        if llms.get(llm).is_some_and(|l| l.provider != Provider::Openai) {
+            p.0.push((
+                k("evaluate.llm"),
+                format!("[llm.{llm}] must be provider = \"openai\" (a server such as vLLM serving the models); leave evaluate.llm out to use the local engine"),
+            ));
+        }
     }
 }

@@ -2,14 +2,16 @@
 //! the OpenAI client. One worker thread owns the model; concurrent `chat` calls queue up and
 //! are answered in batches of up to `max_concurrency` (a short gathering window lets a wave of
 //! requests arrive together). Sampling is seeded per request, so a reply does not depend on
-//! which requests shared its batch, and the call cache makes reruns free.
+//! which requests shared its batch, and the call cache makes reruns free. A request's
+//! `response_format` (sent when `json_schema = true`) constrains decoding to its JSON schema,
+//! so even a small model writes the JSON a strategy asks for.
 
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use trainer::generate::{Request, Sampling};
+use trainer::generate::{Grammar, Request, Sampling};
 use trainer::text::ChatMessage;
 use trainer::{DeviceSpec, Pretrained};
 
@@ -91,7 +93,7 @@ impl LocalClient {
 }
 
 /// `local:<path>:<bytes>:<modified>` for a file; for a folder, the same over its files.
-fn model_identity(path: &Path) -> String {
+pub fn model_identity(path: &Path) -> String {
     let stamp = |p: &Path| {
         std::fs::metadata(p).ok().map(|m| {
             let modified = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
@@ -151,7 +153,14 @@ fn serve(model: &Pretrained, inbox: &mpsc::Receiver<Job>, batch: usize, llm: &st
                         prompt_tokens: out.prompt_tokens as u64,
                         completion_tokens: out.tokens.len() as u64,
                     };
-                    let _ = job.reply.send(Ok(ChatResponse { content: out.text, usage, cached: false }));
+                    let finish_reason =
+                        serde_json::to_value(out.finish).ok().and_then(|v| v.as_str().map(str::to_owned));
+                    let _ = job.reply.send(Ok(ChatResponse {
+                        content: out.text,
+                        usage,
+                        finish_reason,
+                        cached: false,
+                    }));
                 }
             }
             Err(e) => {
@@ -175,6 +184,15 @@ fn to_request(model: &Pretrained, job: &Job) -> Result<Request, LlmError> {
             prompt.len()
         )));
     }
+    // A grammar that cannot compile fails its own request, not the batch it would join.
+    let grammar = match &r.response_format {
+        Some(format) => Grammar::from_response_format(format).map_err(LlmError::Local)?,
+        None => None,
+    };
+    if let Some(g) = &grammar {
+        let local = |e: trainer::ModelError| LlmError::Local(e.to_string());
+        model.tokenizer.grammars(model.model.config.vocab_size).map_err(local)?.start(g).map_err(local)?;
+    }
     Ok(Request {
         prompt,
         max_new_tokens: r.max_tokens as usize,
@@ -182,5 +200,6 @@ fn to_request(model: &Pretrained, job: &Job) -> Result<Request, LlmError> {
         stop: Vec::new(),
         seed: r.seed.unwrap_or(job.call_index),
         ignore_eos: false,
+        grammar,
     })
 }

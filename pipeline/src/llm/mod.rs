@@ -37,6 +37,9 @@ pub struct Usage {
 pub struct ChatResponse {
     pub content: String,
     pub usage: Usage,
+    /// `stop` (end of sequence or stop string), `length` (token budget), or what the server said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
     /// Answered from the cache: no request was sent.
     #[serde(skip)]
     pub cached: bool,

@@ -195,7 +195,8 @@ fn parse_completion(body: &str) -> Result<ChatResponse, String> {
         prompt_tokens: v["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
         completion_tokens: v["usage"]["completion_tokens"].as_u64().unwrap_or(0),
     };
-    Ok(ChatResponse { content, usage, cached: false })
+    let finish_reason = v["choices"][0]["finish_reason"].as_str().map(str::to_owned);
+    Ok(ChatResponse { content, usage, finish_reason, cached: false })
 }
 
 fn parse_embeddings(body: &str, expected: usize) -> Result<Vec<Vec<f32>>, String> {

@@ -2,7 +2,8 @@
 //! training run, on MATH500, OlympiadBench and Minerva Math (all problems, or a seeded stable
 //! subset), with the paper's protocol: zero-shot, the `Question: ...\boxed{}` prompt through
 //! the model's chat template, greedy decoding, `evaluate.max_new_tokens`, graded by answer
-//! equivalence. Batched on the local engine. Records per problem in
+//! equivalence. Batched on the local engine, or sent to an OpenAI-compatible endpoint
+//! (`evaluate.llm`, e.g. vLLM serving the exported model; see [`served_model`]). Records per problem in
 //! `evaluate/<student>/<baseline|strategy>/<benchmark>.jsonl`, appended per batch, so an
 //! interrupted run resumes where it stopped.
 
@@ -75,9 +76,15 @@ impl Stage for Evaluate {
         StageName::Evaluate
     }
 
+    fn shardable(&self) -> bool {
+        true
+    }
+
     fn config_slice(&self, config: &Config) -> serde_json::Value {
+        let endpoint = config.evaluate.llm.as_ref().and_then(|n| config.llm.get(n));
         json!({ "evaluate": config.evaluate, "seed": config.run.seed, "students": config.train.students,
-                "train_data": config.train.data.is_some(), "strategies": config.generate.strategies })
+                "train_data": config.train.data.is_some(), "strategies": config.generate.strategies,
+                "endpoint": endpoint.map(|l| json!({"base_url": l.base_url, "model": l.model})) })
     }
 
     fn external_inputs(&self, config: &Config) -> Vec<PathBuf> {
@@ -102,11 +109,18 @@ impl Stage for Evaluate {
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let e = &ctx.config.evaluate;
-        if let Some(name) = &e.llm {
-            return Err(StageError::Failed(format!(
-                "evaluate.llm = \"{name}\": evaluating through an endpoint is not implemented yet; remove it to use the local engine"
-            )));
-        }
+        let endpoint = match &e.llm {
+            Some(name) => {
+                let llm = ctx
+                    .config
+                    .llm
+                    .get(name)
+                    .ok_or_else(|| StageError::Failed(format!("no [llm.{name}] section")))?;
+                let (client, runtime) = super::llm_client(ctx, name, llm)?;
+                Some((client, runtime, llm))
+            }
+            None => None,
+        };
         let device: DeviceSpec = e
             .device
             .parse()
@@ -119,18 +133,38 @@ impl Stage for Evaluate {
         }
         let mut output = StageOutput::default();
         for (student, label, path) in targets(ctx.config, ctx.run_dir.root()) {
-            let model = Pretrained::load(&path, &device.device())
-                .map_err(|err| StageError::Failed(format!("{student}/{label}: {err}")))?;
+            let engine = match &endpoint {
+                Some((client, runtime, llm)) => {
+                    Engine::Endpoint { client, runtime, llm, model: served_model(e, llm, &path) }
+                }
+                None => Engine::Local(Box::new(
+                    Pretrained::load(&path, &device.device())
+                        .map_err(|err| StageError::Failed(format!("{student}/{label}: {err}")))?,
+                )),
+            };
+            let dir = ctx.dir.join(&student).join(&label);
+            let identity = prepare_dir(&dir, &path, &engine, e, ctx.force, ctx.shard.is_some())?;
+            let mut sets = Vec::with_capacity(benchmarks.len());
             for (b, problems) in &benchmarks {
-                let dir = ctx.dir.join(&student).join(&label);
-                std::fs::create_dir_all(&dir)
-                    .map_err(|source| StageError::Io { path: dir.clone(), source })?;
-                let out = dir.join(format!("{}.jsonl", b.as_str()));
-                let bar =
-                    ctx.reporter.bar(&format!("{student}/{label} {}", b.as_str()), problems.len() as u64);
-                let records =
-                    evaluate_one(&model, problems, &out, e.batch_size, e.max_new_tokens as usize, &*bar)?;
-                bar.finish();
+                let main = dir.join(format!("{}.jsonl", b.as_str()));
+                // A shard evaluates its range into its own file, named with the identity so a
+                // later merge never folds in records of another model or setting.
+                sets.push(match ctx.shard {
+                    Some(shard) => (
+                        &problems[shard.range(problems.len())],
+                        dir.join(format!("{}.{}.{}.jsonl", b.as_str(), &identity[..12], shard.tag())),
+                    ),
+                    None => {
+                        merge_shards(&dir, b.as_str(), &identity, problems, &main)?;
+                        (&problems[..], main)
+                    }
+                });
+            }
+            let total = sets.iter().map(|(p, _)| p.len()).sum::<usize>() as u64;
+            let bar = ctx.reporter.bar(&format!("{student}/{label}"), total);
+            let results = evaluate_target(&engine, &sets, e.batch_size, e.max_new_tokens as usize, &*bar)?;
+            bar.finish();
+            for ((b, _), (records, (_, out))) in benchmarks.iter().zip(results.into_iter().zip(sets)) {
                 let correct = records.iter().filter(|r| r.correct).count();
                 output.counts.insert(
                     format!("{student}/{label}/{}", b.as_str()),
@@ -146,55 +180,240 @@ impl Stage for Evaluate {
     }
 }
 
-/// Generates and grades what `out` does not hold yet, in batches of similar prompt length.
-fn evaluate_one(
-    model: &Pretrained,
+/// The identity of what a target folder's records depend on (the model files, the protocol).
+/// An unsharded run removes records made under another identity (all of them under
+/// `--force`); shards only read it, their files carry it in their names.
+fn prepare_dir(
+    dir: &Path,
+    model: &Path,
+    engine: &Engine<'_>,
+    e: &crate::config::EvaluateConfig,
+    force: bool,
+    sharded: bool,
+) -> Result<String, StageError> {
+    std::fs::create_dir_all(dir).map_err(|source| StageError::Io { path: dir.to_owned(), source })?;
+    let about = json!({
+        "model": match engine {
+            Engine::Local(_) => crate::llm::local::model_identity(model),
+            Engine::Endpoint { llm, model, .. } => format!("{} {model}", llm.base_url.clone().unwrap_or_default()),
+        },
+        "max_new_tokens": e.max_new_tokens,
+        "prompt": eval::prompt::math_prompt("{problem}"),
+        "decoding": "greedy",
+    });
+    let identity = crate::manifest::sha256_hex(about.to_string().as_bytes());
+    let path = dir.join("identity.json");
+    let previous = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["identity"].as_str().map(str::to_owned));
+    if !sharded && (previous.as_deref() != Some(identity.as_str()) || force) {
+        let current_shard = format!(".{}.shard-", &identity[..12]);
+        for entry in
+            std::fs::read_dir(dir).map_err(|source| StageError::Io { path: dir.to_owned(), source })?
+        {
+            let p = entry.map_err(|source| StageError::Io { path: dir.to_owned(), source })?.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if name.ends_with(".jsonl") && (force || !name.contains(&current_shard)) {
+                std::fs::remove_file(&p).map_err(|source| StageError::Io { path: p.clone(), source })?;
+            }
+        }
+        let text = serde_json::to_string_pretty(&json!({ "identity": identity, "about": about }))
+            .expect("json serializes");
+        crate::manifest::write_atomic(&path, text.as_bytes())
+            .map_err(|source| StageError::Io { path: path.clone(), source })?;
+    }
+    Ok(identity)
+}
+
+/// Folds the records of this identity's shard files (`<benchmark>.<identity>.shard-*.jsonl`)
+/// that `main` lacks into `main`, keeping only current problems.
+fn merge_shards(
+    dir: &Path,
+    benchmark: &str,
+    identity: &str,
     problems: &[eval::Problem],
-    out: &Path,
+    main: &Path,
+) -> Result<usize, StageError> {
+    let prefix = format!("{benchmark}.{}.shard-", &identity[..12]);
+    let mut shards: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| StageError::Io { path: dir.to_owned(), source })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".jsonl"))
+        })
+        .collect();
+    shards.sort();
+    let wanted: BTreeSet<&str> = problems.iter().map(|p| p.id.as_str()).collect();
+    let mut have: BTreeSet<String> = read_jsonl::<EvalRecord>(main)?.into_iter().map(|r| r.id).collect();
+    let mut file = append_file(main)?;
+    let mut merged = 0;
+    for shard in &shards {
+        for record in read_jsonl::<EvalRecord>(shard)? {
+            if wanted.contains(record.id.as_str()) && have.insert(record.id.clone()) {
+                write_line(&mut file, main, &record)?;
+                merged += 1;
+            }
+        }
+    }
+    file.sync_data().map_err(|source| StageError::Io { path: main.to_owned(), source })?;
+    if merged > 0 {
+        tracing::info!("{}: merged {merged} records from {} shard file(s)", main.display(), shards.len());
+    }
+    Ok(merged)
+}
+
+/// Who answers: the model in-process, or an OpenAI-compatible server.
+enum Engine<'a> {
+    Local(Box<Pretrained>),
+    Endpoint {
+        client: &'a std::sync::Arc<crate::llm::Client>,
+        runtime: &'a tokio::runtime::Runtime,
+        llm: &'a crate::config::LlmConfig,
+        /// The `model` sent: see [`served_model`].
+        model: String,
+    },
+}
+
+/// The `model` name an endpoint serves a target under (`evaluate.endpoint_model`): the
+/// target's path as given, which is what `vllm serve <path>` serves it as (start the server
+/// from the pipeline's directory), or the endpoint's configured `model`.
+pub fn served_model(
+    e: &crate::config::EvaluateConfig,
+    llm: &crate::config::LlmConfig,
+    path: &Path,
+) -> String {
+    match e.endpoint_model {
+        crate::config::EndpointModel::Path => path.display().to_string(),
+        crate::config::EndpointModel::Configured => llm.model.clone().unwrap_or_default(),
+    }
+}
+
+/// One reply, whoever wrote it.
+struct Answer {
+    text: String,
+    prompt_tokens: usize,
+    completion_tokens: usize,
+    finish: String,
+}
+
+impl Engine<'_> {
+    fn answer(&self, problems: &[&eval::Problem], max_new_tokens: usize) -> Result<Vec<Answer>, String> {
+        let prompt = |p: &eval::Problem| eval::prompt::math_prompt(&p.problem);
+        match self {
+            Engine::Local(model) => {
+                let requests = problems
+                    .iter()
+                    .map(|p| {
+                        let ids = model
+                            .chat_prompt(&[ChatMessage::new("user", &prompt(p))])
+                            .map_err(|e| e.to_string())?;
+                        Ok(Request::greedy(ids, max_new_tokens))
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                let generations = model.generate(&requests, &mut |_, _| {}).map_err(|e| e.to_string())?;
+                Ok(generations
+                    .into_iter()
+                    .map(|g| Answer {
+                        prompt_tokens: g.prompt_tokens,
+                        completion_tokens: g.tokens.len(),
+                        finish: serde_json::to_value(g.finish)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        text: g.text,
+                    })
+                    .collect())
+            }
+            Engine::Endpoint { client, runtime, model, .. } => runtime.block_on(async {
+                let mut tasks = tokio::task::JoinSet::new();
+                for (i, p) in problems.iter().enumerate() {
+                    let request = crate::llm::ChatRequest {
+                        model: model.clone(),
+                        messages: vec![crate::strategy::Message::new(crate::strategy::Role::User, prompt(p))],
+                        temperature: 0.0,
+                        top_p: 1.0,
+                        max_tokens: max_new_tokens as u32,
+                        seed: Some(0),
+                        response_format: None,
+                    };
+                    let client = std::sync::Arc::clone(client);
+                    let key = crate::seeds::text_key(&p.id);
+                    tasks.spawn(async move { (i, client.chat(&request, key).await) });
+                }
+                let mut answers: Vec<Option<Answer>> = (0..problems.len()).map(|_| None).collect();
+                while let Some(joined) = tasks.join_next().await {
+                    let (i, reply) = joined.map_err(|e| format!("an evaluation task failed: {e}"))?;
+                    let r = reply.map_err(|e| format!("{}: {e}", problems[i].id))?;
+                    answers[i] = Some(Answer {
+                        text: r.content,
+                        prompt_tokens: r.usage.prompt_tokens as usize,
+                        completion_tokens: r.usage.completion_tokens as usize,
+                        finish: r.finish_reason.unwrap_or_default(),
+                    });
+                }
+                Ok(answers.into_iter().map(|a| a.expect("every task answered")).collect())
+            }),
+        }
+    }
+}
+
+/// Generates and grades what each set's file does not hold yet. The benchmarks of one model
+/// share batches (decoding is memory-bound: a wide batch costs little more than a narrow one),
+/// and each record goes to its own benchmark's file. Returns each set's records in benchmark
+/// order.
+fn evaluate_target(
+    engine: &Engine<'_>,
+    sets: &[(&[eval::Problem], PathBuf)],
     batch_size: usize,
     max_new_tokens: usize,
     bar: &dyn crate::progress::Progress,
-) -> Result<Vec<EvalRecord>, StageError> {
-    let done: BTreeSet<String> = read_jsonl::<EvalRecord>(out)?.into_iter().map(|r| r.id).collect();
-    bar.inc(done.len() as u64);
-    let failed = |err: trainer::ModelError| StageError::Failed(format!("{}: {err}", out.display()));
-    let mut pending = Vec::new();
-    for p in problems.iter().filter(|p| !done.contains(&p.id)) {
-        let prompt = model
-            .chat_prompt(&[ChatMessage::new("user", &eval::prompt::math_prompt(&p.problem))])
-            .map_err(failed)?;
-        pending.push((p, prompt));
+) -> Result<Vec<Vec<EvalRecord>>, StageError> {
+    let mut pending: Vec<(usize, &eval::Problem)> = Vec::new();
+    let mut files = Vec::with_capacity(sets.len());
+    for (i, (problems, out)) in sets.iter().enumerate() {
+        let done: BTreeSet<String> = read_jsonl::<EvalRecord>(out)?.into_iter().map(|r| r.id).collect();
+        bar.inc(done.len() as u64);
+        pending.extend(problems.iter().filter(|p| !done.contains(&p.id)).map(|p| (i, p)));
+        files.push(append_file(out)?);
     }
-    pending.sort_by_key(|(_, prompt)| prompt.len());
-    let mut file = append_file(out)?;
+    // Similar lengths share a batch (less padding); stable, so the order is reproducible.
+    pending.sort_by_key(|(_, p)| p.problem.len());
     for chunk in pending.chunks(batch_size.max(1)) {
-        let requests: Vec<Request> =
-            chunk.iter().map(|(_, prompt)| Request::greedy(prompt.clone(), max_new_tokens)).collect();
-        let generations = model.generate(&requests, &mut |_, _| {}).map_err(failed)?;
-        for ((p, _), g) in chunk.iter().zip(generations) {
-            let verdict = eval::grader::grade(&p.gold, &g.text);
+        let problems: Vec<&eval::Problem> = chunk.iter().map(|(_, p)| *p).collect();
+        let answers = engine
+            .answer(&problems, max_new_tokens)
+            .map_err(|err| StageError::Failed(format!("{}: {err}", sets[chunk[0].0].1.display())))?;
+        for (&(i, p), a) in chunk.iter().zip(answers) {
+            let verdict = eval::grader::grade(&p.gold, &a.text);
             let record = EvalRecord {
                 id: p.id.clone(),
-                extracted: eval::grader::answer_of(&g.text).map(str::to_owned),
-                response: g.text,
+                extracted: eval::grader::answer_of(&a.text).map(str::to_owned),
+                response: a.text,
                 gold: p.gold.clone(),
                 correct: verdict.equal,
-                prompt_tokens: g.prompt_tokens,
-                completion_tokens: g.tokens.len(),
-                finish: serde_json::to_value(g.finish)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                prompt_tokens: a.prompt_tokens,
+                completion_tokens: a.completion_tokens,
+                finish: a.finish,
             };
-            write_line(&mut file, out, &record)?;
+            write_line(&mut files[i], &sets[i].1, &record)?;
             bar.inc(1);
         }
-        file.sync_data().map_err(|source| StageError::Io { path: out.to_owned(), source })?;
+        for (file, (_, out)) in files.iter().zip(sets) {
+            file.sync_data().map_err(|source| StageError::Io { path: out.clone(), source })?;
+        }
     }
     // In benchmark order, whatever order they were generated in.
-    let by_id: std::collections::HashMap<String, EvalRecord> =
-        read_jsonl::<EvalRecord>(out)?.into_iter().map(|r| (r.id.clone(), r)).collect();
-    Ok(problems.iter().filter_map(|p| by_id.get(&p.id).cloned()).collect())
+    sets.iter()
+        .map(|(problems, out)| {
+            let by_id: std::collections::HashMap<String, EvalRecord> =
+                read_jsonl::<EvalRecord>(out)?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            Ok(problems.iter().filter_map(|p| by_id.get(&p.id).cloned()).collect())
+        })
+        .collect()
 }
 
 #[cfg(test)]

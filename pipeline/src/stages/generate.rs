@@ -15,8 +15,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::jsonl::{append_file, read_jsonl, write_line};
-use super::{Stage, StageContext, StageError, StageName, StageOutput};
+use super::jsonl::{append_file, read_jsonl, write_all, write_line};
+use super::{Shard, Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::{Config, LlmConfig};
 use crate::llm::{ChatRequest, Client, LlmError};
 use crate::seeds::mix;
@@ -121,6 +121,10 @@ impl Stage for Generate {
         vec![Path::new(PROMPTS_DIR).join(format!("{}.txt", config.generate.task))]
     }
 
+    fn shardable(&self) -> bool {
+        true
+    }
+
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let config = ctx.config;
         let (name, llm) = llm_of(config)?;
@@ -156,6 +160,9 @@ impl Job<'_> {
         let target = self.config.generate.num_problems;
         let spec = PromptSpec::new(self.strategy, &self.config.generate);
         let per_conversation: usize = self.strategy.turns(&spec).iter().sum::<usize>().max(1);
+        if let Some(shard) = ctx.shard {
+            return self.run_shard(ctx, shard, &spec, target.div_ceil(per_conversation)).await;
+        }
         let problems_path = self.dir.join("problems.jsonl");
         let log_path = self.dir.join("conversations.jsonl");
         let rows = read_jsonl::<ProblemRecord>(&problems_path)?;
@@ -186,7 +193,16 @@ impl Job<'_> {
         let mut conv_log = append_file(&log_path)?;
         let mut next = 0usize;
         while kept_ids.len() < target {
-            let needed = (target - kept_ids.len()).div_ceil(per_conversation);
+            // As many conversations as the yield so far says the rest needs (all of a
+            // conversation's items at first): one wave, not a trickle of small ones, when
+            // parse failures or missing questions thin the yield.
+            let kept_so_far = kept_ids.len().min(target);
+            let needed = match totals.conversations as usize {
+                done_convs if done_convs > 0 && kept_so_far > 0 => {
+                    ((target - kept_so_far) * done_convs).div_ceil(kept_so_far)
+                }
+                _ => (target - kept_so_far).div_ceil(per_conversation),
+            };
             let wave: Vec<usize> =
                 (next..max_conversations).filter(|c| !done.contains(c)).take(needed).collect();
             if wave.is_empty() {
@@ -240,6 +256,38 @@ impl Job<'_> {
         }
         bar.finish();
         Ok(totals.to_json(kept_ids.len()))
+    }
+
+    /// One job-array task: this shard's share of the `planned` conversations, run for their
+    /// calls, which land in the call cache. The unsharded run then replays them in
+    /// conversation order (no call sent twice) and tops up if parse failures left it short.
+    async fn run_shard(
+        &self,
+        ctx: &StageContext<'_>,
+        shard: Shard,
+        spec: &PromptSpec,
+        planned: usize,
+    ) -> Result<serde_json::Value, StageError> {
+        let range = shard.range(planned);
+        let bar = ctx.reporter.bar(&format!("{} {shard}", self.strategy), range.len() as u64);
+        let mut tasks = tokio::task::JoinSet::new();
+        for c in range {
+            let job = self.owned(spec);
+            tasks.spawn(async move { job.conversation(c).await });
+        }
+        let (mut totals, mut logs, mut items) = (Totals::default(), Vec::new(), 0);
+        while let Some(joined) = tasks.join_next().await {
+            let outcome =
+                joined.map_err(|e| StageError::Failed(format!("a conversation task failed: {e}")))?;
+            totals.add(&outcome.log);
+            items += outcome.records.len();
+            logs.push(outcome.log);
+            bar.inc(1);
+        }
+        bar.finish();
+        logs.sort_by_key(|l| l.conversation);
+        write_all(&self.dir.join(format!("conversations.{}.jsonl", shard.tag())), &logs)?;
+        Ok(totals.to_json(items))
     }
 
     fn owned(&self, spec: &PromptSpec) -> Conversation {

@@ -97,6 +97,53 @@ impl FromStr for StageName {
     }
 }
 
+/// One task of a Slurm job array: share `index` (from 0) of `count` of a stage's work. A
+/// shard does a disjoint range of the work and writes no manifest; the unsharded run of the
+/// stage that follows merges the shards' work (from the call cache for `generate` and
+/// `solve`, from shard files for `evaluate`) and pays for nothing twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// This shard's part of `0..n`: contiguous, disjoint across shards, covering `0..n`.
+    pub fn range(self, n: usize) -> std::ops::Range<usize> {
+        n * self.index / self.count..n * (self.index + 1) / self.count
+    }
+
+    /// The file-name tag of this shard's own outputs: `shard-002-of-008`.
+    pub fn tag(self) -> String {
+        format!("shard-{:03}-of-{:03}", self.index, self.count)
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("shard `{0}`: expected INDEX/COUNT with 0 <= INDEX < COUNT, e.g. 3/8")]
+pub struct BadShard(String);
+
+impl FromStr for Shard {
+    type Err = BadShard;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadShard(s.to_owned());
+        let (i, n) = s.trim().split_once('/').ok_or_else(bad)?;
+        let index: usize = i.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+}
+
 /// What a stage gets to do its work.
 pub struct StageContext<'a> {
     pub config: &'a Config,
@@ -106,6 +153,8 @@ pub struct StageContext<'a> {
     /// The user asked to redo this stage (`--force`).
     pub force: bool,
     pub reporter: &'a dyn Reporter,
+    /// Set when this process is one task of a job array (see [`Shard`]).
+    pub shard: Option<Shard>,
 }
 
 /// What a finished stage hands back; the runner hashes `outputs` into the manifest.
@@ -154,6 +203,11 @@ pub trait Stage {
     }
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError>;
+
+    /// Whether `run` honours [`StageContext::shard`] (generate, solve, evaluate).
+    fn shardable(&self) -> bool {
+        false
+    }
 }
 
 /// The client for an `[llm.<name>]` section (its calls cached under the run) and a runtime

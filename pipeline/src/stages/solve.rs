@@ -73,6 +73,10 @@ impl Stage for Solve {
         })
     }
 
+    fn shardable(&self) -> bool {
+        true
+    }
+
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let config = ctx.config;
         let (name, llm) = solver_of(config)?;
@@ -81,10 +85,18 @@ impl Stage for Solve {
         for &strategy in &config.generate.strategies {
             let problems_path =
                 ctx.run_dir.root().join("generate").join(strategy.as_str()).join("problems.jsonl");
-            let problems: Vec<ProblemRecord> = read_jsonl(&problems_path)?;
+            let mut problems: Vec<ProblemRecord> = read_jsonl(&problems_path)?;
             let dir = ctx.dir.join(strategy.as_str());
             std::fs::create_dir_all(&dir).map_err(|source| StageError::Io { path: dir.clone(), source })?;
-            let out_path = dir.join("solutions.jsonl");
+            // A shard solves its range into its own file; its calls land in the call cache,
+            // from which the unsharded run writes `solutions.jsonl` without sending them again.
+            let out_path = match ctx.shard {
+                Some(shard) => {
+                    problems = problems[shard.range(problems.len())].to_vec();
+                    dir.join(format!("solutions.{}.jsonl", shard.tag()))
+                }
+                None => dir.join("solutions.jsonl"),
+            };
             let counts =
                 runtime.block_on(solve_all(ctx, config, llm, &client, &problems, &out_path, strategy))?;
             output.outputs.push(out_path);

@@ -3,12 +3,14 @@
 //! budget; rows that finish leave the batch (their cache rows are dropped), so a long reply
 //! does not make the short ones pay.
 
+pub mod constraint;
 pub mod sampling;
 
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+pub use constraint::Grammar;
 pub use sampling::Sampling;
 
 use crate::error::ModelError;
@@ -32,6 +34,8 @@ pub struct Request {
     pub seed: u64,
     /// Keep going past end-of-sequence tokens (benchmarks, as vLLM's `ignore_eos`).
     pub ignore_eos: bool,
+    /// What the reply must match (structured output); decoding masks everything else.
+    pub grammar: Option<Grammar>,
 }
 
 impl Request {
@@ -43,6 +47,7 @@ impl Request {
             stop: Vec::new(),
             seed: 0,
             ignore_eos: false,
+            grammar: None,
         }
     }
 }
@@ -73,6 +78,7 @@ struct Row {
     /// Key validity over everything cached for this row.
     valid: Vec<bool>,
     next_position: i64,
+    matcher: Option<constraint::Matcher>,
 }
 
 /// Generates replies for `requests`; `on_token(request, token)` sees every sampled token as
@@ -105,6 +111,18 @@ pub fn generate(
                 "request {i}: token id {bad} is outside the vocabulary"
             )));
         }
+    }
+    let mut matchers = Vec::with_capacity(requests.len());
+    for (i, r) in requests.iter().enumerate() {
+        matchers.push(match &r.grammar {
+            Some(g) => Some(
+                tokenizer
+                    .grammars(model.config.vocab_size)?
+                    .start(g)
+                    .map_err(|e| ModelError::Generation(format!("request {i}: {e}")))?,
+            ),
+            None => None,
+        });
     }
     let pad = tokenizer.pad;
     // A request for no tokens is answered without running the model.
@@ -148,6 +166,7 @@ pub fn generate(
             rng: StdRng::seed_from_u64(r.seed),
             valid,
             next_position: n as i64,
+            matcher: matchers[i].take(),
         });
     }
     let valid: Vec<Vec<bool>> = rows.iter().map(|r| r.valid.clone()).collect();
@@ -163,11 +182,18 @@ pub fn generate(
         let mut keep = Vec::with_capacity(rows.len());
         for (k, row) in rows.iter_mut().enumerate() {
             let r = &requests[row.request];
+            let complete = match row.matcher.as_mut() {
+                Some(m) => m.mask(&mut logits[k])? == constraint::Step::Done,
+                None => false,
+            };
             let token = r.sampling.pick(&logits[k], &mut row.rng);
-            let stop_token = !r.ignore_eos && tokenizer.stop_ids.contains(&token);
+            let stop_token = complete || (!r.ignore_eos && tokenizer.stop_ids.contains(&token));
             if !stop_token {
                 row.out.push(token);
                 on_token(row.request, token);
+                if let Some(m) = row.matcher.as_mut() {
+                    m.commit(token)?;
+                }
             }
             let stopped = stop_token || hits_stop(tokenizer, &row.out, &r.stop)?;
             let budget = r.max_new_tokens.min(max_ctx - r.prompt.len());

@@ -3,6 +3,7 @@
 
 pub mod chat_template;
 pub mod stream;
+pub mod token_env;
 pub mod tokenizer;
 
 pub use chat_template::{ChatMessage, ChatTemplate};

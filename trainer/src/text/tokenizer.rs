@@ -1,8 +1,10 @@
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Value, json};
 
 use crate::error::ModelError;
+use crate::generate::constraint::Grammars;
 use crate::load::gguf::{GgufFile, Value as Meta};
 
 /// A tokenizer and its special tokens.
@@ -16,6 +18,8 @@ pub struct Tokenizer {
     /// Prepend `bos` ourselves when encoding with special tokens (GGUF `add_bos_token`;
     /// `tokenizer.json` files do this in their post-processor instead).
     manual_bos: bool,
+    /// Structured-output compiler, built on first use (the token trie costs ~0.1 s).
+    grammars: OnceLock<Result<Arc<Grammars>, String>>,
 }
 
 fn tok_err(e: impl std::fmt::Display) -> ModelError {
@@ -74,7 +78,7 @@ impl Tokenizer {
         }
         // An exported GGUF tokenizer has no post-processor; `add_bos_token` then says what to do.
         let manual_bos = inner.get_post_processor().is_none() && tc["add_bos_token"].as_bool() == Some(true);
-        Ok((Self { inner, bos, eos, stop_ids, pad, manual_bos }, template))
+        Ok((Self { inner, bos, eos, stop_ids, pad, manual_bos, grammars: OnceLock::new() }, template))
     }
 
     /// From GGUF metadata: a byte-level BPE (`tokenizer.ggml.model = gpt2`) with the
@@ -137,6 +141,7 @@ impl Tokenizer {
                 stop_ids,
                 pad: id("padding_token_id").or(eos).unwrap_or(0),
                 manual_bos,
+                grammars: OnceLock::new(),
             },
             template,
         ))
@@ -179,6 +184,14 @@ impl Tokenizer {
     /// Whether encoding with special tokens prepends `bos` (GGUF `add_bos_token`).
     pub fn adds_bos(&self) -> bool {
         self.manual_bos
+    }
+
+    /// The structured-output compiler for a model with `vocab` outputs (built once).
+    pub fn grammars(&self, vocab: usize) -> Result<Arc<Grammars>, ModelError> {
+        self.grammars
+            .get_or_init(|| Grammars::new(self, vocab).map(Arc::new).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(ModelError::Generation)
     }
 
     /// Writes `tokenizer.json` (for exports).

@@ -102,6 +102,7 @@ fn decode(a: &DecodeArgs) -> anyhow::Result<()> {
         (0..b)
             .map(|r| Request {
                 ignore_eos: true,
+                grammar: None,
                 ..Request::greedy(synthetic_prompt(r, a.prompt_tokens, vocab), new)
             })
             .collect()

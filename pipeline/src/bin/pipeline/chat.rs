@@ -52,6 +52,7 @@ pub fn chat(args: &ChatArgs) -> anyhow::Result<()> {
         stop: Vec::new(),
         seed: args.seed,
         ignore_eos: false,
+        grammar: None,
     };
     let mut stream = TokenStream::new(&model.tokenizer);
     let mut out = std::io::stdout().lock();

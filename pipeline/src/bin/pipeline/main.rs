@@ -36,6 +36,9 @@ enum Command {
     Run(RunArgs),
     /// Check a config (and its --set overrides) without running anything.
     Validate(ConfigArgs),
+    /// Write one sbatch script per stage under <run>/slurm/ (job arrays for the sharded
+    /// stages, each job after the previous with afterok) and submit the chain with sbatch.
+    Slurm(SlurmArgs),
     /// Grade answers: a JSONL file of {gold, pred} records, or one --gold/--pred pair.
     Grade(GradeArgs),
     /// Chat with a model in-process (GGUF file or HF folder): the model's chat template is
@@ -83,6 +86,23 @@ struct RunArgs {
     /// when their inputs change.
     #[arg(long, value_delimiter = ',', value_name = "STAGE,...|all")]
     force: Vec<Forced>,
+    /// Do share INDEX of COUNT of one stage's work (generate, solve or evaluate) and write no
+    /// manifest: one task of a Slurm job array. The stage's next unsharded run merges the
+    /// shards. Needs --stages with that one stage.
+    #[arg(long, value_name = "INDEX/COUNT", requires = "stages", conflicts_with = "force")]
+    shard: Option<stages::Shard>,
+}
+
+#[derive(Args)]
+struct SlurmArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Only these stages (comma-separated, in flow order); all when absent.
+    #[arg(long, value_delimiter = ',', value_name = "STAGE,...")]
+    stages: Option<Vec<StageName>>,
+    /// Write the scripts and print the sbatch commands without submitting.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// A `--force` item: a stage, or `all`.
@@ -116,6 +136,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate(&args),
         Command::Run(args) => run(&args, multi),
+        Command::Slurm(args) => slurm(&args),
         Command::Grade(args) => grade(&args),
         Command::Chat(args) => chat::chat(&args),
         Command::Bench(args) => bench::bench(&args),
@@ -183,7 +204,12 @@ fn validate(args: &ConfigArgs) -> anyhow::Result<()> {
 fn run(args: &RunArgs, multi: MultiProgress) -> anyhow::Result<()> {
     let loaded = load(&args.config)?;
     let force = forced(&args.force);
-    let run_dir = RunDir::open(&loaded.config)?;
+    let run_dir = match (args.shard, args.stages.as_deref()) {
+        (Some(shard), Some([stage])) => {
+            RunDir::open_shard(&loaded.config, &format!("{stage}-{}", shard.tag()))?
+        }
+        _ => RunDir::open(&loaded.config)?,
+    };
     tracing::info!(
         "run `{}` from {} into {}",
         loaded.config.run.name,
@@ -193,8 +219,15 @@ fn run(args: &RunArgs, multi: MultiProgress) -> anyhow::Result<()> {
     let reporter = TerminalReporter::new(multi);
     let runner = Runner::new(&loaded.config, &run_dir, stages::implemented(), &reporter);
     let outcomes = runner
-        .run(&RunOptions { stages: args.stages.clone(), force })
+        .run(&RunOptions { stages: args.stages.clone(), force, shard: args.shard })
         .with_context(|| format!("run `{}`", loaded.config.run.name))?;
+    if let [(stage, Outcome::Sharded { shard, counts })] = &outcomes[..] {
+        tracing::info!(
+            "{stage} shard {shard} done ({}); `pipeline run --stages {stage}` merges the shards",
+            serde_json::to_string(counts).unwrap_or_default()
+        );
+        return Ok(());
+    }
     let ran = outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Ran(_))).count();
     tracing::info!("finished: {ran} stage(s) ran, {} up to date", outcomes.len() - ran);
     if outcomes.iter().any(|(s, _)| *s == StageName::Report) {
@@ -204,6 +237,47 @@ fn run(args: &RunArgs, multi: MultiProgress) -> anyhow::Result<()> {
             tracing::info!("report: {}", path.display());
         }
     }
+    Ok(())
+}
+
+fn slurm(args: &SlurmArgs) -> anyhow::Result<()> {
+    use pipeline::slurm;
+    let loaded = load(&args.config)?;
+    let c = &loaded.config;
+    let stages: Vec<StageName> = StageName::FLOW
+        .into_iter()
+        .filter(|s| args.stages.as_ref().is_none_or(|only| only.contains(s)))
+        .collect();
+    let workdir = std::env::current_dir().context("the working directory")?;
+    let binary = match &c.slurm.binary {
+        Some(b) => workdir.join(b),
+        None => std::env::current_exe().context("the path of this binary")?,
+    };
+    let dir = workdir.join(&c.run.out_dir).join(&c.run.name).join("slurm");
+    let jobs = slurm::write_scripts(c, &stages, &dir, &workdir, &binary)?;
+    println!("{} job(s) written to {}:", jobs.len(), dir.display());
+    for job in &jobs {
+        let array = job.shards.map(|n| format!(" array 0-{}", n - 1)).unwrap_or_default();
+        println!("  {:<22} gpus {}  time {}{array}", job.name, job.gpus, job.time);
+    }
+    if args.dry_run {
+        println!("dry run; to submit: {} (or rerun without --dry-run)", dir.join("submit.sh").display());
+        for (i, job) in jobs.iter().enumerate() {
+            let after = (i > 0).then(|| format!("<{}>", jobs[i - 1].name));
+            println!("  sbatch {}", slurm::sbatch_args(job, after.as_deref()).join(" "));
+        }
+        return Ok(());
+    }
+    let ids = slurm::submit(&jobs, &mut |job, id| println!("submitted {} as {id}", job.name))?;
+    let record: Vec<serde_json::Value> = jobs
+        .iter()
+        .zip(&ids)
+        .map(|(j, id)| serde_json::json!({ "job": j.name, "id": id, "script": j.script }))
+        .collect();
+    let path = dir.join("jobs.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&record)?)
+        .with_context(|| path.display().to_string())?;
+    println!("job ids in {}; follow with: squeue -u $USER", path.display());
     Ok(())
 }
 

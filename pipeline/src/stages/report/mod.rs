@@ -5,6 +5,8 @@
 //! funnel per strategy (generated -> deduplicated -> decontaminated -> verified); diversity;
 //! tokens and calls per verified problem; wall time per stage.
 
+pub mod plots;
+
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -237,12 +239,6 @@ impl Stage for Report {
                 "\ndistinct-1 and ROUGE-L in % (ROUGE-L: mean pairwise F1, lower is more diverse); semantic: the paper's 100 x mean(1 - max(cos, 0)) when an embeddings endpoint was configured, else -; calls and tokens (completion) of generation and solving per verified problem.\n"
             );
         }
-        if r.plots {
-            let _ = writeln!(
-                md,
-                "Plots (`report.plots`) are not produced yet; the numbers above are in report.json.\n"
-            );
-        }
         let mut times = serde_json::Map::new();
         let _ = writeln!(md, "## Wall time per stage\n\n| stage | seconds |\n|---|---:|");
         for stage in StageName::FLOW.iter().filter(|&&s| s != StageName::Report) {
@@ -255,6 +251,17 @@ impl Stage for Report {
                              "bootstrap": {"samples": r.bootstrap_samples, "confidence": r.confidence} });
         let dir = &ctx.dir;
         std::fs::create_dir_all(dir).map_err(|source| StageError::Io { path: dir.clone(), source })?;
+        let mut output = StageOutput::default();
+        if r.plots {
+            let files = plots::draw_all(&report, &benchmarks, dir).map_err(StageError::Failed)?;
+            let _ = writeln!(md, "\n## Plots\n");
+            for file in files.iter().filter(|f| f.extension().is_some_and(|x| x == "png")) {
+                let name = file.file_name().expect("a file").to_string_lossy();
+                let _ = writeln!(md, "![{name}]({name})");
+            }
+            let _ = writeln!(md, "\n(each also as SVG beside it)");
+            output.outputs.extend(files);
+        }
         for (name, text) in
             [("report.json", serde_json::to_string_pretty(&report).expect("JSON") + "\n"), ("report.md", md)]
         {
@@ -262,7 +269,6 @@ impl Stage for Report {
             crate::manifest::write_atomic(&path, text.as_bytes())
                 .map_err(|source| StageError::Io { path: path.clone(), source })?;
         }
-        let mut output = StageOutput::default();
         output.outputs.push(dir.join("report.json"));
         output.outputs.push(dir.join("report.md"));
         Ok(output)
