@@ -48,6 +48,12 @@ bench-train *args: setup
     cargo build --release --locked -p pipeline
     .venv-parity/bin/python tools/bench/train.py "$@"
 
+# Sentence embeddings/s (all-MiniLM-L6-v2), ours vs sentence-transformers, one table.
+bench-embed *args: setup
+    tools/parity/venv.sh
+    cargo build --release --locked -p pipeline
+    .venv-parity/bin/python tools/bench/embed.py "$@"
+
 # Near-duplicate detection on 100,000 synthetic problems, ours vs datasketch, one table.
 bench-dedup *args: setup
     tools/parity/venv.sh

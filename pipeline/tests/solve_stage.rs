@@ -78,7 +78,7 @@ async fn serve() -> (Arc<Mock>, String) {
 fn run(dir: &Path, url: &str) -> std::process::Output {
     let config = dir.join("solve.toml");
     let text = format!(
-        "[run]\nname = \"t\"\nout_dir = \"{}\"\n[llm.x]\nprovider = \"openai\"\nbase_url = \"{url}\"\nmodel = \"m\"\nmax_concurrency = 4\nmax_retries = 6\n[generate]\nllm = \"x\"\nstrategies = [\"direct\"]\nnum_problems = 6\n[solve]\nnum_solutions = 3\nmax_tokens = 256\n[dedup]\nembeddings_llm = \"x\"\n",
+        "[run]\nname = \"t\"\nout_dir = \"{}\"\n[llm.x]\nprovider = \"openai\"\nbase_url = \"{url}\"\nmodel = \"m\"\nmax_concurrency = 4\nmax_retries = 6\n[generate]\nllm = \"x\"\nstrategies = [\"direct\"]\nnum_problems = 6\n[solve]\nnum_solutions = 3\nmax_tokens = 256\n[dedup.embeddings]\nprovider = \"openai\"\nllm = \"x\"\n",
         dir.join("runs").display()
     );
     std::fs::write(&config, text).unwrap();

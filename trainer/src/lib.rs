@@ -1,8 +1,9 @@
 //! The Llama-family causal LM in burn on the libtorch backend: weights, tokenizer, SFT,
-//! checkpoints and generation. Knows nothing of math.
+//! checkpoints and generation; and a BERT sentence encoder for embeddings. Knows nothing of math.
 
 pub mod backend;
 pub mod digest;
+pub mod embed;
 pub mod error;
 pub mod export;
 pub mod generate;

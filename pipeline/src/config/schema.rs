@@ -205,10 +205,8 @@ pub struct DedupConfig {
     pub across_strategies: bool,
     pub decontaminate: DecontaminateConfig,
     pub semantic: SemanticDedupConfig,
-    /// An `[llm.<name>]` section (provider `openai`, `model` an embedding model such as the
-    /// paper's text-embedding-3-small) whose `/embeddings` endpoint gives semantic diversity;
-    /// not measured when absent.
-    pub embeddings_llm: Option<String>,
+    /// Sentence embeddings for semantic diversity and semantic dedup.
+    pub embeddings: EmbeddingsConfig,
 }
 
 impl Default for DedupConfig {
@@ -219,7 +217,45 @@ impl Default for DedupConfig {
             across_strategies: true,
             decontaminate: DecontaminateConfig::default(),
             semantic: SemanticDedupConfig::default(),
-            embeddings_llm: None,
+            embeddings: EmbeddingsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddingsProvider {
+    /// A sentence-transformers folder in-process (all-MiniLM-L6-v2 from `just setup`).
+    Local,
+    /// The `/embeddings` endpoint of an `[llm.<name>]` section (e.g. the paper's
+    /// text-embedding-3-small).
+    Openai,
+    /// Semantic diversity is not measured (and semantic dedup cannot run).
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingsConfig {
+    pub provider: EmbeddingsProvider,
+    /// local: the sentence-transformers folder.
+    pub model_path: PathBuf,
+    /// local: `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// local: sentences per forward pass.
+    pub batch_size: usize,
+    /// openai: the `[llm.<name>]` section whose `model` is an embedding model.
+    pub llm: Option<String>,
+}
+
+impl Default for EmbeddingsConfig {
+    fn default() -> Self {
+        Self {
+            provider: EmbeddingsProvider::Local,
+            model_path: "models/all-MiniLM-L6-v2".into(),
+            device: "cpu".into(),
+            batch_size: 64,
+            llm: None,
         }
     }
 }

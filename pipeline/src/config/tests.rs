@@ -236,11 +236,20 @@ fn shipped_configs_are_valid() {
 }
 
 #[test]
-fn embeddings_llm_must_name_an_openai_section() {
-    assert!(load_text(MINIMAL, &["dedup.embeddings_llm=gen"]).is_ok());
-    let e = err(MINIMAL, &["dedup.embeddings_llm=nope"]);
-    assert!(e.contains("dedup.embeddings_llm: no [llm.nope] section"), "{e}");
+fn embeddings_providers_are_checked() {
+    // Local by default; openai needs an openai section.
+    assert!(load_text(MINIMAL, &[]).is_ok());
+    let openai = ["dedup.embeddings.provider=\"openai\""];
+    let e = err(MINIMAL, &openai);
+    assert!(e.contains("dedup.embeddings.llm: required for provider"), "{e}");
+    assert!(load_text(MINIMAL, &[openai[0], "dedup.embeddings.llm=gen"]).is_ok());
+    let e = err(MINIMAL, &[openai[0], "dedup.embeddings.llm=nope"]);
+    assert!(e.contains("dedup.embeddings.llm: no [llm.nope] section"), "{e}");
     let local = format!("{MINIMAL}\n[llm.mini]\nprovider = \"local\"\nmodel_path = \"m.gguf\"\n");
-    let e = err(&local, &["dedup.embeddings_llm=mini"]);
+    let e = err(&local, &[openai[0], "dedup.embeddings.llm=mini"]);
     assert!(e.contains("must be provider = \"openai\""), "{e}");
+    let e = err(MINIMAL, &["dedup.embeddings.llm=gen"]);
+    assert!(e.contains("only for provider = \"openai\""), "{e}");
+    let e = err(MINIMAL, &["dedup.embeddings.provider=\"none\"", "dedup.semantic.enabled=true"]);
+    assert!(e.contains("dedup.semantic.enabled: needs embeddings"), "{e}");
 }

@@ -87,15 +87,7 @@ pub(super) fn validate(c: &Config) -> Vec<(KeyPath, String)> {
     generate(&mut p, &c.generate, &c.llm);
     solve(&mut p, &c.solve, &c.llm);
     dedup(&mut p, &c.dedup);
-    if let Some(name) = &c.dedup.embeddings_llm {
-        p.llm_ref(name, &c.llm, k("dedup.embeddings_llm"));
-        if c.llm.get(name).is_some_and(|l| l.provider != Provider::Openai) {
-            p.0.push((
-                k("dedup.embeddings_llm"),
-                format!("[llm.{name}] must be provider = \"openai\" (an /embeddings endpoint)"),
-            ));
-        }
-    }
+    embeddings(&mut p, &c.dedup, &c.llm);
     p.in_range(c.verify.min_agreement, 0.0, 1.0, true, k("verify.min_agreement"));
     train(&mut p, &c.train);
     evaluate(&mut p, &c.evaluate, &c.llm);
@@ -107,6 +99,40 @@ pub(super) fn validate(c: &Config) -> Vec<(KeyPath, String)> {
     );
     slurm(&mut p, &c.slurm);
     p.0
+}
+
+fn embeddings(p: &mut Problems, d: &crate::config::DedupConfig, llms: &BTreeMap<String, LlmConfig>) {
+    use crate::config::EmbeddingsProvider;
+    let e = &d.embeddings;
+    match (e.provider, &e.llm) {
+        (EmbeddingsProvider::Openai, None) => p.0.push((
+            k("dedup.embeddings.llm"),
+            "required for provider = \"openai\" (the [llm.<name>] with an /embeddings endpoint)".into(),
+        )),
+        (EmbeddingsProvider::Openai, Some(name)) => {
+            p.llm_ref(name, llms, k("dedup.embeddings.llm"));
+            if llms.get(name).is_some_and(|l| l.provider != Provider::Openai) {
+                p.0.push((
+                    k("dedup.embeddings.llm"),
+                    format!("[llm.{name}] must be provider = \"openai\" (an /embeddings endpoint)"),
+                ));
+            }
+        }
+        (_, Some(_)) => p.0.push((k("dedup.embeddings.llm"), "only for provider = \"openai\"".into())),
+        (_, None) => {}
+    }
+    if e.provider == EmbeddingsProvider::Local {
+        p.device(&e.device, k("dedup.embeddings.device"));
+        p.at_least(e.batch_size, 1, k("dedup.embeddings.batch_size"));
+    }
+    if d.semantic.enabled {
+        p.check(
+            e.provider != EmbeddingsProvider::None,
+            || k("dedup.semantic.enabled"),
+            "needs embeddings: set dedup.embeddings.provider to \"local\" or \"openai\"",
+        );
+        p.in_range(d.semantic.threshold, 0.0, 1.0, true, k("dedup.semantic.threshold"));
+    }
 }
 
 fn slurm(p: &mut Problems, s: &crate::config::SlurmConfig) {

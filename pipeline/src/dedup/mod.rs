@@ -118,6 +118,33 @@ pub struct Duplicate {
     pub similarity: f64,
 }
 
+/// Semantic duplicates among unit-length `embeddings`: in `ids` order, an item whose cosine
+/// similarity to an item already kept exceeds `threshold` is dropped against the most
+/// similar one; otherwise it is kept. Exact search (a dot product per kept item), so the
+/// result is the same on every run; fine to ~50k items.
+pub fn semantic_duplicates(ids: &[&str], embeddings: &[Vec<f32>], threshold: f64) -> Vec<Duplicate> {
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by(|&a, &b| ids[a].cmp(ids[b]));
+    let mut kept: Vec<usize> = Vec::new();
+    let mut out = Vec::new();
+    for i in order {
+        let best = kept.par_iter().map(|&k| (dot(&embeddings[i], &embeddings[k]), k)).reduce(
+            || (f64::NEG_INFINITY, usize::MAX),
+            |a, b| if b.0 > a.0 || (b.0 == a.0 && b.1 < a.1) { b } else { a },
+        );
+        if best.1 != usize::MAX && best.0 > threshold {
+            out.push(Duplicate { dropped: i, kept: best.1, similarity: best.0 });
+        } else {
+            kept.push(i);
+        }
+    }
+    out
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum()
+}
+
 /// Near duplicates among `texts` (indices into it): candidate pairs from LSH buckets, checked
 /// with true Jaccard; clusters joined transitively; in each cluster the text whose `ids` is
 /// smallest survives and every other member is reported against it.

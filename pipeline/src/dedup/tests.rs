@@ -56,3 +56,31 @@ fn contamination_by_ngram_and_by_similarity() {
         index.check("Find the number of ordered pairs of integers (a, b) with a^2 + b^2 = 25.").is_none()
     );
 }
+
+#[test]
+fn semantic_duplicates_drop_against_the_most_similar_kept_item_in_id_order() {
+    let unit = |v: [f32; 3]| {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect::<Vec<f32>>()
+    };
+    // b ~ a (cos 0.995), c orthogonal, d closest to c.
+    let ids = ["b", "c", "a", "d"];
+    let vectors =
+        vec![unit([1.0, 0.1, 0.0]), unit([0.0, 0.0, 1.0]), unit([1.0, 0.0, 0.0]), unit([0.0, 0.05, 1.0])];
+    let dups = semantic_duplicates(&ids, &vectors, 0.95);
+    let pairs: Vec<(&str, &str)> = dups.iter().map(|d| (ids[d.dropped], ids[d.kept])).collect();
+    // In id order a is seen before b, so a survives; d goes against c.
+    assert_eq!(pairs, [("b", "a"), ("d", "c")]);
+    assert!(dups.iter().all(|d| d.similarity > 0.95 && d.similarity <= 1.0 + 1e-9));
+    // Nothing above the threshold: nothing dropped; input order does not matter.
+    assert!(semantic_duplicates(&ids, &vectors, 0.999).is_empty());
+    let mut rev_ids = ids;
+    rev_ids.reverse();
+    let mut rev_vectors = vectors.clone();
+    rev_vectors.reverse();
+    let rev: Vec<(&str, &str)> = semantic_duplicates(&rev_ids, &rev_vectors, 0.95)
+        .iter()
+        .map(|d| (rev_ids[d.dropped], rev_ids[d.kept]))
+        .collect();
+    assert_eq!(rev, pairs);
+}

@@ -5,6 +5,11 @@
 //! its reason and what it duplicates. The survivor of a cluster is the smallest id, so the
 //! result does not depend on input order.
 //!
+//! With `dedup.semantic.enabled`, problems whose sentence embedding is closer than
+//! `dedup.semantic.threshold` (cosine) to a kept one are dropped too (`semantic`), after the
+//! others. Embeddings (`[dedup.embeddings]`: the local all-MiniLM-L6-v2 by default, or an
+//! `/embeddings` endpoint) also give each strategy's semantic diversity.
+//!
 //! Duplicates across strategies are counted (`across_strategies`) but not dropped: each
 //! strategy's set is the experiment's unit, and removing B's problem because A also produced
 //! it would bias the comparison.
@@ -18,7 +23,7 @@ use serde_json::json;
 use super::jsonl::{read_jsonl, write_all};
 use super::solve::SolvedProblem;
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
-use crate::config::Config;
+use crate::config::{Config, EmbeddingsProvider};
 use crate::dedup::{ContaminationIndex, MinHasher, exact_key, near_duplicates};
 
 /// Where the evaluation benchmarks live.
@@ -30,7 +35,7 @@ pub struct Dedup;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dropped {
     pub id: String,
-    /// `exact`, `near` or `contaminated`.
+    /// `exact`, `near`, `contaminated` or `semantic`.
     pub reason: String,
     /// The kept problem it duplicates (exact, near).
     pub duplicate_of: Option<String>,
@@ -48,26 +53,26 @@ impl Stage for Dedup {
     }
 
     fn config_slice(&self, config: &Config) -> serde_json::Value {
-        let embeddings = config.dedup.embeddings_llm.as_ref().and_then(|n| config.llm.get(n));
+        let e = &config.dedup.embeddings;
+        let endpoint = e.llm.as_ref().and_then(|n| config.llm.get(n));
         json!({ "dedup": config.dedup, "seed": config.run.seed, "strategies": config.generate.strategies,
-                "embeddings": embeddings.map(|l| json!({ "base_url": l.base_url, "model": l.model })) })
+                "embeddings_endpoint": endpoint.map(|l| json!({ "base_url": l.base_url, "model": l.model })) })
     }
 
     fn external_inputs(&self, config: &Config) -> Vec<std::path::PathBuf> {
+        let mut inputs: Vec<std::path::PathBuf> = Vec::new();
         if config.dedup.decontaminate.enabled {
-            eval::Benchmark::ALL.iter().map(|b| Path::new(BENCHMARKS_DIR).join(b.file_name())).collect()
-        } else {
-            Vec::new()
+            inputs.extend(eval::Benchmark::ALL.iter().map(|b| Path::new(BENCHMARKS_DIR).join(b.file_name())));
         }
+        let e = &config.dedup.embeddings;
+        if e.provider == EmbeddingsProvider::Local {
+            inputs.push(e.model_path.join("model.safetensors"));
+        }
+        inputs
     }
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let d = &ctx.config.dedup;
-        if d.semantic.enabled {
-            return Err(StageError::Failed(
-                "dedup.semantic.enabled = true needs sentence embeddings, not implemented yet; set it to false".into(),
-            ));
-        }
         let hasher = MinHasher::new(d.minhash.bands, d.minhash.rows, ctx.config.run.seed);
         let index = if d.decontaminate.enabled {
             let mut problems = Vec::new();
@@ -93,7 +98,34 @@ impl Stage for Dedup {
         for &strategy in &ctx.config.generate.strategies {
             let input = ctx.run_dir.root().join("solve").join(strategy.as_str()).join("solutions.jsonl");
             let records: Vec<SolvedProblem> = read_jsonl(&input)?;
-            let (kept, dropped) = dedup_one(&records, ctx.config, &hasher, index.as_ref());
+            let (mut kept, mut dropped) = dedup_one(&records, ctx.config, &hasher, index.as_ref());
+            let texts: Vec<&str> = kept.iter().map(|r| r.question.as_str()).collect();
+            let mut embeddings = match &embedder {
+                Some(e) => Some(e.embed(&texts)?),
+                None => None,
+            };
+            let mut semantic_seconds = None;
+            if let (true, Some(vectors)) = (d.semantic.enabled, embeddings.as_mut()) {
+                let started = std::time::Instant::now();
+                let ids: Vec<&str> = kept.iter().map(|r| r.id.as_str()).collect();
+                let dups = crate::dedup::semantic_duplicates(&ids, vectors, d.semantic.threshold);
+                semantic_seconds = Some(started.elapsed().as_secs_f64());
+                let gone: std::collections::HashSet<usize> = dups.iter().map(|x| x.dropped).collect();
+                for x in &dups {
+                    dropped.push(drop(
+                        &kept[x.dropped],
+                        "semantic",
+                        Some(&kept[x.kept].id),
+                        None,
+                        Some(x.similarity),
+                    ));
+                }
+                dropped.sort_by(|a, b| a.id.cmp(&b.id));
+                let keep = |i: &usize| !gone.contains(i);
+                *vectors =
+                    vectors.iter().enumerate().filter(|(i, _)| keep(i)).map(|(_, v)| v.clone()).collect();
+                kept = kept.into_iter().enumerate().filter(|(i, _)| keep(i)).map(|(_, r)| r).collect();
+            }
             let dir = ctx.dir.join(strategy.as_str());
             std::fs::create_dir_all(&dir).map_err(|source| StageError::Io { path: dir.clone(), source })?;
             write_all(&dir.join("kept.jsonl"), &kept)?;
@@ -111,7 +143,16 @@ impl Stage for Dedup {
                 json!({ "input": records.len(), "kept": kept.len(), "dropped": by_reason,
                         "contaminated_by_benchmark": by_benchmark }),
             );
-            output.metrics.insert(format!("diversity/{}", strategy.as_str()), diversity(&kept, &embedder)?);
+            if let Some(seconds) = semantic_seconds {
+                output
+                    .metrics
+                    .insert(format!("semantic_dedup_seconds/{}", strategy.as_str()), json!(seconds));
+            }
+            let source = embedder.as_ref().map(Embedder::describe);
+            output.metrics.insert(
+                format!("diversity/{}", strategy.as_str()),
+                diversity(&kept, embeddings.as_deref(), source.as_deref()),
+            );
             output.outputs.push(dir.join("kept.jsonl"));
             output.outputs.push(dir.join("dropped.jsonl"));
             kept_sets.push((strategy.as_str().to_owned(), kept));
@@ -129,9 +170,13 @@ impl Stage for Dedup {
 /// which are the generator's order and so an unbiased sample).
 const ROUGE_MAX: usize = 300;
 
-/// The paper's diversity measures of the kept problem texts: lexical always, semantic when
-/// `dedup.embeddings_llm` names an embeddings endpoint (otherwise it says it was not measured).
-fn diversity(kept: &[SolvedProblem], embedder: &Option<Embedder>) -> Result<serde_json::Value, StageError> {
+/// The paper's diversity measures of the kept problem texts: lexical always, semantic from
+/// the `embeddings` of the same texts when there are any (saying which model gave them).
+fn diversity(
+    kept: &[SolvedProblem],
+    embeddings: Option<&[Vec<f32>]>,
+    source: Option<&str>,
+) -> serde_json::Value {
     let texts: Vec<&str> = kept.iter().map(|r| r.question.as_str()).collect();
     let mut v = json!({
         "problems": texts.len(),
@@ -141,55 +186,110 @@ fn diversity(kept: &[SolvedProblem], embedder: &Option<Embedder>) -> Result<serd
         "pairwise_rouge_l": eval::diversity::pairwise_rouge_l(&texts, ROUGE_MAX),
         "rouge_l_over": texts.len().min(ROUGE_MAX),
     });
-    match embedder {
+    match embeddings {
         Some(e) => {
-            let embeddings = e.embed(&texts)?;
-            v["semantic"] = json!(eval::diversity::semantic_diversity(&embeddings));
-            v["semantic_source"] = json!(format!("llm.{} /embeddings, model {}", e.name, e.model));
+            v["semantic"] = json!(eval::diversity::semantic_diversity(e));
+            v["semantic_source"] = json!(source);
         }
         None => {
             v["semantic"] = serde_json::Value::Null;
-            v["semantic_note"] =
-                json!("not measured: no embeddings endpoint configured (dedup.embeddings_llm)");
+            v["semantic_note"] = json!("not measured: dedup.embeddings.provider = \"none\"");
         }
     }
-    Ok(v)
+    v
 }
 
-/// An OpenAI-compatible `/embeddings` endpoint and the runtime to call it.
-struct Embedder {
-    name: String,
-    model: String,
-    client: crate::llm::openai::OpenAiClient,
-    runtime: tokio::runtime::Runtime,
+/// Where sentence embeddings come from.
+enum Embedder {
+    Local {
+        encoder: Box<trainer::embed::SentenceEncoder>,
+        path: std::path::PathBuf,
+        batch_size: usize,
+    },
+    Endpoint {
+        name: String,
+        model: String,
+        client: Box<crate::llm::openai::OpenAiClient>,
+        runtime: Box<tokio::runtime::Runtime>,
+    },
 }
 
 impl Embedder {
     fn new(config: &Config, cache_dir: &Path) -> Result<Option<Self>, StageError> {
-        let Some(name) = &config.dedup.embeddings_llm else { return Ok(None) };
-        let llm =
-            config.llm.get(name).ok_or_else(|| StageError::Failed(format!("no [llm.{name}] section")))?;
-        let client =
-            crate::llm::openai::OpenAiClient::new(name, llm, crate::llm::cache::CallCache::new(cache_dir))
-                .map_err(|e| StageError::Failed(e.to_string()))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| StageError::Failed(format!("cannot start the async runtime: {e}")))?;
-        Ok(Some(Self { name: name.clone(), model: llm.model.clone().unwrap_or_default(), client, runtime }))
+        let e = &config.dedup.embeddings;
+        match e.provider {
+            EmbeddingsProvider::None => Ok(None),
+            EmbeddingsProvider::Local => {
+                let device: trainer::DeviceSpec =
+                    e.device.parse().map_err(|err: trainer::DeviceSpecError| {
+                        StageError::Failed(format!("dedup.embeddings.device: {err}"))
+                    })?;
+                let encoder = trainer::embed::SentenceEncoder::load(&e.model_path, &device.device())
+                    .map_err(|err| {
+                        StageError::Failed(format!(
+                            "dedup.embeddings.model_path {}: {err}",
+                            e.model_path.display()
+                        ))
+                    })?;
+                Ok(Some(Self::Local {
+                    encoder: Box::new(encoder),
+                    path: e.model_path.clone(),
+                    batch_size: e.batch_size,
+                }))
+            }
+            EmbeddingsProvider::Openai => {
+                let name = e
+                    .llm
+                    .as_ref()
+                    .ok_or_else(|| StageError::Failed("dedup.embeddings.llm is required".into()))?;
+                let llm = config
+                    .llm
+                    .get(name)
+                    .ok_or_else(|| StageError::Failed(format!("no [llm.{name}] section")))?;
+                let client = crate::llm::openai::OpenAiClient::new(
+                    name,
+                    llm,
+                    crate::llm::cache::CallCache::new(cache_dir),
+                )
+                .map_err(|err| StageError::Failed(err.to_string()))?;
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|err| StageError::Failed(format!("cannot start the async runtime: {err}")))?;
+                Ok(Some(Self::Endpoint {
+                    name: name.clone(),
+                    model: llm.model.clone().unwrap_or_default(),
+                    client: Box::new(client),
+                    runtime: Box::new(runtime),
+                }))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Local { path, .. } => format!("local {}", path.display()),
+            Self::Endpoint { name, model, .. } => format!("llm.{name} /embeddings, model {model}"),
+        }
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, StageError> {
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(256) {
-            let inputs: Vec<String> = chunk.iter().map(|t| (*t).to_owned()).collect();
-            let got = self
-                .runtime
-                .block_on(self.client.embeddings(&self.model, &inputs))
-                .map_err(|e| StageError::Failed(format!("dedup.embeddings_llm: {e}")))?;
-            out.extend(got);
+        let owned: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
+        match self {
+            Self::Local { encoder, batch_size, .. } => encoder
+                .embed(&owned, *batch_size)
+                .map_err(|e| StageError::Failed(format!("dedup.embeddings (local): {e}"))),
+            Self::Endpoint { model, client, runtime, .. } => {
+                let mut out = Vec::with_capacity(texts.len());
+                for chunk in owned.chunks(256) {
+                    let got = runtime
+                        .block_on(client.embeddings(model, chunk))
+                        .map_err(|e| StageError::Failed(format!("dedup.embeddings (openai): {e}")))?;
+                    out.extend(got);
+                }
+                Ok(out)
+            }
         }
-        Ok(out)
     }
 }
 

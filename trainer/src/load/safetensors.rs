@@ -24,6 +24,7 @@ pub struct SafetensorsSource {
     /// tensor name -> shard index
     index: BTreeMap<String, usize>,
     ledger: Ledger,
+    extra_ignorable: Option<fn(&str) -> bool>,
 }
 
 impl SafetensorsSource {
@@ -63,7 +64,12 @@ impl SafetensorsSource {
         let mut ledger = Ledger::new(dir.display().to_string(), index.keys().cloned().collect());
         // A tied head some checkpoints store anyway; rotary tables older exports saved.
         ledger.ignorable = |n| n == "lm_head.weight" || n.ends_with("rotary_emb.inv_freq");
-        Ok(Self { shards, index, ledger })
+        Ok(Self { shards, index, ledger, extra_ignorable: None })
+    }
+
+    /// Also let tensors matching `f` go unused (besides the tied head and rotary tables).
+    pub fn ignore(&mut self, f: fn(&str) -> bool) {
+        self.extra_ignorable = Some(f);
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -93,6 +99,9 @@ impl WeightSource for SafetensorsSource {
     }
 
     fn finish(&mut self) -> Result<(), ModelError> {
+        if let Some(extra) = self.extra_ignorable {
+            self.ledger.taken.extend(self.ledger.available.iter().filter(|n| extra(n)).cloned());
+        }
         self.ledger.finish()
     }
 }

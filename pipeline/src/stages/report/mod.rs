@@ -234,9 +234,15 @@ impl Stage for Report {
                     "calls": calls, "completion_tokens": tokens,
                 }));
             }
+            let source = funnel
+                .values()
+                .find_map(|v| v["diversity"]["semantic_source"].as_str())
+                .map_or("not measured (dedup.embeddings.provider = \"none\")".to_owned(), |s| {
+                    format!("embeddings from {s}")
+                });
             let _ = writeln!(
                 md,
-                "\ndistinct-1 and ROUGE-L in % (ROUGE-L: mean pairwise F1, lower is more diverse); semantic: the paper's 100 x mean(1 - max(cos, 0)) when an embeddings endpoint was configured, else -; calls and tokens (completion) of generation and solving per verified problem.\n"
+                "\ndistinct-1 and ROUGE-L in % (ROUGE-L: mean pairwise F1, lower is more diverse); semantic: the paper's 100 x mean(1 - max(cos, 0)) over the problems dedup kept, {source}; calls and tokens (completion) of generation and solving per verified problem.\n"
             );
         }
         let mut times = serde_json::Map::new();
