@@ -29,6 +29,18 @@ enum Bench {
     /// Sentence embeddings/s of the local encoder (all-MiniLM-L6-v2) on synthetic problems;
     /// `--write` saves them for `tools/bench/embed.py` (sentence-transformers on the same texts).
     Embed(EmbedArgs),
+    /// Structured-output cost: a token mask (llguidance) plus its application to the logits,
+    /// per token, walking a VS-Multi reply under the strategy's JSON schema.
+    Grammar(GrammarArgs),
+}
+
+#[derive(Args)]
+struct GrammarArgs {
+    #[arg(long)]
+    model: PathBuf,
+    /// Passes over the reply (the best is reported).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
 }
 
 #[derive(Args)]
@@ -115,6 +127,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         Bench::Train(a) => train(a),
         Bench::Dedup(a) => dedup(a),
         Bench::Embed(a) => embed(a),
+        Bench::Grammar(a) => grammar(a),
     }
 }
 
@@ -299,6 +312,54 @@ fn embed(a: &EmbedArgs) -> anyhow::Result<()> {
         println!("|---|---:|---:|---:|---:|");
         println!("| ours (burn + libtorch) | {} | {} | {seconds:.2} | {rate:.1} |", a.n, a.batch);
     }
+    Ok(())
+}
+
+fn grammar(a: &GrammarArgs) -> anyhow::Result<()> {
+    use pipeline::strategy::{PromptSpec, Strategy};
+    use trainer::generate::Grammar;
+
+    let model = Pretrained::load(&a.model, &DeviceSpec::Cpu.device())?;
+    let generate: pipeline::config::GenerateConfig =
+        toml::from_str("llm = \"x\"\nstrategies = [\"vs_multi\"]\nnum_problems = 1")?;
+    let spec = PromptSpec::new(Strategy::VsMulti, &generate);
+    let format = Strategy::VsMulti.response_schema(&spec).expect("VS-Multi has a schema");
+    let grammar = Grammar::from_response_format(&format).map_err(anyhow::Error::msg)?.expect("a schema");
+    let reply = r#"{"responses": [{"text": "Question: How many positive divisors does 360 have?\nDifficulty: AMC 10", "confidence": 0.35}, {"text": "Question: Find the remainder when 2^100 is divided by 7.\nDifficulty: AIME", "confidence": 0.25}, {"text": "Question: A circle of radius 2 is inscribed in a square. What is the square's area?\nDifficulty: AMC 8", "confidence": 0.4}]}"#;
+    let tokens = model.tokenizer.encode(reply, false)?;
+    let vocab = model.model.config.vocab_size;
+    let start = Instant::now();
+    let grammars = model.tokenizer.grammars(vocab)?;
+    let trie = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    grammars.start(&grammar)?;
+    let compile = start.elapsed().as_secs_f64();
+    let mut best = f64::INFINITY;
+    for _ in 0..a.repeats.max(1) {
+        let mut matcher = grammars.start(&grammar)?;
+        let mut logits = vec![0.0f32; vocab];
+        let start = Instant::now();
+        for &t in &tokens {
+            matcher.mask(&mut logits)?;
+            anyhow::ensure!(logits[t as usize].is_finite(), "the schema refused token {t} of a valid reply");
+            matcher.commit(t)?;
+            logits.iter_mut().for_each(|l| *l = 0.0);
+        }
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    let per = best / tokens.len() as f64;
+    println!(
+        "| grammar | vocabulary | token trie (ms, once) | compile (ms) | reply tokens | per token (us) | masks/s |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| VS-Multi JSON schema | {vocab} | {:.0} | {:.1} | {} | {:.1} | {:.0} |",
+        trie * 1e3,
+        compile * 1e3,
+        tokens.len(),
+        per * 1e6,
+        1.0 / per
+    );
     Ok(())
 }
 
