@@ -153,8 +153,7 @@ fn serve(model: &Pretrained, inbox: &mpsc::Receiver<Job>, batch: usize, llm: &st
                         prompt_tokens: out.prompt_tokens as u64,
                         completion_tokens: out.tokens.len() as u64,
                     };
-                    let finish_reason =
-                        serde_json::to_value(out.finish).ok().and_then(|v| v.as_str().map(str::to_owned));
+                    let finish_reason = Some(out.finish.as_str().to_owned());
                     let _ = job.reply.send(Ok(ChatResponse {
                         content: out.text,
                         usage,

@@ -220,10 +220,7 @@ impl Embedder {
         match e.provider {
             EmbeddingsProvider::None => Ok(None),
             EmbeddingsProvider::Local => {
-                let device: trainer::DeviceSpec =
-                    e.device.parse().map_err(|err: trainer::DeviceSpecError| {
-                        StageError::Failed(format!("dedup.embeddings.device: {err}"))
-                    })?;
+                let device = super::device(&e.device, "dedup.embeddings.device")?;
                 let encoder = trainer::embed::SentenceEncoder::load(&e.model_path, &device.device())
                     .map_err(|err| {
                         StageError::Failed(format!(

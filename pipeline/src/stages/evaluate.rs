@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use trainer::Pretrained;
 use trainer::generate::Request;
 use trainer::text::ChatMessage;
-use trainer::{DeviceSpec, Pretrained};
 
 use super::jsonl::{append_file, read_jsonl, write_line};
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
@@ -121,10 +121,7 @@ impl Stage for Evaluate {
             }
             None => None,
         };
-        let device: DeviceSpec = e
-            .device
-            .parse()
-            .map_err(|err: trainer::DeviceSpecError| StageError::Failed(format!("evaluate.device: {err}")))?;
+        let device = super::device(&e.device, "evaluate.device")?;
         let mut benchmarks = Vec::new();
         for &b in &e.benchmarks {
             let problems =
@@ -320,10 +317,7 @@ impl Engine<'_> {
                     .map(|g| Answer {
                         prompt_tokens: g.prompt_tokens,
                         completion_tokens: g.tokens.len(),
-                        finish: serde_json::to_value(g.finish)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
+                        finish: g.finish.as_str().to_owned(),
                         text: g.text,
                     })
                     .collect())

@@ -210,6 +210,11 @@ pub trait Stage {
     }
 }
 
+/// The device a stage's `key` (e.g. `evaluate.device`) names, or an error naming the key.
+pub fn device(spec: &str, key: &str) -> Result<trainer::DeviceSpec, StageError> {
+    spec.parse().map_err(|e: trainer::DeviceSpecError| StageError::Failed(format!("{key}: {e}")))
+}
+
 /// The client for an `[llm.<name>]` section (its calls cached under the run) and a runtime
 /// to drive it: what every LLM-calling stage starts with.
 pub fn llm_client(

@@ -75,10 +75,7 @@ impl Stage for Train {
         if t.students.is_empty() {
             return Err(StageError::Failed("train.students is empty: nothing to train".into()));
         }
-        let device: DeviceSpec = t
-            .device
-            .parse()
-            .map_err(|e: trainer::DeviceSpecError| StageError::Failed(format!("train.device: {e}")))?;
+        let device = super::device(&t.device, "train.device")?;
         let opts = TrainOptions {
             epochs: u64::from(t.epochs),
             max_steps: t.max_steps,

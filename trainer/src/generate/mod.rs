@@ -61,6 +61,16 @@ pub enum Finish {
     Length,
 }
 
+impl Finish {
+    /// `stop` or `length`, as OpenAI's `finish_reason` says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finish::Stop => "stop",
+            Finish::Length => "length",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Generation {
     /// The generated ids, without the stop token.
