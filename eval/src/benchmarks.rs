@@ -47,7 +47,7 @@ impl Benchmark {
         let path = dir.join(self.file_name());
         let bytes =
             std::fs::read(&path).map_err(|source| BenchmarkError::Io { path: path.clone(), source })?;
-        let got = trainer::digest::sha256_hex(&bytes);
+        let got = crate::sha256_hex(&bytes);
         if got != self.sha256() {
             return Err(BenchmarkError::Checksum { path, expected: self.sha256(), got });
         }

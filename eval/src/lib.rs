@@ -1,5 +1,6 @@
 //! The math side: benchmark loaders, answer extraction and the equivalence grader, the
-//! evaluation harness and diversity metrics. Tensor work is delegated to `trainer`.
+//! evaluation harness and diversity metrics. Builds without burn or libtorch: the grader can be
+//! used and benchmarked on its own.
 
 pub mod benchmarks;
 pub mod diversity;
@@ -7,3 +8,9 @@ pub mod grader;
 pub mod prompt;
 
 pub use benchmarks::{Benchmark, BenchmarkError, Problem};
+
+/// sha256 of `bytes`, hex-encoded (pinned benchmark files).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

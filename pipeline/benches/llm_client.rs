@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::routing::post;
-use pipeline::config::{LlmConfig, Provider};
+use pipeline::config::{LlmConfig, Provider, ResolvedLlm};
 use pipeline::llm::ChatRequest;
 use pipeline::llm::cache::CallCache;
 use pipeline::llm::openai::OpenAiClient;
@@ -46,7 +46,7 @@ async fn run(latency: Duration, concurrency: usize) -> (Duration, f64) {
         max_concurrency: concurrency,
         ..LlmConfig::default()
     };
-    let client = Arc::new(OpenAiClient::new("bench", &cfg, CallCache::new(cache.path())).unwrap());
+    let client = Arc::new(OpenAiClient::new(&ResolvedLlm::new("bench", &cfg).unwrap(), CallCache::new(cache.path(), "bench")).unwrap());
     let request = ChatRequest {
         model: "m".into(),
         messages: vec![
@@ -64,7 +64,7 @@ async fn run(latency: Duration, concurrency: usize) -> (Duration, f64) {
     let calls: Vec<_> = (0..CALLS)
         .map(|i| {
             let (client, request) = (client.clone(), request.clone());
-            tokio::spawn(async move { client.chat(&request, i).await })
+            tokio::spawn(async move { client.chat(&request, "bench", i).await })
         })
         .collect();
     for call in calls {

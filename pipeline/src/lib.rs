@@ -6,6 +6,7 @@
 pub mod config;
 pub mod dedup;
 pub mod grade_file;
+pub mod identity;
 pub mod llm;
 pub mod manifest;
 pub mod progress;

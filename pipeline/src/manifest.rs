@@ -78,22 +78,17 @@ pub enum ManifestError {
     Parse { path: PathBuf, source: serde_json::Error },
 }
 
-/// Replaces `path` with `contents` atomically (same-directory temp file, fsync, rename, fsync
-/// of the directory).
+/// Replaces `path` with `contents` atomically: a uniquely named temp file in the same folder,
+/// fsync'd, renamed over `path`, then the folder fsync'd. A failure removes the temp file.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let mut tmp = tempfile_in(dir, path)?;
-    tmp.1.write_all(contents)?;
-    tmp.1.sync_all()?;
-    fs::rename(&tmp.0, path)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let mut tmp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(".tmp").tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
     File::open(dir)?.sync_all()
-}
-
-fn tempfile_in(dir: &Path, target: &Path) -> io::Result<(PathBuf, File)> {
-    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    Ok((tmp.clone(), File::create(tmp)?))
 }
 
 #[cfg(test)]

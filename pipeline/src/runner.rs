@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
 use crate::config::Config;
+use crate::identity::{DigestCache, Identify};
 use crate::manifest::{FileDigest, Manifest, ManifestError, sha256_file, sha256_hex};
 use crate::progress::Reporter;
 use crate::run_dir::{RunDir, RunDirError};
@@ -17,8 +18,10 @@ use crate::stages::{Shard, Stage, StageContext, StageError, StageName};
 pub struct RunOptions {
     /// Only these stages (run in flow order); all of them when `None`.
     pub stages: Option<Vec<StageName>>,
-    /// Rerun these even if their manifests match.
+    /// Rerun these even if their manifests match (replaying their cached calls).
     pub force: BTreeSet<StageName>,
+    /// Rerun these and re-ask the LLM instead of replaying cached calls.
+    pub refresh_cache: BTreeSet<StageName>,
     /// Do one share of a single stage's work (a job-array task): no skip check, no manifest.
     pub shard: Option<Shard>,
 }
@@ -64,6 +67,7 @@ pub struct Runner<'a> {
     run_dir: &'a RunDir,
     stages: Vec<Box<dyn Stage>>,
     reporter: &'a dyn Reporter,
+    digests: DigestCache,
 }
 
 impl<'a> Runner<'a> {
@@ -73,7 +77,13 @@ impl<'a> Runner<'a> {
         stages: Vec<Box<dyn Stage>>,
         reporter: &'a dyn Reporter,
     ) -> Self {
-        Self { config, run_dir, stages, reporter }
+        // Shared by every run under `out_dir`: a model used by several runs is hashed once.
+        let digests = DigestCache::open(config.run.out_dir.join(".cache").join("file-digests.json"));
+        Self { config, run_dir, stages, reporter, digests }
+    }
+
+    fn identify(&self) -> Identify<'_> {
+        Identify { config: self.config, digests: &self.digests }
     }
 
     pub fn run(&self, options: &RunOptions) -> Result<Vec<(StageName, Outcome)>, RunError> {
@@ -92,7 +102,8 @@ impl<'a> Runner<'a> {
         for name in selected {
             let stage =
                 self.stages.iter().find(|s| s.name() == name).ok_or(RunError::NotImplemented(name))?;
-            let outcome = self.run_stage(stage.as_ref(), options.force.contains(&name))?;
+            let refresh = options.refresh_cache.contains(&name);
+            let outcome = self.run_stage(stage.as_ref(), options.force.contains(&name) || refresh, refresh)?;
             outcomes.push((name, outcome));
         }
         Ok(outcomes)
@@ -116,15 +127,18 @@ impl<'a> Runner<'a> {
             force: false,
             reporter: self.reporter,
             shard: Some(shard),
+            refresh_cache: false,
+            digests: &self.digests,
         };
         let output = stage.run(&ctx).map_err(|source| RunError::Stage { stage: name, source })?;
         tracing::info!("stage `{name}`: shard {shard} done in {:.1?}", clock.elapsed());
         Ok(Outcome::Sharded { shard, counts: output.counts })
     }
 
-    fn run_stage(&self, stage: &dyn Stage, force: bool) -> Result<Outcome, RunError> {
+    fn run_stage(&self, stage: &dyn Stage, force: bool, refresh_cache: bool) -> Result<Outcome, RunError> {
         let name = stage.name();
-        let slice = stage.config_slice(self.config);
+        let slice =
+            stage.config_slice(self.identify()).map_err(|source| RunError::Stage { stage: name, source })?;
         let config_sha256 = sha256_hex(&serde_json::to_vec(&slice).expect("config slices serialize"));
         let inputs = self.inputs(stage)?;
         let manifest_path = self.run_dir.manifest_path(name);
@@ -168,6 +182,8 @@ impl<'a> Runner<'a> {
             force,
             reporter: self.reporter,
             shard: None,
+            refresh_cache,
+            digests: &self.digests,
         };
         let output = stage.run(&ctx).map_err(|source| {
             self.reporter.stage_failed(name);
@@ -216,9 +232,10 @@ impl<'a> Runner<'a> {
             }
         }
         for path in stage.external_inputs(self.config) {
-            let digest = FileDigest::of(&path, path.to_string_lossy().into_owned())
-                .map_err(|source| RunError::Input { stage: stage.name(), path: path.clone(), source })?;
-            inputs.push(digest);
+            let input = |source| RunError::Input { stage: stage.name(), path: path.clone(), source };
+            let bytes = std::fs::metadata(&path).map_err(input)?.len();
+            let sha256 = self.digests.file(&path).map_err(input)?;
+            inputs.push(FileDigest { path: path.to_string_lossy().into_owned(), sha256, bytes });
         }
         Ok(inputs)
     }

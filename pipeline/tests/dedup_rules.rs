@@ -23,6 +23,7 @@ fn problem(id: &str, question: &str) -> SolvedProblem {
         question: question.to_owned(),
         solutions: vec![],
         failed_calls: vec![],
+        identity: String::new(),
     }
 }
 

@@ -8,64 +8,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use common::root;
-use serde_json::{Value, json};
+use serde_json::Value;
 use trainer::model::config::Family;
 
-async fn handler(body: String) -> Response {
-    let body: Value = serde_json::from_str(&body).unwrap();
-    let last = body["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_owned();
-    let seed = body["seed"].as_u64().unwrap();
-    let content = if last.contains("Please reason step by step") && !last.contains("Q-") {
-        // A benchmark problem, evaluated through the endpoint: say which model was asked.
-        format!("I am {}. The answer is \\boxed{{1}}.", body["model"].as_str().unwrap())
-    } else if last.contains("Please reason step by step") {
-        // Solvers agree on problems with an even seed-derived tag, split on the others.
-        let q: u64 =
-            last.split("Q-").nth(1).and_then(|r| r.split('?').next()).and_then(|n| n.parse().ok()).unwrap();
-        let answer = if q.is_multiple_of(2) { 7 } else { seed % 5 };
-        format!("Adding the parts gives the total. The answer is \\boxed{{{answer}}}.")
-    } else if body["messages"][0]["content"].as_str().unwrap().contains("\"responses\" (list of dicts)") {
-        // VS: as many items as asked for ("sample N" / "Generate N"), with probabilities.
-        let all = body["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["content"].as_str().unwrap())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let n = ["Randomly sample ", "First, sample ", "Generate "]
-            .iter()
-            .find_map(|p| {
-                all.rsplit(p)
-                    .next()
-                    .filter(|_| all.contains(p))
-                    .and_then(|r| r.split_whitespace().next())
-                    .and_then(|n| n.parse::<u64>().ok())
-            })
-            .unwrap_or(1);
-        let items: Vec<Value> = (0..n)
-            .map(|i| json!({"text": format!("Question: Q-{}?\nDifficulty: AMC", (seed + i * 7) % 1000), "probability": 0.2}))
-            .collect();
-        json!({ "responses": items }).to_string()
-    } else {
-        format!("Question: Q-{}?\nDifficulty: AMC", seed % 1000)
-    };
-    axum::Json(json!({
-        "choices": [{"message": {"role": "assistant", "content": content}}],
-        "usage": {"prompt_tokens": 30, "completion_tokens": 15}
-    }))
-    .into_response()
-}
-
 async fn mock_server() -> String {
-    let app = axum::Router::new().route("/v1/chat/completions", post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
+    common::mock::serve().await.1
 }
 
 /// The e2e config for run `name` under `tmp` (one tiny student, written once per `tmp`).

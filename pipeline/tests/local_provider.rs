@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use pipeline::config::{LlmConfig, Provider};
+use pipeline::config::{LlmConfig, Provider, ResolvedLlm};
 use pipeline::llm::cache::CallCache;
 use pipeline::llm::{ChatRequest, Client};
 use pipeline::strategy::{Message, Role};
@@ -20,9 +20,9 @@ fn local_config() -> LlmConfig {
     }
 }
 
-fn request(client: &Client, config: &LlmConfig, text: &str, temperature: f64, seed: u64) -> ChatRequest {
+fn request(client: &Client, text: &str, temperature: f64, seed: u64) -> ChatRequest {
     ChatRequest {
-        model: client.model_name(config),
+        model: client.model_name(),
         messages: vec![Message::new(Role::User, text.to_owned())],
         temperature,
         top_p: 0.95,
@@ -37,11 +37,11 @@ fn batched_replies_equal_single_replies_and_reruns_are_cached() {
     let dir = tempfile::tempdir().unwrap();
     let config = local_config();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let client = Arc::new(Client::new("smollm2", &config, CallCache::new(dir.path().join("a"))).unwrap());
-    assert!(client.model_name(&config).starts_with("local:"), "{}", client.model_name(&config));
+    let client = Arc::new(Client::new(&ResolvedLlm::new("smollm2", &config).unwrap(), CallCache::new(dir.path().join("a"), "smollm2")).unwrap());
+    assert!(client.model_name().starts_with("local:"), "{}", client.model_name());
     let prompts = ["What is the capital of France?", "Name a prime number.", "Say hello.", "What is 2 + 2?"];
     let requests: Vec<ChatRequest> =
-        prompts.iter().enumerate().map(|(i, p)| request(&client, &config, p, 0.8, i as u64)).collect();
+        prompts.iter().enumerate().map(|(i, p)| request(&client, p, 0.8, i as u64)).collect();
 
     // All four at once: one batch.
     let together: Vec<_> = runtime.block_on(async {
@@ -51,7 +51,7 @@ fn batched_replies_equal_single_replies_and_reruns_are_cached() {
             .enumerate()
             .map(|(i, r)| {
                 let c = client.clone();
-                tokio::spawn(async move { c.chat(&r, i as u64).await.unwrap() })
+                tokio::spawn(async move { c.chat(&r, "arm", i as u64).await.unwrap() })
             })
             .collect();
         let mut out = Vec::new();
@@ -61,9 +61,9 @@ fn batched_replies_equal_single_replies_and_reruns_are_cached() {
         out
     });
     // Each alone, with a fresh cache: the same text (seeded per request, batch-independent).
-    let fresh = Client::new("smollm2", &config, CallCache::new(dir.path().join("b"))).unwrap();
+    let fresh = Client::new(&ResolvedLlm::new("smollm2", &config).unwrap(), CallCache::new(dir.path().join("b"), "smollm2")).unwrap();
     for (i, r) in requests.iter().enumerate() {
-        let alone = runtime.block_on(fresh.chat(r, i as u64)).unwrap();
+        let alone = runtime.block_on(fresh.chat(r, "arm", i as u64)).unwrap();
         assert!(!alone.cached);
         assert_eq!(alone.content, together[i].content, "request {i}");
         assert!(alone.usage.prompt_tokens > 10 && alone.usage.completion_tokens >= 1, "{:?}", alone.usage);
@@ -71,7 +71,7 @@ fn batched_replies_equal_single_replies_and_reruns_are_cached() {
     assert!(together[0].content.contains("Paris") || together[0].usage.completion_tokens == 12);
 
     // A rerun is answered from the cache.
-    let again = runtime.block_on(client.chat(&requests[1], 1)).unwrap();
+    let again = runtime.block_on(client.chat(&requests[1], "arm", 1)).unwrap();
     assert!(again.cached);
     assert_eq!(again.content, together[1].content);
 }
@@ -80,7 +80,7 @@ fn batched_replies_equal_single_replies_and_reruns_are_cached() {
 fn a_missing_model_is_a_config_error_naming_the_section() {
     let config = LlmConfig { model_path: Some("models/nope.gguf".into()), ..local_config() };
     let err =
-        Client::new("mini", &config, CallCache::new(tempfile::tempdir().unwrap().path())).err().unwrap();
+        Client::new(&ResolvedLlm::new("mini", &config).unwrap(), CallCache::new(tempfile::tempdir().unwrap().path(), "mini")).err().unwrap();
     let text = err.to_string();
     assert!(text.starts_with("llm.mini:") && text.contains("models/nope.gguf"), "{text}");
 }

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use pipeline::config::{LlmConfig, Provider};
+use pipeline::config::{LlmConfig, Provider, ResolvedLlm};
 use pipeline::llm::cache::CallCache;
 use pipeline::llm::openai::OpenAiClient;
 use pipeline::llm::{ChatRequest, LlmError};
@@ -99,8 +99,12 @@ fn request(text: &str) -> ChatRequest {
     }
 }
 
+fn resolved(name: &str, cfg: &LlmConfig) -> ResolvedLlm {
+    ResolvedLlm::new(name, cfg).unwrap()
+}
+
 fn client(cfg: &LlmConfig, cache: &tempfile::TempDir) -> OpenAiClient {
-    OpenAiClient::new("test", cfg, CallCache::new(cache.path()))
+    OpenAiClient::new(&resolved("test", cfg), CallCache::new(cache.path(), "endpoint"))
         .unwrap()
         .with_backoff_base(Duration::from_millis(10))
 }
@@ -121,19 +125,19 @@ async fn replies_are_cached_per_call_and_the_key_stays_in_the_header() {
     let (mock, url) = serve(vec![Reply::Ok("first"), Reply::Ok("second")]).await;
     let cache = tempfile::tempdir().unwrap();
     let c = client(&config(&url, Some("VSDATA_TEST_OPENAI_KEY")), &cache);
-    let r = c.chat(&request("q"), 0).await.unwrap();
+    let r = c.chat(&request("q"), "arm", 0).await.unwrap();
     assert_eq!(
         (r.content.as_str(), r.usage.prompt_tokens, r.usage.completion_tokens, r.cached),
         ("first", 11, 7, false)
     );
-    let again = c.chat(&request("q"), 0).await.unwrap();
+    let again = c.chat(&request("q"), "arm", 0).await.unwrap();
     assert_eq!((again.content.as_str(), again.cached), ("first", true));
     assert_eq!(mock.requests.load(Ordering::SeqCst), 1, "a cached call sends nothing");
     // A new client over the same cache (a rerun) sends nothing either.
     let rerun = client(&config(&url, Some("VSDATA_TEST_OPENAI_KEY")), &cache);
-    assert!(rerun.chat(&request("q"), 0).await.unwrap().cached);
+    assert!(rerun.chat(&request("q"), "arm", 0).await.unwrap().cached);
     // Another call index of the same request is another sample.
-    assert_eq!(c.chat(&request("q"), 1).await.unwrap().content, "second");
+    assert_eq!(c.chat(&request("q"), "arm", 1).await.unwrap().content, "second");
     assert_eq!(mock.requests.load(Ordering::SeqCst), 2);
     assert_eq!(mock.auth.lock().unwrap()[0].as_deref(), Some("Bearer sk-test-123"));
     for f in files(cache.path()) {
@@ -150,7 +154,7 @@ async fn rate_limits_honour_retry_after_and_server_errors_back_off() {
     let (mock, url) = serve(vec![Reply::Status(429, Some("1")), Reply::Ok("after 429")]).await;
     let cache = tempfile::tempdir().unwrap();
     let start = Instant::now();
-    let r = client(&config(&url, None), &cache).chat(&request("q"), 0).await.unwrap();
+    let r = client(&config(&url, None), &cache).chat(&request("q"), "arm", 0).await.unwrap();
     assert_eq!(r.content, "after 429");
     assert!(start.elapsed() >= Duration::from_secs(1), "waited {:?}", start.elapsed());
     assert_eq!(mock.requests.load(Ordering::SeqCst), 2);
@@ -158,7 +162,7 @@ async fn rate_limits_honour_retry_after_and_server_errors_back_off() {
     let (mock, url) =
         serve(vec![Reply::Status(500, None), Reply::Status(503, None), Reply::Garbage, Reply::Ok("ok")])
             .await;
-    let r = client(&config(&url, None), &tempfile::tempdir().unwrap()).chat(&request("q"), 0).await.unwrap();
+    let r = client(&config(&url, None), &tempfile::tempdir().unwrap()).chat(&request("q"), "arm", 0).await.unwrap();
     assert_eq!(r.content, "ok");
     assert_eq!(mock.requests.load(Ordering::SeqCst), 4);
 }
@@ -167,14 +171,14 @@ async fn rate_limits_honour_retry_after_and_server_errors_back_off() {
 async fn client_errors_are_not_retried_and_retries_run_out() {
     let (mock, url) = serve(vec![Reply::Status(400, None), Reply::Ok("never")]).await;
     let err =
-        client(&config(&url, None), &tempfile::tempdir().unwrap()).chat(&request("q"), 0).await.unwrap_err();
+        client(&config(&url, None), &tempfile::tempdir().unwrap()).chat(&request("q"), "arm", 0).await.unwrap_err();
     assert!(matches!(err, LlmError::Status { status: 400, .. }), "{err}");
     assert_eq!(mock.requests.load(Ordering::SeqCst), 1);
 
     let (mock, url) = serve(vec![Reply::Status(500, None); 10]).await;
     let mut cfg = config(&url, None);
     cfg.max_retries = 2;
-    let err = client(&cfg, &tempfile::tempdir().unwrap()).chat(&request("q"), 0).await.unwrap_err();
+    let err = client(&cfg, &tempfile::tempdir().unwrap()).chat(&request("q"), "arm", 0).await.unwrap_err();
     assert!(matches!(err, LlmError::RetriesExhausted { attempts: 3, .. }), "{err}");
     assert_eq!(mock.requests.load(Ordering::SeqCst), 3);
 }
@@ -184,7 +188,7 @@ async fn slow_replies_time_out_and_are_retried() {
     let (mock, url) = serve(vec![Reply::SlowOk(2000, "too late"), Reply::Ok("in time")]).await;
     let mut cfg = config(&url, None);
     cfg.timeout_s = 0.3;
-    let r = client(&cfg, &tempfile::tempdir().unwrap()).chat(&request("q"), 0).await.unwrap();
+    let r = client(&cfg, &tempfile::tempdir().unwrap()).chat(&request("q"), "arm", 0).await.unwrap();
     assert_eq!(r.content, "in time");
     assert_eq!(mock.requests.load(Ordering::SeqCst), 2);
 }
@@ -199,7 +203,7 @@ async fn concurrency_is_capped() {
     let calls: Vec<_> = (0..6)
         .map(|i| {
             let c = c.clone();
-            tokio::spawn(async move { c.chat(&request("q"), i).await })
+            tokio::spawn(async move { c.chat(&request("q"), "arm", i).await })
         })
         .collect();
     for call in calls {
@@ -214,7 +218,7 @@ async fn concurrency_is_capped() {
 #[test]
 fn a_missing_key_variable_is_named() {
     let cfg = config("http://127.0.0.1:9/v1", Some("VSDATA_TEST_UNSET_VARIABLE"));
-    let err = OpenAiClient::new("gen", &cfg, CallCache::new("/tmp/unused")).err().unwrap().to_string();
+    let err = OpenAiClient::new(&resolved("gen", &cfg), CallCache::new("/tmp/unused", "e")).err().unwrap().to_string();
     assert_eq!(
         err,
         "environment variable VSDATA_TEST_UNSET_VARIABLE (named by llm.gen.api_key_env) is not set"

@@ -122,6 +122,8 @@ fn the_report_on_fixed_inputs_matches_the_golden_file() {
         force: false,
         reporter: &Silent,
         shard: None,
+        refresh_cache: false,
+        digests: &pipeline::identity::DigestCache::in_memory(),
     };
     let output = Report.run(&ctx).unwrap();
     let report: Value =

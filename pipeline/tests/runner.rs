@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pipeline::config::{self, Config};
+use pipeline::identity::Identify;
 use pipeline::manifest::{Manifest, sha256_file};
 use pipeline::progress::Silent;
 use pipeline::run_dir::{RunDir, RunDirError};
@@ -38,11 +39,11 @@ impl Stage for Echo {
         self.version
     }
 
-    fn config_slice(&self, config: &Config) -> serde_json::Value {
-        match self.name {
-            StageName::Generate => serde_json::json!({ "k": config.generate.k }),
-            _ => serde_json::json!({ "m": config.solve.num_solutions }),
-        }
+    fn config_slice(&self, id: Identify<'_>) -> Result<serde_json::Value, StageError> {
+        Ok(match self.name {
+            StageName::Generate => serde_json::json!({ "k": id.config.generate.k }),
+            _ => serde_json::json!({ "m": id.config.solve.num_solutions }),
+        })
     }
 
     fn external_inputs(&self, _config: &Config) -> Vec<PathBuf> {
@@ -59,7 +60,7 @@ impl Stage for Echo {
                 .unwrap_or_default(),
             None => String::new(),
         };
-        let slice = self.config_slice(ctx.config);
+        let slice = self.config_slice(ctx.identify()).unwrap();
         let out = if self.escape {
             ctx.run_dir.root().join("stray.txt")
         } else {
@@ -114,7 +115,7 @@ fn two_stages() -> (Vec<Box<dyn Stage>>, Arc<AtomicUsize>, Arc<AtomicUsize>) {
 }
 
 fn only(stages: &[StageName]) -> RunOptions {
-    RunOptions { stages: Some(stages.to_vec()), force: BTreeSet::new(), shard: None }
+    RunOptions { stages: Some(stages.to_vec()), force: BTreeSet::new(), refresh_cache: BTreeSet::new(), shard: None }
 }
 
 const BOTH: [StageName; 2] = [StageName::Generate, StageName::Solve];
@@ -180,7 +181,7 @@ fn force_reruns_only_the_named_stage_when_its_output_is_unchanged() {
     run(&cfg, stages, &only(&BOTH)).unwrap();
     let (stages, gr, sr) = two_stages();
     let options =
-        RunOptions { stages: Some(BOTH.to_vec()), force: BTreeSet::from([StageName::Generate]), shard: None };
+        RunOptions { stages: Some(BOTH.to_vec()), force: BTreeSet::from([StageName::Generate]), refresh_cache: BTreeSet::new(), shard: None };
     let out = run(&cfg, stages, &options).unwrap();
     // Same bytes again, so solve's inputs still match.
     assert_eq!(kinds(&out), vec![(StageName::Generate, "ran"), (StageName::Solve, "skipped")]);
@@ -273,6 +274,7 @@ fn a_failed_stage_leaves_no_manifest_and_reruns_next_time() {
     let options = RunOptions {
         stages: Some(vec![StageName::Generate]),
         force: BTreeSet::from([StageName::Generate]),
+        refresh_cache: BTreeSet::new(),
         shard: None,
     };
     let err = run(&cfg, vec![Box::new(g)], &options).unwrap_err().to_string();

@@ -18,6 +18,10 @@ use extract::{Method, last_math_env, last_number};
 use normalize::Units;
 use parse::Answer;
 
+/// Bumped whenever a verdict can change (extraction, normalisation, parsing, comparison): it
+/// enters the identity of the verify and evaluate outputs that rest on the grader.
+pub const VERSION: u32 = 1;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     pub equal: bool,

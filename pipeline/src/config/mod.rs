@@ -5,13 +5,15 @@
 
 mod error;
 mod overrides;
+mod resolved;
 mod schema;
-mod validate;
+pub(crate) mod validate;
 
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, Origin, Problem};
 pub use overrides::Override;
+pub use resolved::{Endpoint, ResolvedLlm, Sampling, Throughput};
 pub use schema::*;
 
 /// A validated config and where it came from.

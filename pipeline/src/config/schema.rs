@@ -46,11 +46,15 @@ pub struct RunConfig {
     pub out_dir: PathBuf,
     /// Seed for every random choice the pipeline makes (sampling, shuffles, subsets).
     pub seed: u64,
+    /// Share of a stage's planned calls (conversations for `generate`) that may fail for good
+    /// before the stage stops with a non-zero exit and a per-reason summary. What succeeded is
+    /// kept, and what failed is asked again on the next run.
+    pub max_failed_fraction: f64,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { name: "default".into(), out_dir: "runs".into(), seed: 42 }
+        Self { name: "default".into(), out_dir: "runs".into(), seed: 42, max_failed_fraction: 0.02 }
     }
 }
 
@@ -84,7 +88,10 @@ pub struct LlmConfig {
     pub max_concurrency: usize,
     /// openai: client-side rate limit; none when absent.
     pub requests_per_minute: Option<u32>,
+    /// One attempt's limit.
     pub timeout_s: f64,
+    /// One call's total limit, retries and their waits included.
+    pub deadline_s: f64,
     /// Retries of a transient failure (429, 5xx, timeout, connection) before giving up.
     pub max_retries: u32,
     pub temperature: f64,
@@ -108,6 +115,7 @@ impl Default for LlmConfig {
             max_concurrency: 8,
             requests_per_minute: None,
             timeout_s: 120.0,
+            deadline_s: 900.0,
             max_retries: 5,
             temperature: 0.7,
             top_p: 1.0,

@@ -73,8 +73,18 @@ fn a_pasted_api_key_is_refused_and_not_echoed() {
     assert!(e.contains("environment variable"), "{e}");
     assert!(!e.contains("sk-live-123"), "{e}");
     let e = err(&MINIMAL.replace("\"OPENAI_API_KEY\"", "\"sk-live-123\""), &[]);
-    assert!(e.contains("configs/x.toml:6: llm.gen.api_key_env: must be the NAME"), "{e}");
+    assert!(e.contains("configs/x.toml:6: llm.gen.api_key_env: looks like an API key, not the NAME"), "{e}");
     assert!(!e.contains("sk-live-123"), "{e}");
+    // Keys that are valid variable names are caught too: a provider prefix, or a random token.
+    for key in ["hf_AbCdEfGhIjKlMnOpQrStUv", "gsk_live123", "Ab3dE5gH7jK9mN1pQ3sT5vW7yZ"] {
+        let e = err(&MINIMAL.replace("\"OPENAI_API_KEY\"", &format!("\"{key}\"")), &[]);
+        assert!(e.contains("looks like an API key"), "{key}: {e}");
+        assert!(!e.contains(key), "{e}");
+    }
+    // Real variable names pass.
+    for name in ["OPENAI_API_KEY", "TOGETHER_API_KEY", "MY_LAB_VLLM_TOKEN_2", "hf_token"] {
+        assert!(!super::validate::looks_like_secret(name), "{name}");
+    }
     let e = err(&MINIMAL.replace("http://localhost", "http://user:sk-live-123@localhost"), &[]);
     assert!(e.contains("llm.gen.base_url: must not carry credentials"), "{e}");
     assert!(!e.contains("sk-live-123"), "{e}");
@@ -252,4 +262,24 @@ fn embeddings_providers_are_checked() {
     assert!(e.contains("only for provider = \"openai\""), "{e}");
     let e = err(MINIMAL, &["dedup.embeddings.provider=\"none\"", "dedup.semantic.enabled=true"]);
     assert!(e.contains("dedup.semantic.enabled: needs embeddings"), "{e}");
+}
+
+#[test]
+fn out_of_range_numbers_and_multi_line_script_values_are_config_errors() {
+    let e = err(
+        &format!("{MINIMAL}\n[slurm]\npartition = \"gpu\\n#SBATCH --mem=1T\"\nmodules = [\"cuda\", \"x\\nrm -rf /\"]\n[slurm.env]\nA = \"1\\n2\"\n"),
+        &["llm.gen.timeout_s=1e20", "llm.gen.max_concurrency=0", "run.max_failed_fraction=2"],
+    );
+    for needle in [
+        "llm.gen.timeout_s: must be in (0, 86400], got 100000000000000000000",
+        "llm.gen.max_concurrency: must be in [1, 4096], got 0",
+        "run.max_failed_fraction: must be in [0, 1], got 2",
+        "slurm.partition: must be one line",
+        "slurm.modules[1]: must be one line",
+        "slurm.env.A: must be one line",
+    ] {
+        assert!(e.contains(needle), "{needle}: {e}");
+    }
+    let e = err(MINIMAL, &["llm.gen.deadline_s=10", "llm.gen.timeout_s=60"]);
+    assert!(e.contains("llm.gen.deadline_s: must be >= timeout_s (60)"), "{e}");
 }

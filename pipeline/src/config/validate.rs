@@ -24,6 +24,21 @@ impl Problems {
         }
     }
 
+    fn within<T: PartialOrd + std::fmt::Display>(&mut self, value: T, min: T, max: T, key: KeyPath) {
+        if value < min || value > max {
+            self.0.push((key, format!("must be in [{min}, {max}], got {value}")));
+        }
+    }
+
+    /// A value written into a generated script: one line, no NUL.
+    fn one_line(&mut self, value: &str, key: impl FnOnce() -> KeyPath) {
+        self.check(
+            !value.contains(['\n', '\r', '\0']),
+            key,
+            "must be one line (it is written into the job scripts)",
+        );
+    }
+
     /// `lo < value <= hi` (open below) or `lo <= value <= hi`.
     fn in_range(&mut self, value: f64, lo: f64, hi: f64, open_lo: bool, key: KeyPath) {
         let ok = value.is_finite() && (if open_lo { value > lo } else { value >= lo }) && value <= hi;
@@ -158,6 +173,29 @@ fn slurm(p: &mut Problems, s: &crate::config::SlurmConfig) {
             p.check(time_ok(t), || key().key("time"), time_msg);
         }
     }
+    for (name, value) in
+        [("partition", &s.partition), ("account", &s.account), ("qos", &s.qos), ("mem", &s.mem)]
+    {
+        if let Some(v) = value {
+            p.one_line(v, || k("slurm").key(name));
+        }
+    }
+    for (name, list) in [("modules", &s.modules), ("extra", &s.extra), ("setup", &s.setup)] {
+        for (i, v) in list.iter().enumerate() {
+            p.one_line(v, || k("slurm").key(name).index(i));
+        }
+    }
+    for (var, v) in &s.env {
+        p.one_line(v, || k("slurm.env").key(var));
+    }
+    for (name, stage) in &s.stages {
+        for (field, value) in [("mem", &stage.mem), ("partition", &stage.partition)] {
+            if let Some(v) = value {
+                p.one_line(v, || k("slurm.stages").key(name).key(field));
+            }
+        }
+    }
+    p.one_line(&s.template.to_string_lossy(), || k("slurm.template"));
     for var in s.env.keys() {
         let ok = !var.is_empty()
             && !var.starts_with(|c: char| c.is_ascii_digit())
@@ -169,6 +207,7 @@ fn slurm(p: &mut Problems, s: &crate::config::SlurmConfig) {
 fn run(p: &mut Problems, r: &RunConfig) {
     p.name(&r.name, || k("run.name"));
     p.check(!r.out_dir.as_os_str().is_empty(), || k("run.out_dir"), "must not be empty");
+    p.in_range(r.max_failed_fraction, 0.0, 1.0, false, k("run.max_failed_fraction"));
 }
 
 fn llm_section(p: &mut Problems, l: &LlmConfig, at: KeyPath) {
@@ -197,7 +236,15 @@ fn llm_section(p: &mut Problems, l: &LlmConfig, at: KeyPath) {
                 || key("model"),
                 "required for provider = \"openai\" (the model name sent with each request)",
             );
-            if let Some(var) = &l.api_key_env {
+            if let Some(var) = &l.api_key_env
+                && looks_like_secret(var)
+            {
+                // Never echo the value: it is probably the key.
+                p.0.push((
+                    key("api_key_env"),
+                    "looks like an API key, not the NAME of the environment variable holding one: put the key in a variable (e.g. `export OPENAI_API_KEY=...`) and write api_key_env = \"OPENAI_API_KEY\"; if that was a real key, revoke it".into(),
+                ));
+            } else if let Some(var) = &l.api_key_env {
                 let is_name = var.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                     && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 // Never echo the value: it may be the secret itself, pasted in by mistake.
@@ -229,14 +276,45 @@ fn llm_section(p: &mut Problems, l: &LlmConfig, at: KeyPath) {
             only_for(p, l.requests_per_minute.is_some(), "requests_per_minute", "openai");
         }
     }
-    p.at_least(l.max_concurrency, 1, key("max_concurrency"));
+    p.within(l.max_concurrency, 1, 4096, key("max_concurrency"));
     if let Some(rpm) = l.requests_per_minute {
-        p.at_least(rpm, 1, key("requests_per_minute"));
+        p.within(rpm, 1, 1_000_000, key("requests_per_minute"));
     }
-    p.check(l.timeout_s.is_finite() && l.timeout_s > 0.0, || key("timeout_s"), "must be > 0");
+    p.within(l.max_retries, 0, 100, key("max_retries"));
+    // A day at most: past that a "timeout" is a hang, and Duration would overflow long before
+    // a value like 1e20.
+    p.in_range(l.timeout_s, 0.0, 86_400.0, true, key("timeout_s"));
+    p.in_range(l.deadline_s, 0.0, 7.0 * 86_400.0, true, key("deadline_s"));
+    p.check(
+        !(l.deadline_s < l.timeout_s),
+        || key("deadline_s"),
+        format!("must be >= timeout_s ({}): it bounds a whole call, retries included", l.timeout_s),
+    );
     p.in_range(l.temperature, 0.0, 2.0, false, key("temperature"));
     p.in_range(l.top_p, 0.0, 1.0, true, key("top_p"));
-    p.at_least(l.max_tokens, 1, key("max_tokens"));
+    p.within(l.max_tokens, 1, 10_000_000, key("max_tokens"));
+}
+
+/// Prefixes of API keys as providers issue them (OpenAI, Hugging Face, Groq, xAI, Google, ...).
+const KEY_PREFIXES: [&str; 9] = ["sk-", "sk_", "hf_", "gsk_", "xai-", "pk-", "AIza", "ghp_", "nvapi-"];
+
+/// Whether an `api_key_env` value looks like a key rather than a variable's name: a known key
+/// prefix, or long and mixing lower case, upper case and digits the way random tokens do
+/// (variable names are conventionally UPPER_SNAKE_CASE).
+pub(crate) fn looks_like_secret(value: &str) -> bool {
+    if KEY_PREFIXES.iter().any(|p| value.starts_with(p)) {
+        return true;
+    }
+    let lower = value.chars().any(|c| c.is_ascii_lowercase());
+    let upper = value.chars().any(|c| c.is_ascii_uppercase());
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    let mut counts = std::collections::HashMap::new();
+    for c in value.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+    }
+    let n = value.chars().count() as f64;
+    let entropy: f64 = counts.values().map(|&k| -(k as f64 / n) * (k as f64 / n).log2()).sum();
+    value.len() >= 20 && ((lower && upper && digits >= 2) || (entropy >= 4.2 && digits >= 3))
 }
 
 fn generate(p: &mut Problems, g: &GenerateConfig, llms: &BTreeMap<String, LlmConfig>) {
@@ -248,10 +326,12 @@ fn generate(p: &mut Problems, g: &GenerateConfig, llms: &BTreeMap<String, LlmCon
         || k("generate.task"),
         "must name a task prompt file (data/prompts/<task>.txt): letters, digits, `_` or `-`",
     );
-    p.at_least(g.num_problems, 1, k("generate.num_problems"));
+    p.within(g.num_problems, 1, 10_000_000, k("generate.num_problems"));
     p.at_least(g.k, 1, k("generate.k"));
     p.at_least(g.target_words, 1, k("generate.target_words"));
     p.at_least(g.samples_per_turn, 1, k("generate.samples_per_turn"));
+    // A call's key packs the turn and the parse attempt in a byte each.
+    p.within(g.max_parse_retries, 0, 100, k("generate.max_parse_retries"));
     p.check(
         g.k == 0 || g.samples_per_turn <= g.k,
         || k("generate.samples_per_turn"),
@@ -286,7 +366,7 @@ fn solve(p: &mut Problems, s: &SolveConfig, llms: &BTreeMap<String, LlmConfig>) 
     if let Some(llm) = &s.llm {
         p.llm_ref(llm, llms, k("solve.llm"));
     }
-    p.at_least(s.num_solutions, 1, k("solve.num_solutions"));
+    p.within(s.num_solutions, 1, 1000, k("solve.num_solutions"));
     p.in_range(s.temperature, 0.0, 2.0, false, k("solve.temperature"));
     p.in_range(s.top_p, 0.0, 1.0, true, k("solve.top_p"));
     if let Some(m) = s.max_tokens {

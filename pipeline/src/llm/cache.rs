@@ -1,7 +1,9 @@
-//! Completed calls on disk, keyed by the sha256 of the full request plus the call index (so
-//! identical requests meant as separate samples stay separate). One JSON file per call, written
-//! atomically: a crash leaves a call cached or not, never half-cached. No key or header is
-//! stored, only the request body and the reply.
+//! Completed calls on disk, keyed by what answers and what asked: the endpoint's identity (base
+//! URL and served model, or the local model's content digest), the arm the call serves (a
+//! strategy, an evaluation target: no two arms ever share a reply), the full request, and the
+//! call index (identical requests meant as separate samples stay separate). One JSON file per
+//! call, written atomically: a crash leaves a call cached or not, never half-cached. No key or
+//! header is stored, only the request body and the reply.
 
 use std::path::{Path, PathBuf};
 
@@ -13,22 +15,40 @@ use crate::manifest::{sha256_hex, write_atomic};
 #[derive(Debug, Clone)]
 pub struct CallCache {
     dir: PathBuf,
+    endpoint: String,
+    /// Re-ask every call (`--refresh-cache`): replies are written, never read.
+    refresh: bool,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Entry {
+    endpoint: String,
+    arm: String,
     request: ChatRequest,
     call_index: u64,
     response: ChatResponse,
 }
 
 impl CallCache {
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+    /// The cache under `dir` for the endpoint whose identity is `endpoint`
+    /// ([`crate::config::ResolvedLlm::endpoint_identity`], hashed).
+    pub fn new(dir: impl Into<PathBuf>, endpoint: impl Into<String>) -> Self {
+        Self { dir: dir.into(), endpoint: endpoint.into(), refresh: false }
     }
 
-    pub fn key(request: &ChatRequest, call_index: u64) -> String {
-        let body = serde_json::to_vec(&(request, call_index)).expect("requests serialize");
+    /// Ignore cached replies (and overwrite them with fresh ones).
+    pub fn refreshing(mut self, refresh: bool) -> Self {
+        self.refresh = refresh;
+        self
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn key(&self, request: &ChatRequest, arm: &str, call_index: u64) -> String {
+        let body =
+            serde_json::to_vec(&(&self.endpoint, arm, request, call_index)).expect("requests serialize");
         sha256_hex(&body)
     }
 
@@ -38,22 +58,35 @@ impl CallCache {
 
     /// The cached reply, if this exact call completed before. An unreadable entry counts as a
     /// miss (and is overwritten by the next success).
-    pub fn get(&self, request: &ChatRequest, call_index: u64) -> Option<ChatResponse> {
-        let path = self.path(&Self::key(request, call_index));
+    pub fn get(&self, request: &ChatRequest, arm: &str, call_index: u64) -> Option<ChatResponse> {
+        if self.refresh {
+            return None;
+        }
+        let path = self.path(&self.key(request, arm, call_index));
         let text = std::fs::read_to_string(&path).ok()?;
         let entry: Entry = serde_json::from_str(&text).ok()?;
-        (entry.request == *request && entry.call_index == call_index)
+        (entry.endpoint == self.endpoint
+            && entry.arm == arm
+            && entry.request == *request
+            && entry.call_index == call_index)
             .then_some(ChatResponse { cached: true, ..entry.response })
     }
 
     pub fn put(
         &self,
         request: &ChatRequest,
+        arm: &str,
         call_index: u64,
         response: &ChatResponse,
     ) -> Result<(), LlmError> {
-        let path = self.path(&Self::key(request, call_index));
-        let entry = Entry { request: request.clone(), call_index, response: response.clone() };
+        let path = self.path(&self.key(request, arm, call_index));
+        let entry = Entry {
+            endpoint: self.endpoint.clone(),
+            arm: arm.to_owned(),
+            request: request.clone(),
+            call_index,
+            response: response.clone(),
+        };
         let json = serde_json::to_vec(&entry).expect("cache entries serialize");
         write_atomic(&path, &json).map_err(|e| cache_err(&path, e))
     }

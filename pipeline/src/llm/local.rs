@@ -6,18 +6,17 @@
 //! `response_format` (sent when `json_schema = true`) constrains decoding to its JSON schema,
 //! so even a small model writes the JSON a strategy asks for.
 
-use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use trainer::generate::{Grammar, Request, Sampling};
 use trainer::text::ChatMessage;
-use trainer::{DeviceSpec, Pretrained};
+use trainer::Pretrained;
 
 use super::cache::CallCache;
 use super::{ChatRequest, ChatResponse, LlmError, Usage};
-use crate::config::{LlmConfig, Provider};
+use crate::config::{Endpoint, ResolvedLlm};
 
 /// How long the worker waits for more requests to fill a batch once one has arrived.
 const GATHER: Duration = Duration::from_millis(25);
@@ -36,20 +35,16 @@ pub struct LocalClient {
 
 impl LocalClient {
     /// Loads the model (on the worker thread, reporting load errors here).
-    pub fn new(name: &str, config: &LlmConfig, cache: CallCache) -> Result<Self, LlmError> {
+    pub fn new(llm: &ResolvedLlm, cache: CallCache) -> Result<Self, LlmError> {
+        let name = llm.name.as_str();
         let cfg_err = |message: String| LlmError::Config { llm: name.to_owned(), message };
-        if config.provider != Provider::Local {
+        let Endpoint::Local { model_path, device } = &llm.endpoint else {
             return Err(cfg_err("not a local provider".into()));
-        }
-        let path = config.model_path.clone().ok_or_else(|| cfg_err("model_path is required".into()))?;
-        let device: DeviceSpec = config
-            .device
-            .as_deref()
-            .unwrap_or("cpu")
-            .parse()
-            .map_err(|e: trainer::DeviceSpecError| cfg_err(format!("device: {e}")))?;
-        let model_id = model_identity(&path);
-        let batch = config.max_concurrency.max(1);
+        };
+        let (path, device) = (model_path.clone(), *device);
+        // The cache's endpoint identity is the model's content digest: requests name it too.
+        let model_id = format!("local:{}", cache.endpoint());
+        let batch = llm.throughput.max_concurrency;
         let (jobs, inbox) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel();
         let llm = name.to_owned();
@@ -72,44 +67,22 @@ impl LocalClient {
         Ok(Self { jobs, cache, model_id })
     }
 
-    /// What identifies this model in requests (and so in cache keys): a different file at the
-    /// same path, or another model, never answers from this one's cache.
+    /// What identifies this model in requests: its content digest.
     pub fn model_id(&self) -> &str {
         &self.model_id
     }
 
-    pub async fn chat(&self, request: &ChatRequest, call_index: u64) -> Result<ChatResponse, LlmError> {
-        if let Some(hit) = self.cache.get(request, call_index) {
+    pub async fn chat(&self, request: &ChatRequest, arm: &str, call_index: u64) -> Result<ChatResponse, LlmError> {
+        if let Some(hit) = self.cache.get(request, arm, call_index) {
             return Ok(hit);
         }
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job { request: request.clone(), call_index, reply })
-            .map_err(|_| LlmError::Local("the model thread has stopped".into()))?;
-        let response = answer.await.map_err(|_| LlmError::Local("the model thread has stopped".into()))??;
-        self.cache.put(request, call_index, &response)?;
+        let stopped = || LlmError::WorkerStopped("the model thread has stopped (see the log above for why)".into());
+        self.jobs.send(Job { request: request.clone(), call_index, reply }).map_err(|_| stopped())?;
+        let response = answer.await.map_err(|_| stopped())??;
+        self.cache.put(request, arm, call_index, &response)?;
         Ok(response)
     }
-}
-
-/// `local:<path>:<bytes>:<modified>` for a file; for a folder, the same over its files.
-pub fn model_identity(path: &Path) -> String {
-    let stamp = |p: &Path| {
-        std::fs::metadata(p).ok().map(|m| {
-            let modified = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-            format!("{}:{}", m.len(), modified.map_or(0, |d| d.as_secs()))
-        })
-    };
-    let mut parts = vec![format!("local:{}", path.display())];
-    if path.is_dir() {
-        let mut files: Vec<_> =
-            std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| e.path()).collect();
-        files.sort();
-        parts.extend(files.iter().filter_map(|f| stamp(f)));
-    } else {
-        parts.extend(stamp(path));
-    }
-    parts.join(":")
 }
 
 fn serve(model: &Pretrained, inbox: &mpsc::Receiver<Job>, batch: usize, llm: &str) {

@@ -51,6 +51,11 @@ pub enum LlmError {
     MissingKey { llm: String, var: String },
     #[error("llm.{llm}: {message}")]
     Config { llm: String, message: String },
+    /// 401/403: no retry can help, and the server's body is left out (some echo part of the key).
+    #[error("HTTP {status} from {url}: the endpoint refused the credentials; {hint}")]
+    Unauthorized { status: u16, url: String, hint: String },
+    #[error("HTTP 404 from {url}: the endpoint does not serve model `{model}` (llm.{llm}.model) or has no such route: {body}")]
+    UnknownModel { url: String, model: String, llm: String, body: String },
     #[error("HTTP {status} from {url}: {body}")]
     Status { status: u16, url: String, body: String },
     #[error("request to {url} failed: {message}")]
@@ -59,10 +64,50 @@ pub enum LlmError {
     BadReply { url: String, message: String },
     #[error("gave up after {attempts} attempts; last error: {last}")]
     RetriesExhausted { attempts: u32, last: Box<LlmError> },
+    #[error("no reply within the call's deadline of {seconds:.0} s (llm.<name>.deadline_s){}", last.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default())]
+    Deadline { seconds: f64, last: Option<Box<LlmError>> },
     #[error("cache {path}: {message}")]
     Cache { path: String, message: String },
     #[error("local model: {0}")]
     Local(String),
+    #[error("local model: {0}")]
+    WorkerStopped(String),
+}
+
+impl LlmError {
+    /// A failure no retry and no later call can fix until the user changes something (a
+    /// refused key, an unknown model, a dead local model, an unusable cache): the stage stops
+    /// at once instead of failing every remaining call.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            Self::MissingKey { .. }
+            | Self::Config { .. }
+            | Self::Unauthorized { .. }
+            | Self::UnknownModel { .. }
+            | Self::Cache { .. }
+            | Self::WorkerStopped(_) => true,
+            Self::RetriesExhausted { last, .. } => last.is_fatal(),
+            _ => false,
+        }
+    }
+
+    /// A short name for per-reason failure counts.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::MissingKey { .. } => "missing_key",
+            Self::Config { .. } => "config",
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::UnknownModel { .. } => "unknown_model",
+            Self::Status { .. } => "http_status",
+            Self::Transport { .. } => "transport",
+            Self::BadReply { .. } => "bad_reply",
+            Self::RetriesExhausted { last, .. } => last.kind(),
+            Self::Deadline { .. } => "deadline",
+            Self::Cache { .. } => "cache",
+            Self::Local(_) => "local",
+            Self::WorkerStopped(_) => "local_worker_stopped",
+        }
+    }
 }
 
 /// The client for one `[llm.<name>]` section, whichever its provider.
@@ -72,31 +117,29 @@ pub enum Client {
 }
 
 impl Client {
-    /// Builds the client; for `local`, loads the model now so a bad path fails early.
-    pub fn new(
-        name: &str,
-        config: &crate::config::LlmConfig,
-        cache: cache::CallCache,
-    ) -> Result<Self, LlmError> {
-        Ok(match config.provider {
-            crate::config::Provider::Openai => Self::OpenAi(openai::OpenAiClient::new(name, config, cache)?),
-            crate::config::Provider::Local => Self::Local(local::LocalClient::new(name, config, cache)?),
+    /// Builds the client; for `local`, loads the model now so a bad path fails early. `cache`
+    /// must be keyed by this LLM's endpoint identity.
+    pub fn new(llm: &crate::config::ResolvedLlm, cache: cache::CallCache) -> Result<Self, LlmError> {
+        Ok(match &llm.endpoint {
+            crate::config::Endpoint::Openai { .. } => Self::OpenAi(openai::OpenAiClient::new(llm, cache)?),
+            crate::config::Endpoint::Local { .. } => Self::Local(local::LocalClient::new(llm, cache)?),
         })
     }
 
-    /// The `model` to put in requests: the configured name for servers, the model file's
-    /// identity for the local provider (so cache keys change with the model).
-    pub fn model_name(&self, config: &crate::config::LlmConfig) -> String {
+    /// The `model` to put in requests: the configured name for servers, the model's content
+    /// identity for the local provider.
+    pub fn model_name(&self) -> String {
         match self {
-            Self::OpenAi(_) => config.model.clone().unwrap_or_default(),
+            Self::OpenAi(c) => c.model().to_owned(),
             Self::Local(c) => c.model_id().to_owned(),
         }
     }
 
-    pub async fn chat(&self, request: &ChatRequest, call_index: u64) -> Result<ChatResponse, LlmError> {
+    /// Call `call_index` of `request` for `arm` (the strategy or evaluation target it serves).
+    pub async fn chat(&self, request: &ChatRequest, arm: &str, call_index: u64) -> Result<ChatResponse, LlmError> {
         match self {
-            Self::OpenAi(c) => c.chat(request, call_index).await,
-            Self::Local(c) => c.chat(request, call_index).await,
+            Self::OpenAi(c) => c.chat(request, arm, call_index).await,
+            Self::Local(c) => c.chat(request, arm, call_index).await,
         }
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::{Mutex, Semaphore};
 use super::cache::CallCache;
 use super::retry::{backoff, is_transient_status, parse_retry_after};
 use super::{ChatRequest, ChatResponse, LlmError, Usage};
-use crate::config::{LlmConfig, Provider};
+use crate::config::{Endpoint, ResolvedLlm};
 
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
@@ -21,8 +21,14 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 pub struct OpenAiClient {
     http: reqwest::Client,
     url: String,
+    /// The `[llm.<name>]` section and its model, for messages.
+    llm: String,
+    model: String,
+    /// Where the key comes from, for a refused key's message (never the key).
+    key_hint: String,
     key: Option<String>,
     max_retries: u32,
+    deadline: Duration,
     permits: Arc<Semaphore>,
     /// When the next request may start, under `requests_per_minute`.
     next_slot: Option<(Mutex<Instant>, Duration)>,
@@ -31,37 +37,45 @@ pub struct OpenAiClient {
 }
 
 impl OpenAiClient {
-    /// `name` is the `[llm.<name>]` section, for messages.
-    pub fn new(name: &str, config: &LlmConfig, cache: CallCache) -> Result<Self, LlmError> {
-        let cfg_err = |message: &str| LlmError::Config { llm: name.to_owned(), message: message.to_owned() };
-        if config.provider != Provider::Openai {
+    pub fn new(llm: &ResolvedLlm, cache: CallCache) -> Result<Self, LlmError> {
+        let cfg_err = |message: &str| LlmError::Config { llm: llm.name.clone(), message: message.to_owned() };
+        let Endpoint::Openai { base_url, model, api_key_env } = &llm.endpoint else {
             return Err(cfg_err("not an openai provider"));
-        }
-        let base = config.base_url.as_deref().ok_or_else(|| cfg_err("base_url is required"))?;
-        let key = match &config.api_key_env {
+        };
+        let key = match api_key_env {
             Some(var) => Some(
                 std::env::var(var)
-                    .map_err(|_| LlmError::MissingKey { llm: name.to_owned(), var: var.clone() })?,
+                    .map_err(|_| LlmError::MissingKey { llm: llm.name.clone(), var: var.clone() })?,
             ),
             None => None,
         };
+        let t = &llm.throughput;
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs_f64(config.timeout_s))
+            .timeout(t.timeout)
             .build()
             .map_err(|e| cfg_err(&format!("cannot build the HTTP client: {e}")))?;
-        let next_slot = config
+        let next_slot = t
             .requests_per_minute
             .map(|rpm| (Mutex::new(Instant::now()), Duration::from_secs_f64(60.0 / f64::from(rpm.max(1)))));
         Ok(Self {
             http,
-            url: format!("{}/chat/completions", base.trim_end_matches('/')),
+            url: format!("{base_url}/chat/completions"),
+            llm: llm.name.clone(),
+            model: model.clone(),
+            key_hint: llm.key_hint(),
             key,
-            max_retries: config.max_retries,
-            permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            max_retries: t.max_retries,
+            deadline: t.deadline,
+            permits: Arc::new(Semaphore::new(t.max_concurrency)),
             next_slot,
             cache,
             backoff_base: BACKOFF_BASE,
         })
+    }
+
+    /// The configured model name.
+    pub fn model(&self) -> &str {
+        &self.model
     }
 
     /// Shorter backoff, for tests against a local server.
@@ -70,24 +84,41 @@ impl OpenAiClient {
         self
     }
 
-    /// Sends `request` (unless call `call_index` of it is cached), retrying transient failures.
-    pub async fn chat(&self, request: &ChatRequest, call_index: u64) -> Result<ChatResponse, LlmError> {
-        if let Some(hit) = self.cache.get(request, call_index) {
+    /// Sends `request` (unless call `call_index` of it for `arm` is cached), retrying transient
+    /// failures, all within the call's deadline.
+    pub async fn chat(&self, request: &ChatRequest, arm: &str, call_index: u64) -> Result<ChatResponse, LlmError> {
+        if let Some(hit) = self.cache.get(request, arm, call_index) {
             return Ok(hit);
         }
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let deadline = tokio::time::Instant::now() + self.deadline;
+        let mut last: Option<LlmError> = None;
         let mut attempt = 0u32;
+        let out_of_time = |last: Option<LlmError>| LlmError::Deadline {
+            seconds: self.deadline.as_secs_f64(),
+            last: last.map(Box::new),
+        };
         loop {
             attempt += 1;
-            self.wait_for_slot().await;
-            let (err, retry_after) = match self.send(request).await {
-                Ok(response) => {
-                    self.cache.put(request, call_index, &response)?;
+            let sent = tokio::time::timeout_at(deadline, async {
+                self.wait_for_slot().await;
+                self.send(request).await
+            })
+            .await;
+            let (err, retry_after) = match sent {
+                Err(_) => return Err(out_of_time(last)),
+                Ok(Ok(response)) => {
+                    self.cache.put(request, arm, call_index, &response)?;
                     return Ok(response);
                 }
-                Err(e) => e,
+                Ok(Err(e)) => e,
             };
-            if !is_transient(&err) || attempt > self.max_retries {
+            // A malformed body may be a proxy's fixed error page: one more try, not `max_retries`.
+            let retryable = match &err {
+                LlmError::BadReply { .. } => attempt == 1,
+                e => is_transient(e),
+            };
+            if !retryable || attempt > self.max_retries {
                 return Err(if attempt > 1 {
                     LlmError::RetriesExhausted { attempts: attempt, last: Box::new(err) }
                 } else {
@@ -99,6 +130,10 @@ impl OpenAiClient {
             let delay =
                 retry_after.unwrap_or_else(|| backoff(attempt, self.backoff_base, BACKOFF_CAP, jitter));
             tracing::debug!("call {call_index}: attempt {attempt} failed ({err}); retrying in {delay:?}");
+            if tokio::time::Instant::now() + delay >= deadline {
+                return Err(out_of_time(Some(err)));
+            }
+            last = Some(err);
             tokio::time::sleep(delay).await;
         }
     }
@@ -126,7 +161,10 @@ impl OpenAiClient {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let body: String = resp.text().await.unwrap_or_default().chars().take(500).collect();
-                    Err(LlmError::Status { status, url: url.clone(), body })
+                    Err(match status {
+                        401 | 403 => LlmError::Unauthorized { status, url: url.clone(), hint: self.key_hint.clone() },
+                        _ => LlmError::Status { status, url: url.clone(), body },
+                    })
                 }
                 Err(e) => Err(LlmError::Transport { url: url.clone(), message: e.to_string() }),
             };
@@ -169,8 +207,14 @@ impl OpenAiClient {
             resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         let body = resp.text().await.map_err(transport)?;
         if !(200..300).contains(&status) {
+            let url = self.url.clone();
             let body: String = body.chars().take(500).collect();
-            return Err((LlmError::Status { status, url: self.url.clone(), body }, retry_after));
+            let err = match status {
+                401 | 403 => LlmError::Unauthorized { status, url, hint: self.key_hint.clone() },
+                404 => LlmError::UnknownModel { url, model: self.model.clone(), llm: self.llm.clone(), body },
+                _ => LlmError::Status { status, url, body },
+            };
+            return Err((err, retry_after));
         }
         parse_completion(&body)
             .map_err(|message| (LlmError::BadReply { url: self.url.clone(), message }, None))

@@ -24,6 +24,7 @@ use super::jsonl::{read_jsonl, write_all};
 use super::solve::SolvedProblem;
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::{Config, EmbeddingsProvider};
+use crate::identity::Identify;
 use crate::dedup::{ContaminationIndex, MinHasher, exact_key, near_duplicates};
 
 /// Where the evaluation benchmarks live.
@@ -52,21 +53,30 @@ impl Stage for Dedup {
         StageName::Dedup
     }
 
-    fn config_slice(&self, config: &Config) -> serde_json::Value {
-        let e = &config.dedup.embeddings;
-        let endpoint = e.llm.as_ref().and_then(|n| config.llm.get(n));
-        json!({ "dedup": config.dedup, "seed": config.run.seed, "strategies": config.generate.strategies,
-                "embeddings_endpoint": endpoint.map(|l| json!({ "base_url": l.base_url, "model": l.model })) })
+    fn version(&self) -> u32 {
+        2
+    }
+
+    fn config_slice(&self, id: Identify<'_>) -> Result<serde_json::Value, StageError> {
+        let c = id.config;
+        let e = &c.dedup.embeddings;
+        let embeddings = match e.provider {
+            EmbeddingsProvider::None => json!("none"),
+            EmbeddingsProvider::Local => json!({ "local_model_sha256": id.model(&e.model_path)? }),
+            EmbeddingsProvider::Openai => {
+                let name = e.llm.as_deref().unwrap_or_default();
+                let llm = id.llm(name)?;
+                json!({ "endpoint": llm.endpoint_identity(id.digests).map_err(|err| StageError::Failed(format!("llm.{name}: {err}")))? })
+            }
+        };
+        Ok(json!({ "dedup": c.dedup, "seed": c.run.seed, "strategies": c.generate.strategies,
+                   "embeddings": embeddings }))
     }
 
     fn external_inputs(&self, config: &Config) -> Vec<std::path::PathBuf> {
         let mut inputs: Vec<std::path::PathBuf> = Vec::new();
         if config.dedup.decontaminate.enabled {
             inputs.extend(eval::Benchmark::ALL.iter().map(|b| Path::new(BENCHMARKS_DIR).join(b.file_name())));
-        }
-        let e = &config.dedup.embeddings;
-        if e.provider == EmbeddingsProvider::Local {
-            inputs.push(e.model_path.join("model.safetensors"));
         }
         inputs
     }
@@ -239,14 +249,15 @@ impl Embedder {
                     .llm
                     .as_ref()
                     .ok_or_else(|| StageError::Failed("dedup.embeddings.llm is required".into()))?;
-                let llm = config
-                    .llm
-                    .get(name)
-                    .ok_or_else(|| StageError::Failed(format!("no [llm.{name}] section")))?;
+                let llm = config.resolved_llm(name).map_err(StageError::Failed)?;
+                let model = match &llm.endpoint {
+                    crate::config::Endpoint::Openai { model, .. } => model.clone(),
+                    crate::config::Endpoint::Local { .. } => String::new(),
+                };
+                // Embeddings are not cached (cheap, and the stage itself is skipped when up to date).
                 let client = crate::llm::openai::OpenAiClient::new(
-                    name,
-                    llm,
-                    crate::llm::cache::CallCache::new(cache_dir),
+                    &llm,
+                    crate::llm::cache::CallCache::new(cache_dir, name.as_str()),
                 )
                 .map_err(|err| StageError::Failed(err.to_string()))?;
                 let runtime = tokio::runtime::Builder::new_current_thread()
@@ -255,7 +266,7 @@ impl Embedder {
                     .map_err(|err| StageError::Failed(format!("cannot start the async runtime: {err}")))?;
                 Ok(Some(Self::Endpoint {
                     name: name.clone(),
-                    model: llm.model.clone().unwrap_or_default(),
+                    model,
                     client: Box::new(client),
                     runtime: Box::new(runtime),
                 }))

@@ -19,6 +19,7 @@ use trainer::text::ChatMessage;
 use super::jsonl::{append_file, read_jsonl, write_line};
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::Config;
+use crate::identity::Identify;
 use crate::stages::dedup::BENCHMARKS_DIR;
 use crate::stages::train::CUSTOM;
 
@@ -36,6 +37,45 @@ pub struct EvalRecord {
     pub completion_tokens: usize,
     /// `stop` or `length`.
     pub finish: String,
+    /// The identity it was made under (see [`target_identity`]); empty in pre-identity files.
+    #[serde(default)]
+    pub identity: String,
+}
+
+/// This stage's version: 2 since records carry their identity (model content, subset, seed).
+pub const VERSION: u32 = 2;
+
+/// What one target's records depend on: who answers (the model's content digest in-process;
+/// through an endpoint, its identity, the name the target is asked for by and the target's
+/// content where it is on disk), the protocol (prompt, token budget, greedy decoding, the
+/// grader) and which problems (subset and seed).
+pub fn target_identity(id: Identify<'_>, model: &Path) -> Result<serde_json::Value, StageError> {
+    let c = id.config;
+    let e = &c.evaluate;
+    let who = match &e.llm {
+        None => json!({ "local_model_sha256": id.model(model)? }),
+        Some(name) => {
+            let llm = id.llm(name)?;
+            json!({
+                "endpoint": llm.endpoint_identity(id.digests).map_err(|err| StageError::Failed(format!("llm.{name}: {err}")))?,
+                "served_model": served_model(e, &llm, model),
+                // A model served from a path here is known by its content; one only the
+                // server has (a hub name) by its name.
+                "model_sha256": if model.exists() { Some(id.model(model)?) } else { None },
+            })
+        }
+    };
+    Ok(json!({
+        "stage": "evaluate",
+        "version": VERSION,
+        "grader_version": eval::grader::VERSION,
+        "prompt_version": eval::prompt::VERSION,
+        "model": who,
+        "max_new_tokens": e.max_new_tokens,
+        "decoding": "greedy",
+        "subset": e.subset,
+        "seed": c.run.seed,
+    }))
 }
 
 /// The models to evaluate: `(student, label, model path)`.
@@ -80,11 +120,21 @@ impl Stage for Evaluate {
         true
     }
 
-    fn config_slice(&self, config: &Config) -> serde_json::Value {
-        let endpoint = config.evaluate.llm.as_ref().and_then(|n| config.llm.get(n));
-        json!({ "evaluate": config.evaluate, "seed": config.run.seed, "students": config.train.students,
-                "train_data": config.train.data.is_some(), "strategies": config.generate.strategies,
-                "endpoint": endpoint.map(|l| json!({"base_url": l.base_url, "model": l.model})) })
+    fn version(&self) -> u32 {
+        VERSION
+    }
+
+    fn config_slice(&self, id: Identify<'_>) -> Result<serde_json::Value, StageError> {
+        // Trained targets enter through train's output digests (upstream); baselines here.
+        let c = id.config;
+        let mut baselines = serde_json::Map::new();
+        if c.evaluate.baseline {
+            for (name, s) in &c.train.students {
+                baselines.insert(name.clone(), target_identity(id, &s.model_path)?);
+            }
+        }
+        Ok(json!({ "evaluate": c.evaluate, "seed": c.run.seed, "baselines": baselines,
+                   "train_data": c.train.data.is_some(), "strategies": c.generate.strategies }))
     }
 
     fn external_inputs(&self, config: &Config) -> Vec<PathBuf> {
@@ -111,12 +161,8 @@ impl Stage for Evaluate {
         let e = &ctx.config.evaluate;
         let endpoint = match &e.llm {
             Some(name) => {
-                let llm = ctx
-                    .config
-                    .llm
-                    .get(name)
-                    .ok_or_else(|| StageError::Failed(format!("no [llm.{name}] section")))?;
-                let (client, runtime) = super::llm_client(ctx, name, llm)?;
+                let llm = ctx.identify().llm(name)?;
+                let (client, runtime) = super::llm_client(ctx, &llm)?;
                 Some((client, runtime, llm))
             }
             None => None,
@@ -130,17 +176,25 @@ impl Stage for Evaluate {
         }
         let mut output = StageOutput::default();
         for (student, label, path) in targets(ctx.config, ctx.run_dir.root()) {
+            let about = target_identity(ctx.identify(), &path)?;
+            let identity = crate::identity::short(&about);
             let engine = match &endpoint {
-                Some((client, runtime, llm)) => {
-                    Engine::Endpoint { client, runtime, llm, model: served_model(e, llm, &path) }
-                }
+                Some((client, runtime, llm)) => Engine::Endpoint {
+                    client,
+                    runtime,
+                    model: served_model(e, llm, &path),
+                    // Each target (and each content of it) is its own arm: no target is ever
+                    // answered from another's cached replies. The subset and seed stay out:
+                    // growing the subset re-asks nothing already answered.
+                    arm: format!("evaluate/{student}/{label}/{}", crate::identity::short(&about["model"])),
+                },
                 None => Engine::Local(Box::new(
                     Pretrained::load(&path, &device.device())
                         .map_err(|err| StageError::Failed(format!("{student}/{label}: {err}")))?,
                 )),
             };
             let dir = ctx.dir.join(&student).join(&label);
-            let identity = prepare_dir(&dir, &path, &engine, e, ctx.force, ctx.shard.is_some())?;
+            prepare_dir(&dir, &about, &identity, ctx.force, ctx.shard.is_some())?;
             let mut sets = Vec::with_capacity(benchmarks.len());
             for (b, problems) in &benchmarks {
                 let main = dir.join(format!("{}.jsonl", b.as_str()));
@@ -159,7 +213,8 @@ impl Stage for Evaluate {
             }
             let total = sets.iter().map(|(p, _)| p.len()).sum::<usize>() as u64;
             let bar = ctx.reporter.bar(&format!("{student}/{label}"), total);
-            let results = evaluate_target(&engine, &sets, e.batch_size, e.max_new_tokens as usize, &*bar)?;
+            let results =
+                evaluate_target(&engine, &sets, &identity, e.batch_size, e.max_new_tokens as usize, &*bar)?;
             bar.finish();
             for ((b, _), (records, (_, out))) in benchmarks.iter().zip(results.into_iter().zip(sets)) {
                 let correct = records.iter().filter(|r| r.correct).count();
@@ -177,50 +232,41 @@ impl Stage for Evaluate {
     }
 }
 
-/// The identity of what a target folder's records depend on (the model files, the protocol).
-/// An unsharded run removes records made under another identity (all of them under
-/// `--force`); shards only read it, their files carry it in their names.
+/// Records `about` (the target's identity) beside its records. An unsharded run keeps only
+/// records made under `identity` (none under `--force`) and drops other identities' shard
+/// files; shards only write their own files, which carry the identity in their names.
 fn prepare_dir(
     dir: &Path,
-    model: &Path,
-    engine: &Engine<'_>,
-    e: &crate::config::EvaluateConfig,
+    about: &serde_json::Value,
+    identity: &str,
     force: bool,
     sharded: bool,
-) -> Result<String, StageError> {
+) -> Result<(), StageError> {
     std::fs::create_dir_all(dir).map_err(|source| StageError::Io { path: dir.to_owned(), source })?;
-    let about = json!({
-        "model": match engine {
-            Engine::Local(_) => crate::llm::local::model_identity(model),
-            Engine::Endpoint { llm, model, .. } => format!("{} {model}", llm.base_url.clone().unwrap_or_default()),
-        },
-        "max_new_tokens": e.max_new_tokens,
-        "prompt": eval::prompt::math_prompt("{problem}"),
-        "decoding": "greedy",
-    });
-    let identity = crate::manifest::sha256_hex(about.to_string().as_bytes());
-    let path = dir.join("identity.json");
-    let previous = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["identity"].as_str().map(str::to_owned));
-    if !sharded && (previous.as_deref() != Some(identity.as_str()) || force) {
-        let current_shard = format!(".{}.shard-", &identity[..12]);
-        for entry in
-            std::fs::read_dir(dir).map_err(|source| StageError::Io { path: dir.to_owned(), source })?
-        {
-            let p = entry.map_err(|source| StageError::Io { path: dir.to_owned(), source })?.path();
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            if name.ends_with(".jsonl") && (force || !name.contains(&current_shard)) {
+    if sharded {
+        return Ok(());
+    }
+    let current_shard = format!(".{}.shard-", &identity[..12]);
+    for entry in std::fs::read_dir(dir).map_err(|source| StageError::Io { path: dir.to_owned(), source })? {
+        let p = entry.map_err(|source| StageError::Io { path: dir.to_owned(), source })?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        if !name.ends_with(".jsonl") {
+            continue;
+        }
+        if name.contains(".shard-") {
+            if force || !name.contains(&current_shard) {
                 std::fs::remove_file(&p).map_err(|source| StageError::Io { path: p.clone(), source })?;
             }
+        } else if force {
+            super::jsonl::write_all::<EvalRecord>(&p, &[])?;
+        } else {
+            super::generate::keep_identity::<EvalRecord>(&p, identity, &format!("evaluate {}", dir.display()), |r| &r.identity)?;
         }
-        let text = serde_json::to_string_pretty(&json!({ "identity": identity, "about": about }))
-            .expect("json serializes");
-        crate::manifest::write_atomic(&path, text.as_bytes())
-            .map_err(|source| StageError::Io { path: path.clone(), source })?;
     }
-    Ok(identity)
+    let path = dir.join("identity.json");
+    let text = serde_json::to_string_pretty(&json!({ "identity": identity, "about": about }))
+        .expect("json serializes");
+    crate::manifest::write_atomic(&path, text.as_bytes()).map_err(|source| StageError::Io { path, source })
 }
 
 /// Folds the records of this identity's shard files (`<benchmark>.<identity>.shard-*.jsonl`)
@@ -250,7 +296,7 @@ fn merge_shards(
     let mut merged = 0;
     for shard in &shards {
         for record in read_jsonl::<EvalRecord>(shard)? {
-            if wanted.contains(record.id.as_str()) && have.insert(record.id.clone()) {
+            if record.identity == identity && wanted.contains(record.id.as_str()) && have.insert(record.id.clone()) {
                 write_line(&mut file, main, &record)?;
                 merged += 1;
             }
@@ -269,23 +315,22 @@ enum Engine<'a> {
     Endpoint {
         client: &'a std::sync::Arc<crate::llm::Client>,
         runtime: &'a tokio::runtime::Runtime,
-        llm: &'a crate::config::LlmConfig,
         /// The `model` sent: see [`served_model`].
         model: String,
+        /// The call-cache arm: the target and its identity.
+        arm: String,
     },
 }
 
 /// The `model` name an endpoint serves a target under (`evaluate.endpoint_model`): the
 /// target's path as given, which is what `vllm serve <path>` serves it as (start the server
 /// from the pipeline's directory), or the endpoint's configured `model`.
-pub fn served_model(
-    e: &crate::config::EvaluateConfig,
-    llm: &crate::config::LlmConfig,
-    path: &Path,
-) -> String {
-    match e.endpoint_model {
-        crate::config::EndpointModel::Path => path.display().to_string(),
-        crate::config::EndpointModel::Configured => llm.model.clone().unwrap_or_default(),
+pub fn served_model(e: &crate::config::EvaluateConfig, llm: &crate::config::ResolvedLlm, path: &Path) -> String {
+    match (e.endpoint_model, &llm.endpoint) {
+        (crate::config::EndpointModel::Configured, crate::config::Endpoint::Openai { model, .. }) => {
+            model.clone()
+        }
+        _ => path.display().to_string(),
     }
 }
 
@@ -322,7 +367,7 @@ impl Engine<'_> {
                     })
                     .collect())
             }
-            Engine::Endpoint { client, runtime, model, .. } => runtime.block_on(async {
+            Engine::Endpoint { client, runtime, model, arm } => runtime.block_on(async {
                 let mut tasks = tokio::task::JoinSet::new();
                 for (i, p) in problems.iter().enumerate() {
                     let request = crate::llm::ChatRequest {
@@ -334,9 +379,9 @@ impl Engine<'_> {
                         seed: Some(0),
                         response_format: None,
                     };
-                    let client = std::sync::Arc::clone(client);
+                    let (client, arm) = (std::sync::Arc::clone(client), arm.clone());
                     let key = crate::seeds::text_key(&p.id);
-                    tasks.spawn(async move { (i, client.chat(&request, key).await) });
+                    tasks.spawn(async move { (i, client.chat(&request, &arm, key).await) });
                 }
                 let mut answers: Vec<Option<Answer>> = (0..problems.len()).map(|_| None).collect();
                 while let Some(joined) = tasks.join_next().await {
@@ -362,6 +407,7 @@ impl Engine<'_> {
 fn evaluate_target(
     engine: &Engine<'_>,
     sets: &[(&[eval::Problem], PathBuf)],
+    identity: &str,
     batch_size: usize,
     max_new_tokens: usize,
     bar: &dyn crate::progress::Progress,
@@ -392,6 +438,7 @@ fn evaluate_target(
                 prompt_tokens: a.prompt_tokens,
                 completion_tokens: a.completion_tokens,
                 finish: a.finish,
+                identity: identity.to_owned(),
             };
             write_line(&mut files[i], &sets[i].1, &record)?;
             bar.inc(1);

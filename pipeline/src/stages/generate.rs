@@ -2,11 +2,19 @@
 //! `generate.num_problems` problems are kept, written to
 //! `runs/<name>/generate/<strategy>/problems.jsonl`.
 //!
-//! Resumable at any point: problems are appended and fsync'd with stable ids
-//! (`<strategy>-c<conversation>-t<turn>-i<item>`), each finished conversation is logged in
-//! `conversations.jsonl`, and every LLM call is cached by its request, so a rerun after a kill
-//! re-sends no completed call and writes no duplicate. Conversations run concurrently in waves
-//! and are written in conversation order, so which problems are kept does not depend on timing.
+//! Every record carries the identity it was made under (the strategy, the generate config, the
+//! generator's identity with its model's content digest, the seed, the task prompt, the
+//! prompts' and this stage's versions), and problem ids embed it
+//! (`<strategy>-<identity>-c<conversation>-t<turn>-i<item>`): stable across reruns of the same
+//! identity, different across identities, so no later stage can mistake old problems for new.
+//! A rerun under another identity drops the old records (and says how many).
+//!
+//! Resumable at any point: problems are appended and fsync'd, each finished conversation is
+//! logged in `conversations.jsonl`, and every LLM call is cached (by endpoint, strategy and
+//! request), so a rerun after a kill re-sends no completed call and writes no duplicate. A
+//! conversation whose call failed for good is not logged: the next run asks again.
+//! Conversations run concurrently in waves and are written in conversation order, so which
+//! problems are kept does not depend on timing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -17,7 +25,8 @@ use serde_json::json;
 
 use super::jsonl::{append_file, read_jsonl, write_all, write_line};
 use super::{Shard, Stage, StageContext, StageError, StageName, StageOutput};
-use crate::config::{Config, LlmConfig};
+use crate::config::{Config, ResolvedLlm, Sampling};
+use crate::identity::Identify;
 use crate::llm::{ChatRequest, Client, LlmError};
 use crate::seeds::mix;
 use crate::strategy::reply::{Item, extract_problem, parse_reply};
@@ -33,6 +42,30 @@ const FAIL_FAST_AFTER: usize = 8;
 
 pub struct Generate;
 
+/// This stage's version: 2 since records carry their identity and ids embed it.
+pub const VERSION: u32 = 2;
+
+/// What one strategy's problems depend on. Its short hash is the records' `identity`.
+pub fn unit_identity(id: Identify<'_>, strategy: Strategy) -> Result<serde_json::Value, StageError> {
+    let c = id.config;
+    let llm = id.llm(&c.generate.llm)?;
+    let task = Path::new(PROMPTS_DIR).join(format!("{}.txt", c.generate.task));
+    let mut generate = serde_json::to_value(&c.generate).expect("config serializes");
+    // Which other strategies run does not change this one's problems; the generator's name
+    // does not either (its identity below does).
+    generate.as_object_mut().expect("an object").retain(|k, _| k != "strategies" && k != "llm");
+    Ok(json!({
+        "stage": "generate",
+        "version": VERSION,
+        "prompts_version": crate::strategy::PROMPTS_VERSION,
+        "strategy": strategy,
+        "generate": generate,
+        "seed": c.run.seed,
+        "llm": id.llm_identity(&llm)?,
+        "task_sha256": id.file(&task)?,
+    }))
+}
+
 /// One kept problem, a line of `problems.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProblemRecord {
@@ -44,8 +77,11 @@ pub struct ProblemRecord {
     pub text: String,
     /// Verbalized score (after repair), if the strategy gives one.
     pub probability: Option<f64>,
-    /// The call that produced it: `<strategy>-c<conversation>-t<turn>`.
+    /// The call that produced it: `<strategy>-<identity>-c<conversation>-t<turn>`.
     pub call_id: String,
+    /// The identity it was made under (see [`unit_identity`]); empty in pre-identity files.
+    #[serde(default)]
+    pub identity: String,
 }
 
 /// What calls produced: per conversation, and summed per strategy for the manifest.
@@ -81,6 +117,8 @@ impl Counts {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ConversationLog {
     conversation: usize,
+    #[serde(default)]
+    identity: String,
     /// Set when the conversation ended early (a call failed for good).
     failed: Option<String>,
     #[serde(flatten)]
@@ -92,29 +130,22 @@ struct Outcome {
     records: Vec<ProblemRecord>,
 }
 
-fn llm_of(config: &Config) -> Result<(&str, &LlmConfig), StageError> {
-    let name = config.generate.llm.as_str();
-    let llm = config.llm.get(name).ok_or_else(|| StageError::Failed(format!("no [llm.{name}] section")))?;
-    Ok((name, llm))
-}
 
 impl Stage for Generate {
     fn name(&self) -> StageName {
         StageName::Generate
     }
 
-    fn config_slice(&self, config: &Config) -> serde_json::Value {
-        let llm = config.llm.get(&config.generate.llm);
-        // Concurrency, rate limits, timeouts and retries change how, not what: left out.
-        json!({
-            "generate": config.generate,
-            "seed": config.run.seed,
-            "llm": llm.map(|l| json!({
-                "provider": l.provider, "base_url": l.base_url, "model": l.model,
-                "model_path": l.model_path, "temperature": l.temperature, "top_p": l.top_p,
-                "max_tokens": l.max_tokens, "json_schema": l.json_schema,
-            })),
-        })
+    fn version(&self) -> u32 {
+        VERSION
+    }
+
+    fn config_slice(&self, id: Identify<'_>) -> Result<serde_json::Value, StageError> {
+        let mut units = serde_json::Map::new();
+        for &s in &id.config.generate.strategies {
+            units.insert(s.as_str().to_owned(), unit_identity(id, s)?);
+        }
+        Ok(serde_json::Value::Object(units))
     }
 
     fn external_inputs(&self, config: &Config) -> Vec<PathBuf> {
@@ -127,16 +158,25 @@ impl Stage for Generate {
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let config = ctx.config;
-        let (name, llm) = llm_of(config)?;
+        let llm = ctx.identify().llm(&config.generate.llm)?;
         let task = task_prompt(Path::new(PROMPTS_DIR), &config.generate.task)
             .map_err(|e| StageError::Failed(format!("generate.task: {e}")))?;
-        let (client, runtime) = super::llm_client(ctx, name, llm)?;
+        let (client, runtime) = super::llm_client(ctx, &llm)?;
 
         let mut output = StageOutput::default();
         for &strategy in &config.generate.strategies {
             let dir = ctx.dir.join(strategy.as_str());
             std::fs::create_dir_all(&dir).map_err(|source| StageError::Io { path: dir.clone(), source })?;
-            let job = Job { strategy, config, llm, task: &task, client: client.clone(), dir: &dir };
+            let identity = crate::identity::short(&unit_identity(ctx.identify(), strategy)?);
+            let job = Job {
+                strategy,
+                config,
+                llm: &llm,
+                task: &task,
+                client: client.clone(),
+                dir: &dir,
+                identity: &identity,
+            };
             let counts = runtime.block_on(job.run(ctx))?;
             output.outputs.push(dir.join("problems.jsonl"));
             output.outputs.push(dir.join("conversations.jsonl"));
@@ -149,10 +189,11 @@ impl Stage for Generate {
 struct Job<'a> {
     strategy: Strategy,
     config: &'a Config,
-    llm: &'a LlmConfig,
+    llm: &'a ResolvedLlm,
     task: &'a str,
     client: Arc<Client>,
     dir: &'a Path,
+    identity: &'a str,
 }
 
 impl Job<'_> {
@@ -165,20 +206,17 @@ impl Job<'_> {
         }
         let problems_path = self.dir.join("problems.jsonl");
         let log_path = self.dir.join("conversations.jsonl");
-        let rows = read_jsonl::<ProblemRecord>(&problems_path)?;
-        let mut kept_ids: BTreeSet<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let what = format!("generate/{}", self.strategy);
+        let mut rows = keep_identity::<ProblemRecord>(&problems_path, self.identity, &what, |r| &r.identity)?;
         if rows.len() > target {
             // `num_problems` went down since the last run: keep the first ones, as a fresh run would.
-            let mut text = String::new();
-            for row in &rows[..target] {
-                text.push_str(&serde_json::to_string(row).expect("records serialize"));
-                text.push('\n');
-            }
-            crate::manifest::write_atomic(&problems_path, text.as_bytes())
-                .map_err(|source| StageError::Io { path: problems_path.clone(), source })?;
-            kept_ids = rows[..target].iter().map(|r| r.id.clone()).collect();
+            rows.truncate(target);
+            write_all(&problems_path, &rows)?;
         }
-        let logs = read_jsonl::<ConversationLog>(&log_path)?;
+        let kept: usize = rows.len();
+        let mut kept_ids: BTreeSet<String> = rows.into_iter().map(|r| r.id).collect();
+        debug_assert_eq!(kept, kept_ids.len());
+        let logs = keep_identity::<ConversationLog>(&log_path, self.identity, &what, |l| &l.identity)?;
         let done: BTreeSet<usize> = logs.iter().map(|l| l.conversation).collect();
         let mut totals = Totals::default();
         for l in &logs {
@@ -192,7 +230,13 @@ impl Job<'_> {
         let mut problems = append_file(&problems_path)?;
         let mut conv_log = append_file(&log_path)?;
         let mut next = 0usize;
+        let mut failures = super::Failures::default();
         while kept_ids.len() < target {
+            failures.check(
+                &format!("generate {}: conversations", self.strategy),
+                planned,
+                self.config.run.max_failed_fraction,
+            )?;
             // As many conversations as the yield so far says the rest needs (all of a
             // conversation's items at first): one wave, not a trickle of small ones, when
             // parse failures or missing questions thin the yield.
@@ -238,6 +282,19 @@ impl Job<'_> {
             }
             // In conversation order, so the kept set does not depend on timing.
             for (_, outcome) in results {
+                let outcome = match outcome {
+                    Ok(o) => o,
+                    // A key the server refuses, a model it does not serve: no later call can
+                    // succeed, so stop now and say what to fix.
+                    Err(e) if e.is_fatal() => {
+                        return Err(StageError::Failed(format!("generate {}: {e}", self.strategy)));
+                    }
+                    // Not logged as done: the next run asks again (completed calls are cached).
+                    Err(e) => {
+                        failures.add(&e);
+                        continue;
+                    }
+                };
                 for record in outcome.records {
                     if kept_ids.len() >= target || kept_ids.contains(&record.id) {
                         continue;
@@ -255,7 +312,14 @@ impl Job<'_> {
             }
         }
         bar.finish();
-        Ok(totals.to_json(kept_ids.len()))
+        failures.check(
+            &format!("generate {}: conversations", self.strategy),
+            planned,
+            self.config.run.max_failed_fraction,
+        )?;
+        let mut counts = totals.to_json(kept_ids.len());
+        counts["failed_calls"] = json!(failures.by_reason);
+        Ok(counts)
     }
 
     /// One job-array task: this shard's share of the `planned` conversations, run for their
@@ -269,6 +333,7 @@ impl Job<'_> {
         planned: usize,
     ) -> Result<serde_json::Value, StageError> {
         let range = shard.range(planned);
+        let range_len = range.len();
         let bar = ctx.reporter.bar(&format!("{} {shard}", self.strategy), range.len() as u64);
         let mut tasks = tokio::task::JoinSet::new();
         for c in range {
@@ -276,9 +341,21 @@ impl Job<'_> {
             tasks.spawn(async move { job.conversation(c).await });
         }
         let (mut totals, mut logs, mut items) = (Totals::default(), Vec::new(), 0);
+        let mut failures = super::Failures::default();
         while let Some(joined) = tasks.join_next().await {
             let outcome =
                 joined.map_err(|e| StageError::Failed(format!("a conversation task failed: {e}")))?;
+            let outcome = match outcome {
+                Ok(o) => o,
+                Err(e) if e.is_fatal() => {
+                    return Err(StageError::Failed(format!("generate {} shard {shard}: {e}", self.strategy)));
+                }
+                Err(e) => {
+                    failures.add(&e);
+                    bar.inc(1);
+                    continue;
+                }
+            };
             totals.add(&outcome.log);
             items += outcome.records.len();
             logs.push(outcome.log);
@@ -287,6 +364,11 @@ impl Job<'_> {
         bar.finish();
         logs.sort_by_key(|l| l.conversation);
         write_all(&self.dir.join(format!("conversations.{}.jsonl", shard.tag())), &logs)?;
+        failures.check(
+            &format!("generate {} shard {shard}: conversations", self.strategy),
+            range_len,
+            self.config.run.max_failed_fraction,
+        )?;
         Ok(totals.to_json(items))
     }
 
@@ -296,12 +378,17 @@ impl Job<'_> {
             spec: spec.clone(),
             client: self.client.clone(),
             task: self.task.to_owned(),
-            model: self.client.model_name(self.llm),
-            llm: self.llm.clone(),
-            schema: if self.llm.json_schema { self.strategy.response_schema(spec) } else { None },
+            model: self.client.model_name(),
+            sampling: self.llm.sampling.clone(),
+            schema: if self.llm.sampling.json_schema { self.strategy.response_schema(spec) } else { None },
             max_parse_retries: self.config.generate.max_parse_retries,
             selection: self.config.generate.selection.clone(),
-            seed: self.config.run.seed,
+            // Each strategy samples its own stream: Multi-turn's first request is Direct's, and
+            // the two arms must not share a sample.
+            seed: mix(self.config.run.seed, crate::seeds::text_key(self.strategy.as_str())),
+            selection_seed: self.config.run.seed,
+            identity: self.identity.to_owned(),
+            arm: format!("generate/{}", self.strategy),
         }
     }
 }
@@ -312,17 +399,28 @@ struct Conversation {
     client: Arc<Client>,
     task: String,
     model: String,
-    llm: LlmConfig,
+    sampling: Sampling,
     schema: Option<serde_json::Value>,
     max_parse_retries: u32,
     selection: crate::config::SelectionConfig,
+    /// The strategy's sampling seed (run seed mixed with the strategy).
     seed: u64,
+    /// The run seed, for post-hoc selection draws.
+    selection_seed: u64,
+    identity: String,
+    arm: String,
 }
 
 impl Conversation {
     /// One conversation: its turns in order, each retried on an unparseable reply.
-    async fn conversation(self, c: usize) -> Outcome {
-        let mut log = ConversationLog { conversation: c, failed: None, counts: Counts::default() };
+    /// A call that failed for good is an error: the conversation is not logged as done.
+    async fn conversation(self, c: usize) -> Result<Outcome, LlmError> {
+        let mut log = ConversationLog {
+            conversation: c,
+            identity: self.identity.clone(),
+            failed: None,
+            counts: Counts::default(),
+        };
         let mut records = Vec::new();
         let mut messages = self.strategy.first_messages(&self.spec, &self.task);
         for (t, &n) in self.strategy.turns(&self.spec).iter().enumerate() {
@@ -330,9 +428,9 @@ impl Conversation {
                 let Some(next) = self.strategy.continue_prompt(n) else { break };
                 messages.push(Message::new(Role::User, next));
             }
-            let Some((reply, items)) = self.turn(&messages, c, t, &mut log).await else { break };
-            let call_id = format!("{}-c{c:05}-t{t}", self.strategy);
-            let call_seed = mix(self.seed, call_key(c, t, 0));
+            let Some((reply, items)) = self.turn(&messages, c, t, &mut log).await? else { break };
+            let call_id = format!("{}-{}-c{c:05}-t{t}", self.strategy, &self.identity[..8]);
+            let call_seed = mix(self.selection_seed, call_key(c, t, 0));
             let chosen = select(&items, &self.selection, call_seed);
             log.counts.not_selected += (items.len() - chosen.len()) as u64;
             for (i, _) in chosen {
@@ -347,43 +445,40 @@ impl Conversation {
                         text: item.text.clone(),
                         probability: item.score,
                         call_id: call_id.clone(),
+                        identity: self.identity.clone(),
                     }),
                     None => log.counts.missing_question += 1,
                 }
             }
             messages.push(Message::new(Role::Assistant, self.strategy.history_content(&reply, &items)));
         }
-        Outcome { log, records }
+        Ok(Outcome { log, records })
     }
 
-    /// One turn: a reply that parses, or `None` after the retries (recorded in `log`).
+    /// One turn: a reply that parses, or `None` after the parse retries (recorded in `log`;
+    /// each retry is a new call with its own seed, so a deterministic bad reply is never
+    /// asked for twice), or the error of a call that failed for good.
     async fn turn(
         &self,
         messages: &[Message],
         c: usize,
         t: usize,
         log: &mut ConversationLog,
-    ) -> Option<(String, Vec<Item>)> {
+    ) -> Result<Option<(String, Vec<Item>)>, LlmError> {
         for attempt in 0..=self.max_parse_retries {
             let key = call_key(c, t, attempt);
             let request = ChatRequest {
                 model: self.model.clone(),
                 messages: messages.to_vec(),
-                temperature: self.llm.temperature,
-                top_p: self.llm.top_p,
-                max_tokens: self.llm.max_tokens,
+                temperature: self.sampling.temperature,
+                top_p: self.sampling.top_p,
+                max_tokens: self.sampling.max_tokens,
                 // Servers that honour seeds (vLLM) give each call its own sample, reproducibly;
                 // shifted to fit the signed 64-bit integer servers expect.
                 seed: Some(mix(self.seed, key) >> 1),
                 response_format: self.schema.clone(),
             };
-            let response = match self.client.chat(&request, key).await {
-                Ok(r) => r,
-                Err(e) => {
-                    log.failed = Some(failure_text(&e));
-                    return None;
-                }
-            };
+            let response = self.client.chat(&request, &self.arm, key).await?;
             if response.cached {
                 log.counts.calls_cached += 1;
             } else {
@@ -392,17 +487,35 @@ impl Conversation {
             log.counts.prompt_tokens += response.usage.prompt_tokens;
             log.counts.completion_tokens += response.usage.completion_tokens;
             match parse_reply(self.strategy, &self.spec, &response.content) {
-                Ok(items) => return Some((response.content, items)),
+                Ok(items) => return Ok(Some((response.content, items))),
                 Err(e) => *log.counts.parse_failures.entry(e.kind().to_owned()).or_default() += 1,
             }
         }
         log.failed = Some("unparseable reply after all retries".into());
-        None
+        Ok(None)
     }
 }
 
-fn failure_text(e: &LlmError) -> String {
-    e.to_string().chars().take(300).collect()
+/// The records of `path` made under `identity`; others (an earlier config's) are dropped from
+/// the file, and how many is logged.
+pub(super) fn keep_identity<T: Serialize + for<'de> Deserialize<'de>>(
+    path: &Path,
+    identity: &str,
+    what: &str,
+    of: impl Fn(&T) -> &String,
+) -> Result<Vec<T>, StageError> {
+    let rows: Vec<T> = read_jsonl(path)?;
+    let total = rows.len();
+    let kept: Vec<T> = rows.into_iter().filter(|r| of(r) == identity).collect();
+    if kept.len() < total {
+        tracing::info!(
+            "{what}: dropped {} of {total} records in {} made under another identity (the config, a model or the code changed)",
+            total - kept.len(),
+            path.display()
+        );
+        write_all(path, &kept)?;
+    }
+    Ok(kept)
 }
 
 /// A call's index within its strategy: conversation, turn, parse attempt.

@@ -17,7 +17,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use crate::config::{Config, ResolvedLlm};
+use crate::identity::{DigestCache, Identify};
 use crate::progress::Reporter;
 use crate::run_dir::RunDir;
 
@@ -155,6 +156,17 @@ pub struct StageContext<'a> {
     pub reporter: &'a dyn Reporter,
     /// Set when this process is one task of a job array (see [`Shard`]).
     pub shard: Option<Shard>,
+    /// Re-ask the LLM instead of replaying cached calls (`--refresh-cache`).
+    pub refresh_cache: bool,
+    /// Content digests of models and files, cached across runs.
+    pub digests: &'a DigestCache,
+}
+
+impl StageContext<'_> {
+    /// What computes this stage's identities.
+    pub fn identify(&self) -> Identify<'_> {
+        Identify { config: self.config, digests: self.digests }
+    }
 }
 
 /// What a finished stage hands back; the runner hashes `outputs` into the manifest.
@@ -182,20 +194,21 @@ pub enum StageError {
 pub trait Stage {
     fn name(&self) -> StageName;
 
-    /// Bump when the same inputs and config would now produce different outputs.
-    fn version(&self) -> u32 {
-        1
-    }
+    /// Bumped whenever the same inputs and config would now produce different outputs (a test
+    /// compares golden outputs against it); it enters the stage's identity and its records'.
+    fn version(&self) -> u32;
 
     /// Stages whose outputs this one reads; their manifests' output digests are its inputs.
     fn upstream(&self, _config: &Config) -> Vec<StageName> {
         self.name().previous().into_iter().collect()
     }
 
-    /// The config this stage's outputs depend on, recorded and hashed in the manifest. Leave
-    /// out what does not change outputs (concurrency, timeouts), so tuning it does not redo
-    /// paid work. Must not hold secrets (the config never does).
-    fn config_slice(&self, config: &Config) -> serde_json::Value;
+    /// What this stage's outputs depend on besides upstream outputs: config fields, the
+    /// identities of the LLMs it calls, the content digests of the models it reads. Recorded
+    /// and hashed in the manifest. Built from the resolved config's identity methods, so it
+    /// leaves out what does not change outputs (concurrency, timeouts, retries), and tuning
+    /// that does not redo paid work. Must not hold secrets (the config never does).
+    fn config_slice(&self, id: Identify<'_>) -> Result<serde_json::Value, StageError>;
 
     /// Files outside the run folder the outputs depend on (model weights, benchmarks).
     fn external_inputs(&self, _config: &Config) -> Vec<PathBuf> {
@@ -215,20 +228,65 @@ pub fn device(spec: &str, key: &str) -> Result<trainer::DeviceSpec, StageError> 
     spec.parse().map_err(|e: trainer::DeviceSpecError| StageError::Failed(format!("{key}: {e}")))
 }
 
-/// The client for an `[llm.<name>]` section (its calls cached under the run) and a runtime
-/// to drive it: what every LLM-calling stage starts with.
+/// The client for `llm` (its calls cached under the run, keyed by its endpoint identity) and a
+/// runtime to drive it: what every LLM-calling stage starts with.
 pub fn llm_client(
     ctx: &StageContext<'_>,
-    name: &str,
-    llm: &crate::config::LlmConfig,
+    llm: &ResolvedLlm,
 ) -> Result<(std::sync::Arc<crate::llm::Client>, tokio::runtime::Runtime), StageError> {
-    let cache = crate::llm::cache::CallCache::new(ctx.run_dir.root().join("cache").join("llm"));
-    let client = crate::llm::Client::new(name, llm, cache).map_err(|e| StageError::Failed(e.to_string()))?;
+    let endpoint = llm
+        .endpoint_identity(ctx.digests)
+        .map_err(|e| StageError::Failed(format!("llm.{}: {e}", llm.name)))?;
+    let cache = crate::llm::cache::CallCache::new(
+        ctx.run_dir.root().join("cache").join("llm"),
+        crate::identity::short(&endpoint),
+    )
+    .refreshing(ctx.refresh_cache);
+    let client = crate::llm::Client::new(llm, cache).map_err(|e| StageError::Failed(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| StageError::Failed(format!("cannot start the async runtime: {e}")))?;
     Ok((std::sync::Arc::new(client), runtime))
+}
+
+/// Calls that failed for good, by reason, and whether they are too many: the stage stops
+/// with a non-zero exit once they exceed `run.max_failed_fraction` of what it planned.
+#[derive(Debug, Default, Clone)]
+pub struct Failures {
+    pub by_reason: BTreeMap<String, u64>,
+    pub examples: Vec<String>,
+}
+
+impl Failures {
+    pub fn add(&mut self, e: &crate::llm::LlmError) {
+        *self.by_reason.entry(e.kind().to_owned()).or_default() += 1;
+        if self.examples.len() < 3 {
+            self.examples.push(e.to_string().chars().take(300).collect());
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.by_reason.values().sum()
+    }
+
+    /// An error when more than `fraction` of `planned` units failed.
+    pub fn check(&self, what: &str, planned: usize, fraction: f64) -> Result<(), StageError> {
+        let failed = self.total();
+        if failed == 0 || (failed as f64) <= fraction * planned as f64 {
+            return Ok(());
+        }
+        Err(StageError::Failed(format!(
+            "{what}: {failed} of {planned} failed ({}), more than run.max_failed_fraction = {fraction}; \
+             what succeeded is kept and the next run asks only for the rest. First errors: {}",
+            self.summary(),
+            self.examples.join(" | ")
+        )))
+    }
+
+    pub fn summary(&self) -> String {
+        self.by_reason.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// The stages built so far. A stage of [`StageName::FLOW`] missing here makes the runner stop

@@ -4,8 +4,12 @@
 //! with the grader's extraction. Output: `runs/<name>/solve/<strategy>/solutions.jsonl`, one
 //! record per problem in problem order.
 //!
-//! Resumable like generation: records are appended and fsync'd per wave, finished problem ids
-//! are skipped on rerun, and every call is cached by its request, so nothing paid is paid twice.
+//! Records carry the identity they were made under (solver endpoint, the solve settings, the
+//! seed, the prompt's and this stage's versions); problem ids carry generation's. A rerun keeps
+//! only records of the current identity whose problems are current, and asks again for the
+//! problems whose calls failed. Resumable like generation: records are appended and fsync'd
+//! per wave, and every call is cached (by endpoint, strategy and request), so nothing paid is
+//! paid twice.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -17,7 +21,8 @@ use serde_json::json;
 use super::generate::ProblemRecord;
 use super::jsonl::{append_file, read_jsonl, write_line};
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
-use crate::config::{Config, LlmConfig};
+use crate::config::ResolvedLlm;
+use crate::identity::Identify;
 use crate::llm::{ChatRequest, Client};
 use crate::seeds::mix;
 use crate::strategy::{Message, Role, Strategy};
@@ -31,6 +36,9 @@ pub struct Solution {
     /// The extracted final answer (`\boxed{}` or "final answer is ..."), if any.
     pub answer: Option<String>,
     pub completion_tokens: u64,
+    /// `stop`, `length` (cut by the token budget: its answer is not trusted) or the server's.
+    #[serde(default)]
+    pub finish_reason: Option<String>,
 }
 
 /// A line of `solutions.jsonl`.
@@ -40,19 +48,54 @@ pub struct SolvedProblem {
     pub strategy: Strategy,
     pub question: String,
     pub solutions: Vec<Solution>,
-    /// Calls that failed for good (after retries); their solutions are missing.
+    /// Calls that failed for good (after retries); their solutions are missing, and the next
+    /// run asks for them again.
     pub failed_calls: Vec<String>,
+    /// The identity it was made under (see [`unit_identity`]); empty in pre-identity files.
+    #[serde(default)]
+    pub identity: String,
 }
 
-fn solver_of(config: &Config) -> Result<(&str, &LlmConfig), StageError> {
-    let name = config.solve.llm.as_deref().unwrap_or(&config.generate.llm);
-    let llm = config.llm.get(name).ok_or_else(|| StageError::Failed(format!("no [llm.{name}] section")))?;
-    Ok((name, llm))
+/// This stage's version: 2 since records carry their identity and solutions their finish reason.
+pub const VERSION: u32 = 2;
+
+/// What one strategy's solutions depend on (besides its problems, whose ids carry theirs).
+pub fn unit_identity(id: Identify<'_>, strategy: Strategy) -> Result<serde_json::Value, StageError> {
+    let c = id.config;
+    let llm = solver(id)?;
+    let s = &c.solve;
+    Ok(json!({
+        "stage": "solve",
+        "version": VERSION,
+        "prompt_version": eval::prompt::VERSION,
+        "strategy": strategy,
+        "num_solutions": s.num_solutions,
+        "temperature": s.temperature,
+        "top_p": s.top_p,
+        "max_tokens": s.max_tokens.unwrap_or(llm.sampling.max_tokens),
+        "seed": c.run.seed,
+        "endpoint": llm.endpoint_identity(id.digests).map_err(|e| StageError::Failed(format!("llm.{}: {e}", llm.name)))?,
+    }))
 }
 
-/// A stable call key for solution `j` of problem `id`.
+fn solver(id: Identify<'_>) -> Result<ResolvedLlm, StageError> {
+    id.llm(id.config.solve.llm.as_deref().unwrap_or(&id.config.generate.llm))
+}
+
+
+/// A stable call key for solution `j` of problem `id`, from the problem's place in its
+/// strategy's generation (the id without its identity part). The cache key adds the question
+/// itself, the solver endpoint and the strategy, so a key reused under a new identity only
+/// ever replays a reply to the very same question from the very same solver.
 fn call_key(id: &str, j: usize) -> u64 {
-    mix(crate::seeds::text_key(id), j as u64)
+    let place = id.split_once('-').and_then(|(strategy, rest)| {
+        rest.split_once('-').filter(|(ident, _)| ident.len() == 8).map(|(_, place)| (strategy, place))
+    });
+    let key = match place {
+        Some((strategy, place)) => format!("{strategy}-{place}"),
+        None => id.to_owned(),
+    };
+    mix(crate::seeds::text_key(&key), j as u64)
 }
 
 impl Stage for Solve {
@@ -60,17 +103,16 @@ impl Stage for Solve {
         StageName::Solve
     }
 
-    fn config_slice(&self, config: &Config) -> serde_json::Value {
-        let llm = solver_of(config).ok().map(|(_, l)| l);
-        json!({
-            "solve": config.solve,
-            "seed": config.run.seed,
-            "strategies": config.generate.strategies,
-            "llm": llm.map(|l| json!({
-                "provider": l.provider, "base_url": l.base_url, "model": l.model,
-                "model_path": l.model_path, "max_tokens": l.max_tokens,
-            })),
-        })
+    fn version(&self) -> u32 {
+        VERSION
+    }
+
+    fn config_slice(&self, id: Identify<'_>) -> Result<serde_json::Value, StageError> {
+        let mut units = serde_json::Map::new();
+        for &s in &id.config.generate.strategies {
+            units.insert(s.as_str().to_owned(), unit_identity(id, s)?);
+        }
+        Ok(serde_json::Value::Object(units))
     }
 
     fn shardable(&self) -> bool {
@@ -79,8 +121,8 @@ impl Stage for Solve {
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let config = ctx.config;
-        let (name, llm) = solver_of(config)?;
-        let (client, runtime) = super::llm_client(ctx, name, llm)?;
+        let llm = solver(ctx.identify())?;
+        let (client, runtime) = super::llm_client(ctx, &llm)?;
         let mut output = StageOutput::default();
         for &strategy in &config.generate.strategies {
             let problems_path =
@@ -97,8 +139,9 @@ impl Stage for Solve {
                 }
                 None => dir.join("solutions.jsonl"),
             };
-            let counts =
-                runtime.block_on(solve_all(ctx, config, llm, &client, &problems, &out_path, strategy))?;
+            let identity = crate::identity::short(&unit_identity(ctx.identify(), strategy)?);
+            let job = SolveJob { ctx, llm: &llm, client: &client, strategy, identity: &identity };
+            let counts = runtime.block_on(job.run(&problems, &out_path))?;
             output.outputs.push(out_path);
             output.counts.insert(strategy.as_str().to_owned(), counts);
         }
@@ -106,24 +149,33 @@ impl Stage for Solve {
     }
 }
 
-async fn solve_all(
-    ctx: &StageContext<'_>,
-    config: &Config,
-    llm: &LlmConfig,
-    client: &Arc<Client>,
-    problems: &[ProblemRecord],
-    out_path: &Path,
+struct SolveJob<'a> {
+    ctx: &'a StageContext<'a>,
+    llm: &'a ResolvedLlm,
+    client: &'a Arc<Client>,
     strategy: Strategy,
-) -> Result<serde_json::Value, StageError> {
-    // The file may hold problems a larger `num_problems` once produced: keep only current ones.
+    identity: &'a str,
+}
+
+impl SolveJob<'_> {
+async fn run(&self, problems: &[ProblemRecord], out_path: &Path) -> Result<serde_json::Value, StageError> {
+    let (ctx, config, llm, client, strategy) = (self.ctx, self.ctx.config, self.llm, self.client, self.strategy);
+    let arm = format!("solve/{strategy}");
+    // Keep only records of this identity, of current problems, with every call answered:
+    // the rest (another solver or setting, problems no longer generated, failed calls) is
+    // solved again, cached calls for free.
     let wanted: BTreeSet<&str> = problems.iter().map(|p| p.id.as_str()).collect();
-    let mut existing: Vec<SolvedProblem> = read_jsonl(out_path)?;
-    if existing.iter().any(|r| !wanted.contains(r.id.as_str())) {
-        existing.retain(|r| wanted.contains(r.id.as_str()));
-        let text: String =
-            existing.iter().map(|r| serde_json::to_string(r).expect("records serialize") + "\n").collect();
-        crate::manifest::write_atomic(out_path, text.as_bytes())
-            .map_err(|source| StageError::Io { path: out_path.to_owned(), source })?;
+    let what = format!("solve/{strategy}");
+    let mut existing =
+        super::generate::keep_identity::<SolvedProblem>(out_path, self.identity, &what, |r| &r.identity)?;
+    let before = existing.len();
+    existing.retain(|r| wanted.contains(r.id.as_str()) && r.failed_calls.is_empty());
+    if existing.len() < before {
+        tracing::info!(
+            "{what}: {} records dropped (problems no longer generated, or calls that failed: asked again)",
+            before - existing.len()
+        );
+        super::jsonl::write_all(out_path, &existing)?;
     }
     let done: BTreeSet<String> = existing.into_iter().map(|r| r.id).collect();
     let m = config.solve.num_solutions;
@@ -131,25 +183,27 @@ async fn solve_all(
     let bar = ctx.reporter.bar(&format!("solve {strategy}"), problems.len() as u64);
     bar.inc((problems.len() - pending.len()) as u64);
     let mut file = append_file(out_path)?;
-    let (mut calls_sent, mut calls_cached, mut failed, mut tokens) = (0u64, 0u64, 0u64, 0u64);
+    let (mut calls_sent, mut calls_cached, mut tokens) = (0u64, 0u64, 0u64);
+    let mut failures = super::Failures::default();
+    let planned_calls = pending.len() * m;
     // Waves keep memory bounded and let a kill lose at most one wave of (cached) calls.
-    let wave = (llm.max_concurrency.max(1) * 4).div_ceil(m.max(1)).max(1);
+    let wave = (llm.throughput.max_concurrency * 4).div_ceil(m.max(1)).max(1);
     for chunk in pending.chunks(wave) {
         let mut tasks = tokio::task::JoinSet::new();
         for (p, problem) in chunk.iter().enumerate() {
             for j in 0..m {
                 let key = call_key(&problem.id, j);
                 let request = ChatRequest {
-                    model: client.model_name(llm),
+                    model: client.model_name(),
                     messages: vec![Message::new(Role::User, eval::prompt::math_prompt(&problem.question))],
                     temperature: config.solve.temperature,
                     top_p: config.solve.top_p,
-                    max_tokens: config.solve.max_tokens.unwrap_or(llm.max_tokens),
+                    max_tokens: config.solve.max_tokens.unwrap_or(llm.sampling.max_tokens),
                     seed: Some(mix(config.run.seed, key) >> 1),
                     response_format: None,
                 };
-                let client = client.clone();
-                tasks.spawn(async move { (p, j, client.chat(&request, key).await) });
+                let (client, arm) = (Arc::clone(client), arm.clone());
+                tasks.spawn(async move { (p, j, client.chat(&request, &arm, key).await) });
             }
         }
         let mut replies: BTreeMap<(usize, usize), _> = BTreeMap::new();
@@ -165,6 +219,7 @@ async fn solve_all(
                 question: problem.question.clone(),
                 solutions: Vec::with_capacity(m),
                 failed_calls: Vec::new(),
+                identity: self.identity.to_owned(),
             };
             for j in 0..m {
                 match replies.remove(&(p, j)).expect("every call was spawned") {
@@ -180,10 +235,14 @@ async fn solve_all(
                             text: r.content,
                             answer,
                             completion_tokens: r.usage.completion_tokens,
+                            finish_reason: r.finish_reason,
                         });
                     }
+                    Err(e) if e.is_fatal() => {
+                        return Err(StageError::Failed(format!("solve {strategy}: {e}")));
+                    }
                     Err(e) => {
-                        failed += 1;
+                        failures.add(&e);
                         record.failed_calls.push(e.to_string().chars().take(300).collect());
                     }
                 }
@@ -192,6 +251,7 @@ async fn solve_all(
             bar.inc(1);
         }
         file.sync_data().map_err(|source| StageError::Io { path: out_path.to_owned(), source })?;
+        failures.check(&format!("solve {strategy}: calls"), planned_calls, config.run.max_failed_fraction)?;
     }
     bar.finish();
     let records: Vec<SolvedProblem> = read_jsonl(out_path)?;
@@ -201,9 +261,11 @@ async fn solve_all(
         "problems": records.len(),
         "solutions": solutions,
         "with_answer": answered,
-        "failed_calls": failed,
+        "failed_calls": failures.by_reason,
         "calls_sent": calls_sent,
         "calls_cached": calls_cached,
         "completion_tokens": tokens,
+        "truncated": records.iter().flat_map(|r| &r.solutions).filter(|s| s.finish_reason.as_deref() == Some("length")).count(),
     }))
+}
 }

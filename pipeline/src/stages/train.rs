@@ -16,9 +16,13 @@ use trainer::{DeviceSpec, Pretrained};
 
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::{Config, DType, LrSchedule};
+use crate::identity::Identify;
 use crate::manifest::sha256_hex;
 
 pub struct Train;
+
+/// This stage's version: 2 since a student is identified by its content, not its path.
+pub const VERSION: u32 = 2;
 
 /// The label of the run over `train.data`.
 pub const CUSTOM: &str = "custom";
@@ -50,18 +54,25 @@ impl Stage for Train {
         if config.train.data.is_some() { Vec::new() } else { vec![StageName::Verify] }
     }
 
-    fn config_slice(&self, config: &Config) -> serde_json::Value {
-        json!({ "train": config.train, "seed": config.run.seed, "strategies": config.generate.strategies })
+    fn version(&self) -> u32 {
+        VERSION
+    }
+
+    fn config_slice(&self, id: Identify<'_>) -> Result<serde_json::Value, StageError> {
+        let c = id.config;
+        // Each student by its content (a GGUF file's or an HF folder's), not its path.
+        let mut students = serde_json::Map::new();
+        for (name, s) in &c.train.students {
+            students.insert(name.clone(), json!({ "model_sha256": id.model(&s.model_path)? }));
+        }
+        let mut train = serde_json::to_value(&c.train).expect("config serializes");
+        train.as_object_mut().expect("an object").remove("students");
+        Ok(json!({ "train": train, "students": students, "seed": c.run.seed,
+                   "strategies": c.generate.strategies }))
     }
 
     fn external_inputs(&self, config: &Config) -> Vec<PathBuf> {
-        let mut inputs: Vec<PathBuf> = config.train.data.iter().cloned().collect();
-        for student in config.train.students.values() {
-            if student.model_path.is_file() {
-                inputs.push(student.model_path.clone());
-            }
-        }
-        inputs
+        config.train.data.iter().cloned().collect()
     }
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
@@ -108,7 +119,8 @@ impl Stage for Train {
                     model_path: &student_config.model_path,
                     data_path: &data_path,
                 };
-                let counts = run.train(ctx, &dir, device, &opts, t.max_seq_len)?;
+                let model_sha256 = ctx.identify().model(&student_config.model_path)?;
+                let counts = run.train(ctx, &dir, device, &opts, t.max_seq_len, &model_sha256)?;
                 output.counts.insert(format!("{student}/{label}"), counts);
                 output.outputs.push(dir.join("metrics.jsonl"));
                 for f in ["model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"] {
@@ -141,6 +153,7 @@ impl Run<'_> {
         device: DeviceSpec,
         opts: &TrainOptions,
         max_seq_len: usize,
+        model_sha256: &str,
     ) -> Result<serde_json::Value, StageError> {
         let failed = |m: String| StageError::Failed(format!("{} on {}: {m}", self.student, self.label));
         let (records, data_hash) = read_pairs(self.data_path)?;
@@ -151,9 +164,10 @@ impl Run<'_> {
         if encoded.is_empty() {
             return Err(failed(format!("no usable examples in {}", self.data_path.display())));
         }
-        // Resume only a run of the very same options, data and model.
-        let identity = json!({ "options": opts, "data_sha256": data_hash, "model": self.model_path,
-                               "max_seq_len": max_seq_len });
+        // Resume only a run of the very same options, data and model (by content: a student
+        // replaced at the same path starts over) and code.
+        let identity = json!({ "options": opts, "data_sha256": data_hash, "model_sha256": model_sha256,
+                               "max_seq_len": max_seq_len, "version": VERSION });
         let identity_path = dir.join("run.json");
         let same = std::fs::read_to_string(&identity_path)
             .ok()

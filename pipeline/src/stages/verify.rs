@@ -13,7 +13,7 @@ use serde_json::json;
 use super::jsonl::{read_jsonl, write_all};
 use super::solve::SolvedProblem;
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
-use crate::config::Config;
+use crate::identity::Identify;
 
 pub struct Verify;
 
@@ -53,17 +53,23 @@ pub fn answer_classes(answers: &[&str]) -> Vec<Vec<usize>> {
     classes
 }
 
-/// The vote on one problem: the pair to train on, or why not.
+/// This stage's version: 2 since failed and truncated solutions vote against.
+pub const VERSION: u32 = 2;
+
+/// The vote on one problem: the pair to train on, or why not. Every solution asked for
+/// counts: one whose call failed, or which the token budget cut off (`finish_reason =
+/// "length"`: its "answer" may be a fragment), agrees with nothing.
 pub fn vote(problem: &SolvedProblem, min_agreement: f64) -> Result<VerifiedPair, Rejected> {
     let answered: Vec<(usize, &str)> = problem
         .solutions
         .iter()
         .enumerate()
+        .filter(|(_, s)| s.finish_reason.as_deref() != Some("length"))
         .filter_map(|(i, s)| s.answer.as_deref().map(|a| (i, a)))
         .collect();
     let answers: Vec<&str> = answered.iter().map(|&(_, a)| a).collect();
     let classes = answer_classes(&answers);
-    let total = problem.solutions.len().max(1);
+    let total = (problem.solutions.len() + problem.failed_calls.len()).max(1);
     let summary: Vec<(String, usize)> = classes.iter().map(|c| (answers[c[0]].to_owned(), c.len())).collect();
     let Some(top) = classes.first() else {
         return Err(Rejected {
@@ -97,8 +103,14 @@ impl Stage for Verify {
         StageName::Verify
     }
 
-    fn config_slice(&self, config: &Config) -> serde_json::Value {
-        json!({ "verify": config.verify, "strategies": config.generate.strategies })
+    fn version(&self) -> u32 {
+        VERSION
+    }
+
+    fn config_slice(&self, id: Identify<'_>) -> Result<serde_json::Value, StageError> {
+        let c = id.config;
+        Ok(json!({ "verify": c.verify, "strategies": c.generate.strategies,
+                   "grader_version": eval::grader::VERSION, "prompt_version": eval::prompt::VERSION }))
     }
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
@@ -153,10 +165,26 @@ mod tests {
                     text: format!("solution {i}"),
                     answer: a.map(str::to_owned),
                     completion_tokens: 1,
+                    finish_reason: Some("stop".into()),
                 })
                 .collect(),
             failed_calls: vec![],
+            identity: String::new(),
         }
+    }
+
+    #[test]
+    fn failed_and_truncated_solutions_agree_with_nothing() {
+        // 2 of 4 agree: kept at 0.5; a failed call makes it 2 of 5.
+        let mut p = problem(&[Some("7"), Some("7"), Some("3"), Some("4")]);
+        assert_eq!(vote(&p, 0.5).unwrap().agreement, 0.5);
+        p.failed_calls.push("HTTP 500".into());
+        let r = vote(&p, 0.5).unwrap_err();
+        assert_eq!((r.reason.as_str(), r.agreement), ("low_agreement", 0.4));
+        // A truncated solution's boxed fragment does not vote.
+        let mut p = problem(&[Some("7"), Some("7"), Some("3"), Some("4")]);
+        p.solutions[1].finish_reason = Some("length".into());
+        assert_eq!(vote(&p, 0.5).unwrap_err().agreement, 0.25);
     }
 
     #[test]

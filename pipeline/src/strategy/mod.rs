@@ -21,6 +21,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::GenerateConfig;
 
+/// Bumped whenever a strategy's prompt text, turn plan, schema or reply parsing changes: it
+/// enters the identity of the generated problems.
+pub const PROMPTS_VERSION: u32 = 1;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {

@@ -1,5 +1,9 @@
 //! Shared by the integration tests that train: a tiny student with SmolLM2's vocabulary,
-//! tokenizer and chat template (random weights), written as a Hugging Face folder.
+//! tokenizer and chat template (random weights), written as a Hugging Face folder; and the
+//! mock OpenAI-compatible server (`mock`).
+
+#[allow(dead_code)]
+pub mod mock;
 
 use std::path::{Path, PathBuf};
 

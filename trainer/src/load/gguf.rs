@@ -95,6 +95,9 @@ pub struct GgufFile {
     data_start: usize,
 }
 
+/// How deep metadata arrays may nest.
+const MAX_NESTING: usize = 4;
+
 struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -136,7 +139,12 @@ impl<'a> Cursor<'a> {
             .map_err(|_| format!("invalid UTF-8 in a string at {}", self.pos))
     }
 
-    fn value(&mut self, ty: u32) -> Result<Value, String> {
+    /// A metadata value; arrays may nest `MAX_NESTING` deep (real files use one level; a
+    /// hostile file could otherwise recurse until the stack overflows).
+    fn value(&mut self, ty: u32, depth: usize) -> Result<Value, String> {
+        if depth > MAX_NESTING {
+            return Err(format!("arrays nested more than {MAX_NESTING} deep at offset {}", self.pos));
+        }
         Ok(match ty {
             0 => Value::U8(self.array::<1>()?[0]),
             1 => Value::I8(self.array::<1>()?[0] as i8),
@@ -152,7 +160,7 @@ impl<'a> Cursor<'a> {
                 let n = self.len()?;
                 let mut items = Vec::with_capacity(n.min(1 << 20));
                 for _ in 0..n {
-                    items.push(self.value(item)?);
+                    items.push(self.value(item, depth + 1)?);
                 }
                 Value::Array(items)
             }
@@ -192,7 +200,7 @@ impl GgufFile {
         for _ in 0..n_kv {
             let key = c.string()?;
             let ty = c.u32()?;
-            let value = c.value(ty).map_err(|e| format!("metadata `{key}`: {e}"))?;
+            let value = c.value(ty, 0).map_err(|e| format!("metadata `{key}`: {e}"))?;
             metadata.insert(key, value);
         }
         let mut tensors = BTreeMap::new();
@@ -204,6 +212,12 @@ impl GgufFile {
             }
             let mut shape = (0..n_dims).map(|_| c.len()).collect::<Result<Vec<_>, _>>()?;
             shape.reverse();
+            if shape.is_empty() || shape.contains(&0) {
+                return Err(format!("tensor `{name}` has shape {shape:?}: every tensor needs at least one element"));
+            }
+            if shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).is_none_or(|n| n > buf.len().saturating_mul(8)) {
+                return Err(format!("tensor `{name}` has shape {shape:?}: more elements than the file could hold"));
+            }
             let ty = GgmlType::from_id(c.u32()?);
             let offset =
                 usize::try_from(c.u64()?).map_err(|_| format!("tensor `{name}`: offset overflows"))?;
@@ -211,11 +225,17 @@ impl GgufFile {
         }
         let alignment =
             metadata.get("general.alignment").and_then(Value::as_u64).unwrap_or(32).max(1) as usize;
+        if alignment > 1 << 20 {
+            return Err(format!("general.alignment = {alignment} is implausible"));
+        }
         let data_start = c.pos.div_ceil(alignment) * alignment;
         for (name, t) in &tensors {
             let n: usize = t.shape.iter().product();
             if let Some(len) = t.ty.byte_len(n) {
-                let end = data_start + t.offset + len;
+                let end = data_start.checked_add(t.offset).and_then(|x| x.checked_add(len));
+                let Some(end) = end else {
+                    return Err(format!("tensor `{name}`: offset {} overflows", t.offset));
+                };
                 if end > buf.len() {
                     return Err(format!(
                         "tensor `{name}` ends at byte {end}, past the end of the file ({})",

@@ -78,7 +78,7 @@ impl GgmlType {
     /// Bytes that `n` elements occupy.
     pub fn byte_len(self, n: usize) -> Option<usize> {
         let (elems, bytes) = self.block()?;
-        n.is_multiple_of(elems).then_some(n / elems * bytes)
+        if n.is_multiple_of(elems) { (n / elems).checked_mul(bytes) } else { None }
     }
 }
 

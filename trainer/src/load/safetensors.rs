@@ -42,6 +42,17 @@ impl SafetensorsSource {
                 .as_object()
                 .ok_or_else(|| ModelError::format(&index_path, "no `weight_map` object"))?;
             let names: BTreeSet<&str> = map.values().filter_map(|f| f.as_str()).collect();
+            // A shard is a plain file name in the folder: an index pointing elsewhere
+            // (`../x`, `/etc/x`, `sub/x`) is refused, never followed.
+            if let Some(bad) = names.iter().find(|f| {
+                let p = Path::new(f);
+                f.is_empty() || p.components().count() != 1 || !matches!(p.components().next(), Some(std::path::Component::Normal(_)))
+            }) {
+                return Err(ModelError::format(
+                    &index_path,
+                    format!("shard `{bad}` is not a file name inside the model folder"),
+                ));
+            }
             names.into_iter().map(|f| dir.join(f)).collect()
         } else {
             return Err(ModelError::format(dir, "no model.safetensors or model.safetensors.index.json"));

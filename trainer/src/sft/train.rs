@@ -271,8 +271,10 @@ pub fn train(
     })
 }
 
-/// Writes `checkpoints/step-NNNNNNN/` (position last, so a half-written one is never used) and
-/// removes older checkpoints.
+/// Writes `checkpoints/step-NNNNNNN/` durably: weights and optimizer state go to temp files
+/// that are fsync'd and renamed into place, `position.json` (what marks a checkpoint complete)
+/// is written last the same way, the folder is fsync'd, and only then are older checkpoints
+/// removed. A crash at any point leaves the previous checkpoint or the new one usable.
 fn save_checkpoint(
     model: &CausalLm,
     optim: &burn::optim::ModuleOptimizer,
@@ -281,20 +283,49 @@ fn save_checkpoint(
 ) -> Result<PathBuf, ModelError> {
     let root = dir.join(CHECKPOINTS);
     let path = root.join(format!("step-{:07}", pos.step));
+    // A leftover of a crash at this very step is incomplete (no position.json): start clean.
+    if path.exists() && !path.join("position.json").exists() {
+        std::fs::remove_dir_all(&path).map_err(|e| ModelError::io(&path, e))?;
+    }
     std::fs::create_dir_all(&path).map_err(|e| ModelError::io(&path, e))?;
-    crate::export::save_weights(model, &path.join("model.safetensors"))?;
-    optim
-        .save(path.join("optimizer.bpk"))
-        .map_err(|e| ModelError::format(path.join("optimizer.bpk"), format!("{e:?}")))?;
+    let weights = path.join("model.safetensors");
+    durable(&weights, |tmp| crate::export::save_weights(model, tmp))?;
+    let optimizer = path.join("optimizer.bpk");
+    durable(&optimizer, |tmp| {
+        optim.save(tmp.to_owned()).map_err(|e| ModelError::format(&optimizer, format!("{e:?}")))
+    })?;
     let p = path.join("position.json");
-    std::fs::write(&p, serde_json::to_string(&pos).expect("positions serialize"))
-        .map_err(|e| ModelError::io(&p, e))?;
+    durable(&p, |tmp| {
+        std::fs::write(tmp, serde_json::to_string(&pos).expect("positions serialize")).map_err(|e| ModelError::io(tmp, e))
+    })?;
+    sync_dir(&path)?;
+    sync_dir(&root)?;
     for old in std::fs::read_dir(&root).map_err(|e| ModelError::io(&root, e))?.flatten() {
         if old.path() != path {
             let _ = std::fs::remove_dir_all(old.path());
         }
     }
     Ok(path)
+}
+
+/// Writes `target` through `write` into a unique temp file beside it, fsyncs it and renames
+/// it over `target`; the temp file is removed if anything fails.
+fn durable(target: &Path, write: impl FnOnce(&Path) -> Result<(), ModelError>) -> Result<(), ModelError> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| ModelError::io(dir, e))?;
+    write(tmp.path())?;
+    std::fs::File::open(tmp.path()).and_then(|f| f.sync_all()).map_err(|e| ModelError::io(tmp.path(), e))?;
+    tmp.persist(target).map_err(|e| ModelError::io(target, e.error))?;
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), ModelError> {
+    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(|e| ModelError::io(dir, e))
 }
 
 /// Drops metric lines past `step` (written after the checkpoint a resume starts from).

@@ -86,10 +86,14 @@ struct RunArgs {
     /// when their inputs change.
     #[arg(long, value_delimiter = ',', value_name = "STAGE,...|all")]
     force: Vec<Forced>,
+    /// Rerun these stages and re-ask the LLM for every call instead of replaying the call cache
+    /// (--force replays it: free and identical).
+    #[arg(long, value_delimiter = ',', value_name = "STAGE,...|all")]
+    refresh_cache: Vec<Forced>,
     /// Do share INDEX of COUNT of one stage's work (generate, solve or evaluate) and write no
     /// manifest: one task of a Slurm job array. The stage's next unsharded run merges the
     /// shards. Needs --stages with that one stage.
-    #[arg(long, value_name = "INDEX/COUNT", requires = "stages", conflicts_with = "force")]
+    #[arg(long, value_name = "INDEX/COUNT", requires = "stages", conflicts_with_all = ["force", "refresh_cache"])]
     shard: Option<stages::Shard>,
 }
 
@@ -219,7 +223,12 @@ fn run(args: &RunArgs, multi: MultiProgress) -> anyhow::Result<()> {
     let reporter = TerminalReporter::new(multi);
     let runner = Runner::new(&loaded.config, &run_dir, stages::implemented(), &reporter);
     let outcomes = runner
-        .run(&RunOptions { stages: args.stages.clone(), force, shard: args.shard })
+        .run(&RunOptions {
+            stages: args.stages.clone(),
+            force,
+            refresh_cache: forced(&args.refresh_cache),
+            shard: args.shard,
+        })
         .with_context(|| format!("run `{}`", loaded.config.run.name))?;
     if let [(stage, Outcome::Sharded { shard, counts })] = &outcomes[..] {
         tracing::info!(
@@ -244,6 +253,8 @@ fn slurm(args: &SlurmArgs) -> anyhow::Result<()> {
     use pipeline::slurm;
     let loaded = load(&args.config)?;
     let c = &loaded.config;
+    // The run's lock: no `pipeline run` may rewrite the run while its scripts are written.
+    let _run_dir = RunDir::open(c)?;
     let stages: Vec<StageName> = StageName::FLOW
         .into_iter()
         .filter(|s| args.stages.as_ref().is_none_or(|only| only.contains(s)))

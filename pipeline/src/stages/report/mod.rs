@@ -92,8 +92,16 @@ impl Stage for Report {
         }
     }
 
-    fn config_slice(&self, config: &Config) -> Value {
-        json!({ "report": config.report, "seed": config.run.seed })
+    fn version(&self) -> u32 {
+        2
+    }
+
+    fn config_slice(&self, id: crate::identity::Identify<'_>) -> Result<Value, StageError> {
+        let c = id.config;
+        // What the report reads and how it labels it: benchmarks, strategies, students.
+        Ok(json!({ "report": c.report, "seed": c.run.seed, "benchmarks": c.evaluate.benchmarks,
+                   "strategies": c.generate.strategies, "students": c.train.students.keys().collect::<Vec<_>>(),
+                   "baseline": c.evaluate.baseline, "custom_data": c.train.data.is_some() }))
     }
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {

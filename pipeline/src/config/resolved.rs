@@ -1,0 +1,146 @@
+//! The config resolved into the typed values stages use: an `[llm.<name>]` section becomes a
+//! [`ResolvedLlm`] whose provider is an enum with exactly its own fields, whose device is
+//! parsed, and which says in one method ([`ResolvedLlm::identity`]) which of its fields change
+//! its replies. Nothing else lists those fields.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use trainer::DeviceSpec;
+
+use super::schema::{Config, LlmConfig, Provider};
+use crate::identity::DigestCache;
+
+/// Who answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Endpoint {
+    /// An OpenAI-compatible server.
+    Openai { base_url: String, model: String, api_key_env: Option<String> },
+    /// The trainer's model in this process.
+    Local { model_path: PathBuf, device: DeviceSpec },
+}
+
+/// Decoding settings: they change replies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    pub temperature: f64,
+    pub top_p: f64,
+    pub max_tokens: u32,
+    pub json_schema: bool,
+}
+
+/// How fast and how persistently calls are made: never changes a reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Throughput {
+    pub max_concurrency: usize,
+    pub requests_per_minute: Option<u32>,
+    pub timeout: Duration,
+    /// Total time one call may take, retries and their waits included.
+    pub deadline: Duration,
+    pub max_retries: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedLlm {
+    /// The `[llm.<name>]` section, for messages.
+    pub name: String,
+    pub endpoint: Endpoint,
+    pub sampling: Sampling,
+    pub throughput: Throughput,
+}
+
+impl ResolvedLlm {
+    /// Resolves a validated section (an invalid one is an error naming what is missing).
+    pub fn new(name: &str, c: &LlmConfig) -> Result<Self, String> {
+        let need = |v: &Option<String>, key: &str| {
+            v.clone().ok_or_else(|| format!("llm.{name}.{key}: required for provider = \"openai\""))
+        };
+        let endpoint = match c.provider {
+            Provider::Openai => Endpoint::Openai {
+                base_url: need(&c.base_url, "base_url")?.trim_end_matches('/').to_owned(),
+                model: need(&c.model, "model")?,
+                api_key_env: c.api_key_env.clone(),
+            },
+            Provider::Local => Endpoint::Local {
+                model_path: c
+                    .model_path
+                    .clone()
+                    .ok_or_else(|| format!("llm.{name}.model_path: required for provider = \"local\""))?,
+                device: c
+                    .device
+                    .as_deref()
+                    .unwrap_or("cpu")
+                    .parse()
+                    .map_err(|e: trainer::DeviceSpecError| format!("llm.{name}.device: {e}"))?,
+            },
+        };
+        let secs = |s: f64, key: &str| {
+            Duration::try_from_secs_f64(s).map_err(|_| format!("llm.{name}.{key}: {s} is not a duration"))
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            endpoint,
+            sampling: Sampling {
+                temperature: c.temperature,
+                top_p: c.top_p,
+                max_tokens: c.max_tokens,
+                json_schema: c.json_schema,
+            },
+            throughput: Throughput {
+                max_concurrency: c.max_concurrency.max(1),
+                requests_per_minute: c.requests_per_minute,
+                timeout: secs(c.timeout_s, "timeout_s")?,
+                deadline: secs(c.deadline_s, "deadline_s")?,
+                max_retries: c.max_retries,
+            },
+        })
+    }
+
+    /// Who answers: the server (base URL and served model) or the local model's content digest.
+    /// The call cache is keyed by it, so another server or model never answers from the cache.
+    pub fn endpoint_identity(&self, digests: &DigestCache) -> std::io::Result<Value> {
+        Ok(match &self.endpoint {
+            Endpoint::Openai { base_url, model, .. } => {
+                json!({ "provider": "openai", "base_url": base_url, "model": model })
+            }
+            Endpoint::Local { model_path, .. } => {
+                json!({ "provider": "local", "model_sha256": digests.model(model_path)? })
+            }
+        })
+    }
+
+    /// Every field that changes this LLM's replies: who answers and how it decodes. The device
+    /// is left out (the same weights answer alike on any device, up to floating point).
+    pub fn identity(&self, digests: &DigestCache) -> std::io::Result<Value> {
+        let s = &self.sampling;
+        Ok(json!({
+            "endpoint": self.endpoint_identity(digests)?,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "max_tokens": s.max_tokens,
+            "json_schema": s.json_schema,
+        }))
+    }
+
+    /// Where the key comes from, for messages that must never show the key itself.
+    pub fn key_hint(&self) -> String {
+        match &self.endpoint {
+            Endpoint::Openai { api_key_env: Some(var), .. } => {
+                format!("[llm.{}] api_key_env = \"{var}\": check the key in ${var}", self.name)
+            }
+            Endpoint::Openai { api_key_env: None, .. } => {
+                format!("[llm.{}] sends no key (no api_key_env); set api_key_env to the variable holding one", self.name)
+            }
+            Endpoint::Local { .. } => format!("[llm.{}]", self.name),
+        }
+    }
+}
+
+impl Config {
+    /// The `[llm.<name>]` section, resolved; an error names a missing section.
+    pub fn resolved_llm(&self, name: &str) -> Result<ResolvedLlm, String> {
+        let llm = self.llm.get(name).ok_or_else(|| format!("no [llm.{name}] section"))?;
+        ResolvedLlm::new(name, llm)
+    }
+}
