@@ -116,11 +116,6 @@ impl Env {
         let outcomes = Runner::new(&cfg, &dir, stages::implemented(), &Silent)
             .run(options)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        for (s, o) in &outcomes {
-            if let Outcome::Ran(m) = o {
-                eprintln!("TIMING {name} {s} {:.2}", m.wall_seconds);
-            }
-        }
         let ran = outcomes.into_iter().filter(|(_, o)| matches!(o, Outcome::Ran(_))).map(|(s, _)| s).collect();
         (ran, self.mock.since(before))
     }
@@ -159,10 +154,10 @@ fn manifest(run: &Path, stage: &str) -> Value {
 /// the config names; folders of ones it no longer names are not read by anything).
 fn assert_no_stale_record(run: &Path, case: &str) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
-    let strategies: Vec<String> = manifest(run, "generate")["config"].as_object().unwrap().keys().cloned().collect();
+    let strategies: Vec<String> = manifest(run, "generate")["config"]["units"].as_object().unwrap().keys().cloned().collect();
     for (stage, file) in [("generate", "problems.jsonl"), ("solve", "solutions.jsonl")] {
         let m = manifest(run, stage);
-        for (strategy, unit) in m["config"].as_object().unwrap() {
+        for (strategy, unit) in m["config"]["units"].as_object().unwrap() {
             let identity = pipeline::identity::short(unit);
             let rows = records(&run.join(stage).join(strategy).join(file));
             assert!(!rows.is_empty(), "{case}: {stage}/{strategy} is empty");
@@ -390,7 +385,7 @@ fn each_change_reruns_exactly_what_it_affects_and_no_record_is_stale() {
         let run = env.runs().join(&name);
         let ids = assert_no_stale_record(&run, case);
         let generated = ran.contains(&G);
-        if generated && manifest(&run, "generate")["config"]["direct"] != manifest(&base, "generate")["config"]["direct"] {
+        if generated && manifest(&run, "generate")["config"]["units"]["direct"] != manifest(&base, "generate")["config"]["units"]["direct"] {
             assert!(ids.is_disjoint(&base_ids), "{case}: problem ids reused across identities");
         } else {
             assert!(ids.is_subset(&base_ids), "{case}: problem ids changed under the same identity");

@@ -224,3 +224,69 @@ fn a_missing_key_variable_is_named() {
         "environment variable VSDATA_TEST_UNSET_VARIABLE (named by llm.gen.api_key_env) is not set"
     );
 }
+
+#[tokio::test]
+async fn refused_keys_and_unknown_models_are_fatal_and_name_the_key_variable_not_the_key() {
+    // SAFETY: only this test reads this variable.
+    unsafe { std::env::set_var("VSDATA_TEST_REFUSED_KEY", "sk-refused-999") };
+    let (mock, url) = serve(vec![Reply::Status(401, None), Reply::Ok("never")]).await;
+    let err = client(&config(&url, Some("VSDATA_TEST_REFUSED_KEY")), &tempfile::tempdir().unwrap())
+        .chat(&request("q"), "arm", 0)
+        .await
+        .unwrap_err();
+    assert!(err.is_fatal() && matches!(err, LlmError::Unauthorized { status: 401, .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("[llm.test] api_key_env = \"VSDATA_TEST_REFUSED_KEY\""), "{text}");
+    assert!(!text.contains("sk-refused-999") && !text.contains("server says no"), "{text}");
+    assert_eq!(mock.requests.load(Ordering::SeqCst), 1, "a refused key is not retried");
+
+    let (_, url) = serve(vec![Reply::Status(404, None)]).await;
+    let err = client(&config(&url, None), &tempfile::tempdir().unwrap())
+        .chat(&request("q"), "arm", 0)
+        .await
+        .unwrap_err();
+    assert!(err.is_fatal(), "{err}");
+    assert!(err.to_string().contains("does not serve model `gpt-test` (llm.test.model)"), "{err}");
+}
+
+#[tokio::test]
+async fn a_call_has_a_total_deadline_and_a_garbled_reply_is_resent_once() {
+    // Each attempt times out after 0.3 s and is retried; the deadline (0.8 s) ends the call.
+    let (mock, url) = serve(vec![Reply::SlowOk(2000, "late"); 10]).await;
+    let mut cfg = config(&url, None);
+    (cfg.timeout_s, cfg.deadline_s, cfg.max_retries) = (0.3, 0.8, 50);
+    let start = Instant::now();
+    let err = client(&cfg, &tempfile::tempdir().unwrap()).chat(&request("q"), "arm", 0).await.unwrap_err();
+    assert!(matches!(err, LlmError::Deadline { .. }), "{err}");
+    assert!(start.elapsed() < Duration::from_millis(1500), "took {:?}", start.elapsed());
+    assert!(mock.requests.load(Ordering::SeqCst) <= 3);
+
+    let (mock, url) = serve(vec![Reply::Garbage; 5]).await;
+    let err = client(&config(&url, None), &tempfile::tempdir().unwrap())
+        .chat(&request("q"), "arm", 0)
+        .await
+        .unwrap_err();
+    assert!(!err.is_fatal() && err.kind() == "bad_reply", "{err}");
+    assert_eq!(mock.requests.load(Ordering::SeqCst), 2, "the same bad reply was asked for again and again");
+}
+
+#[tokio::test]
+async fn the_cache_is_keyed_by_endpoint_and_arm() {
+    let (mock, url) = serve(vec![Reply::Ok("a"), Reply::Ok("b"), Reply::Ok("c"), Reply::Ok("d")]).await;
+    let cache = tempfile::tempdir().unwrap();
+    let cfg = config(&url, None);
+    let make = |endpoint: &str, refresh: bool| {
+        OpenAiClient::new(&resolved("test", &cfg), CallCache::new(cache.path(), endpoint).refreshing(refresh))
+            .unwrap()
+    };
+    assert_eq!(make("e1", false).chat(&request("q"), "direct", 0).await.unwrap().content, "a");
+    // Another arm, another endpoint: asked, not replayed.
+    assert_eq!(make("e1", false).chat(&request("q"), "multi_turn", 0).await.unwrap().content, "b");
+    assert_eq!(make("e2", false).chat(&request("q"), "direct", 0).await.unwrap().content, "c");
+    let again = make("e1", false).chat(&request("q"), "direct", 0).await.unwrap();
+    assert!(again.cached && again.content == "a");
+    // --refresh-cache asks again and keeps the fresh reply.
+    assert_eq!(make("e1", true).chat(&request("q"), "direct", 0).await.unwrap().content, "d");
+    assert_eq!(make("e1", false).chat(&request("q"), "direct", 0).await.unwrap().content, "d");
+    assert_eq!(mock.requests.load(Ordering::SeqCst), 4);
+}

@@ -156,3 +156,26 @@ fn a_refused_submission_stops_the_chain_and_says_why() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("01-generate-shards.sbatch") && stderr.contains("invalid partition"), "{stderr}");
 }
+
+/// Values are quoted in the scripts, and scripts are not written over a run another process
+/// holds.
+#[test]
+fn values_are_quoted_and_a_locked_run_is_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = slurm(
+        tmp.path(),
+        &["--set", "slurm.partition=\"gpu; rm -rf ~\"", "--set", "slurm.modules=[\"cuda 12\"]", "--dry-run"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let script = tmp.path().join("runs/paper/slurm/05-dedup.sbatch");
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(text.contains("#SBATCH --partition='gpu; rm -rf ~'") && text.contains("module load 'cuda 12'"), "{text}");
+    let check = Command::new("bash").arg("-n").arg(&script).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+
+    let lock = std::fs::File::options().write(true).open(tmp.path().join("runs/paper/.lock")).unwrap();
+    lock.try_lock().unwrap();
+    let out = slurm(tmp.path(), &["--dry-run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("in use by another pipeline process"), "{stderr}");
+}

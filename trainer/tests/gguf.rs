@@ -127,3 +127,81 @@ fn reads_a_spec_file() {
     let err = GgufFile::open(short.path()).err().unwrap().to_string();
     assert!(err.contains("tensor `q`") && err.contains("past the end"), "{err}");
 }
+
+/// A GGUF header with `tensors` tensors and the metadata and tensor directory `body` writes.
+fn hostile(tensors: u64, kv: u64, body: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut b = Vec::new();
+    b.extend(b"GGUF");
+    b.extend(3u32.to_le_bytes());
+    b.extend(tensors.to_le_bytes());
+    b.extend(kv.to_le_bytes());
+    body(&mut b);
+    b.resize(b.len() + 256, 0);
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(&b).unwrap();
+    match GgufFile::open(file.path()) {
+        Ok(_) => panic!("a hostile file was accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn tensor(b: &mut Vec<u8>, name: &str, dims: &[u64], ty: u32, offset: u64) {
+    put_str(b, name);
+    b.extend((dims.len() as u32).to_le_bytes());
+    for d in dims {
+        b.extend(d.to_le_bytes());
+    }
+    b.extend(ty.to_le_bytes());
+    b.extend(offset.to_le_bytes());
+}
+
+/// Hostile files are errors naming what is wrong, never panics, stack overflows or huge
+/// allocations.
+#[test]
+fn hostile_files_are_errors_not_panics() {
+    // Arrays nested 100,000 deep: each level is 12 bytes, the recursion would blow the stack.
+    let err = hostile(0, 1, |b| {
+        put_str(b, "deep");
+        b.extend(9u32.to_le_bytes());
+        for _ in 0..100_000 {
+            b.extend(9u32.to_le_bytes());
+            b.extend(1u64.to_le_bytes());
+        }
+    });
+    assert!(err.contains("nested more than") && err.contains("metadata `deep`"), "{err}");
+
+    // An offset that wraps around when the data start is added.
+    let err = hostile(1, 0, |b| tensor(b, "w", &[4], 0, u64::MAX - 8));
+    assert!(err.contains("tensor `w`") && err.contains("overflows"), "{err}");
+
+    // A dimension larger than the file, and a shape whose element count no file could hold.
+    let err = hostile(1, 0, |b| tensor(b, "huge", &[u64::from(u32::MAX), 2], 0, 0));
+    assert!(err.contains("tensor `huge`") && err.contains("implausible length"), "{err}");
+    let err = hostile(1, 0, |b| tensor(b, "big", &[300, 300, 300, 300], 0, 0));
+    assert!(err.contains("tensor `big`") && err.contains("more elements"), "{err}");
+
+    // Zero-sized and dimensionless tensors (an embedding with no rows).
+    let err = hostile(1, 0, |b| tensor(b, "token_embd.weight", &[64, 0], 0, 0));
+    assert!(err.contains("token_embd.weight") && err.contains("at least one element"), "{err}");
+    let err = hostile(1, 0, |b| tensor(b, "scalar", &[], 0, 0));
+    assert!(err.contains("scalar") && err.contains("at least one element"), "{err}");
+
+    // Counts larger than the file: refused before anything is allocated for them.
+    let err = hostile(u64::MAX, 0, |_| {});
+    assert!(err.contains("implausible length"), "{err}");
+    let err = hostile(0, 1, |b| {
+        put_str(b, "list");
+        b.extend(9u32.to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        b.extend((1u64 << 60).to_le_bytes());
+    });
+    assert!(err.contains("implausible length"), "{err}");
+
+    // An absurd alignment.
+    let err = hostile(0, 1, |b| {
+        put_str(b, "general.alignment");
+        b.extend(4u32.to_le_bytes());
+        b.extend(u32::MAX.to_le_bytes());
+    });
+    assert!(err.contains("general.alignment"), "{err}");
+}

@@ -76,7 +76,7 @@ fn a_pasted_api_key_is_refused_and_not_echoed() {
     assert!(e.contains("configs/x.toml:6: llm.gen.api_key_env: looks like an API key, not the NAME"), "{e}");
     assert!(!e.contains("sk-live-123"), "{e}");
     // Keys that are valid variable names are caught too: a provider prefix, or a random token.
-    for key in ["hf_AbCdEfGhIjKlMnOpQrStUv", "gsk_live123", "Ab3dE5gH7jK9mN1pQ3sT5vW7yZ"] {
+    for key in ["hf_AbCdEfGhIjKlMnOpQrStUv", "gsk_live1234567890abcdefgh", "Ab3dE5gH7jK9mN1pQ3sT5vW7yZ"] {
         let e = err(&MINIMAL.replace("\"OPENAI_API_KEY\"", &format!("\"{key}\"")), &[]);
         assert!(e.contains("looks like an API key"), "{key}: {e}");
         assert!(!e.contains(key), "{e}");

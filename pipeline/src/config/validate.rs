@@ -302,7 +302,8 @@ const KEY_PREFIXES: [&str; 9] = ["sk-", "sk_", "hf_", "gsk_", "xai-", "pk-", "AI
 /// prefix, or long and mixing lower case, upper case and digits the way random tokens do
 /// (variable names are conventionally UPPER_SNAKE_CASE).
 pub(crate) fn looks_like_secret(value: &str) -> bool {
-    if KEY_PREFIXES.iter().any(|p| value.starts_with(p)) {
+    // Issued keys are long; a short `hf_token` is a variable's name (`sk-...` never is one).
+    if KEY_PREFIXES.iter().any(|p| value.starts_with(p) && (p.ends_with('-') || value.len() >= 20)) {
         return true;
     }
     let lower = value.chars().any(|c| c.is_ascii_lowercase());

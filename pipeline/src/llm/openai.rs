@@ -93,7 +93,7 @@ impl OpenAiClient {
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
         let deadline = tokio::time::Instant::now() + self.deadline;
         let mut last: Option<LlmError> = None;
-        let mut attempt = 0u32;
+        let (mut attempt, mut bad_replies) = (0u32, 0u32);
         let out_of_time = |last: Option<LlmError>| LlmError::Deadline {
             seconds: self.deadline.as_secs_f64(),
             last: last.map(Box::new),
@@ -113,9 +113,13 @@ impl OpenAiClient {
                 }
                 Ok(Err(e)) => e,
             };
-            // A malformed body may be a proxy's fixed error page: one more try, not `max_retries`.
+            // A malformed body may be a truncated reply or a proxy's fixed error page: the same
+            // request is re-sent after one, never after a second.
             let retryable = match &err {
-                LlmError::BadReply { .. } => attempt == 1,
+                LlmError::BadReply { .. } => {
+                    bad_replies += 1;
+                    bad_replies == 1
+                }
                 e => is_transient(e),
             };
             if !retryable || attempt > self.max_retries {

@@ -51,9 +51,13 @@ pub fn unit_identity(id: Identify<'_>, strategy: Strategy) -> Result<serde_json:
     let llm = id.llm(&c.generate.llm)?;
     let task = Path::new(PROMPTS_DIR).join(format!("{}.txt", c.generate.task));
     let mut generate = serde_json::to_value(&c.generate).expect("config serializes");
-    // Which other strategies run does not change this one's problems; the generator's name
-    // does not either (its identity below does).
-    generate.as_object_mut().expect("an object").retain(|k, _| k != "strategies" && k != "llm");
+    // Which other strategies run does not change this one's problems, nor does the
+    // generator's name (its identity below does), nor how many are kept: the problems are a
+    // prefix of one stream, so asking for fewer keeps the first ones and more extends them.
+    generate
+        .as_object_mut()
+        .expect("an object")
+        .retain(|k, _| k != "strategies" && k != "llm" && k != "num_problems");
     Ok(json!({
         "stage": "generate",
         "version": VERSION,
@@ -145,7 +149,7 @@ impl Stage for Generate {
         for &s in &id.config.generate.strategies {
             units.insert(s.as_str().to_owned(), unit_identity(id, s)?);
         }
-        Ok(serde_json::Value::Object(units))
+        Ok(json!({ "num_problems": id.config.generate.num_problems, "units": units }))
     }
 
     fn external_inputs(&self, config: &Config) -> Vec<PathBuf> {

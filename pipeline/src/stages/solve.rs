@@ -112,7 +112,7 @@ impl Stage for Solve {
         for &s in &id.config.generate.strategies {
             units.insert(s.as_str().to_owned(), unit_identity(id, s)?);
         }
-        Ok(serde_json::Value::Object(units))
+        Ok(json!({ "units": units }))
     }
 
     fn shardable(&self) -> bool {

@@ -20,6 +20,8 @@ pub struct Mock {
     pub evaluate: AtomicUsize,
     /// Answer every call with 401.
     pub refuse: AtomicBool,
+    /// Calls answered with 401.
+    pub refused: AtomicUsize,
     /// Milliseconds to wait before each answer.
     pub delay_ms: AtomicU64,
 }
@@ -63,6 +65,7 @@ async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
     if mock.refuse.load(Ordering::SeqCst) {
+        mock.refused.fetch_add(1, Ordering::SeqCst);
         return (StatusCode::UNAUTHORIZED, "{\"error\": \"Incorrect API key provided: sk-te****\"}").into_response();
     }
     let body: Value = serde_json::from_str(&body).unwrap();

@@ -210,7 +210,10 @@ impl GgufFile {
             if n_dims > 4 {
                 return Err(format!("tensor `{name}` has {n_dims} dimensions"));
             }
-            let mut shape = (0..n_dims).map(|_| c.len()).collect::<Result<Vec<_>, _>>()?;
+            let mut shape = (0..n_dims)
+                .map(|_| c.len())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("tensor `{name}`: {e}"))?;
             shape.reverse();
             if shape.is_empty() || shape.contains(&0) {
                 return Err(format!("tensor `{name}` has shape {shape:?}: every tensor needs at least one element"));

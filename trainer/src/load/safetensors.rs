@@ -126,3 +126,21 @@ fn to_f32(bytes: &[u8], dtype: Dtype) -> Option<Vec<f32>> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_names_may_not_leave_the_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("model");
+        std::fs::create_dir_all(&dir).unwrap();
+        for bad in ["../secret.safetensors", "/etc/passwd", "sub/x.safetensors", ""] {
+            let index = serde_json::json!({ "weight_map": { "a": "model-1.safetensors", "b": bad } });
+            std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).unwrap();
+            let err = SafetensorsSource::open(&dir).err().expect("refused").to_string();
+            assert!(err.contains(&format!("shard `{bad}`")) && err.contains("not a file name"), "{err}");
+        }
+    }
+}
