@@ -46,7 +46,10 @@ async fn run(latency: Duration, concurrency: usize) -> (Duration, f64) {
         max_concurrency: concurrency,
         ..LlmConfig::default()
     };
-    let client = Arc::new(OpenAiClient::new(&ResolvedLlm::new("bench", &cfg).unwrap(), CallCache::new(cache.path(), "bench")).unwrap());
+    let client = Arc::new(
+        OpenAiClient::new(&ResolvedLlm::new("bench", &cfg).unwrap(), CallCache::new(cache.path(), "bench"))
+            .unwrap(),
+    );
     let request = ChatRequest {
         model: "m".into(),
         messages: vec![

@@ -103,7 +103,8 @@ impl<'a> Runner<'a> {
             let stage =
                 self.stages.iter().find(|s| s.name() == name).ok_or(RunError::NotImplemented(name))?;
             let refresh = options.refresh_cache.contains(&name);
-            let outcome = self.run_stage(stage.as_ref(), options.force.contains(&name) || refresh, refresh)?;
+            let outcome =
+                self.run_stage(stage.as_ref(), options.force.contains(&name) || refresh, refresh)?;
             outcomes.push((name, outcome));
         }
         Ok(outcomes)

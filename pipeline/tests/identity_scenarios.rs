@@ -116,7 +116,8 @@ impl Env {
         let outcomes = Runner::new(&cfg, &dir, stages::implemented(), &Silent)
             .run(options)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let ran = outcomes.into_iter().filter(|(_, o)| matches!(o, Outcome::Ran(_))).map(|(s, _)| s).collect();
+        let ran =
+            outcomes.into_iter().filter(|(_, o)| matches!(o, Outcome::Ran(_))).map(|(s, _)| s).collect();
         (ran, self.mock.since(before))
     }
 }
@@ -154,7 +155,8 @@ fn manifest(run: &Path, stage: &str) -> Value {
 /// the config names; folders of ones it no longer names are not read by anything).
 fn assert_no_stale_record(run: &Path, case: &str) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
-    let strategies: Vec<String> = manifest(run, "generate")["config"]["units"].as_object().unwrap().keys().cloned().collect();
+    let strategies: Vec<String> =
+        manifest(run, "generate")["config"]["units"].as_object().unwrap().keys().cloned().collect();
     for (stage, file) in [("generate", "problems.jsonl"), ("solve", "solutions.jsonl")] {
         let m = manifest(run, stage);
         for (strategy, unit) in m["config"]["units"].as_object().unwrap() {
@@ -162,7 +164,11 @@ fn assert_no_stale_record(run: &Path, case: &str) -> BTreeSet<String> {
             let rows = records(&run.join(stage).join(strategy).join(file));
             assert!(!rows.is_empty(), "{case}: {stage}/{strategy} is empty");
             for r in &rows {
-                assert_eq!(r["identity"], identity.as_str(), "{case}: stale record in {stage}/{strategy}: {r}");
+                assert_eq!(
+                    r["identity"],
+                    identity.as_str(),
+                    "{case}: stale record in {stage}/{strategy}: {r}"
+                );
                 if stage == "generate" {
                     ids.insert(r["id"].as_str().unwrap().to_owned());
                 }
@@ -173,7 +179,11 @@ fn assert_no_stale_record(run: &Path, case: &str) -> BTreeSet<String> {
         for strategy in &strategies {
             let path = run.join(stage).join(strategy).join(file);
             for r in records(&path) {
-                assert!(ids.contains(r["id"].as_str().unwrap()), "{case}: {} holds a stale problem {r}", path.display());
+                assert!(
+                    ids.contains(r["id"].as_str().unwrap()),
+                    "{case}: {} holds a stale problem {r}",
+                    path.display()
+                );
             }
         }
     }
@@ -192,7 +202,12 @@ fn assert_no_stale_record(run: &Path, case: &str) -> BTreeSet<String> {
             let file = file.unwrap().path();
             if file.extension().is_some_and(|e| e == "jsonl") {
                 for r in records(&file) {
-                    assert_eq!(r["identity"], about["identity"], "{case}: stale record in {}", file.display());
+                    assert_eq!(
+                        r["identity"],
+                        about["identity"],
+                        "{case}: stale record in {}",
+                        file.display()
+                    );
                 }
             }
         }
@@ -241,7 +256,8 @@ fn check_golden(run: &Path) {
         let then = &golden[stage];
         if then["version"] == now["version"] {
             assert_eq!(
-                then["sha256"], now["sha256"],
+                then["sha256"],
+                now["sha256"],
                 "stage `{stage}`: its output changed but its version ({}) did not: bump the stage's version, then refresh {} with UPDATE_GOLDEN=1",
                 now["version"],
                 path.display()
@@ -283,6 +299,10 @@ fn check_sent(case: &str, expected: Sent, got: Calls) {
     }
 }
 
+/// A change to a copy of the first run: its name, `--set` overrides, what it does to the files
+/// the config names, the stages that must run and the calls that must be sent.
+type Case = (&'static str, Vec<String>, Option<Box<dyn Fn()>>, Vec<StageName>, Sent);
+
 use StageName::{Dedup as D, Evaluate as E, Generate as G, Report as R, Solve as S, Train as T, Verify as V};
 
 #[test]
@@ -322,54 +342,140 @@ fn each_change_reruns_exactly_what_it_affects_and_no_record_is_stale() {
     let evaluation = [E, R];
     let targets = 3; // baseline + 2 strategies
 
-    type Setup = Box<dyn Fn()>;
-    let cases: Vec<(&str, Vec<String>, Option<Setup>, Vec<StageName>, Sent)> = vec![
-        ("generator model", vec!["llm.gen.model=\"gen-model-2\"".into()], None, everything.to_vec(),
-            Sent { generate: SOME, solve: SOME, evaluate: SOME }),
+    let cases: Vec<Case> = vec![
+        (
+            "generator model",
+            vec!["llm.gen.model=\"gen-model-2\"".into()],
+            None,
+            everything.to_vec(),
+            Sent { generate: SOME, solve: SOME, evaluate: SOME },
+        ),
         // The mock writes the same problems for these: solving them again replays the cache.
-        ("generator base URL", vec![format!("llm.gen.base_url=\"{localhost}\"")], None, everything.to_vec(),
-            Sent { generate: SOME, solve: None, evaluate: None }),
-        ("generator temperature", vec!["llm.gen.temperature=0.9".into()], None, everything.to_vec(),
-            Sent { generate: SOME, solve: None, evaluate: None }),
-        ("k", vec!["generate.k=4".into()], None, everything.to_vec(),
-            Sent { generate: SOME, solve: None, evaluate: None }),
-        ("strategies", vec!["generate.strategies=[\"direct\"]".into()], None, everything.to_vec(),
-            NONE_SENT),
-        ("num_solutions", vec!["solve.num_solutions=3".into()], None, vec![S, D, V, T, E, R],
-            Sent { generate: Some(0), solve: SOME, evaluate: None }),
+        (
+            "generator base URL",
+            vec![format!("llm.gen.base_url=\"{localhost}\"")],
+            None,
+            everything.to_vec(),
+            Sent { generate: SOME, solve: None, evaluate: None },
+        ),
+        (
+            "generator temperature",
+            vec!["llm.gen.temperature=0.9".into()],
+            None,
+            everything.to_vec(),
+            Sent { generate: SOME, solve: None, evaluate: None },
+        ),
+        (
+            "k",
+            vec!["generate.k=4".into()],
+            None,
+            everything.to_vec(),
+            Sent { generate: SOME, solve: None, evaluate: None },
+        ),
+        ("strategies", vec!["generate.strategies=[\"direct\"]".into()], None, everything.to_vec(), NONE_SENT),
+        (
+            "num_solutions",
+            vec!["solve.num_solutions=3".into()],
+            None,
+            vec![S, D, V, T, E, R],
+            Sent { generate: Some(0), solve: SOME, evaluate: None },
+        ),
         // The mock's second solver answers like the first: new solve records (another
         // identity), the same training pairs, so nothing is retrained or re-evaluated.
-        ("solver", vec!["solve.llm=\"solver2\"".into()], None, vec![S, D, V, R],
-            Sent { generate: Some(0), solve: SOME, evaluate: Some(0) }),
-        ("student weights file contents", vec![], Some(Box::new({
-            let (w, seed) = (student_weights.clone(), env.tmp.path().join("other"));
-            move || {
-                common::tiny_student(&seed, Family::Llama, 99);
-                std::fs::copy(seed.join("model.safetensors"), &w).unwrap();
-            }
-        })), vec![T, E, R], Sent { generate: Some(0), solve: Some(0), evaluate: SOME }),
-        ("HF folder contents", vec![], Some(Box::new({
-            let (c, original) = (student_config.clone(), original_config.clone());
-            move || {
-                let mut bytes = original.clone();
-                bytes.extend_from_slice(b"\n");
-                std::fs::write(&c, bytes).unwrap();
-            }
-        })), vec![T, E, R], Sent { generate: Some(0), solve: Some(0), evaluate: SOME }),
-        ("subset", vec!["evaluate.subset=3".into()], None, evaluation.to_vec(),
-            Sent { generate: Some(0), solve: Some(0), evaluate: Some(targets) }),
-        ("seed", vec!["run.seed=7".into()], None, everything.to_vec(),
-            Sent { generate: SOME, solve: SOME, evaluate: SOME }),
-        ("benchmarks", vec!["evaluate.benchmarks=[\"math500\", \"minerva_math\"]".into()], None, evaluation.to_vec(),
-            Sent { generate: Some(0), solve: Some(0), evaluate: Some(targets * 2) }),
-        ("max_new_tokens", vec!["evaluate.max_new_tokens=8".into()], None, evaluation.to_vec(),
-            Sent { generate: Some(0), solve: Some(0), evaluate: Some(targets * 2) }),
-        ("each target served by its path", vec!["evaluate.endpoint_model=\"path\"".into()], None,
-            evaluation.to_vec(), Sent { generate: Some(0), solve: Some(0), evaluate: Some(targets * 2) }),
-        ("concurrency", vec!["llm.gen.max_concurrency=2".into(), "llm.solver.max_concurrency=3".into(),
-            "llm.judge.max_concurrency=1".into()], None, vec![], NONE_SENT),
-        ("timeouts", vec!["llm.gen.timeout_s=30".into(), "llm.solver.deadline_s=300".into()], None, vec![], NONE_SENT),
-        ("retries", vec!["llm.gen.max_retries=1".into(), "llm.judge.max_retries=0".into()], None, vec![], NONE_SENT),
+        (
+            "solver",
+            vec!["solve.llm=\"solver2\"".into()],
+            None,
+            vec![S, D, V, R],
+            Sent { generate: Some(0), solve: SOME, evaluate: Some(0) },
+        ),
+        (
+            "student weights file contents",
+            vec![],
+            Some(Box::new({
+                let (w, seed) = (student_weights.clone(), env.tmp.path().join("other"));
+                move || {
+                    common::tiny_student(&seed, Family::Llama, 99);
+                    std::fs::copy(seed.join("model.safetensors"), &w).unwrap();
+                }
+            })),
+            vec![T, E, R],
+            Sent { generate: Some(0), solve: Some(0), evaluate: SOME },
+        ),
+        (
+            "HF folder contents",
+            vec![],
+            Some(Box::new({
+                let (c, original) = (student_config.clone(), original_config.clone());
+                move || {
+                    let mut bytes = original.clone();
+                    bytes.extend_from_slice(b"\n");
+                    std::fs::write(&c, bytes).unwrap();
+                }
+            })),
+            vec![T, E, R],
+            Sent { generate: Some(0), solve: Some(0), evaluate: SOME },
+        ),
+        (
+            "subset",
+            vec!["evaluate.subset=3".into()],
+            None,
+            evaluation.to_vec(),
+            Sent { generate: Some(0), solve: Some(0), evaluate: Some(targets) },
+        ),
+        (
+            "seed",
+            vec!["run.seed=7".into()],
+            None,
+            everything.to_vec(),
+            Sent { generate: SOME, solve: SOME, evaluate: SOME },
+        ),
+        (
+            "benchmarks",
+            vec!["evaluate.benchmarks=[\"math500\", \"minerva_math\"]".into()],
+            None,
+            evaluation.to_vec(),
+            Sent { generate: Some(0), solve: Some(0), evaluate: Some(targets * 2) },
+        ),
+        (
+            "max_new_tokens",
+            vec!["evaluate.max_new_tokens=8".into()],
+            None,
+            evaluation.to_vec(),
+            Sent { generate: Some(0), solve: Some(0), evaluate: Some(targets * 2) },
+        ),
+        (
+            "each target served by its path",
+            vec!["evaluate.endpoint_model=\"path\"".into()],
+            None,
+            evaluation.to_vec(),
+            Sent { generate: Some(0), solve: Some(0), evaluate: Some(targets * 2) },
+        ),
+        (
+            "concurrency",
+            vec![
+                "llm.gen.max_concurrency=2".into(),
+                "llm.solver.max_concurrency=3".into(),
+                "llm.judge.max_concurrency=1".into(),
+            ],
+            None,
+            vec![],
+            NONE_SENT,
+        ),
+        (
+            "timeouts",
+            vec!["llm.gen.timeout_s=30".into(), "llm.solver.deadline_s=300".into()],
+            None,
+            vec![],
+            NONE_SENT,
+        ),
+        (
+            "retries",
+            vec!["llm.gen.max_retries=1".into(), "llm.judge.max_retries=0".into()],
+            None,
+            vec![],
+            NONE_SENT,
+        ),
     ];
 
     for (i, (case, overrides, setup, expected, sent)) in cases.into_iter().enumerate() {
@@ -385,7 +491,10 @@ fn each_change_reruns_exactly_what_it_affects_and_no_record_is_stale() {
         let run = env.runs().join(&name);
         let ids = assert_no_stale_record(&run, case);
         let generated = ran.contains(&G);
-        if generated && manifest(&run, "generate")["config"]["units"]["direct"] != manifest(&base, "generate")["config"]["units"]["direct"] {
+        if generated
+            && manifest(&run, "generate")["config"]["units"]["direct"]
+                != manifest(&base, "generate")["config"]["units"]["direct"]
+        {
             assert!(ids.is_disjoint(&base_ids), "{case}: problem ids reused across identities");
         } else {
             assert!(ids.is_subset(&base_ids), "{case}: problem ids changed under the same identity");
@@ -400,7 +509,9 @@ fn each_change_reruns_exactly_what_it_affects_and_no_record_is_stale() {
     }
 
     // --force replays the cache (free, identical); --refresh-cache asks again.
-    let records_of = |run: &str| std::fs::read_to_string(env.runs().join(run).join("evaluate/tiny/direct/math500.jsonl")).unwrap();
+    let records_of = |run: &str| {
+        std::fs::read_to_string(env.runs().join(run).join("evaluate/tiny/direct/math500.jsonl")).unwrap()
+    };
     let before = records_of("base");
     let force = RunOptions { force: BTreeSet::from([E]), ..RunOptions::default() };
     let (ran, calls) = env.run("base", &[], &force);

@@ -143,23 +143,23 @@ async fn a_run_killed_inside_each_stage_ends_identical_to_an_uninterrupted_one()
     .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
-    let k = killed_run.clone();
-    let stages: Vec<(&str, Box<dyn Fn() -> bool + Send>)> = vec![
-        ("generate", Box::new({ let k = k.clone(); move || lines(&k.join("generate/direct/problems.jsonl")) > 0 })),
-        ("solve", Box::new({ let k = k.clone(); move || lines(&k.join("solve/direct/solutions.jsonl")) > 0 })),
-        ("train", Box::new({ let k = k.clone(); move || k.join("train/tiny/direct/checkpoints").exists() })),
-        ("evaluate", Box::new({ let k = k.clone(); move || lines(&k.join("evaluate/tiny/baseline/math500.jsonl")) > 0 })),
+    // What shows each stage under way: its first record, or (train) its first checkpoint.
+    let evidence = [
+        ("generate", "generate/direct/problems.jsonl"),
+        ("solve", "solve/direct/solutions.jsonl"),
+        ("train", "train/tiny/direct/checkpoints"),
+        ("evaluate", "evaluate/tiny/baseline/math500.jsonl"),
     ];
     // "Random" points, fixed so a failure reproduces.
     let delays = [7u64, 23, 3, 11];
     let mut interrupted = Vec::new();
-    for ((stage, started), ms) in stages.into_iter().zip(delays) {
-        let killed = killed.clone();
-        let was_running = tokio::task::spawn_blocking(move || {
-            kill_during(&killed, &*started, Duration::from_millis(ms))
-        })
-        .await
-        .unwrap();
+    for ((stage, path), ms) in evidence.into_iter().zip(delays) {
+        let (killed, path) = (killed.clone(), killed_run.join(path));
+        let started = move || path.is_dir() || lines(&path) > 0;
+        let was_running =
+            tokio::task::spawn_blocking(move || kill_during(&killed, &started, Duration::from_millis(ms)))
+                .await
+                .unwrap();
         interrupted.push((stage, was_running));
     }
     assert!(interrupted.iter().filter(|(_, r)| *r).count() >= 3, "kills that landed: {interrupted:?}");
@@ -180,7 +180,8 @@ async fn a_run_killed_inside_each_stage_ends_identical_to_an_uninterrupted_one()
     for label in ["direct", "multi_turn"] {
         let weights = format!("train/tiny/{label}/model/model.safetensors");
         assert!(
-            std::fs::read(whole_run.join(&weights)).unwrap() == std::fs::read(killed_run.join(&weights)).unwrap(),
+            std::fs::read(whole_run.join(&weights)).unwrap()
+                == std::fs::read(killed_run.join(&weights)).unwrap(),
             "{weights} differs after kills {interrupted:?}"
         );
     }
@@ -211,7 +212,10 @@ async fn an_outage_stops_at_once_names_the_key_variable_and_the_next_run_complet
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("HTTP 401") && stderr.contains(&format!("${KEY_VAR}")), "{stderr}");
     assert!(stderr.contains("[llm.gen] api_key_env"), "{stderr}");
-    assert!(!stderr.contains(KEY) && !stderr.contains("sk-te"), "the key (or the server's echo of it) was printed: {stderr}");
+    assert!(
+        !stderr.contains(KEY) && !stderr.contains("sk-te"),
+        "the key (or the server's echo of it) was printed: {stderr}"
+    );
     // At once: one wave of Direct's conversations, not every retry of every call.
     let refused = mock.refused.load(Ordering::SeqCst);
     assert!(refused <= 6, "{refused} calls sent into a refused key");

@@ -37,7 +37,13 @@ fn batched_replies_equal_single_replies_and_reruns_are_cached() {
     let dir = tempfile::tempdir().unwrap();
     let config = local_config();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let client = Arc::new(Client::new(&ResolvedLlm::new("smollm2", &config).unwrap(), CallCache::new(dir.path().join("a"), "smollm2")).unwrap());
+    let client = Arc::new(
+        Client::new(
+            &ResolvedLlm::new("smollm2", &config).unwrap(),
+            CallCache::new(dir.path().join("a"), "smollm2"),
+        )
+        .unwrap(),
+    );
     assert!(client.model_name().starts_with("local:"), "{}", client.model_name());
     let prompts = ["What is the capital of France?", "Name a prime number.", "Say hello.", "What is 2 + 2?"];
     let requests: Vec<ChatRequest> =
@@ -61,7 +67,11 @@ fn batched_replies_equal_single_replies_and_reruns_are_cached() {
         out
     });
     // Each alone, with a fresh cache: the same text (seeded per request, batch-independent).
-    let fresh = Client::new(&ResolvedLlm::new("smollm2", &config).unwrap(), CallCache::new(dir.path().join("b"), "smollm2")).unwrap();
+    let fresh = Client::new(
+        &ResolvedLlm::new("smollm2", &config).unwrap(),
+        CallCache::new(dir.path().join("b"), "smollm2"),
+    )
+    .unwrap();
     for (i, r) in requests.iter().enumerate() {
         let alone = runtime.block_on(fresh.chat(r, "arm", i as u64)).unwrap();
         assert!(!alone.cached);
@@ -79,8 +89,12 @@ fn batched_replies_equal_single_replies_and_reruns_are_cached() {
 #[test]
 fn a_missing_model_is_a_config_error_naming_the_section() {
     let config = LlmConfig { model_path: Some("models/nope.gguf".into()), ..local_config() };
-    let err =
-        Client::new(&ResolvedLlm::new("mini", &config).unwrap(), CallCache::new(tempfile::tempdir().unwrap().path(), "mini")).err().unwrap();
+    let err = Client::new(
+        &ResolvedLlm::new("mini", &config).unwrap(),
+        CallCache::new(tempfile::tempdir().unwrap().path(), "mini"),
+    )
+    .err()
+    .unwrap();
     let text = err.to_string();
     assert!(text.starts_with("llm.mini:") && text.contains("models/nope.gguf"), "{text}");
 }

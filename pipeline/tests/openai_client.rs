@@ -162,7 +162,10 @@ async fn rate_limits_honour_retry_after_and_server_errors_back_off() {
     let (mock, url) =
         serve(vec![Reply::Status(500, None), Reply::Status(503, None), Reply::Garbage, Reply::Ok("ok")])
             .await;
-    let r = client(&config(&url, None), &tempfile::tempdir().unwrap()).chat(&request("q"), "arm", 0).await.unwrap();
+    let r = client(&config(&url, None), &tempfile::tempdir().unwrap())
+        .chat(&request("q"), "arm", 0)
+        .await
+        .unwrap();
     assert_eq!(r.content, "ok");
     assert_eq!(mock.requests.load(Ordering::SeqCst), 4);
 }
@@ -170,8 +173,10 @@ async fn rate_limits_honour_retry_after_and_server_errors_back_off() {
 #[tokio::test]
 async fn client_errors_are_not_retried_and_retries_run_out() {
     let (mock, url) = serve(vec![Reply::Status(400, None), Reply::Ok("never")]).await;
-    let err =
-        client(&config(&url, None), &tempfile::tempdir().unwrap()).chat(&request("q"), "arm", 0).await.unwrap_err();
+    let err = client(&config(&url, None), &tempfile::tempdir().unwrap())
+        .chat(&request("q"), "arm", 0)
+        .await
+        .unwrap_err();
     assert!(matches!(err, LlmError::Status { status: 400, .. }), "{err}");
     assert_eq!(mock.requests.load(Ordering::SeqCst), 1);
 
@@ -218,7 +223,10 @@ async fn concurrency_is_capped() {
 #[test]
 fn a_missing_key_variable_is_named() {
     let cfg = config("http://127.0.0.1:9/v1", Some("VSDATA_TEST_UNSET_VARIABLE"));
-    let err = OpenAiClient::new(&resolved("gen", &cfg), CallCache::new("/tmp/unused", "e")).err().unwrap().to_string();
+    let err = OpenAiClient::new(&resolved("gen", &cfg), CallCache::new("/tmp/unused", "e"))
+        .err()
+        .unwrap()
+        .to_string();
     assert_eq!(
         err,
         "environment variable VSDATA_TEST_UNSET_VARIABLE (named by llm.gen.api_key_env) is not set"

@@ -115,7 +115,12 @@ fn two_stages() -> (Vec<Box<dyn Stage>>, Arc<AtomicUsize>, Arc<AtomicUsize>) {
 }
 
 fn only(stages: &[StageName]) -> RunOptions {
-    RunOptions { stages: Some(stages.to_vec()), force: BTreeSet::new(), refresh_cache: BTreeSet::new(), shard: None }
+    RunOptions {
+        stages: Some(stages.to_vec()),
+        force: BTreeSet::new(),
+        refresh_cache: BTreeSet::new(),
+        shard: None,
+    }
 }
 
 const BOTH: [StageName; 2] = [StageName::Generate, StageName::Solve];
@@ -180,8 +185,12 @@ fn force_reruns_only_the_named_stage_when_its_output_is_unchanged() {
     let (stages, ..) = two_stages();
     run(&cfg, stages, &only(&BOTH)).unwrap();
     let (stages, gr, sr) = two_stages();
-    let options =
-        RunOptions { stages: Some(BOTH.to_vec()), force: BTreeSet::from([StageName::Generate]), refresh_cache: BTreeSet::new(), shard: None };
+    let options = RunOptions {
+        stages: Some(BOTH.to_vec()),
+        force: BTreeSet::from([StageName::Generate]),
+        refresh_cache: BTreeSet::new(),
+        shard: None,
+    };
     let out = run(&cfg, stages, &options).unwrap();
     // Same bytes again, so solve's inputs still match.
     assert_eq!(kinds(&out), vec![(StageName::Generate, "ran"), (StageName::Solve, "skipped")]);

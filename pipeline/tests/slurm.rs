@@ -169,7 +169,10 @@ fn values_are_quoted_and_a_locked_run_is_left_alone() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let script = tmp.path().join("runs/paper/slurm/05-dedup.sbatch");
     let text = std::fs::read_to_string(&script).unwrap();
-    assert!(text.contains("#SBATCH --partition='gpu; rm -rf ~'") && text.contains("module load 'cuda 12'"), "{text}");
+    assert!(
+        text.contains("#SBATCH --partition='gpu; rm -rf ~'") && text.contains("module load 'cuda 12'"),
+        "{text}"
+    );
     let check = Command::new("bash").arg("-n").arg(&script).output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
 

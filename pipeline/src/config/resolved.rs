@@ -130,7 +130,10 @@ impl ResolvedLlm {
                 format!("[llm.{}] api_key_env = \"{var}\": check the key in ${var}", self.name)
             }
             Endpoint::Openai { api_key_env: None, .. } => {
-                format!("[llm.{}] sends no key (no api_key_env); set api_key_env to the variable holding one", self.name)
+                format!(
+                    "[llm.{}] sends no key (no api_key_env); set api_key_env to the variable holding one",
+                    self.name
+                )
             }
             Endpoint::Local { .. } => format!("[llm.{}]", self.name),
         }

@@ -267,7 +267,9 @@ fn embeddings_providers_are_checked() {
 #[test]
 fn out_of_range_numbers_and_multi_line_script_values_are_config_errors() {
     let e = err(
-        &format!("{MINIMAL}\n[slurm]\npartition = \"gpu\\n#SBATCH --mem=1T\"\nmodules = [\"cuda\", \"x\\nrm -rf /\"]\n[slurm.env]\nA = \"1\\n2\"\n"),
+        &format!(
+            "{MINIMAL}\n[slurm]\npartition = \"gpu\\n#SBATCH --mem=1T\"\nmodules = [\"cuda\", \"x\\nrm -rf /\"]\n[slurm.env]\nA = \"1\\n2\"\n"
+        ),
         &["llm.gen.timeout_s=1e20", "llm.gen.max_concurrency=0", "run.max_failed_fraction=2"],
     );
     for needle in [

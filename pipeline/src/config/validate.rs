@@ -286,7 +286,7 @@ fn llm_section(p: &mut Problems, l: &LlmConfig, at: KeyPath) {
     p.in_range(l.timeout_s, 0.0, 86_400.0, true, key("timeout_s"));
     p.in_range(l.deadline_s, 0.0, 7.0 * 86_400.0, true, key("deadline_s"));
     p.check(
-        !(l.deadline_s < l.timeout_s),
+        l.deadline_s >= l.timeout_s || !l.deadline_s.is_finite() || !l.timeout_s.is_finite(),
         || key("deadline_s"),
         format!("must be >= timeout_s ({}): it bounds a whole call, retries included", l.timeout_s),
     );

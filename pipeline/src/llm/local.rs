@@ -10,9 +10,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
+use trainer::Pretrained;
 use trainer::generate::{Grammar, Request, Sampling};
 use trainer::text::ChatMessage;
-use trainer::Pretrained;
 
 use super::cache::CallCache;
 use super::{ChatRequest, ChatResponse, LlmError, Usage};
@@ -72,12 +72,18 @@ impl LocalClient {
         &self.model_id
     }
 
-    pub async fn chat(&self, request: &ChatRequest, arm: &str, call_index: u64) -> Result<ChatResponse, LlmError> {
+    pub async fn chat(
+        &self,
+        request: &ChatRequest,
+        arm: &str,
+        call_index: u64,
+    ) -> Result<ChatResponse, LlmError> {
         if let Some(hit) = self.cache.get(request, arm, call_index) {
             return Ok(hit);
         }
         let (reply, answer) = oneshot::channel();
-        let stopped = || LlmError::WorkerStopped("the model thread has stopped (see the log above for why)".into());
+        let stopped =
+            || LlmError::WorkerStopped("the model thread has stopped (see the log above for why)".into());
         self.jobs.send(Job { request: request.clone(), call_index, reply }).map_err(|_| stopped())?;
         let response = answer.await.map_err(|_| stopped())??;
         self.cache.put(request, arm, call_index, &response)?;

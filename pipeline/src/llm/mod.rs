@@ -54,7 +54,9 @@ pub enum LlmError {
     /// 401/403: no retry can help, and the server's body is left out (some echo part of the key).
     #[error("HTTP {status} from {url}: the endpoint refused the credentials; {hint}")]
     Unauthorized { status: u16, url: String, hint: String },
-    #[error("HTTP 404 from {url}: the endpoint does not serve model `{model}` (llm.{llm}.model) or has no such route: {body}")]
+    #[error(
+        "HTTP 404 from {url}: the endpoint does not serve model `{model}` (llm.{llm}.model) or has no such route: {body}"
+    )]
     UnknownModel { url: String, model: String, llm: String, body: String },
     #[error("HTTP {status} from {url}: {body}")]
     Status { status: u16, url: String, body: String },
@@ -112,7 +114,7 @@ impl LlmError {
 
 /// The client for one `[llm.<name>]` section, whichever its provider.
 pub enum Client {
-    OpenAi(openai::OpenAiClient),
+    OpenAi(Box<openai::OpenAiClient>),
     Local(local::LocalClient),
 }
 
@@ -121,7 +123,9 @@ impl Client {
     /// must be keyed by this LLM's endpoint identity.
     pub fn new(llm: &crate::config::ResolvedLlm, cache: cache::CallCache) -> Result<Self, LlmError> {
         Ok(match &llm.endpoint {
-            crate::config::Endpoint::Openai { .. } => Self::OpenAi(openai::OpenAiClient::new(llm, cache)?),
+            crate::config::Endpoint::Openai { .. } => {
+                Self::OpenAi(Box::new(openai::OpenAiClient::new(llm, cache)?))
+            }
             crate::config::Endpoint::Local { .. } => Self::Local(local::LocalClient::new(llm, cache)?),
         })
     }
@@ -136,7 +140,12 @@ impl Client {
     }
 
     /// Call `call_index` of `request` for `arm` (the strategy or evaluation target it serves).
-    pub async fn chat(&self, request: &ChatRequest, arm: &str, call_index: u64) -> Result<ChatResponse, LlmError> {
+    pub async fn chat(
+        &self,
+        request: &ChatRequest,
+        arm: &str,
+        call_index: u64,
+    ) -> Result<ChatResponse, LlmError> {
         match self {
             Self::OpenAi(c) => c.chat(request, arm, call_index).await,
             Self::Local(c) => c.chat(request, arm, call_index).await,

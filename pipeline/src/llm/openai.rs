@@ -86,7 +86,12 @@ impl OpenAiClient {
 
     /// Sends `request` (unless call `call_index` of it for `arm` is cached), retrying transient
     /// failures, all within the call's deadline.
-    pub async fn chat(&self, request: &ChatRequest, arm: &str, call_index: u64) -> Result<ChatResponse, LlmError> {
+    pub async fn chat(
+        &self,
+        request: &ChatRequest,
+        arm: &str,
+        call_index: u64,
+    ) -> Result<ChatResponse, LlmError> {
         if let Some(hit) = self.cache.get(request, arm, call_index) {
             return Ok(hit);
         }
@@ -166,7 +171,9 @@ impl OpenAiClient {
                     let status = resp.status().as_u16();
                     let body: String = resp.text().await.unwrap_or_default().chars().take(500).collect();
                     Err(match status {
-                        401 | 403 => LlmError::Unauthorized { status, url: url.clone(), hint: self.key_hint.clone() },
+                        401 | 403 => {
+                            LlmError::Unauthorized { status, url: url.clone(), hint: self.key_hint.clone() }
+                        }
                         _ => LlmError::Status { status, url: url.clone(), body },
                     })
                 }

@@ -24,8 +24,8 @@ use super::jsonl::{read_jsonl, write_all};
 use super::solve::SolvedProblem;
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::{Config, EmbeddingsProvider};
-use crate::identity::Identify;
 use crate::dedup::{ContaminationIndex, MinHasher, exact_key, near_duplicates};
+use crate::identity::Identify;
 
 /// Where the evaluation benchmarks live.
 pub const BENCHMARKS_DIR: &str = "data/eval";

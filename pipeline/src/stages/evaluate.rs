@@ -260,7 +260,12 @@ fn prepare_dir(
         } else if force {
             super::jsonl::write_all::<EvalRecord>(&p, &[])?;
         } else {
-            super::generate::keep_identity::<EvalRecord>(&p, identity, &format!("evaluate {}", dir.display()), |r| &r.identity)?;
+            super::generate::keep_identity::<EvalRecord>(
+                &p,
+                identity,
+                &format!("evaluate {}", dir.display()),
+                |r| &r.identity,
+            )?;
         }
     }
     let path = dir.join("identity.json");
@@ -296,7 +301,10 @@ fn merge_shards(
     let mut merged = 0;
     for shard in &shards {
         for record in read_jsonl::<EvalRecord>(shard)? {
-            if record.identity == identity && wanted.contains(record.id.as_str()) && have.insert(record.id.clone()) {
+            if record.identity == identity
+                && wanted.contains(record.id.as_str())
+                && have.insert(record.id.clone())
+            {
                 write_line(&mut file, main, &record)?;
                 merged += 1;
             }
@@ -325,7 +333,11 @@ enum Engine<'a> {
 /// The `model` name an endpoint serves a target under (`evaluate.endpoint_model`): the
 /// target's path as given, which is what `vllm serve <path>` serves it as (start the server
 /// from the pipeline's directory), or the endpoint's configured `model`.
-pub fn served_model(e: &crate::config::EvaluateConfig, llm: &crate::config::ResolvedLlm, path: &Path) -> String {
+pub fn served_model(
+    e: &crate::config::EvaluateConfig,
+    llm: &crate::config::ResolvedLlm,
+    path: &Path,
+) -> String {
     match (e.endpoint_model, &llm.endpoint) {
         (crate::config::EndpointModel::Configured, crate::config::Endpoint::Openai { model, .. }) => {
             model.clone()

@@ -134,7 +134,6 @@ struct Outcome {
     records: Vec<ProblemRecord>,
 }
 
-
 impl Stage for Generate {
     fn name(&self) -> StageName {
         StageName::Generate

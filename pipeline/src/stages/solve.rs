@@ -82,7 +82,6 @@ fn solver(id: Identify<'_>) -> Result<ResolvedLlm, StageError> {
     id.llm(id.config.solve.llm.as_deref().unwrap_or(&id.config.generate.llm))
 }
 
-
 /// A stable call key for solution `j` of problem `id`, from the problem's place in its
 /// strategy's generation (the id without its identity part). The cache key adds the question
 /// itself, the solver endpoint and the strategy, so a key reused under a new identity only
@@ -158,114 +157,127 @@ struct SolveJob<'a> {
 }
 
 impl SolveJob<'_> {
-async fn run(&self, problems: &[ProblemRecord], out_path: &Path) -> Result<serde_json::Value, StageError> {
-    let (ctx, config, llm, client, strategy) = (self.ctx, self.ctx.config, self.llm, self.client, self.strategy);
-    let arm = format!("solve/{strategy}");
-    // Keep only records of this identity, of current problems, with every call answered:
-    // the rest (another solver or setting, problems no longer generated, failed calls) is
-    // solved again, cached calls for free.
-    let wanted: BTreeSet<&str> = problems.iter().map(|p| p.id.as_str()).collect();
-    let what = format!("solve/{strategy}");
-    let mut existing =
-        super::generate::keep_identity::<SolvedProblem>(out_path, self.identity, &what, |r| &r.identity)?;
-    let before = existing.len();
-    existing.retain(|r| wanted.contains(r.id.as_str()) && r.failed_calls.is_empty());
-    if existing.len() < before {
-        tracing::info!(
-            "{what}: {} records dropped (problems no longer generated, or calls that failed: asked again)",
-            before - existing.len()
-        );
-        super::jsonl::write_all(out_path, &existing)?;
-    }
-    let done: BTreeSet<String> = existing.into_iter().map(|r| r.id).collect();
-    let m = config.solve.num_solutions;
-    let pending: Vec<&ProblemRecord> = problems.iter().filter(|p| !done.contains(&p.id)).collect();
-    let bar = ctx.reporter.bar(&format!("solve {strategy}"), problems.len() as u64);
-    bar.inc((problems.len() - pending.len()) as u64);
-    let mut file = append_file(out_path)?;
-    let (mut calls_sent, mut calls_cached, mut tokens) = (0u64, 0u64, 0u64);
-    let mut failures = super::Failures::default();
-    let planned_calls = pending.len() * m;
-    // Waves keep memory bounded and let a kill lose at most one wave of (cached) calls.
-    let wave = (llm.throughput.max_concurrency * 4).div_ceil(m.max(1)).max(1);
-    for chunk in pending.chunks(wave) {
-        let mut tasks = tokio::task::JoinSet::new();
-        for (p, problem) in chunk.iter().enumerate() {
-            for j in 0..m {
-                let key = call_key(&problem.id, j);
-                let request = ChatRequest {
-                    model: client.model_name(),
-                    messages: vec![Message::new(Role::User, eval::prompt::math_prompt(&problem.question))],
-                    temperature: config.solve.temperature,
-                    top_p: config.solve.top_p,
-                    max_tokens: config.solve.max_tokens.unwrap_or(llm.sampling.max_tokens),
-                    seed: Some(mix(config.run.seed, key) >> 1),
-                    response_format: None,
-                };
-                let (client, arm) = (Arc::clone(client), arm.clone());
-                tasks.spawn(async move { (p, j, client.chat(&request, &arm, key).await) });
-            }
+    async fn run(
+        &self,
+        problems: &[ProblemRecord],
+        out_path: &Path,
+    ) -> Result<serde_json::Value, StageError> {
+        let (ctx, config, llm, client, strategy) =
+            (self.ctx, self.ctx.config, self.llm, self.client, self.strategy);
+        let arm = format!("solve/{strategy}");
+        // Keep only records of this identity, of current problems, with every call answered:
+        // the rest (another solver or setting, problems no longer generated, failed calls) is
+        // solved again, cached calls for free.
+        let wanted: BTreeSet<&str> = problems.iter().map(|p| p.id.as_str()).collect();
+        let what = format!("solve/{strategy}");
+        let mut existing =
+            super::generate::keep_identity::<SolvedProblem>(out_path, self.identity, &what, |r| &r.identity)?;
+        let before = existing.len();
+        existing.retain(|r| wanted.contains(r.id.as_str()) && r.failed_calls.is_empty());
+        if existing.len() < before {
+            tracing::info!(
+                "{what}: {} records dropped (problems no longer generated, or calls that failed: asked again)",
+                before - existing.len()
+            );
+            super::jsonl::write_all(out_path, &existing)?;
         }
-        let mut replies: BTreeMap<(usize, usize), _> = BTreeMap::new();
-        while let Some(joined) = tasks.join_next().await {
-            let (p, j, reply) =
-                joined.map_err(|e| StageError::Failed(format!("a solve task failed: {e}")))?;
-            replies.insert((p, j), reply);
-        }
-        for (p, problem) in chunk.iter().enumerate() {
-            let mut record = SolvedProblem {
-                id: problem.id.clone(),
-                strategy,
-                question: problem.question.clone(),
-                solutions: Vec::with_capacity(m),
-                failed_calls: Vec::new(),
-                identity: self.identity.to_owned(),
-            };
-            for j in 0..m {
-                match replies.remove(&(p, j)).expect("every call was spawned") {
-                    Ok(r) => {
-                        if r.cached {
-                            calls_cached += 1
-                        } else {
-                            calls_sent += 1
-                        }
-                        tokens += r.usage.completion_tokens;
-                        let answer = eval::grader::committed_answer(&r.content).map(str::to_owned);
-                        record.solutions.push(Solution {
-                            text: r.content,
-                            answer,
-                            completion_tokens: r.usage.completion_tokens,
-                            finish_reason: r.finish_reason,
-                        });
-                    }
-                    Err(e) if e.is_fatal() => {
-                        return Err(StageError::Failed(format!("solve {strategy}: {e}")));
-                    }
-                    Err(e) => {
-                        failures.add(&e);
-                        record.failed_calls.push(e.to_string().chars().take(300).collect());
-                    }
+        let done: BTreeSet<String> = existing.into_iter().map(|r| r.id).collect();
+        let m = config.solve.num_solutions;
+        let pending: Vec<&ProblemRecord> = problems.iter().filter(|p| !done.contains(&p.id)).collect();
+        let bar = ctx.reporter.bar(&format!("solve {strategy}"), problems.len() as u64);
+        bar.inc((problems.len() - pending.len()) as u64);
+        let mut file = append_file(out_path)?;
+        let (mut calls_sent, mut calls_cached, mut tokens) = (0u64, 0u64, 0u64);
+        let mut failures = super::Failures::default();
+        let planned_calls = pending.len() * m;
+        // Waves keep memory bounded and let a kill lose at most one wave of (cached) calls.
+        let wave = (llm.throughput.max_concurrency * 4).div_ceil(m.max(1)).max(1);
+        for chunk in pending.chunks(wave) {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (p, problem) in chunk.iter().enumerate() {
+                for j in 0..m {
+                    let key = call_key(&problem.id, j);
+                    let request = ChatRequest {
+                        model: client.model_name(),
+                        messages: vec![Message::new(
+                            Role::User,
+                            eval::prompt::math_prompt(&problem.question),
+                        )],
+                        temperature: config.solve.temperature,
+                        top_p: config.solve.top_p,
+                        max_tokens: config.solve.max_tokens.unwrap_or(llm.sampling.max_tokens),
+                        seed: Some(mix(config.run.seed, key) >> 1),
+                        response_format: None,
+                    };
+                    let (client, arm) = (Arc::clone(client), arm.clone());
+                    tasks.spawn(async move { (p, j, client.chat(&request, &arm, key).await) });
                 }
             }
-            write_line(&mut file, out_path, &record)?;
-            bar.inc(1);
+            let mut replies: BTreeMap<(usize, usize), _> = BTreeMap::new();
+            while let Some(joined) = tasks.join_next().await {
+                let (p, j, reply) =
+                    joined.map_err(|e| StageError::Failed(format!("a solve task failed: {e}")))?;
+                replies.insert((p, j), reply);
+            }
+            for (p, problem) in chunk.iter().enumerate() {
+                let mut record = SolvedProblem {
+                    id: problem.id.clone(),
+                    strategy,
+                    question: problem.question.clone(),
+                    solutions: Vec::with_capacity(m),
+                    failed_calls: Vec::new(),
+                    identity: self.identity.to_owned(),
+                };
+                for j in 0..m {
+                    match replies.remove(&(p, j)).expect("every call was spawned") {
+                        Ok(r) => {
+                            if r.cached {
+                                calls_cached += 1
+                            } else {
+                                calls_sent += 1
+                            }
+                            tokens += r.usage.completion_tokens;
+                            let answer = eval::grader::committed_answer(&r.content).map(str::to_owned);
+                            record.solutions.push(Solution {
+                                text: r.content,
+                                answer,
+                                completion_tokens: r.usage.completion_tokens,
+                                finish_reason: r.finish_reason,
+                            });
+                        }
+                        Err(e) if e.is_fatal() => {
+                            return Err(StageError::Failed(format!("solve {strategy}: {e}")));
+                        }
+                        Err(e) => {
+                            failures.add(&e);
+                            record.failed_calls.push(e.to_string().chars().take(300).collect());
+                        }
+                    }
+                }
+                write_line(&mut file, out_path, &record)?;
+                bar.inc(1);
+            }
+            file.sync_data().map_err(|source| StageError::Io { path: out_path.to_owned(), source })?;
+            failures.check(
+                &format!("solve {strategy}: calls"),
+                planned_calls,
+                config.run.max_failed_fraction,
+            )?;
         }
-        file.sync_data().map_err(|source| StageError::Io { path: out_path.to_owned(), source })?;
-        failures.check(&format!("solve {strategy}: calls"), planned_calls, config.run.max_failed_fraction)?;
+        bar.finish();
+        let records: Vec<SolvedProblem> = read_jsonl(out_path)?;
+        let solutions: usize = records.iter().map(|r| r.solutions.len()).sum();
+        let answered: usize =
+            records.iter().flat_map(|r| &r.solutions).filter(|s| s.answer.is_some()).count();
+        Ok(json!({
+            "problems": records.len(),
+            "solutions": solutions,
+            "with_answer": answered,
+            "failed_calls": failures.by_reason,
+            "calls_sent": calls_sent,
+            "calls_cached": calls_cached,
+            "completion_tokens": tokens,
+            "truncated": records.iter().flat_map(|r| &r.solutions).filter(|s| s.finish_reason.as_deref() == Some("length")).count(),
+        }))
     }
-    bar.finish();
-    let records: Vec<SolvedProblem> = read_jsonl(out_path)?;
-    let solutions: usize = records.iter().map(|r| r.solutions.len()).sum();
-    let answered: usize = records.iter().flat_map(|r| &r.solutions).filter(|s| s.answer.is_some()).count();
-    Ok(json!({
-        "problems": records.len(),
-        "solutions": solutions,
-        "with_answer": answered,
-        "failed_calls": failures.by_reason,
-        "calls_sent": calls_sent,
-        "calls_cached": calls_cached,
-        "completion_tokens": tokens,
-        "truncated": records.iter().flat_map(|r| &r.solutions).filter(|s| s.finish_reason.as_deref() == Some("length")).count(),
-    }))
-}
 }

@@ -66,7 +66,8 @@ async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
     }
     if mock.refuse.load(Ordering::SeqCst) {
         mock.refused.fetch_add(1, Ordering::SeqCst);
-        return (StatusCode::UNAUTHORIZED, "{\"error\": \"Incorrect API key provided: sk-te****\"}").into_response();
+        return (StatusCode::UNAUTHORIZED, "{\"error\": \"Incorrect API key provided: sk-te****\"}")
+            .into_response();
     }
     let body: Value = serde_json::from_str(&body).unwrap();
     let last = body["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_owned();

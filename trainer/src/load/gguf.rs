@@ -216,10 +216,18 @@ impl GgufFile {
                 .map_err(|e| format!("tensor `{name}`: {e}"))?;
             shape.reverse();
             if shape.is_empty() || shape.contains(&0) {
-                return Err(format!("tensor `{name}` has shape {shape:?}: every tensor needs at least one element"));
+                return Err(format!(
+                    "tensor `{name}` has shape {shape:?}: every tensor needs at least one element"
+                ));
             }
-            if shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).is_none_or(|n| n > buf.len().saturating_mul(8)) {
-                return Err(format!("tensor `{name}` has shape {shape:?}: more elements than the file could hold"));
+            if shape
+                .iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+                .is_none_or(|n| n > buf.len().saturating_mul(8))
+            {
+                return Err(format!(
+                    "tensor `{name}` has shape {shape:?}: more elements than the file could hold"
+                ));
             }
             let ty = GgmlType::from_id(c.u32()?);
             let offset =

@@ -46,7 +46,9 @@ impl SafetensorsSource {
             // (`../x`, `/etc/x`, `sub/x`) is refused, never followed.
             if let Some(bad) = names.iter().find(|f| {
                 let p = Path::new(f);
-                f.is_empty() || p.components().count() != 1 || !matches!(p.components().next(), Some(std::path::Component::Normal(_)))
+                f.is_empty()
+                    || p.components().count() != 1
+                    || !matches!(p.components().next(), Some(std::path::Component::Normal(_)))
             }) {
                 return Err(ModelError::format(
                     &index_path,

@@ -291,12 +291,11 @@ fn save_checkpoint(
     let weights = path.join("model.safetensors");
     durable(&weights, |tmp| crate::export::save_weights(model, tmp))?;
     let optimizer = path.join("optimizer.bpk");
-    durable(&optimizer, |tmp| {
-        optim.save(tmp.to_owned()).map_err(|e| ModelError::format(&optimizer, format!("{e:?}")))
-    })?;
+    durable(&optimizer, |tmp| optim.save(tmp).map_err(|e| ModelError::format(&optimizer, format!("{e:?}"))))?;
     let p = path.join("position.json");
     durable(&p, |tmp| {
-        std::fs::write(tmp, serde_json::to_string(&pos).expect("positions serialize")).map_err(|e| ModelError::io(tmp, e))
+        std::fs::write(tmp, serde_json::to_string(&pos).expect("positions serialize"))
+            .map_err(|e| ModelError::io(tmp, e))
     })?;
     sync_dir(&path)?;
     sync_dir(&root)?;
