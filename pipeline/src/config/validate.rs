@@ -106,7 +106,7 @@ pub(super) fn validate(c: &Config) -> Vec<(KeyPath, String)> {
     p.in_range(c.verify.min_agreement, 0.0, 1.0, true, k("verify.min_agreement"));
     train(&mut p, &c.train);
     evaluate(&mut p, &c.evaluate, &c.llm);
-    p.at_least(c.report.bootstrap_samples, 1, k("report.bootstrap_samples"));
+    p.within(c.report.bootstrap_samples, 1, 1_000_000, k("report.bootstrap_samples"));
     p.check(
         c.report.confidence > 0.0 && c.report.confidence < 1.0,
         || k("report.confidence"),
@@ -138,7 +138,7 @@ fn embeddings(p: &mut Problems, d: &crate::config::DedupConfig, llms: &BTreeMap<
     }
     if e.provider == EmbeddingsProvider::Local {
         p.device(&e.device, k("dedup.embeddings.device"));
-        p.at_least(e.batch_size, 1, k("dedup.embeddings.batch_size"));
+        p.within(e.batch_size, 1, 4096, k("dedup.embeddings.batch_size"));
     }
     if d.semantic.enabled {
         p.check(
@@ -376,11 +376,11 @@ fn solve(p: &mut Problems, s: &SolveConfig, llms: &BTreeMap<String, LlmConfig>) 
 }
 
 fn dedup(p: &mut Problems, d: &DedupConfig) {
-    p.at_least(d.minhash.ngram, 1, k("dedup.minhash.ngram"));
-    p.at_least(d.minhash.bands, 1, k("dedup.minhash.bands"));
-    p.at_least(d.minhash.rows, 1, k("dedup.minhash.rows"));
+    p.within(d.minhash.ngram, 1, 1000, k("dedup.minhash.ngram"));
+    p.within(d.minhash.bands, 1, 1024, k("dedup.minhash.bands"));
+    p.within(d.minhash.rows, 1, 1024, k("dedup.minhash.rows"));
     p.in_range(d.minhash.threshold, 0.0, 1.0, true, k("dedup.minhash.threshold"));
-    p.at_least(d.decontaminate.ngram, 1, k("dedup.decontaminate.ngram"));
+    p.within(d.decontaminate.ngram, 1, 1000, k("dedup.decontaminate.ngram"));
     p.in_range(d.decontaminate.minhash_threshold, 0.0, 1.0, true, k("dedup.decontaminate.minhash_threshold"));
     p.in_range(d.semantic.threshold, 0.0, 1.0, true, k("dedup.semantic.threshold"));
 }
@@ -413,8 +413,8 @@ fn train(p: &mut Problems, t: &TrainConfig) {
         p.check((0.0..1.0).contains(&beta), || k(name), format!("must be in [0, 1), got {beta}"));
     }
     p.check(t.adam_epsilon.is_finite() && t.adam_epsilon > 0.0, || k("train.adam_epsilon"), "must be > 0");
-    p.at_least(t.batch_size, 1, k("train.batch_size"));
-    p.at_least(t.grad_accum_steps, 1, k("train.grad_accum_steps"));
+    p.within(t.batch_size, 1, 1 << 16, k("train.batch_size"));
+    p.within(t.grad_accum_steps, 1, 1 << 16, k("train.grad_accum_steps"));
     if let Some(n) = t.max_grad_norm {
         p.check(
             n.is_finite() && n > 0.0,
@@ -422,7 +422,7 @@ fn train(p: &mut Problems, t: &TrainConfig) {
             "must be > 0 (leave it out to disable clipping)",
         );
     }
-    p.at_least(t.max_seq_len, 2, k("train.max_seq_len"));
+    p.within(t.max_seq_len, 2, 1 << 20, k("train.max_seq_len"));
     p.at_least(t.log_every, 1, k("train.log_every"));
     if let Some(n) = t.checkpoint_every {
         p.at_least(n, 1, k("train.checkpoint_every"));
@@ -435,8 +435,8 @@ fn evaluate(p: &mut Problems, e: &EvaluateConfig, llms: &BTreeMap<String, LlmCon
     if let Some(n) = e.subset {
         p.at_least(n, 1, k("evaluate.subset"));
     }
-    p.at_least(e.max_new_tokens, 1, k("evaluate.max_new_tokens"));
-    p.at_least(e.batch_size, 1, k("evaluate.batch_size"));
+    p.within(e.max_new_tokens, 1, 1 << 20, k("evaluate.max_new_tokens"));
+    p.within(e.batch_size, 1, 4096, k("evaluate.batch_size"));
     p.device(&e.device, k("evaluate.device"));
     if let Some(llm) = &e.llm {
         p.llm_ref(llm, llms, k("evaluate.llm"));

@@ -144,11 +144,9 @@ impl Stage for Generate {
     }
 
     fn config_slice(&self, id: Identify<'_>) -> Result<serde_json::Value, StageError> {
-        let mut units = serde_json::Map::new();
-        for &s in &id.config.generate.strategies {
-            units.insert(s.as_str().to_owned(), unit_identity(id, s)?);
-        }
-        Ok(json!({ "num_problems": id.config.generate.num_problems, "units": units }))
+        Ok(
+            json!({ "num_problems": id.config.generate.num_problems, "units": super::strategy_identities(id, unit_identity)? }),
+        )
     }
 
     fn external_inputs(&self, config: &Config) -> Vec<PathBuf> {

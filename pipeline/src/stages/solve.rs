@@ -107,11 +107,7 @@ impl Stage for Solve {
     }
 
     fn config_slice(&self, id: Identify<'_>) -> Result<serde_json::Value, StageError> {
-        let mut units = serde_json::Map::new();
-        for &s in &id.config.generate.strategies {
-            units.insert(s.as_str().to_owned(), unit_identity(id, s)?);
-        }
-        Ok(json!({ "units": units }))
+        Ok(json!({ "units": super::strategy_identities(id, unit_identity)? }))
     }
 
     fn shardable(&self) -> bool {
