@@ -198,6 +198,13 @@ async fn writes_exactly_n_problems_despite_failures_and_a_rerun_sends_nothing() 
     assert_eq!(rows.len(), 7);
     assert_eq!(rows[..], vs[..7]);
     assert_eq!(mock.requests.load(Ordering::SeqCst), sent);
+
+    // Asking for the 12 again gives back the very same 12 (same ids: the same identity), from
+    // the cache.
+    let out = tokio::task::spawn_blocking(move || pipeline(&config).output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(problems(tmp.path(), "vs_multi"), vs);
+    assert_eq!(mock.requests.load(Ordering::SeqCst), sent);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

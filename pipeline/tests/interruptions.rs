@@ -2,7 +2,8 @@
 //! point inside each of generate, solve, train and evaluate, then rerun, ending with artifacts
 //! identical to an uninterrupted run's; and an outage (every key refused) that stops at once
 //! with a non-zero exit naming the key's variable (never the key), remembers nothing as done,
-//! and is followed by a complete run once the endpoint is healthy.
+//! and is followed by a complete run once the endpoint is healthy; and failed calls past
+//! `run.max_failed_fraction`, which fail the stage with a summary and are asked again next time.
 
 mod common;
 
@@ -230,4 +231,40 @@ async fn an_outage_stops_at_once_names_the_key_variable_and_the_next_run_complet
         assert!(run_dir.join(stage).join("manifest.json").exists(), "{stage}");
     }
     assert_eq!(lines(&run_dir.join("generate/direct/problems.jsonl")), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_calls_past_the_tolerance_fail_the_stage_and_are_asked_again_next_run() {
+    let (mock, url) = mock::serve().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), "flaky", &url);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("max_concurrency = 2\n", "max_concurrency = 2\nmax_retries = 0\n");
+    std::fs::write(&config, text).unwrap();
+    let run_dir = tmp.path().join("runs/flaky");
+
+    mock.fail_solve.store(true, Ordering::SeqCst);
+    let out = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || run(&config)
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("solve direct: calls") && stderr.contains("http_status: "), "{stderr}");
+    assert!(stderr.contains("run.max_failed_fraction = 0.02"), "{stderr}");
+    assert!(run_dir.join("generate/manifest.json").exists() && !run_dir.join("solve/manifest.json").exists());
+
+    mock.fail_solve.store(false, Ordering::SeqCst);
+    let out = tokio::task::spawn_blocking(move || run(&config)).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(run_dir.join("solve/direct/solutions.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 6);
+    for r in &records {
+        assert_eq!(r["failed_calls"].as_array().unwrap().len(), 0, "{r}");
+        assert_eq!(r["solutions"].as_array().unwrap().len(), 2, "{r}");
+    }
 }

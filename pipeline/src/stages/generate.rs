@@ -209,15 +209,19 @@ impl Job<'_> {
         let log_path = self.dir.join("conversations.jsonl");
         let what = format!("generate/{}", self.strategy);
         let mut rows = keep_identity::<ProblemRecord>(&problems_path, self.identity, &what, |r| &r.identity)?;
+        let mut logs = keep_identity::<ConversationLog>(&log_path, self.identity, &what, |l| &l.identity)?;
         if rows.len() > target {
-            // `num_problems` went down since the last run: keep the first ones, as a fresh run would.
+            // `num_problems` went down since the last run: keep the first ones, as a fresh run
+            // would, and forget the conversations from the last kept one on, so that raising it
+            // again replays them (from the cache) exactly as a fresh run would have used them.
             rows.truncate(target);
             write_all(&problems_path, &rows)?;
+            if let Some(last) = rows.last().and_then(|r| conversation_of(&r.call_id)) {
+                logs.retain(|l| l.conversation < last);
+                write_all(&log_path, &logs)?;
+            }
         }
-        let kept: usize = rows.len();
         let mut kept_ids: BTreeSet<String> = rows.into_iter().map(|r| r.id).collect();
-        debug_assert_eq!(kept, kept_ids.len());
-        let logs = keep_identity::<ConversationLog>(&log_path, self.identity, &what, |l| &l.identity)?;
         let done: BTreeSet<usize> = logs.iter().map(|l| l.conversation).collect();
         let mut totals = Totals::default();
         for l in &logs {
@@ -517,6 +521,13 @@ pub(super) fn keep_identity<T: Serialize + for<'de> Deserialize<'de>>(
         write_all(path, &kept)?;
     }
     Ok(kept)
+}
+
+/// The conversation of a `call_id` (`<strategy>-<identity>-c<conversation>-t<turn>`).
+fn conversation_of(call_id: &str) -> Option<usize> {
+    let mut parts = call_id.rsplit('-');
+    parts.next()?.strip_prefix('t')?;
+    parts.next()?.strip_prefix('c')?.parse().ok()
 }
 
 /// A call's index within its strategy: conversation, turn, parse attempt.

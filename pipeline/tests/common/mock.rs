@@ -22,6 +22,8 @@ pub struct Mock {
     pub refuse: AtomicBool,
     /// Calls answered with 401.
     pub refused: AtomicUsize,
+    /// Answer solver calls with HTTP 500 (a transient failure that outlasts the retries).
+    pub fail_solve: AtomicBool,
     /// Milliseconds to wait before each answer.
     pub delay_ms: AtomicU64,
 }
@@ -79,6 +81,9 @@ async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
         // A benchmark problem, evaluated through the endpoint: say which model was asked.
         format!("I am {}. The answer is \\boxed{{1}}.", body["model"].as_str().unwrap())
     } else if last.contains("Please reason step by step") {
+        if mock.fail_solve.load(Ordering::SeqCst) {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "overloaded").into_response();
+        }
         mock.solve.fetch_add(1, Ordering::SeqCst);
         let q: u64 =
             last.split("Q-").nth(1).and_then(|r| r.split('?').next()).and_then(|n| n.parse().ok()).unwrap();
