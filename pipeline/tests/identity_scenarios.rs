@@ -476,6 +476,17 @@ fn each_change_reruns_exactly_what_it_affects_and_no_record_is_stale() {
             vec![],
             NONE_SENT,
         ),
+        (
+            "batch size and logging",
+            vec![
+                "evaluate.batch_size=3".into(),
+                "train.log_every=1".into(),
+                "train.checkpoint_every=1".into(),
+            ],
+            None,
+            vec![],
+            NONE_SENT,
+        ),
     ];
 
     for (i, (case, overrides, setup, expected, sent)) in cases.into_iter().enumerate() {

@@ -133,7 +133,10 @@ impl Stage for Evaluate {
                 baselines.insert(name.clone(), target_identity(id, &s.model_path)?);
             }
         }
-        Ok(json!({ "evaluate": c.evaluate, "seed": c.run.seed, "baselines": baselines,
+        // The batch size changes how fast, not what (a reply does not depend on its batch).
+        let mut evaluate = serde_json::to_value(&c.evaluate).expect("config serializes");
+        evaluate.as_object_mut().expect("an object").remove("batch_size");
+        Ok(json!({ "evaluate": evaluate, "seed": c.run.seed, "baselines": baselines,
                    "train_data": c.train.data.is_some(), "strategies": c.generate.strategies }))
     }
 

@@ -66,7 +66,11 @@ impl Stage for Train {
             students.insert(name.clone(), json!({ "model_sha256": id.model(&s.model_path)? }));
         }
         let mut train = serde_json::to_value(&c.train).expect("config serializes");
-        train.as_object_mut().expect("an object").remove("students");
+        // How often it logs and checkpoints changes no weight (a resume is exact).
+        train
+            .as_object_mut()
+            .expect("an object")
+            .retain(|k, _| !matches!(k.as_str(), "students" | "log_every" | "checkpoint_every"));
         Ok(json!({ "train": train, "students": students, "seed": c.run.seed,
                    "strategies": c.generate.strategies }))
     }
@@ -166,7 +170,8 @@ impl Run<'_> {
         }
         // Resume only a run of the very same options, data and model (by content: a student
         // replaced at the same path starts over) and code.
-        let identity = json!({ "options": opts, "data_sha256": data_hash, "model_sha256": model_sha256,
+        let outputs_only = TrainOptions { log_every: 0, checkpoint_every: None, ..opts.clone() };
+        let identity = json!({ "options": outputs_only, "data_sha256": data_hash, "model_sha256": model_sha256,
                                "max_seq_len": max_seq_len, "version": VERSION });
         let identity_path = dir.join("run.json");
         let same = std::fs::read_to_string(&identity_path)
