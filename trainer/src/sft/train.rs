@@ -315,6 +315,7 @@ fn durable(target: &Path, write: impl FnOnce(&Path) -> Result<(), ModelError>) -
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)
         .map_err(|e| ModelError::io(dir, e))?;
     write(tmp.path())?;

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use pipeline::manifest::Manifest;
@@ -73,18 +73,41 @@ impl Reporter for TerminalReporter {
                 .progress_chars("=> "),
         );
         bar.set_message(label.to_owned());
-        Box::new(Bar(bar))
+        // Without a terminal (a Slurm log) the bar is invisible: a line a minute instead.
+        let logged = self.multi.is_hidden().then(|| Mutex::new(Instant::now()));
+        Box::new(Bar { bar, label: label.to_owned(), logged })
     }
 }
 
-struct Bar(ProgressBar);
+/// How often a bar writes a line when stderr is not a terminal.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
+struct Bar {
+    bar: ProgressBar,
+    label: String,
+    /// When the last progress line was written, when lines stand in for the bar.
+    logged: Option<Mutex<Instant>>,
+}
 
 impl Progress for Bar {
     fn inc(&self, n: u64) {
-        self.0.inc(n);
+        self.bar.inc(n);
+        if let Some(last) = &self.logged {
+            let mut last = last.lock().expect("reporter lock");
+            if last.elapsed() >= LOG_EVERY {
+                *last = Instant::now();
+                let (pos, len) = (self.bar.position(), self.bar.length().unwrap_or(0));
+                eprintln!(
+                    "  {}: {pos}/{len} ({:.0}%) after {}",
+                    self.label,
+                    100.0 * pos as f64 / len.max(1) as f64,
+                    humantime::format_duration(Duration::from_secs(self.bar.elapsed().as_secs()))
+                );
+            }
+        }
     }
     fn finish(&self) {
-        self.0.finish();
+        self.bar.finish();
     }
 }
 
