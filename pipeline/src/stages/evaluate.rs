@@ -263,7 +263,7 @@ fn prepare_dir(
         } else if force {
             super::jsonl::write_all::<EvalRecord>(&p, &[])?;
         } else {
-            super::generate::keep_identity::<EvalRecord>(
+            super::jsonl::keep_identity::<EvalRecord>(
                 &p,
                 identity,
                 &format!("evaluate {}", dir.display()),

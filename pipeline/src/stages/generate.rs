@@ -23,7 +23,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::jsonl::{append_file, read_jsonl, write_all, write_line};
+use super::jsonl::{append_file, keep_identity, write_all, write_line};
 use super::{Shard, Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::{Config, ResolvedLlm, Sampling};
 use crate::identity::Identify;
@@ -499,28 +499,6 @@ impl Conversation {
         log.failed = Some("unparseable reply after all retries".into());
         Ok(None)
     }
-}
-
-/// The records of `path` made under `identity`; others (an earlier config's) are dropped from
-/// the file, and how many is logged.
-pub(super) fn keep_identity<T: Serialize + for<'de> Deserialize<'de>>(
-    path: &Path,
-    identity: &str,
-    what: &str,
-    of: impl Fn(&T) -> &String,
-) -> Result<Vec<T>, StageError> {
-    let rows: Vec<T> = read_jsonl(path)?;
-    let total = rows.len();
-    let kept: Vec<T> = rows.into_iter().filter(|r| of(r) == identity).collect();
-    if kept.len() < total {
-        tracing::info!(
-            "{what}: dropped {} of {total} records in {} made under another identity (the config, a model or the code changed)",
-            total - kept.len(),
-            path.display()
-        );
-        write_all(path, &kept)?;
-    }
-    Ok(kept)
 }
 
 /// The conversation of a `call_id` (`<strategy>-<identity>-c<conversation>-t<turn>`).

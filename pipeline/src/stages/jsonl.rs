@@ -56,3 +56,25 @@ pub fn write_all<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), StageError
     crate::manifest::write_atomic(path, text.as_bytes())
         .map_err(|source| StageError::Io { path: path.to_owned(), source })
 }
+
+/// The records of `path` made under `identity`; others (an earlier config's) are dropped from
+/// the file, and how many is logged.
+pub fn keep_identity<T: Serialize + for<'de> Deserialize<'de>>(
+    path: &Path,
+    identity: &str,
+    what: &str,
+    of: impl Fn(&T) -> &String,
+) -> Result<Vec<T>, StageError> {
+    let rows: Vec<T> = read_jsonl(path)?;
+    let total = rows.len();
+    let kept: Vec<T> = rows.into_iter().filter(|r| of(r) == identity).collect();
+    if kept.len() < total {
+        tracing::info!(
+            "{what}: dropped {} of {total} records in {} made under another identity (the config, a model or the code changed)",
+            total - kept.len(),
+            path.display()
+        );
+        write_all(path, &kept)?;
+    }
+    Ok(kept)
+}

@@ -167,7 +167,7 @@ impl SolveJob<'_> {
         let wanted: BTreeSet<&str> = problems.iter().map(|p| p.id.as_str()).collect();
         let what = format!("solve/{strategy}");
         let mut existing =
-            super::generate::keep_identity::<SolvedProblem>(out_path, self.identity, &what, |r| &r.identity)?;
+            super::jsonl::keep_identity::<SolvedProblem>(out_path, self.identity, &what, |r| &r.identity)?;
         let before = existing.len();
         existing.retain(|r| wanted.contains(r.id.as_str()) && r.failed_calls.is_empty());
         if existing.len() < before {
