@@ -93,6 +93,12 @@ fn run(config: &Path) -> Output {
     command(config).output().unwrap()
 }
 
+/// [`run`] off the async runtime that serves the mock.
+async fn run_async(config: &Path) -> Output {
+    let config = config.to_owned();
+    tokio::task::spawn_blocking(move || run(&config)).await.unwrap()
+}
+
 fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
 }
@@ -136,12 +142,7 @@ async fn a_run_killed_inside_each_stage_ends_identical_to_an_uninterrupted_one()
     let killed = write_config(tmp.path(), "killed", &url);
     let (whole_run, killed_run) = (tmp.path().join("runs/whole"), tmp.path().join("runs/killed"));
 
-    let out = tokio::task::spawn_blocking({
-        let whole = whole.clone();
-        move || run(&whole)
-    })
-    .await
-    .unwrap();
+    let out = run_async(&whole).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // What shows each stage under way: its first record, or (train) its first checkpoint.
@@ -164,7 +165,7 @@ async fn a_run_killed_inside_each_stage_ends_identical_to_an_uninterrupted_one()
         interrupted.push((stage, was_running));
     }
     assert!(interrupted.iter().filter(|(_, r)| *r).count() >= 3, "kills that landed: {interrupted:?}");
-    let out = tokio::task::spawn_blocking(move || run(&killed)).await.unwrap();
+    let out = run_async(&killed).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     for file in [
@@ -203,12 +204,7 @@ async fn an_outage_stops_at_once_names_the_key_variable_and_the_next_run_complet
     let run_dir = tmp.path().join("runs/outage");
 
     mock.refuse.store(true, Ordering::SeqCst);
-    let out = tokio::task::spawn_blocking({
-        let config = config.clone();
-        move || run(&config)
-    })
-    .await
-    .unwrap();
+    let out = run_async(&config).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("HTTP 401") && stderr.contains(&format!("${KEY_VAR}")), "{stderr}");
@@ -225,7 +221,7 @@ async fn an_outage_stops_at_once_names_the_key_variable_and_the_next_run_complet
     assert_eq!(lines(&run_dir.join("generate/direct/conversations.jsonl")), 0);
 
     mock.refuse.store(false, Ordering::SeqCst);
-    let out = tokio::task::spawn_blocking(move || run(&config)).await.unwrap();
+    let out = run_async(&config).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for stage in ["generate", "solve", "dedup", "verify", "train", "evaluate", "report"] {
         assert!(run_dir.join(stage).join("manifest.json").exists(), "{stage}");
@@ -245,12 +241,7 @@ async fn failed_calls_past_the_tolerance_fail_the_stage_and_are_asked_again_next
     let run_dir = tmp.path().join("runs/flaky");
 
     mock.fail_solve.store(true, Ordering::SeqCst);
-    let out = tokio::task::spawn_blocking({
-        let config = config.clone();
-        move || run(&config)
-    })
-    .await
-    .unwrap();
+    let out = run_async(&config).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("solve direct: calls") && stderr.contains("http_status: "), "{stderr}");
@@ -258,7 +249,7 @@ async fn failed_calls_past_the_tolerance_fail_the_stage_and_are_asked_again_next
     assert!(run_dir.join("generate/manifest.json").exists() && !run_dir.join("solve/manifest.json").exists());
 
     mock.fail_solve.store(false, Ordering::SeqCst);
-    let out = tokio::task::spawn_blocking(move || run(&config)).await.unwrap();
+    let out = run_async(&config).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = std::fs::read_to_string(run_dir.join("solve/direct/solutions.jsonl")).unwrap();
     let records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();

@@ -50,29 +50,43 @@ impl DigestCache {
 
     /// The sha256 of a file's content.
     pub fn file(&self, path: &Path) -> io::Result<String> {
+        let (sha256, new) = self.lookup(path)?;
+        if new {
+            self.save();
+        }
+        Ok(sha256)
+    }
+
+    /// A file's digest, and whether it was computed now (and so is not saved yet).
+    fn lookup(&self, path: &Path) -> io::Result<(String, bool)> {
         let key = std::path::absolute(path)?.to_string_lossy().into_owned();
         let meta = std::fs::metadata(path)?;
         let (size, mtime_ns, inode) = Entry::stamp(&meta);
         if let Some(e) = self.entries.lock().expect("not poisoned").get(&key)
             && (e.size, e.mtime_ns, e.inode) == (size, mtime_ns, inode)
         {
-            return Ok(e.sha256.clone());
+            return Ok((e.sha256.clone(), false));
         }
         let (sha256, _) = sha256_file(path)?;
         // A file changed while it was hashed is not recorded: the next run hashes it again.
         let after = Entry::stamp(&std::fs::metadata(path)?);
-        if after == (size, mtime_ns, inode) {
-            let mut entries = self.entries.lock().expect("not poisoned");
-            entries.insert(key, Entry { size, mtime_ns, inode, sha256: sha256.clone() });
-            if let Some(p) = &self.path {
-                let json = serde_json::to_vec(&*entries).expect("digests serialize");
-                // Losing the cache costs time, never correctness: a failed write is only logged.
-                if let Err(e) = write_atomic(p, &json) {
-                    tracing::warn!("{}: cannot save file digests: {e}", p.display());
-                }
-            }
+        let unchanged = after == (size, mtime_ns, inode);
+        if unchanged {
+            let entry = Entry { size, mtime_ns, inode, sha256: sha256.clone() };
+            self.entries.lock().expect("not poisoned").insert(key, entry);
         }
-        Ok(sha256)
+        Ok((sha256, unchanged))
+    }
+
+    /// Writes the digests to the cache file. Losing the cache costs time, never correctness: a
+    /// failed write is only logged.
+    fn save(&self) {
+        let Some(p) = &self.path else { return };
+        let json =
+            serde_json::to_vec(&*self.entries.lock().expect("not poisoned")).expect("digests serialize");
+        if let Err(e) = write_atomic(p, &json) {
+            tracing::warn!("{}: cannot save file digests: {e}", p.display());
+        }
     }
 
     /// The content identity of a model: a GGUF (or any single) file's sha256, or for a Hugging
@@ -89,9 +103,15 @@ impl DigestCache {
             return Err(io::Error::new(io::ErrorKind::NotFound, "the model folder holds no model files"));
         }
         files.sort();
-        let mut lines = String::new();
+        // One save for the folder, not one per file (a sharded checkpoint has dozens).
+        let (mut lines, mut new) = (String::new(), false);
         for (rel, abs) in &files {
-            lines.push_str(&format!("{rel}\t{}\n", self.file(abs)?));
+            let (sha256, fresh) = self.lookup(abs)?;
+            lines.push_str(&format!("{rel}\t{sha256}\n"));
+            new |= fresh;
+        }
+        if new {
+            self.save();
         }
         Ok(sha256_hex(lines.as_bytes()))
     }
