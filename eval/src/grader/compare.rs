@@ -13,8 +13,14 @@ use num_traits::{One, Signed, ToPrimitive, Zero};
 
 use super::parse::{Answer, Constant, Expr, Func, Interval, RelOp};
 
-/// Relative tolerance of numeric equality (math-verify rounds to 6 significant decimals).
+/// Relative tolerance of equality between values computed from exact expressions (`\sqrt{8}`
+/// vs `2\sqrt2`): only floating-point error separates equal ones.
 pub const REL_TOL: f64 = 1e-6;
+/// Relative tolerance once a decimal was written on either side (`0.7854` vs `\pi/4`,
+/// `2.998e8` vs `2.998 \times 10^8`): Qwen2.5-Math's `math_equal` uses the same 1e-4. A written
+/// decimal is rounded, so exactness would mark right answers wrong; 1e-4 still tells apart
+/// answers that differ in their fourth significant digit, which Minerva's golds rarely carry.
+pub const NUMERIC_REL_TOL: f64 = 1e-4;
 const ABS_TOL: f64 = 1e-9;
 /// Evaluation steps one comparison may take.
 pub const STEP_BUDGET: u64 = 200_000;
@@ -288,8 +294,17 @@ fn exact_root(n: &BigInt, q: u32) -> Option<BigInt> {
 }
 
 fn close(a: Complex64, b: Complex64) -> bool {
+    close_within(a, b, REL_TOL)
+}
+
+/// Relative closeness; the absolute tolerance only against an exact zero (`\sin\pi` is
+/// 1.2e-16 in floating point), so `4.6e-27` is not `4.6e-24`.
+fn close_within(a: Complex64, b: Complex64, rel: f64) -> bool {
     let diff = (a - b).norm();
-    diff <= ABS_TOL || diff <= REL_TOL * a.norm().max(b.norm())
+    if a == Complex64::new(0.0, 0.0) || b == Complex64::new(0.0, 0.0) {
+        return diff <= ABS_TOL;
+    }
+    diff <= rel * a.norm().max(b.norm())
 }
 
 /// Rationals compare exactly unless a decimal was written (`approx`): `1/3` is not `0.333`
@@ -297,6 +312,7 @@ fn close(a: Complex64, b: Complex64) -> bool {
 fn vals_equal(a: &Val, b: &Val, approx: bool) -> bool {
     match (a, b) {
         (Val::Rat(x), Val::Rat(y)) if !approx || x == y => x == y,
+        _ if approx => close_within(a.cx(), b.cx(), NUMERIC_REL_TOL),
         _ => close(a.cx(), b.cx()),
     }
 }

@@ -6,6 +6,7 @@ mod compare;
 pub mod extract;
 pub mod normalize;
 pub mod parse;
+mod response;
 
 use std::sync::LazyLock;
 
@@ -17,10 +18,11 @@ pub use compare::{REL_TOL, STEP_BUDGET};
 use extract::{Method, last_math_env, last_number};
 use normalize::Units;
 use parse::Answer;
+pub use response::{Extraction, Graded, grade_response, math_verify_candidates, restates};
 
 /// Bumped whenever a verdict can change (extraction, normalisation, parsing, comparison): it
 /// enters the identity of the verify and evaluate outputs that rest on the grader.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {

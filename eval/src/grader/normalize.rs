@@ -21,6 +21,12 @@ static TEXT_CMD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|mathit|operatorname)\s*\{").unwrap()
 });
 
+static ARRAY_SPEC: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\\begin\{pmatrix\}\s*\{[lcr|\s]*\}").expect("valid regex"));
+static BRACKETED_MATRIX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?s)^\s*[\[(]\s*(\\begin\{pmatrix\}.*\\end\{pmatrix\})\s*[\])]\s*$").expect("valid regex")
+});
+
 const ROW_BREAK: &str = "\u{1}";
 
 /// Applies every clean-up; the result is what the parser reads.
@@ -92,6 +98,13 @@ pub fn normalize_with(raw: &str, units: Units) -> String {
     ] {
         if s.contains(from) {
             s = s.replace(from, to);
+        }
+    }
+    if s.contains("\\begin{pmatrix}") {
+        // `\left[\begin{array}{cc} .. \end{array}\right]` is a matrix like `pmatrix`.
+        s = ARRAY_SPEC.replace_all(&s, "\\begin{pmatrix}").into_owned();
+        if let Some(c) = BRACKETED_MATRIX.captures(&s) {
+            s = c[1].to_owned();
         }
     }
     if units == Units::Strip {

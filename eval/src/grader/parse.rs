@@ -233,6 +233,18 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
                 if text == "." || text.matches('.').count() > 1 {
                     return Err(format!("malformed number `{text}`"));
                 }
+                if let Some((exponent, negative, next)) = scientific_exponent(&chars, i) {
+                    // `4.5e33` is 4.5 x 10^33, not 4.5·e·33 (Minerva writes its golds so);
+                    // `2e` and `e^{t}` keep Euler's e.
+                    i = next;
+                    toks.extend([Tok::Num(text), Tok::Times, Tok::Num("10".into()), Tok::Caret, Tok::LBrace]);
+                    if negative {
+                        toks.push(Tok::Minus);
+                    }
+                    toks.push(Tok::Num(exponent));
+                    toks.push(Tok::RBrace);
+                    continue;
+                }
                 Tok::Num(text)
             }
             'a'..='z' | 'A'..='Z' => Tok::Letter(c),
@@ -294,6 +306,28 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
         toks.push(tok);
     }
     Ok(split_command_digits(toks))
+}
+
+/// The exponent of scientific notation right after a mantissa ending at `i` (`e33`, `E-5`,
+/// `e+07`): its digits, its sign and where it ends. Not when a letter follows the digits
+/// (`2e3x` stays a product) or no digit follows the `e` (`2e`, `2e^{x}`).
+fn scientific_exponent(chars: &[char], i: usize) -> Option<(String, bool, usize)> {
+    if !matches!(chars.get(i), Some('e' | 'E')) {
+        return None;
+    }
+    let mut j = i + 1;
+    let negative = matches!(chars.get(j), Some('-' | '−'));
+    if negative || chars.get(j) == Some(&'+') {
+        j += 1;
+    }
+    let start = j;
+    while chars.get(j).is_some_and(char::is_ascii_digit) {
+        j += 1;
+    }
+    if j == start || chars.get(j).is_some_and(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    Some((chars[start..j].iter().collect(), negative, j))
 }
 
 /// `\frac12` means `\frac{1}{2}` and `\sqrt23` means `\sqrt{2}3`: a bare number as a command

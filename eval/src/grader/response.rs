@@ -1,0 +1,350 @@
+//! Grading a whole model response the way the paper's harness does: math-verify's extraction
+//! (read from its 0.9.0 source, `math_verify/parser.py`), then our answer equivalence.
+//!
+//! math-verify tries patterns by priority and, within a priority, the match that ends last:
+//! 0: Minerva's "Final Answer: The final answer is X. I hope it is correct."; 50: `\boxed{X}` and
+//! "final answer ... is X"; 100: "answer: ... X"; 200: "answer ... X"; 300: any math environment
+//! (`$..$`, `$$..$$`, `\(..\)`, `\[..\]`, a bare `\frac{a}{b}`; several joined by "and", "or" or
+//! commas form a set) or plain number/expression (decimal commas, thousands separators,
+//! "percent"/"pct"). The first candidate that parses is the answer; if none does, the first
+//! candidate is compared as text. `Extraction::Strict` reads only committed answers (`\boxed{}`
+//! and "final answer is" phrases), as our earlier grader did: a base model that does not box is
+//! then scored lower than the paper's harness would score it.
+//!
+//! Deliberate differences from math-verify: scientific notation (`4.5e33`) is a number (math-
+//! verify reads `4.5e33` as 4.5·e·33), and an answer that merely restates a compound expression
+//! of the problem (`|(1-i)^8|` for "compute |(1-i)^8|") is no answer.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::extract::{final_answer_minerva, final_answer_plain, last_boxed};
+use super::{Verdict, answers_equal};
+
+/// How the answer is found in a response (`evaluate.extraction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Extraction {
+    /// math-verify's default extraction, as the paper graded (see the module doc).
+    #[default]
+    MathVerify,
+    /// Only `\boxed{}` and "final answer is" phrases.
+    Strict,
+}
+
+/// A graded response: the verdict and the answer it rests on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Graded {
+    pub verdict: Verdict,
+    pub extracted: Option<String>,
+}
+
+/// Grades a whole `response` against `gold`. With the `problem` text, a compound expression
+/// copied from it is not taken as an answer.
+pub fn grade_response(gold: &str, response: &str, problem: Option<&str>, extraction: Extraction) -> Graded {
+    let candidates = match extraction {
+        Extraction::MathVerify => math_verify_candidates(response),
+        Extraction::Strict => super::committed_answer(response.trim()).map(|a| vec![Cow::Borrowed(a)]).unwrap_or_default(),
+    };
+    let restated = |c: &str| problem.is_some_and(|p| restates(p, c));
+    let usable: Vec<&Cow<'_, str>> = candidates.iter().filter(|c| !restated(c)).collect();
+    if usable.is_empty() {
+        let reason = if candidates.is_empty() {
+            "no answer found in the response"
+        } else {
+            "the response's answer restates an expression of the problem"
+        };
+        return Graded { verdict: Verdict::new(false, reason), extracted: None };
+    }
+    let chosen = usable.iter().find(|c| super::parse::parse_answer(c).is_ok()).unwrap_or(&usable[0]);
+    Graded { verdict: answers_equal(gold, chosen), extracted: Some(chosen.to_string()) }
+}
+
+/// Candidate answers in math-verify's order of priority.
+pub fn math_verify_candidates(response: &str) -> Vec<Cow<'_, str>> {
+    let text = response.trim();
+    let mut out: Vec<Cow<'_, str>> = Vec::new();
+    if let Some(a) = final_answer_minerva(text) {
+        out.push(Cow::Borrowed(a));
+    }
+    // Priority 50: the box or "final answer ... is" that ends last.
+    let boxed = last_boxed(text).map(|a| (end_of(text, a), a));
+    let phrase = FINAL_IS.captures_iter(text).last().and_then(|c| c.get(1)).map(|m| (m.end(), m.as_str()));
+    let mut fifty: Vec<(usize, &str)> = boxed.into_iter().chain(phrase.and_then(|(e, s)| leading_answer(s).map(|a| (e, a)))).collect();
+    fifty.sort_by_key(|&(end, _)| std::cmp::Reverse(end));
+    out.extend(fifty.into_iter().map(|(_, a)| Cow::Borrowed(a)));
+    // 100 and 200: an answer anchor, then the first math or number within 50 characters.
+    for anchor in [&*ANSWER_COLON, &*ANSWER_WORD] {
+        let mut found: Vec<(usize, Cow<'_, str>)> = Vec::new();
+        for m in anchor.find_iter(text) {
+            let window_end = floor_char(text, (m.end() + 50).min(text.len()));
+            if let Some((end, a)) = first_answer_after(text, m.end(), window_end) {
+                found.push((end, a));
+            }
+        }
+        found.sort_by_key(|(end, _)| std::cmp::Reverse(*end));
+        out.extend(found.into_iter().map(|(_, a)| a));
+    }
+    // 300: whatever math or number ends last.
+    let mut last: Vec<(usize, Cow<'_, str>)> = math_envs(text).into_iter().map(|(_, e, a)| (e, a)).collect();
+    last.extend(numbers(text).into_iter().map(|(_, e, a)| (e, a)));
+    last.sort_by_key(|(end, _)| std::cmp::Reverse(*end));
+    out.extend(last.into_iter().map(|(_, a)| a));
+    // A bare short answer (`\sqrt{2}`, `x^2+1`) is itself the answer.
+    if out.is_empty() && !text.is_empty() && !text.contains('\n') && text.split_whitespace().count() <= 12 {
+        out.push(Cow::Borrowed(text));
+    }
+    if let Some(f) = final_answer_plain(text)
+        && !out.iter().any(|c| c == f)
+    {
+        out.push(Cow::Borrowed(f));
+    }
+    out
+}
+
+fn floor_char(text: &str, mut i: usize) -> usize {
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn end_of(text: &str, inner: &str) -> usize {
+    inner.as_ptr() as usize - text.as_ptr() as usize + inner.len()
+}
+
+static FINAL_IS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?is)final answer.{0,100}?\s+is:?\s*(\S.*?)(?:\n|$)").expect("valid regex"));
+static ANSWER_COLON: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)answer:").expect("valid regex"));
+static ANSWER_WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)answer").expect("valid regex"));
+
+/// The math or number a phrase starts with.
+fn leading_answer(s: &str) -> Option<&str> {
+    let s = s.trim_start();
+    if let Some((start, _, a)) = math_envs(s).into_iter().next()
+        && start == 0
+        && let Cow::Borrowed(a) = a
+    {
+        return Some(a);
+    }
+    numbers(s).into_iter().next().filter(|(start, _, _)| *start == 0).and_then(|(_, _, a)| match a {
+        Cow::Borrowed(a) => Some(a),
+        Cow::Owned(_) => None,
+    })
+}
+
+/// The first math environment or number that starts in `text[from..to]`.
+fn first_answer_after(text: &str, from: usize, to: usize) -> Option<(usize, Cow<'_, str>)> {
+    let rest = &text[from..];
+    let mut all: Vec<(usize, usize, Cow<'_, str>)> = math_envs(rest);
+    all.extend(numbers(rest));
+    all.retain(|(start, _, _)| from + start < to);
+    all.sort_by_key(|(start, _, _)| *start);
+    all.into_iter().next().map(|(_, end, a)| (from + end, a))
+}
+
+/// Every math environment: (start, end, content); neighbours joined by "and"/"or"/"," are one
+/// set answer, as math-verify joins them.
+fn math_envs(text: &str) -> Vec<(usize, usize, Cow<'_, str>)> {
+    let mut envs: Vec<(usize, usize, &str)> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let (open, close): (&str, &str) = match bytes[i] {
+            b'\\' if bytes.get(i + 1) == Some(&b'(') => ("\\(", "\\)"),
+            b'\\' if bytes.get(i + 1) == Some(&b'[') => ("\\[", "\\]"),
+            b'\\' if text[i..].starts_with("\\frac{") || text[i..].starts_with("\\dfrac{") => {
+                if let Some(m) = BARE_FRAC.find(&text[i..]) {
+                    envs.push((i, i + m.end(), &text[i..i + m.end()]));
+                    i += m.end();
+                } else {
+                    i += 1;
+                }
+                continue;
+            }
+            b'\\' => {
+                i += 2;
+                continue;
+            }
+            b'$' if bytes.get(i + 1) == Some(&b'$') => ("$$", "$$"),
+            b'$' => ("$", "$"),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let body = i + open.len();
+        match text[body..].find(close) {
+            Some(len) if open != "$" || !text[body..body + len].contains('\n') => {
+                let inner = text[body..body + len].trim();
+                let mut end = body + len + close.len();
+                if let Some(p) = PERCENT_AFTER.find(&text[end..]) {
+                    end += p.end();
+                }
+                if !inner.is_empty() {
+                    envs.push((i, end, if text[body + len + close.len()..end].is_empty() { inner } else { &text[i..end] }));
+                }
+                i = body + len + close.len();
+            }
+            _ => i = body,
+        }
+    }
+    let mut out: Vec<(usize, usize, Cow<'_, str>)> = Vec::new();
+    let mut k = 0;
+    while k < envs.len() {
+        let mut group = vec![envs[k]];
+        while k + 1 < envs.len() && JOINER.is_match(&text[group.last().expect("non-empty").1..envs[k + 1].0]) {
+            k += 1;
+            group.push(envs[k]);
+        }
+        let (start, end) = (group[0].0, group.last().expect("non-empty").1);
+        if group.len() == 1 {
+            out.push((start, end, Cow::Borrowed(last_side(group[0].2))));
+        } else {
+            let items: Vec<String> = group.iter().map(|g| rhs(last_side(g.2)).to_owned()).collect();
+            out.push((start, end, Cow::Owned(format!("\\{{{}\\}}", items.join(", ")))));
+        }
+        k += 1;
+    }
+    out
+}
+
+/// The last side of a chain `a = b = c` (math-verify's `get_last_eq`): the value a worked
+/// line ends on. A single `x = 3` or a list is left whole.
+fn last_side(s: &str) -> &str {
+    // `x = 1/3 \approx 0.33`: the exact value, before the approximation.
+    let s = s.split("\\approx").next().unwrap_or(s).trim();
+    if s.contains([',', ';']) {
+        return s;
+    }
+    // `3 \cdot 4 = 12`, `\sin 60^\circ = \frac{\sqrt3}2`, `f(t) = e^t/3`: the value on the
+    // right. A named unknown (`x = 3`, `y_1 = 2`) stays whole: the grader reads it as `3`.
+    if let Some((lhs, r)) = s.split_once('=')
+        && !r.contains('=')
+        && !lhs.ends_with(['<', '>', '!', '\\'])
+        && !NAMED_UNKNOWN.is_match(lhs.trim())
+    {
+        return r.trim();
+    }
+    let parts: Vec<&str> = s.split('=').collect();
+    if parts.len() > 2 && parts[..parts.len() - 1].iter().all(|p| !p.ends_with(['<', '>', '!', '\\'])) {
+        return parts[parts.len() - 1].trim();
+    }
+    s
+}
+
+/// The value side of `x = 3`.
+fn rhs(s: &str) -> &str {
+    match s.rsplit_once('=') {
+        Some((lhs, r)) if !lhs.ends_with(['<', '>', '!', '\\']) => r.trim(),
+        _ => s.trim(),
+    }
+}
+
+static NAMED_UNKNOWN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z](?:_\{?\w+\}?)?$").expect("valid regex"));
+static BARE_FRAC: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\\d?frac\{-?\d+(?:[.,]\d+)?\}\{-?\d+(?:[.,]\d+)?\}").expect("valid regex"));
+static PERCENT_AFTER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*(?:\\?%|[Pp]ercentage|[Pp]ercent|[Pp]ct)").expect("valid regex"));
+static JOINER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(?:,?\s*and|,?\s*or|,)\s*$").expect("valid regex"));
+static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?:^|[\s=])\**[$€£¥]?(?P<n>",
+        r"-?[1-9]\d{0,2}(?:[ ,]\d{3})+(?:\.\d+)?",
+        r"|-?\d+[.,]\d+(?:[eE][-+]?\d+)?",
+        r"|-?\d+(?:[eE][-+]?\d+)?(?:\s*[-+*/^×÷]\s*\(?-?\d+(?:\.\d+)?\)?)*",
+        r"|\.\d+",
+        r")(?P<pct>\s*(?:%|[Pp]ercentage|[Pp]ercent|[Pp]ct))?(?:\**)(?:[.,:\s)$]|$)",
+    ))
+    .expect("valid regex")
+});
+
+/// Plain numbers and arithmetic outside math: (start, end, text as our parser reads it).
+/// Decimal commas become points, thousands separators go, percent words become `%`.
+fn numbers(text: &str) -> Vec<(usize, usize, Cow<'_, str>)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < text.len() {
+        let Some(c) = NUMBER.captures_at(text, at) else { break };
+        let n = c.name("n").expect("group n");
+        let whole = c.get(0).expect("match");
+        // The suffix character is shared with the next match's prefix: resume on it.
+        at = floor_char(text, whole.end().max(n.end()).saturating_sub(1).max(at + 1));
+        let mut s: Cow<'_, str> = Cow::Borrowed(n.as_str());
+        if THOUSANDS.is_match(&s) {
+            s = Cow::Owned(s.replace([',', ' '], ""));
+        } else if DECIMAL_COMMA.is_match(&s) {
+            s = Cow::Owned(s.replace(',', "."));
+        }
+        let end = match c.name("pct") {
+            Some(p) => {
+                s = Cow::Owned(format!("{s}\\%"));
+                p.end()
+            }
+            None => n.end(),
+        };
+        out.push((n.start(), end, s));
+    }
+    out
+}
+
+static THOUSANDS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^-?[1-9]\d{0,2}(?:[ ,]\d{3})+(?:\.\d+)?$").expect("valid regex"));
+static DECIMAL_COMMA: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^-?\d+,\d+$").expect("valid regex"));
+
+/// Whether `answer` is a compound expression (an operator, a command or brackets, not a bare
+/// number or name) that appears in the problem as written: a response that loops on the
+/// question without answering ends on such an expression, which is not an answer.
+pub fn restates(problem: &str, answer: &str) -> bool {
+    let squash = |s: &str| -> String {
+        super::normalize::normalize(s).chars().filter(|c| !c.is_whitespace()).collect()
+    };
+    let a = squash(answer);
+    let compound = a.chars().count() >= 3 && a.chars().any(|c| "+-*/^|()\\[]{}!".contains(c));
+    compound && squash(problem).contains(&a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first(text: &str) -> String {
+        math_verify_candidates(text).first().map(|c| c.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn priorities_follow_math_verify() {
+        assert_eq!(first("Final Answer: The final answer is $34$. I hope it is correct."), "34");
+        assert_eq!(first("So $x=2$ and the answer is \\boxed{5}. Check: $2+3$"), "5");
+        assert_eq!(first("Answer: 1000 apples, from $3$ crates"), "1000");
+        assert_eq!(first("Adding up,\n\\[ 9 \\]"), "9");
+        assert_eq!(first("The result is 2,5."), "2.5");
+        assert_eq!(first("The total is 1,234,567 items."), "1234567");
+        assert_eq!(first("The increase is 28 pct."), "28\\%");
+        assert_eq!(first("The solutions are $x = 1$ and $x = 2$."), "\\{1, 2\\}");
+        assert_eq!(first("which gives \\frac{3}{4} of it"), "\\frac{3}{4}");
+    }
+
+    #[test]
+    fn restating_the_problem_is_no_answer() {
+        let problem = "Compute $|(1-i)^8|$.";
+        let looping = "We need $|(1-i)^8|$. Compute $|(1-i)^8|$.";
+        let g = grade_response("16", looping, Some(problem), Extraction::MathVerify);
+        assert!(!g.verdict.equal, "{g:?}");
+        let answered = "We need $|(1-i)^8| = |1-i|^8 = 16$.";
+        assert!(grade_response("16", answered, Some(problem), Extraction::MathVerify).verdict.equal);
+        // A bare number from the problem can be the answer.
+        assert!(grade_response("8", "It is $8$.", Some("Is it 8 or 9?"), Extraction::MathVerify).verdict.equal);
+    }
+
+    #[test]
+    fn strict_needs_a_committed_answer() {
+        assert!(!grade_response("9", "so we get $9$.", None, Extraction::Strict).verdict.equal);
+        assert!(grade_response("9", "so \\boxed{9}.", None, Extraction::Strict).verdict.equal);
+        assert!(grade_response("9", "so we get $9$.", None, Extraction::MathVerify).verdict.equal);
+    }
+}
