@@ -49,7 +49,8 @@ pub fn grade_response(gold: &str, response: &str, problem: Option<&str>, extract
         Extraction::MathVerify => math_verify_candidates(response),
         Extraction::Strict => super::committed_answer(response.trim()).map(|a| vec![Cow::Borrowed(a)]).unwrap_or_default(),
     };
-    let restated = |c: &str| problem.is_some_and(|p| restates(p, c));
+    // Writing the gold itself is an answer even where the problem shows it (`\sqrt{53}`).
+    let restated = |c: &str| problem.is_some_and(|p| restates(p, c)) && squash(c) != squash(gold);
     let usable: Vec<&Cow<'_, str>> = candidates.iter().filter(|c| !restated(c)).collect();
     if usable.is_empty() {
         let reason = if candidates.is_empty() {
@@ -59,8 +60,23 @@ pub fn grade_response(gold: &str, response: &str, problem: Option<&str>, extract
         };
         return Graded { verdict: Verdict::new(false, reason), extracted: None };
     }
-    let chosen = usable.iter().find(|c| super::parse::parse_answer(c).is_ok()).unwrap_or(&usable[0]);
-    Graded { verdict: answers_equal(gold, chosen), extracted: Some(chosen.to_string()) }
+    // The first candidate that parses (math-verify's "any match"); against a gold the parser
+    // cannot read either, the first one, compared as text.
+    let gold_parses = super::parse::parse_answer(gold).is_ok();
+    let chosen = usable
+        .iter()
+        .find(|c| !gold_parses || super::parse::parse_answer(c).is_ok())
+        .unwrap_or(&usable[0]);
+    // A gold written as a definition (`N(n) = \lfloor 2n/3 \rfloor + 1`) is its value, as the
+    // prediction's is.
+    let gold_value = value_side(gold.trim().trim_matches('$'));
+    let verdict = answers_equal(gold, chosen);
+    let verdict = if !verdict.equal && gold_value != gold.trim().trim_matches('$') {
+        answers_equal(gold_value, chosen)
+    } else {
+        verdict
+    };
+    Graded { verdict, extracted: Some(chosen.to_string()) }
 }
 
 /// Candidate answers in math-verify's order of priority.
@@ -93,14 +109,14 @@ pub fn math_verify_candidates(response: &str) -> Vec<Cow<'_, str>> {
     last.extend(numbers(text).into_iter().map(|(_, e, a)| (e, a)));
     last.sort_by_key(|(end, _)| std::cmp::Reverse(*end));
     out.extend(last.into_iter().map(|(_, a)| a));
-    // A bare short answer (`\sqrt{2}`, `x^2+1`) is itself the answer.
-    if out.is_empty() && !text.is_empty() && !text.contains('\n') && text.split_whitespace().count() <= 12 {
-        out.push(Cow::Borrowed(text));
-    }
     if let Some(f) = final_answer_plain(text)
         && !out.iter().any(|c| c == f)
     {
         out.push(Cow::Borrowed(f));
+    }
+    // A bare short answer (`\sqrt{2}`, `x^2+1`) is itself the answer.
+    if out.is_empty() && !text.is_empty() && !text.contains('\n') && text.split_whitespace().count() <= 12 {
+        out.push(Cow::Borrowed(text));
     }
     out
 }
@@ -220,14 +236,23 @@ fn last_side(s: &str) -> &str {
     if s.contains([',', ';']) {
         return s;
     }
-    // `3 \cdot 4 = 12`, `\sin 60^\circ = \frac{\sqrt3}2`, `f(t) = e^t/3`: the value on the
-    // right. A named unknown (`x = 3`, `y_1 = 2`) stays whole: the grader reads it as `3`.
+    value_side(s)
+}
+
+/// `3 \cdot 4 = 12`, `\sin 60^\circ = \frac{\sqrt3}2`, `f(t) = e^t/3`: the value on the right of
+/// a worked constant or a function's definition. An equation in unknowns (`x = 3`,
+/// `y' + ry = 0`) stays whole: the grader compares those itself.
+pub(super) fn value_side(s: &str) -> &str {
     if let Some((lhs, r)) = s.split_once('=')
         && !r.contains('=')
         && !lhs.ends_with(['<', '>', '!', '\\'])
-        && !NAMED_UNKNOWN.is_match(lhs.trim())
+        && !r.trim().is_empty()
     {
-        return r.trim();
+        let lhs = lhs.trim();
+        let constant = !COMMAND.replace_all(lhs, "").chars().any(|c| c.is_ascii_alphabetic());
+        if constant || FUNCTION_NOTATION.is_match(lhs) {
+            return r.trim();
+        }
     }
     let parts: Vec<&str> = s.split('=').collect();
     if parts.len() > 2 && parts[..parts.len() - 1].iter().all(|p| !p.ends_with(['<', '>', '!', '\\'])) {
@@ -244,8 +269,9 @@ fn rhs(s: &str) -> &str {
     }
 }
 
-static NAMED_UNKNOWN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[A-Za-z](?:_\{?\w+\}?)?$").expect("valid regex"));
+static COMMAND: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\\[A-Za-z]+").expect("valid regex"));
+static FUNCTION_NOTATION: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z](?:_\{?\w+\}?)?\s*\([^()=]*\)$").expect("valid regex"));
 static BARE_FRAC: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\\d?frac\{-?\d+(?:[.,]\d+)?\}\{-?\d+(?:[.,]\d+)?\}").expect("valid regex"));
 static PERCENT_AFTER: LazyLock<Regex> =
@@ -256,7 +282,9 @@ static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
         r"(?:^|[\s=])\**[$€£¥]?(?P<n>",
         r"-?[1-9]\d{0,2}(?:[ ,]\d{3})+(?:\.\d+)?",
         r"|-?\d+[.,]\d+(?:[eE][-+]?\d+)?",
-        r"|-?\d+(?:[eE][-+]?\d+)?(?:\s*[-+*/^×÷]\s*\(?-?\d+(?:\.\d+)?\)?)*",
+        // math-verify's plain expression: digits and operators, at least one operator.
+        r"|-?\(?-?\d[\d.\s+\-*×/^()÷]*[+\-*×/^()÷][\d.+\-*×/^()÷]*[\d)]",
+        r"|-?\d+(?:[eE][-+]?\d+)?",
         r"|\.\d+",
         r")(?P<pct>\s*(?:%|[Pp]ercentage|[Pp]ercent|[Pp]ct))?(?:\**)(?:[.,:\s)$]|$)",
     ))
@@ -300,12 +328,21 @@ static DECIMAL_COMMA: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^-?\d+,\d+
 /// number or name) that appears in the problem as written: a response that loops on the
 /// question without answering ends on such an expression, which is not an answer.
 pub fn restates(problem: &str, answer: &str) -> bool {
-    let squash = |s: &str| -> String {
-        super::normalize::normalize(s).chars().filter(|c| !c.is_whitespace()).collect()
-    };
     let a = squash(answer);
-    let compound = a.chars().count() >= 3 && a.chars().any(|c| "+-*/^|()\\[]{}!".contains(c));
-    compound && squash(problem).contains(&a)
+    let body = a.strip_prefix('-').unwrap_or(&a);
+    let compound = body.chars().count() >= 3 && body.chars().any(|c| "+-*/^|()\\[]{}!".contains(c));
+    if !compound {
+        return false;
+    }
+    let envs = math_envs(problem);
+    if envs.is_empty() {
+        return squash(problem).contains(&a);
+    }
+    envs.iter().any(|(_, _, e)| squash(e) == a)
+}
+
+fn squash(s: &str) -> String {
+    super::normalize::normalize(s).chars().filter(|c| !c.is_whitespace()).collect()
 }
 
 #[cfg(test)]
