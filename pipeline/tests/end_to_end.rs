@@ -1,7 +1,8 @@
 //! The whole pipeline on one config: generate and solve through a mock OpenAI server, then
-//! dedup, verify, fine-tune a tiny student (random weights, SmolLM2's tokenizer and template),
-//! evaluate it before and after, and report. Every stage's manifest is written and the report
-//! holds the table, the data funnel and the wall times.
+//! dedup, verify under both curations, fine-tune a tiny student (random weights, SmolLM2's
+//! tokenizer and template) on every budget-matched arm with two seeds, evaluate it before and
+//! after, and report. Every stage's manifest is written and the report holds every arm's
+//! paired differences, the headline comparison, the data funnel and the wall times.
 
 mod common;
 
@@ -40,6 +41,8 @@ num_problems = 10
 k = 5
 [solve]
 num_solutions = 3
+[verify]
+curation = ["paper", "curated"]
 [dedup.decontaminate]
 enabled = false
 [train.students.tiny]
@@ -49,6 +52,7 @@ epochs = 2
 batch_size = 4
 learning_rate = 0.01
 max_seq_len = 128
+seeds = [1, 2]
 [evaluate]
 benchmarks = ["math500", "olympiadbench"]
 subset = 2
@@ -97,24 +101,62 @@ async fn every_stage_from_one_config() {
     for stage in ["generate", "solve", "dedup", "verify", "train", "evaluate", "report"] {
         assert!(run.join(stage).join("manifest.json").exists(), "{stage} has no manifest");
     }
-    // Verified pairs reached training: about half the problems have agreeing solvers.
+    // Verified pairs reached training: about half the problems have agreeing solvers; the
+    // paper arm keeps every answered problem, so at least as many.
     let verify: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("verify/manifest.json")).unwrap()).unwrap();
     for s in ["direct", "vs_multi"] {
-        let kept = verify["counts"][s]["kept"].as_u64().unwrap();
-        assert!(kept >= 2, "{s}: {kept} verified");
+        let kept = verify["counts"][format!("{s}/curated")]["kept"].as_u64().unwrap();
+        let paper = verify["counts"][format!("{s}/paper")]["kept"].as_u64().unwrap();
+        assert!(kept >= 2 && paper >= kept, "{s}: {kept} verified, {paper} in the paper arm");
     }
+    // Budget matching: every arm trained on the same number of examples, hence steps.
+    let train: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("train/manifest.json")).unwrap()).unwrap();
+    let budget = train["counts"]["budget"]["examples_per_arm"].as_u64().unwrap();
+    let smallest = train["counts"]["budget"]["available"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).min();
+    assert_eq!(Some(budget), smallest);
+    let steps: Vec<u64> = ["direct/paper", "direct/curated", "vs_multi/paper", "vs_multi/curated"]
+        .iter()
+        .flat_map(|arm| [1, 2].map(|seed| format!("tiny/{arm}/seed-{seed}")))
+        .map(|run| {
+            assert_eq!(train["counts"][&run]["examples"].as_u64(), Some(budget), "{run}");
+            train["counts"][&run]["steps"].as_u64().unwrap()
+        })
+        .collect();
+    assert!(steps.iter().all(|&s| s == steps[0] && s > 0), "{steps:?}");
+
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("report/report.json")).unwrap()).unwrap();
     let rows = report["students"]["tiny"].as_array().unwrap();
     let labels: Vec<&str> = rows.iter().map(|r| r["data"].as_str().unwrap()).collect();
-    assert_eq!(labels, ["baseline", "direct", "vs_multi"]);
+    assert_eq!(labels, ["baseline", "direct/paper", "direct/curated", "vs_multi/paper", "vs_multi/curated"]);
     assert_eq!(rows[0]["benchmarks"]["math500"]["n"], 2);
-    assert!(report["data"]["vs_multi"]["verified"].as_u64().unwrap() >= 2);
+    for row in &rows[1..] {
+        // Every arm: paired differences to the baseline (and VS to Direct of its curation),
+        // per benchmark and on average, with an interval and McNemar's p.
+        assert_eq!(row["seeds"], serde_json::json!([1, 2]), "{row}");
+        for b in ["math500", "olympiadbench", "average"] {
+            let d = &row["vs_baseline"][b];
+            assert!(d["difference"].is_f64() && d["ci"][0].is_f64() && d["mcnemar_p"].is_f64(), "{row}");
+            assert!(d["ci"][0].as_f64() <= d["difference"].as_f64() && d["difference"].as_f64() <= d["ci"][1].as_f64());
+        }
+        let direct = row["strategy"] == "direct";
+        assert_eq!(row["vs_direct"].is_null(), direct, "{row}");
+    }
+    let headline = &report["headline"][0];
+    assert_eq!(headline["strategy"], "vs_multi");
+    assert!(headline["diversity"].as_array().unwrap().iter().any(|d| d["items"] == "all" && d["measure"] == "rouge_l"));
+    assert_eq!(headline["accuracy"].as_array().unwrap().len(), 2 * 3, "two curations x (2 benchmarks + average)");
+    assert!(report["data"]["vs_multi"]["verified"]["curated"].as_u64().unwrap() >= 2);
+    assert!(report["data"]["vs_multi"]["degenerate"]["share"].is_f64());
     assert!(report["wall_seconds"]["train"].is_number());
     // The table is printed at the end.
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("| vs_multi |") && stdout.contains("## Data per strategy"), "{stdout}");
+    assert!(stdout.contains("| vs_multi/curated |") && stdout.contains("## Data per strategy"), "{stdout}");
+    // The first table is the paired comparison with Direct.
+    let first_table = stdout.find("## `vs_multi` vs `direct`").expect("the headline");
+    assert!(first_table < stdout.find("## Accuracy").unwrap(), "{stdout}");
     for plot in ["accuracy_tiny", "diversity_vs_accuracy_tiny"] {
         for ext in ["png", "svg"] {
             let bytes = std::fs::read(run.join("report").join(format!("{plot}.{ext}"))).unwrap();
@@ -129,7 +171,10 @@ async fn every_stage_from_one_config() {
         pipeline(run_args(&config, &["--stages", "evaluate,report", "--set", "evaluate.llm=\"x\""])).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for (label, path) in
-        [("baseline", tmp.path().join("student")), ("vs_multi", run.join("train/tiny/vs_multi/model"))]
+        [
+        ("baseline", tmp.path().join("student")),
+        ("vs_multi/curated/seed-1", run.join("train/tiny/vs_multi/curated/seed-1/model")),
+    ]
     {
         let text = std::fs::read_to_string(run.join(format!("evaluate/tiny/{label}/math500.jsonl"))).unwrap();
         let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -179,12 +224,13 @@ async fn sharded_stages_merge_into_the_unsharded_result() {
         "generate/vs_multi/problems.jsonl",
         "solve/direct/solutions.jsonl",
         "solve/vs_multi/solutions.jsonl",
-        "verify/vs_multi/train.jsonl",
+        "verify/vs_multi/curated/train.jsonl",
+        "verify/vs_multi/paper/train.jsonl",
     ] {
         assert_eq!(read("whole", file), read("sharded", file), "{file}");
     }
     // Evaluation records: the same set (shards append in their own order).
-    for label in ["baseline", "direct", "vs_multi"] {
+    for label in ["baseline", "direct/curated/seed-1", "vs_multi/paper/seed-2"] {
         for b in ["math500", "olympiadbench"] {
             let file = format!("evaluate/tiny/{label}/{b}.jsonl");
             let sorted = |run: &str| {

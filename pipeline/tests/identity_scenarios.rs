@@ -175,7 +175,7 @@ fn assert_no_stale_record(run: &Path, case: &str) -> BTreeSet<String> {
             }
         }
     }
-    for (stage, file) in [("dedup", "kept.jsonl"), ("verify", "train.jsonl")] {
+    for (stage, file) in [("dedup", "kept.jsonl"), ("verify", "curated/train.jsonl")] {
         for strategy in &strategies {
             let path = run.join(stage).join(strategy).join(file);
             for r in records(&path) {
@@ -452,6 +452,14 @@ fn each_change_reruns_exactly_what_it_affects_and_no_record_is_stale() {
             Sent { generate: Some(0), solve: Some(0), evaluate: Some(targets * 2) },
         ),
         (
+            // A new extraction re-grades the stored responses: the model is not asked again.
+            "extraction",
+            vec!["evaluate.extraction=\"strict\"".into()],
+            None,
+            evaluation.to_vec(),
+            Sent { generate: Some(0), solve: Some(0), evaluate: Some(0) },
+        ),
+        (
             "concurrency",
             vec![
                 "llm.gen.max_concurrency=2".into(),
@@ -521,7 +529,7 @@ fn each_change_reruns_exactly_what_it_affects_and_no_record_is_stale() {
 
     // --force replays the cache (free, identical); --refresh-cache asks again.
     let records_of = |run: &str| {
-        std::fs::read_to_string(env.runs().join(run).join("evaluate/tiny/direct/math500.jsonl")).unwrap()
+        std::fs::read_to_string(env.runs().join(run).join("evaluate/tiny/direct/curated/seed-42/math500.jsonl")).unwrap()
     };
     let before = records_of("base");
     let force = RunOptions { force: BTreeSet::from([E]), ..RunOptions::default() };

@@ -149,7 +149,7 @@ async fn a_run_killed_inside_each_stage_ends_identical_to_an_uninterrupted_one()
     let evidence = [
         ("generate", "generate/direct/problems.jsonl"),
         ("solve", "solve/direct/solutions.jsonl"),
-        ("train", "train/tiny/direct/checkpoints"),
+        ("train", "train/tiny/direct/curated/seed-42/checkpoints"),
         ("evaluate", "evaluate/tiny/baseline/math500.jsonl"),
     ];
     // "Random" points, fixed so a failure reproduces.
@@ -174,20 +174,20 @@ async fn a_run_killed_inside_each_stage_ends_identical_to_an_uninterrupted_one()
         "solve/direct/solutions.jsonl",
         "solve/multi_turn/solutions.jsonl",
         "dedup/multi_turn/kept.jsonl",
-        "verify/direct/train.jsonl",
-        "verify/multi_turn/train.jsonl",
+        "verify/direct/curated/train.jsonl",
+        "verify/multi_turn/curated/train.jsonl",
     ] {
         assert_eq!(read(&whole_run, file), read(&killed_run, file), "{file} after kills {interrupted:?}");
     }
     for label in ["direct", "multi_turn"] {
-        let weights = format!("train/tiny/{label}/model/model.safetensors");
+        let weights = format!("train/tiny/{label}/curated/seed-42/model/model.safetensors");
         assert!(
             std::fs::read(whole_run.join(&weights)).unwrap()
                 == std::fs::read(killed_run.join(&weights)).unwrap(),
             "{weights} differs after kills {interrupted:?}"
         );
     }
-    for label in ["baseline", "direct", "multi_turn"] {
+    for label in ["baseline", "direct/curated/seed-42", "multi_turn/curated/seed-42"] {
         for b in ["math500", "minerva_math"] {
             let file = format!("evaluate/tiny/{label}/{b}.jsonl");
             assert_eq!(sorted_lines(&whole_run, &file), sorted_lines(&killed_run, &file), "{file}");

@@ -69,12 +69,12 @@ fn trains_a_student_on_given_pairs_and_exports_it() {
     let run = tmp.path().join("runs/default/train");
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
-    let counts = &manifest["counts"]["tiny/custom"];
+    let counts = &manifest["counts"]["tiny/custom/seed-42"];
     assert_eq!(counts["examples"], 4);
     assert_eq!(counts["steps"], 16);
     let (first, last) = (counts["first_loss"].as_f64().unwrap(), counts["last_loss"].as_f64().unwrap());
     assert!(last < 0.7 * first, "loss {first} -> {last}");
-    let dir = run.join("tiny/custom");
+    let dir = run.join("tiny/custom/seed-42");
     assert_eq!(std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().count(), 8);
     assert!(dir.join("checkpoints/step-0000016/model.safetensors").exists());
     let outputs = manifest["outputs"].to_string();
@@ -94,9 +94,9 @@ fn trains_a_student_on_given_pairs_and_exports_it() {
     .unwrap();
     for key in [
         "tiny/baseline/math500",
-        "tiny/custom/math500",
+        "tiny/custom/seed-42/math500",
         "tiny/baseline/minerva_math",
-        "tiny/custom/minerva_math",
+        "tiny/custom/seed-42/minerva_math",
     ] {
         assert_eq!(eval_manifest["counts"][key]["problems"], 3, "{key}");
     }
@@ -104,7 +104,7 @@ fn trains_a_student_on_given_pairs_and_exports_it() {
         let path = tmp.path().join(format!("runs/default/evaluate/tiny/{label}/math500.jsonl"));
         std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     };
-    let (base, tuned) = (records("baseline"), records("custom"));
+    let (base, tuned) = (records("baseline"), records("custom/seed-42"));
     let ids = |r: &[serde_json::Value]| {
         r.iter().map(|x| x["id"].as_str().unwrap().to_owned()).collect::<std::collections::BTreeSet<_>>()
     };
@@ -123,7 +123,7 @@ fn trains_a_student_on_given_pairs_and_exports_it() {
     .unwrap();
     let rows = json["students"]["tiny"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
-    assert!(rows[1]["gain_over_baseline"].is_number());
+    assert!(rows[1]["vs_baseline"]["average"]["difference"].is_number());
 
     // Up to date: skipped.
     let again = run_train(tmp.path(), &data);

@@ -37,6 +37,7 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig, ConfigErr
 pub fn load_str(text: &str, path: &Path, overrides: &[String]) -> Result<LoadedConfig, ConfigError> {
     let source = error::Source::new(path, text);
     let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| source.syntax_error(&e))?;
+    table = extend(table, path, 0)?;
 
     let overrides = overrides.iter().map(|raw| Override::parse(raw)).collect::<Result<Vec<_>, _>>()?;
     for o in &overrides {
@@ -54,6 +55,38 @@ pub fn load_str(text: &str, path: &Path, overrides: &[String]) -> Result<LoadedC
         ));
     }
     Ok(LoadedConfig { config, path: path.to_owned(), overrides })
+}
+
+/// `extends = "base.toml"` (relative to this file): the base's table with this one's keys laid
+/// over it, tables merged key by key, anything else replaced. The paper's six settings are
+/// small files over `configs/paper.toml` this way.
+fn extend(mut table: toml::Table, path: &Path, depth: usize) -> Result<toml::Table, ConfigError> {
+    let Some(base) = table.remove("extends") else { return Ok(table) };
+    let at = |m: String| ConfigError::single(Origin::file(path, None), None, m);
+    let Some(base) = base.as_str() else { return Err(at("extends: must be a path to a config file".into())) };
+    if depth >= 8 {
+        return Err(at(format!("extends = \"{base}\": more than 8 files deep (a cycle?)")));
+    }
+    let base_path = path.parent().unwrap_or(Path::new(".")).join(base);
+    let text = std::fs::read_to_string(&base_path)
+        .map_err(|e| at(format!("extends = \"{base}\": cannot read {}: {e}", base_path.display())))?;
+    let base_table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| error::Source::new(&base_path, &text).syntax_error(&e))?;
+    let mut merged = extend(base_table, &base_path, depth + 1)?;
+    merge(&mut merged, table);
+    Ok(merged)
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
 }
 
 /// Defaults that depend on other keys, resolved once so stages (and the manifests' config

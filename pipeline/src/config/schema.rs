@@ -205,6 +205,9 @@ impl Default for SolveConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DedupConfig {
+    /// Drop degenerate items first (too short, markup, template placeholders, repetition
+    /// loops); counted per reason for every strategy either way.
+    pub well_formed: bool,
     /// Exact duplicates after normalising case, whitespace and LaTeX spacing.
     pub exact: bool,
     pub minhash: MinHashConfig,
@@ -220,6 +223,7 @@ pub struct DedupConfig {
 impl Default for DedupConfig {
     fn default() -> Self {
         Self {
+            well_formed: true,
             exact: true,
             minhash: MinHashConfig::default(),
             across_strategies: true,
@@ -320,13 +324,77 @@ impl Default for SemanticDedupConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VerifyConfig {
-    /// Share of solutions the majority answer class must hold for a problem to be kept.
+    /// A problem is kept when its largest answer class holds *more than* this share of the
+    /// solutions asked for, and more than any other class (a tie is no majority).
     pub min_agreement: f64,
+    /// Which data each strategy trains on; every entry is its own arm of the comparison:
+    /// `paper` keeps every reply with a question and every problem with an answered
+    /// solution, nothing filtered (exactly the paper); `curated` keeps what survives the
+    /// well-formedness filter, dedup, decontamination and the agreement vote (ours).
+    #[serde(deserialize_with = "one_or_many")]
+    pub curation: Vec<Curation>,
 }
 
 impl Default for VerifyConfig {
     fn default() -> Self {
-        Self { min_agreement: 0.5 }
+        Self { min_agreement: 0.5, curation: vec![Curation::Curated] }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Curation {
+    Paper,
+    Curated,
+}
+
+impl Curation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Curation::Paper => "paper",
+            Curation::Curated => "curated",
+        }
+    }
+}
+
+/// `"curated"` or `["paper", "curated"]`.
+fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        One(T),
+        Many(Vec<T>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(x) => vec![x],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// How many examples each arm trains on (`train.examples_per_arm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ExamplesPerArm {
+    /// `"min"` (every arm the size of the smallest) or `"all"` (no matching).
+    Keyword(BudgetKeyword),
+    /// Exactly this many per arm.
+    Count(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetKeyword {
+    Min,
+    All,
+}
+
+impl Default for ExamplesPerArm {
+    fn default() -> Self {
+        ExamplesPerArm::Keyword(BudgetKeyword::Min)
     }
 }
 
@@ -383,6 +451,13 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Checkpoint every N optimizer steps (and always at the end); only at the end when absent.
     pub checkpoint_every: Option<u64>,
+    /// Every arm trains on the same number of examples (a seeded subsample, nested: a larger
+    /// budget contains a smaller one), hence the same number of optimizer steps: `"min"` (the
+    /// smallest arm's size), a number, or `"all"` (no matching; arms then differ in size).
+    pub examples_per_arm: ExamplesPerArm,
+    /// Train each arm once per seed (initial data order); `[run.seed]` when empty. The
+    /// report gives the mean and spread over seeds and intervals that include them.
+    pub seeds: Vec<u64>,
 }
 
 impl Default for TrainConfig {
@@ -408,6 +483,8 @@ impl Default for TrainConfig {
             packing: false,
             log_every: 10,
             checkpoint_every: None,
+            examples_per_arm: ExamplesPerArm::default(),
+            seeds: Vec::new(),
         }
     }
 }
@@ -429,6 +506,10 @@ pub struct EvaluateConfig {
     pub endpoint_model: EndpointModel,
     /// Also evaluate each student without fine-tuning.
     pub baseline: bool,
+    /// How the answer is read from a response: `math_verify` (the paper's grader's
+    /// extraction: boxed, "final answer" phrases, then the last math or number) or `strict`
+    /// (boxed and "final answer" phrases only, which scores models that do not box lower).
+    pub extraction: eval::grader::Extraction,
 }
 
 impl Default for EvaluateConfig {
@@ -442,6 +523,7 @@ impl Default for EvaluateConfig {
             llm: None,
             endpoint_model: EndpointModel::Path,
             baseline: true,
+            extraction: eval::grader::Extraction::MathVerify,
         }
     }
 }

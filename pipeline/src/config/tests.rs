@@ -285,3 +285,43 @@ fn out_of_range_numbers_and_multi_line_script_values_are_config_errors() {
     let e = err(MINIMAL, &["llm.gen.deadline_s=10", "llm.gen.timeout_s=60"]);
     assert!(e.contains("llm.gen.deadline_s: must be >= timeout_s (60)"), "{e}");
 }
+
+/// Every shipped config loads; the paper's is LIMO's SFT setting with both curations, and its
+/// six Table 4 settings are files over it that change only generator, student and run name.
+#[test]
+fn shipped_configs_load_and_the_paper_settings_extend_the_paper() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    let load_file = |p: &Path| crate::config::load(p, &[]).map(|l| l.config).unwrap_or_else(|e| panic!("{e}"));
+    for name in ["default.toml", "openai.toml", "paper.toml"] {
+        load_file(&root.join(name));
+    }
+    let paper = load_file(&root.join("paper.toml"));
+    assert_eq!((paper.train.batch_size, paper.train.grad_accum_steps, paper.train.epochs), (1, 1, 5));
+    assert_eq!(paper.train.learning_rate, 5e-6);
+    assert_eq!(paper.verify.curation, vec![crate::config::Curation::Paper, crate::config::Curation::Curated]);
+    let mut settings: Vec<_> = std::fs::read_dir(root.join("paper")).unwrap().map(|e| e.unwrap().path()).collect();
+    settings.sort();
+    assert_eq!(settings.len(), 6);
+    let mut names = std::collections::BTreeSet::new();
+    for path in &settings {
+        let c = load_file(path);
+        assert!(names.insert(c.run.name.clone()), "{}: run name reused", path.display());
+        assert_eq!(c.train, crate::config::TrainConfig { students: c.train.students.clone(), ..paper.train.clone() });
+        assert_eq!((&c.generate, &c.evaluate, &c.verify), (&paper.generate, &paper.evaluate, &paper.verify));
+        assert_eq!(c.train.students.len(), 1, "{}", path.display());
+        let gemini = path.file_name().unwrap().to_string_lossy().starts_with("gemini");
+        assert_eq!(c.llm["generator"].model.as_deref() == Some("gemini-2.5-flash"), gemini, "{}", path.display());
+    }
+}
+
+#[test]
+fn extends_merges_tables_and_names_a_missing_base() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("base.toml"), "[run]\nname = \"b\"\nseed = 3\n[llm.g]\nprovider = \"openai\"\nbase_url = \"http://x/v1\"\nmodel = \"m\"\n[generate]\nllm = \"g\"\nstrategies = [\"direct\"]\ntask = \"competition_math\"\nnum_problems = 2\n").unwrap();
+    std::fs::write(tmp.path().join("over.toml"), "extends = \"base.toml\"\n[run]\nname = \"o\"\n").unwrap();
+    let c = crate::config::load(&tmp.path().join("over.toml"), &[]).unwrap().config;
+    assert_eq!((c.run.name.as_str(), c.run.seed), ("o", 3));
+    std::fs::write(tmp.path().join("bad.toml"), "extends = \"nowhere.toml\"\n").unwrap();
+    let e = crate::config::load(&tmp.path().join("bad.toml"), &[]).unwrap_err().to_string();
+    assert!(e.contains("extends = \"nowhere.toml\": cannot read"), "{e}");
+}

@@ -104,6 +104,18 @@ pub(super) fn validate(c: &Config) -> Vec<(KeyPath, String)> {
     dedup(&mut p, &c.dedup);
     embeddings(&mut p, &c.dedup, &c.llm);
     p.in_range(c.verify.min_agreement, 0.0, 1.0, true, k("verify.min_agreement"));
+    p.check(!c.verify.curation.is_empty(), || k("verify.curation"), "must name at least one of \"paper\", \"curated\"");
+    let mut curations = c.verify.curation.clone();
+    curations.sort();
+    curations.dedup();
+    p.check(curations.len() == c.verify.curation.len(), || k("verify.curation"), "lists a curation twice");
+    let mut seeds = c.train.seeds.clone();
+    seeds.sort_unstable();
+    seeds.dedup();
+    p.check(seeds.len() == c.train.seeds.len(), || k("train.seeds"), "lists a seed twice");
+    if let crate::config::ExamplesPerArm::Count(n) = c.train.examples_per_arm {
+        p.check(n > 0, || k("train.examples_per_arm"), "must be \"min\", \"all\" or a positive number");
+    }
     train(&mut p, &c.train);
     evaluate(&mut p, &c.evaluate, &c.llm);
     p.within(c.report.bootstrap_samples, 1, 1_000_000, k("report.bootstrap_samples"));

@@ -6,6 +6,8 @@
 //! Which record survives a cluster is decided by id (the smallest), so the result does not
 //! depend on input order.
 
+pub mod well_formed;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rayon::prelude::*;

@@ -26,6 +26,7 @@ use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::{Config, EmbeddingsProvider};
 use crate::dedup::{ContaminationIndex, MinHasher, exact_key, near_duplicates};
 use crate::identity::Identify;
+use crate::strategy::Strategy;
 
 /// Where the evaluation benchmarks live.
 pub const BENCHMARKS_DIR: &str = "data/eval";
@@ -36,13 +37,14 @@ pub struct Dedup;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dropped {
     pub id: String,
-    /// `exact`, `near`, `contaminated` or `semantic`.
+    /// `degenerate`, `exact`, `near`, `contaminated` or `semantic`.
     pub reason: String,
     /// The kept problem it duplicates (exact, near).
     pub duplicate_of: Option<String>,
     /// `benchmark/id` it overlaps (contaminated).
     pub benchmark: Option<String>,
-    /// `ngram` or `minhash` (contaminated).
+    /// `ngram` or `minhash` (contaminated); the kind (degenerate): `too_short`, `markup`,
+    /// `placeholder`, `repetition`.
     pub how: Option<String>,
     /// Character n-gram Jaccard similarity to what it duplicates.
     pub similarity: Option<f64>,
@@ -54,7 +56,7 @@ impl Stage for Dedup {
     }
 
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn config_slice(&self, id: Identify<'_>) -> Result<serde_json::Value, StageError> {
@@ -69,8 +71,10 @@ impl Stage for Dedup {
                 json!({ "endpoint": llm.endpoint_identity(id.digests).map_err(|err| StageError::Failed(format!("llm.{name}: {err}")))? })
             }
         };
+        // The report's resampling settings shape the diversity intervals computed here.
         Ok(json!({ "dedup": c.dedup, "seed": c.run.seed, "strategies": c.generate.strategies,
-                   "embeddings": embeddings }))
+                   "embeddings": embeddings, "bootstrap_samples": c.report.bootstrap_samples,
+                   "confidence": c.report.confidence }))
     }
 
     fn external_inputs(&self, config: &Config) -> Vec<std::path::PathBuf> {
@@ -105,15 +109,23 @@ impl Stage for Dedup {
         let embedder = Embedder::new(ctx.config, &ctx.run_dir.root().join("cache").join("llm"))?;
         let mut output = StageOutput::default();
         let mut kept_sets: Vec<(String, Vec<SolvedProblem>)> = Vec::new();
+        let mut estimates = Vec::new();
         for &strategy in &ctx.config.generate.strategies {
             let input = ctx.run_dir.root().join("solve").join(strategy.as_str()).join("solutions.jsonl");
             let records: Vec<SolvedProblem> = read_jsonl(&input)?;
             let (mut kept, mut dropped) = dedup_one(&records, ctx.config, &hasher, index.as_ref());
-            let texts: Vec<&str> = kept.iter().map(|r| r.question.as_str()).collect();
-            let mut embeddings = match &embedder {
-                Some(e) => Some(e.embed(&texts)?),
+            // Embeddings of every generated item: diversity is measured on all of them (the
+            // paper) and on the kept ones.
+            let all_texts: Vec<&str> = records.iter().map(|r| r.question.as_str()).collect();
+            let all_embeddings = match &embedder {
+                Some(e) => Some(e.embed(&all_texts)?),
                 None => None,
             };
+            let position: HashMap<&str, usize> =
+                records.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
+            let mut embeddings = all_embeddings
+                .as_ref()
+                .map(|all| kept.iter().map(|r| all[position[r.id.as_str()]].clone()).collect::<Vec<_>>());
             let mut semantic_seconds = None;
             if let (true, Some(vectors)) = (d.semantic.enabled, embeddings.as_mut()) {
                 let started = std::time::Instant::now();
@@ -148,24 +160,59 @@ impl Stage for Dedup {
                     *by_benchmark.entry(b.split('/').next().unwrap_or(b).to_owned()).or_default() += 1;
                 }
             }
+            // Degenerate items among *all* generated ones, whether or not the filter is on:
+            // the paper arm keeps them, and their share is a finding about the strategy.
+            let mut degenerate: BTreeMap<&str, usize> = BTreeMap::new();
+            for r in &records {
+                if let Some(kind) = crate::dedup::well_formed::degenerate(&r.question) {
+                    *degenerate.entry(kind).or_default() += 1;
+                }
+            }
+            let degenerate_total: usize = degenerate.values().sum();
             output.counts.insert(
                 strategy.as_str().to_owned(),
                 json!({ "input": records.len(), "kept": kept.len(), "dropped": by_reason,
-                        "contaminated_by_benchmark": by_benchmark }),
+                        "contaminated_by_benchmark": by_benchmark,
+                        "degenerate": { "total": degenerate_total, "by_kind": degenerate,
+                                        "share": degenerate_total as f64 / records.len().max(1) as f64 } }),
             );
             if let Some(seconds) = semantic_seconds {
                 output
                     .metrics
                     .insert(format!("semantic_dedup_seconds/{}", strategy.as_str()), json!(seconds));
             }
-            let source = embedder.as_ref().map(Embedder::describe);
+            let kept_texts: Vec<&str> = kept.iter().map(|r| r.question.as_str()).collect();
+            let resampling = eval::diversity::intervals::Resampling {
+                replicates: ctx.config.report.bootstrap_samples,
+                confidence: ctx.config.report.confidence,
+                seed: crate::seeds::mix(ctx.config.run.seed, crate::seeds::text_key(strategy.as_str())),
+                max_pairwise: PAIRWISE_MAX,
+            };
+            let all = eval::diversity::intervals::estimate(&all_texts, all_embeddings.as_deref(), resampling);
+            let kept_estimate = eval::diversity::intervals::estimate(&kept_texts, embeddings.as_deref(), resampling);
             output.metrics.insert(
                 format!("diversity/{}", strategy.as_str()),
-                diversity(&kept, embeddings.as_deref(), source.as_deref()),
+                json!({
+                    "all": measured(&all, ctx.config.report.confidence),
+                    "kept": measured(&kept_estimate, ctx.config.report.confidence),
+                    "semantic_source": embedder.as_ref().map(Embedder::describe),
+                    "pairwise_over_first": PAIRWISE_MAX,
+                }),
             );
+            estimates.push((strategy, all, kept_estimate));
             output.outputs.push(dir.join("kept.jsonl"));
             output.outputs.push(dir.join("dropped.jsonl"));
             kept_sets.push((strategy.as_str().to_owned(), kept));
+        }
+        // Each strategy against Direct, on all generated items and on the kept ones.
+        if let Some((_, direct_all, direct_kept)) = estimates.iter().find(|(s, _, _)| *s == Strategy::Direct) {
+            for (strategy, all, kept) in estimates.iter().filter(|(s, _, _)| *s != Strategy::Direct) {
+                let c = ctx.config.report.confidence;
+                output.metrics.insert(
+                    format!("diversity_vs_direct/{}", strategy.as_str()),
+                    json!({ "all": differences(all, direct_all, c), "kept": differences(kept, direct_kept, c) }),
+                );
+            }
         }
         if d.across_strategies && kept_sets.len() > 1 {
             output
@@ -176,37 +223,28 @@ impl Stage for Dedup {
     }
 }
 
-/// ROUGE-L pairs are quadratic: measured over at most this many problems (the first ones,
-/// which are the generator's order and so an unbiased sample).
-const ROUGE_MAX: usize = 300;
+/// Pairwise measures (ROUGE-L, semantic) are quadratic: measured over at most this many
+/// items (the first ones, the generator's order, so an unbiased sample).
+const PAIRWISE_MAX: usize = 400;
 
-/// The paper's diversity measures of the kept problem texts: lexical always, semantic from
-/// the `embeddings` of the same texts when there are any (saying which model gave them).
-fn diversity(
-    kept: &[SolvedProblem],
-    embeddings: Option<&[Vec<f32>]>,
-    source: Option<&str>,
-) -> serde_json::Value {
-    let texts: Vec<&str> = kept.iter().map(|r| r.question.as_str()).collect();
-    let mut v = json!({
-        "problems": texts.len(),
-        "distinct_1": eval::diversity::distinct_n(&texts, 1),
-        "distinct_2": eval::diversity::distinct_n(&texts, 2),
-        "distinct_3": eval::diversity::distinct_n(&texts, 3),
-        "pairwise_rouge_l": eval::diversity::pairwise_rouge_l(&texts, ROUGE_MAX),
-        "rouge_l_over": texts.len().min(ROUGE_MAX),
-    });
-    match embeddings {
-        Some(e) => {
-            v["semantic"] = json!(eval::diversity::semantic_diversity(e));
-            v["semantic_source"] = json!(source);
-        }
-        None => {
-            v["semantic"] = serde_json::Value::Null;
-            v["semantic_note"] = json!("not measured: dedup.embeddings.provider = \"none\"");
-        }
+fn measured(e: &eval::diversity::intervals::DiversityEstimate, confidence: f64) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (name, x) in e.measured(confidence) {
+        m.insert(name.to_owned(), json!(x));
     }
-    v
+    serde_json::Value::Object(m)
+}
+
+fn differences(
+    a: &eval::diversity::intervals::DiversityEstimate,
+    b: &eval::diversity::intervals::DiversityEstimate,
+    confidence: f64,
+) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (name, x) in a.minus(b, confidence) {
+        m.insert(name.to_owned(), json!(x));
+    }
+    serde_json::Value::Object(m)
 }
 
 /// Where sentence embeddings come from.
@@ -312,6 +350,17 @@ pub fn dedup_one(
     let mut order: Vec<&SolvedProblem> = records.iter().collect();
     order.sort_by(|a, b| a.id.cmp(&b.id));
     let mut dropped = Vec::new();
+    if d.well_formed {
+        order.retain(|r| match crate::dedup::well_formed::degenerate(&r.question) {
+            Some(kind) => {
+                let mut x = drop(r, "degenerate", None, None, None);
+                x.how = Some(kind.to_owned());
+                dropped.push(x);
+                false
+            }
+            None => true,
+        });
+    }
     let mut alive: Vec<&SolvedProblem> = Vec::new();
     if d.exact {
         let mut first: HashMap<String, &str> = HashMap::new();

@@ -21,7 +21,6 @@ use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::Config;
 use crate::identity::Identify;
 use crate::stages::dedup::BENCHMARKS_DIR;
-use crate::stages::train::CUSTOM;
 
 pub struct Evaluate;
 
@@ -37,18 +36,31 @@ pub struct EvalRecord {
     pub completion_tokens: usize,
     /// `stop` or `length`.
     pub finish: String,
-    /// The identity it was made under (see [`target_identity`]); empty in pre-identity files.
+    /// The identity its response was made under (see [`target_identity`]); empty in
+    /// pre-identity files.
     #[serde(default)]
     pub identity: String,
+    /// How `correct` was decided (see [`grading`]): a record graded otherwise is re-graded from
+    /// its response, never re-generated.
+    #[serde(default)]
+    pub graded_by: String,
 }
 
-/// This stage's version: 2 since records carry their identity (model content, subset, seed).
-pub const VERSION: u32 = 2;
+/// The grader version and extraction a verdict comes from, e.g. `grader-2/math_verify`.
+pub fn grading(extraction: eval::grader::Extraction) -> String {
+    let name = serde_json::to_value(extraction).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    format!("grader-{}/{name}", eval::grader::VERSION)
+}
 
-/// What one target's records depend on: who answers (the model's content digest in-process;
+/// This stage's version: 3 since responses are graded by `evaluate.extraction` with the
+/// problem at hand (math-verify's extraction by default), and targets are training runs.
+pub const VERSION: u32 = 3;
+
+/// What one target's responses depend on: who answers (the model's content digest in-process;
 /// through an endpoint, its identity, the name the target is asked for by and the target's
-/// content where it is on disk), the protocol (prompt, token budget, greedy decoding, the
-/// grader) and which problems (subset and seed).
+/// content where it is on disk), the protocol (prompt, token budget, greedy decoding) and which
+/// problems (subset and seed). Not the grading: a new grader or extraction re-grades the
+/// stored responses (`graded_by`) without asking the model again.
 pub fn target_identity(id: Identify<'_>, model: &Path) -> Result<serde_json::Value, StageError> {
     let c = id.config;
     let e = &c.evaluate;
@@ -68,7 +80,6 @@ pub fn target_identity(id: Identify<'_>, model: &Path) -> Result<serde_json::Val
     Ok(json!({
         "stage": "evaluate",
         "version": VERSION,
-        "grader_version": eval::grader::VERSION,
         "prompt_version": eval::prompt::VERSION,
         "model": who,
         "max_new_tokens": e.max_new_tokens,
@@ -78,13 +89,11 @@ pub fn target_identity(id: Identify<'_>, model: &Path) -> Result<serde_json::Val
     }))
 }
 
-/// The models to evaluate: `(student, label, model path)`.
+/// The models to evaluate: `(student, label, model path)`; labels are `baseline` and each
+/// training run's (`vs_multi/curated/seed-42`).
 fn targets(config: &Config, run_root: &Path) -> Vec<(String, String, PathBuf)> {
     let mut out = Vec::new();
-    let labels: Vec<String> = match &config.train.data {
-        Some(_) => vec![CUSTOM.to_owned()],
-        None => config.generate.strategies.iter().map(|s| s.as_str().to_owned()).collect(),
-    };
+    let labels: Vec<String> = super::arms::training_runs(config).iter().map(|r| r.label()).collect();
     for (student, s) in &config.train.students {
         if config.evaluate.baseline {
             out.push((student.clone(), "baseline".to_owned(), s.model_path.clone()));
@@ -137,6 +146,7 @@ impl Stage for Evaluate {
         let mut evaluate = serde_json::to_value(&c.evaluate).expect("config serializes");
         evaluate.as_object_mut().expect("an object").remove("batch_size");
         Ok(json!({ "evaluate": evaluate, "seed": c.run.seed, "baselines": baselines,
+                   "grading": grading(c.evaluate.extraction),
                    "train_data": c.train.data.is_some(), "strategies": c.generate.strategies }))
     }
 
@@ -217,7 +227,7 @@ impl Stage for Evaluate {
             let total = sets.iter().map(|(p, _)| p.len()).sum::<usize>() as u64;
             let bar = ctx.reporter.bar(&format!("{student}/{label}"), total);
             let results =
-                evaluate_target(&engine, &sets, &identity, e.batch_size, e.max_new_tokens as usize, &*bar)?;
+                evaluate_target(&engine, &sets, &identity, e.batch_size, e.max_new_tokens as usize, e.extraction, &*bar)?;
             bar.finish();
             for ((b, _), (records, (_, out))) in benchmarks.iter().zip(results.into_iter().zip(sets)) {
                 let correct = records.iter().filter(|r| r.correct).count();
@@ -425,12 +435,30 @@ fn evaluate_target(
     identity: &str,
     batch_size: usize,
     max_new_tokens: usize,
+    extraction: eval::grader::Extraction,
     bar: &dyn crate::progress::Progress,
 ) -> Result<Vec<Vec<EvalRecord>>, StageError> {
     let mut pending: Vec<(usize, &eval::Problem)> = Vec::new();
     let mut files = Vec::with_capacity(sets.len());
+    let graded_by = grading(extraction);
     for (i, (problems, out)) in sets.iter().enumerate() {
-        let done: BTreeSet<String> = read_jsonl::<EvalRecord>(out)?.into_iter().map(|r| r.id).collect();
+        let mut existing = read_jsonl::<EvalRecord>(out)?;
+        if existing.iter().any(|r| r.graded_by != graded_by) {
+            // Graded by another grader or extraction: re-grade the stored responses.
+            let by_id: std::collections::HashMap<&str, &eval::Problem> =
+                problems.iter().map(|p| (p.id.as_str(), p)).collect();
+            let mut regraded = 0;
+            for r in existing.iter_mut().filter(|r| r.graded_by != graded_by) {
+                if let Some(p) = by_id.get(r.id.as_str()) {
+                    let g = eval::grader::grade_response(&p.gold, &r.response, Some(&p.problem), extraction);
+                    (r.correct, r.extracted, r.graded_by) = (g.verdict.equal, g.extracted, graded_by.clone());
+                    regraded += 1;
+                }
+            }
+            super::jsonl::write_all(out, &existing)?;
+            tracing::info!("{}: re-graded {regraded} stored responses with {graded_by}", out.display());
+        }
+        let done: BTreeSet<String> = existing.into_iter().map(|r| r.id).collect();
         bar.inc(done.len() as u64);
         pending.extend(problems.iter().filter(|p| !done.contains(&p.id)).map(|p| (i, p)));
         files.push(append_file(out)?);
@@ -443,10 +471,11 @@ fn evaluate_target(
             .answer(&problems, max_new_tokens)
             .map_err(|err| StageError::Failed(format!("{}: {err}", sets[chunk[0].0].1.display())))?;
         for (&(i, p), a) in chunk.iter().zip(answers) {
-            let verdict = eval::grader::grade(&p.gold, &a.text);
+            let graded = eval::grader::grade_response(&p.gold, &a.text, Some(&p.problem), extraction);
+            let verdict = graded.verdict;
             let record = EvalRecord {
                 id: p.id.clone(),
-                extracted: eval::grader::answer_of(&a.text).map(str::to_owned),
+                extracted: graded.extracted,
                 response: a.text,
                 gold: p.gold.clone(),
                 correct: verdict.equal,
@@ -454,6 +483,7 @@ fn evaluate_target(
                 completion_tokens: a.completion_tokens,
                 finish: a.finish,
                 identity: identity.to_owned(),
+                graded_by: graded_by.clone(),
             };
             write_line(&mut files[i], &sets[i].1, &record)?;
             bar.inc(1);

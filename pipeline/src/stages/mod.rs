@@ -1,6 +1,7 @@
 //! The pipeline's stages: their names and flow order, the trait each implements (one file per
 //! stage in this folder), and the registry of those that exist.
 
+pub mod arms;
 pub mod dedup;
 pub mod evaluate;
 pub mod generate;

@@ -1,9 +1,17 @@
-//! The `train` stage: one supervised fine-tuning run per (strategy, student) over the verified
-//! pairs (`verify/<strategy>/train.jsonl`), or over `train.data` when set. Each run writes
-//! `train/<student>/<strategy>/` with `metrics.jsonl`, its latest checkpoint, and `model/`, an
-//! HF folder (safetensors, config, tokenizer, chat template) that transformers, vLLM and our
-//! own loader read. An interrupted run resumes from its checkpoint when nothing it depends on
-//! changed (the options and the data are recorded next to the checkpoints).
+//! The `train` stage: one supervised fine-tuning run per (student, arm, seed) over the arm's
+//! verified pairs (`verify/<strategy>/<curation>/train.jsonl`), or over `train.data` when set.
+//!
+//! Arms are budget-matched first (`train.examples_per_arm`): every arm trains on the same
+//! number of examples, a seeded subsample that is nested (the pairs are ranked by a hash of
+//! `run.seed` and their id, and the first N taken), so every arm takes the same number of
+//! optimizer steps and only the data differs. The subsamples are `train/budget/<arm>.jsonl`
+//! and their sizes `train/budget/budget.json`.
+//!
+//! Each run writes `train/<student>/<strategy>/<curation>/seed-<s>/` with `metrics.jsonl`, its
+//! latest checkpoint, and `model/`, an HF folder (safetensors, config, tokenizer, chat
+//! template) that transformers, vLLM and our own loader read. An interrupted run resumes from
+//! its checkpoint when nothing it depends on changed (the options and the data are recorded
+//! next to the checkpoints).
 
 use std::path::{Path, PathBuf};
 
@@ -15,33 +23,106 @@ use trainer::sft::train::{
 use trainer::{DeviceSpec, Pretrained};
 
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
-use crate::config::{Config, DType, LrSchedule};
+use super::arms::Source;
+use crate::config::{BudgetKeyword, Config, DType, ExamplesPerArm, LrSchedule};
 use crate::identity::Identify;
 use crate::manifest::sha256_hex;
 
 pub struct Train;
 
-/// This stage's version: 2 since a student is identified by its content, not its path.
-pub const VERSION: u32 = 2;
+/// This stage's version: 3 since arms are budget-matched and trained once per seed.
+pub const VERSION: u32 = 3;
 
 /// The label of the run over `train.data`.
 pub const CUSTOM: &str = "custom";
 
-impl Train {
-    /// `(label, JSONL of pairs)` for each training run of a student.
-    fn sources(config: &Config, run_root: &Path) -> Vec<(String, PathBuf)> {
-        match &config.train.data {
-            Some(path) => vec![(CUSTOM.to_owned(), path.clone())],
-            None => config
-                .generate
-                .strategies
-                .iter()
-                .map(|s| {
-                    (s.as_str().to_owned(), run_root.join("verify").join(s.as_str()).join("train.jsonl"))
-                })
-                .collect(),
+/// Budget-matches the arms: writes each arm's subsample under `dir` (`budget/<arm>.jsonl`) and
+/// returns `(source label, data file)` per source, plus what was decided.
+fn budget(config: &Config, run_root: &Path, dir: &Path) -> Result<(Vec<(String, PathBuf)>, serde_json::Value), StageError> {
+    let sources = super::arms::sources(config);
+    let mut available = Vec::new();
+    for source in &sources {
+        match source {
+            Source::Custom(path) => return Ok((vec![(source.label(), path.clone())], json!({ "examples_per_arm": "all", "custom": true }))),
+            Source::Arm(arm) => {
+                let path = run_root.join("verify").join(arm.path()).join("train.jsonl");
+                let text = std::fs::read_to_string(&path).map_err(|source| StageError::Io { path: path.clone(), source })?;
+                let mut lines: Vec<(String, String)> = Vec::new();
+                for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                    let v: serde_json::Value = serde_json::from_str(line)
+                        .map_err(|e| StageError::Failed(format!("{}:{}: {e}", path.display(), i + 1)))?;
+                    let id = v["id"].as_str().map_or_else(|| format!("line-{}", i + 1), str::to_owned);
+                    lines.push((id, line.to_owned()));
+                }
+                available.push((arm.label(), arm.path(), lines));
+            }
         }
     }
+    let sizes: serde_json::Map<String, serde_json::Value> =
+        available.iter().map(|(label, _, lines)| (label.clone(), json!(lines.len()))).collect();
+    let n = match config.train.examples_per_arm {
+        ExamplesPerArm::Keyword(BudgetKeyword::All) => None,
+        ExamplesPerArm::Keyword(BudgetKeyword::Min) => available.iter().map(|(_, _, l)| l.len()).min(),
+        ExamplesPerArm::Count(n) => {
+            if let Some((label, _, lines)) = available.iter().find(|(_, _, l)| l.len() < n) {
+                return Err(StageError::Failed(format!(
+                    "train.examples_per_arm = {n}, but arm {label} has only {} verified examples (arms: {}); \
+                     lower it, or use \"min\" to match the smallest arm",
+                    lines.len(),
+                    serde_json::Value::Object(sizes.clone())
+                )));
+            }
+            Some(n)
+        }
+    };
+    if n == Some(0) {
+        let empty: Vec<&String> = available.iter().filter(|(_, _, l)| l.is_empty()).map(|(label, _, _)| label).collect();
+        return Err(StageError::Failed(format!(
+            "arm(s) {empty:?} have no verified examples, so train.examples_per_arm = \"min\" leaves every arm empty \
+             (arms: {}); generate more problems, loosen verify, or drop the empty arm's strategy",
+            serde_json::Value::Object(sizes)
+        )));
+    }
+    let mut out = Vec::new();
+    for (label, path, lines) in &available {
+        let chosen = match n {
+            Some(n) => nested_subsample(lines, n, config.run.seed),
+            None => lines.iter().map(|(_, l)| l.as_str()).collect(),
+        };
+        let file = dir.join("budget").join(path).with_extension("jsonl");
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| StageError::Io { path: parent.to_owned(), source })?;
+        }
+        let mut text = chosen.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        crate::manifest::write_atomic(&file, text.as_bytes()).map_err(|source| StageError::Io { path: file.clone(), source })?;
+        out.push((label.clone(), file));
+    }
+    let decided = json!({
+        "examples_per_arm": n.map_or(json!("all"), |n| json!(n)),
+        "rule": config.train.examples_per_arm,
+        "available": sizes,
+    });
+    let path = dir.join("budget").join("budget.json");
+    crate::manifest::write_atomic(&path, serde_json::to_string_pretty(&decided).expect("json").as_bytes())
+        .map_err(|source| StageError::Io { path, source })?;
+    Ok((out, decided))
+}
+
+/// The `n` lines of smallest `(seed, id)` hash, in their original order: the same seed gives
+/// the same choice, and a larger `n` contains a smaller one.
+pub fn nested_subsample(lines: &[(String, String)], n: usize, seed: u64) -> Vec<&str> {
+    let mut ranked: Vec<(u64, usize)> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (crate::seeds::text_key(&format!("{seed}:{id}")), i))
+        .collect();
+    ranked.sort_unstable();
+    let mut keep: Vec<usize> = ranked.into_iter().take(n).map(|(_, i)| i).collect();
+    keep.sort_unstable();
+    keep.into_iter().map(|i| lines[i].1.as_str()).collect()
 }
 
 impl Stage for Train {
@@ -114,15 +195,20 @@ impl Stage for Train {
             packing: t.packing.then_some(t.max_seq_len),
         };
         let mut output = StageOutput::default();
+        let (data, decided) = budget(config, ctx.run_dir.root(), &ctx.dir)?;
+        output.counts.insert("budget".into(), decided);
+        // The arms' subsamples (a custom file is the user's, outside the run).
+        for (_, file) in data.iter().filter(|(_, f)| f.starts_with(&ctx.dir)) {
+            output.outputs.push(file.clone());
+        }
         for (student, student_config) in &t.students {
-            for (label, data_path) in Self::sources(config, ctx.run_dir.root()) {
+            for run in super::arms::training_runs(config) {
+                let label = run.label();
+                let source = run.source.label();
+                let data_path = &data.iter().find(|(l, _)| *l == source).expect("every source is budgeted").1;
                 let dir = ctx.dir.join(student).join(&label);
-                let run = Run {
-                    student,
-                    label: &label,
-                    model_path: &student_config.model_path,
-                    data_path: &data_path,
-                };
+                let opts = TrainOptions { seed: run.seed, ..opts.clone() };
+                let run = Run { student, label: &label, model_path: &student_config.model_path, data_path };
                 let model_sha256 = ctx.identify().model(&student_config.model_path)?;
                 let counts = run.train(ctx, &dir, device, &opts, t.max_seq_len, &model_sha256)?;
                 output.counts.insert(format!("{student}/{label}"), counts);
@@ -283,4 +369,30 @@ fn read_pairs(path: &Path) -> Result<(Vec<SftRecord>, String), StageError> {
         records.push(r);
     }
     Ok((records, sha256_hex(&bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nested_subsample;
+
+    fn lines(n: usize) -> Vec<(String, String)> {
+        (0..n).map(|i| (format!("p{i}"), format!("{{\"id\": \"p{i}\"}}"))).collect()
+    }
+
+    #[test]
+    fn budget_subsamples_are_seeded_nested_and_in_order() {
+        let all = lines(50);
+        let small = nested_subsample(&all, 10, 42);
+        let large = nested_subsample(&all, 30, 42);
+        assert_eq!((small.len(), large.len()), (10, 30));
+        // Nested: a larger budget contains the smaller one.
+        assert!(small.iter().all(|l| large.contains(l)));
+        // Seeded: the same choice every time, another under another seed.
+        assert_eq!(small, nested_subsample(&all, 10, 42));
+        assert_ne!(small, nested_subsample(&all, 10, 43));
+        // In the arm's own order, and the whole arm when the budget covers it.
+        let position = |l: &str| all.iter().position(|(_, x)| x == l).unwrap();
+        assert!(large.windows(2).all(|w| position(w[0]) < position(w[1])));
+        assert_eq!(nested_subsample(&all, 50, 1).len(), 50);
+    }
 }

@@ -1,9 +1,17 @@
-//! The verify stage: a majority vote over each problem's solutions using the grader's answer
-//! equivalence. Answers are grouped into equivalence classes (`\frac12`, `0.5` and `1/2` are one
-//! class); a problem is kept when the largest class holds at least `verify.min_agreement` of its
-//! solutions. The training pair is the paper's prompt and the first solution of the winning
-//! class: `verify/<strategy>/train.jsonl`, which the train stage reads. Rejections, with
-//! reason and vote, go to `rejected.jsonl`.
+//! The verify stage: the training data of every arm (strategy × curation),
+//! `verify/<strategy>/<curation>/train.jsonl`, which the train stage reads.
+//!
+//! `curated` (ours) reads what dedup kept and votes: answers are grouped into equivalence
+//! classes by the grader (`\frac12`, `0.5` and `1/2` are one class); a problem is kept when the
+//! largest class holds more than `verify.min_agreement` of the solutions asked for and more
+//! than any other class (a tie is no majority). The training pair is the paper's prompt and
+//! the first solution of the winning class that stopped on its own (`finish_reason = "stop"`).
+//! Rejections, with reason and vote, go to `rejected.jsonl`.
+//!
+//! `paper` is the paper's protocol exactly (§2 of the reference: "no filtering, deduplication,
+//! answer verification or decontamination"): every generated problem whose solver reply has an
+//! answer, paired with the first such solution. Only problems without any answer are left out,
+//! listed in `rejected.jsonl` as `no_answer`.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +21,7 @@ use serde_json::json;
 use super::jsonl::{read_jsonl, write_all};
 use super::solve::SolvedProblem;
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
+use crate::config::{Config, Curation};
 use crate::identity::Identify;
 
 pub struct Verify;
@@ -53,8 +62,9 @@ pub fn answer_classes(answers: &[&str]) -> Vec<Vec<usize>> {
     classes
 }
 
-/// This stage's version: 2 since failed and truncated solutions vote against.
-pub const VERSION: u32 = 2;
+/// This stage's version: 3 since ties do not pass, the pair's solution stopped on its own, and
+/// the arms are strategy × curation.
+pub const VERSION: u32 = 3;
 
 /// The vote on one problem: the pair to train on, or why not. Every solution asked for
 /// counts: one whose call failed, or which the token budget cut off (`finish_reason =
@@ -80,15 +90,27 @@ pub fn vote(problem: &SolvedProblem, min_agreement: f64) -> Result<VerifiedPair,
         });
     };
     let agreement = top.len() as f64 / total as f64;
-    if agreement + 1e-12 < min_agreement {
+    let tied = classes.get(1).is_some_and(|second| second.len() == top.len());
+    if agreement <= min_agreement + 1e-12 || tied {
         return Err(Rejected {
             id: problem.id.clone(),
-            reason: "low_agreement".into(),
+            reason: if tied { "tie" } else { "low_agreement" }.into(),
             agreement,
             classes: summary,
         });
     }
-    let winner = answered[top[0]].0;
+    let Some(winner) = top
+        .iter()
+        .map(|&k| answered[k].0)
+        .find(|&i| problem.solutions[i].finish_reason.as_deref() == Some("stop"))
+    else {
+        return Err(Rejected {
+            id: problem.id.clone(),
+            reason: "no_stopped_solution".into(),
+            agreement,
+            classes: summary,
+        });
+    };
     Ok(VerifiedPair {
         id: problem.id.clone(),
         prompt: eval::prompt::math_prompt(&problem.question),
@@ -96,6 +118,27 @@ pub fn vote(problem: &SolvedProblem, min_agreement: f64) -> Result<VerifiedPair,
         answer: answers[top[0]].to_owned(),
         agreement,
     })
+}
+
+/// The paper's pair for a problem: its first solution with an answer, whatever the others say.
+pub fn paper_pair(problem: &SolvedProblem) -> Result<VerifiedPair, Rejected> {
+    let total = (problem.solutions.len() + problem.failed_calls.len()).max(1);
+    let answered = problem.solutions.iter().filter(|s| s.answer.is_some()).count();
+    match problem.solutions.iter().find(|s| s.answer.is_some()) {
+        Some(s) => Ok(VerifiedPair {
+            id: problem.id.clone(),
+            prompt: eval::prompt::math_prompt(&problem.question),
+            completion: s.text.clone(),
+            answer: s.answer.clone().unwrap_or_default(),
+            agreement: answered as f64 / total as f64,
+        }),
+        None => Err(Rejected {
+            id: problem.id.clone(),
+            reason: "no_answer".into(),
+            agreement: 0.0,
+            classes: Vec::new(),
+        }),
+    }
 }
 
 impl Stage for Verify {
@@ -107,6 +150,11 @@ impl Stage for Verify {
         VERSION
     }
 
+    fn upstream(&self, _config: &Config) -> Vec<StageName> {
+        // The paper arm reads the solver's output directly, the curated one dedup's.
+        vec![StageName::Solve, StageName::Dedup]
+    }
+
     fn config_slice(&self, id: Identify<'_>) -> Result<serde_json::Value, StageError> {
         let c = id.config;
         Ok(json!({ "verify": c.verify, "strategies": c.generate.strategies,
@@ -116,17 +164,25 @@ impl Stage for Verify {
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let min = ctx.config.verify.min_agreement;
         let mut output = StageOutput::default();
-        for &strategy in &ctx.config.generate.strategies {
-            let input = ctx.run_dir.root().join("dedup").join(strategy.as_str()).join("kept.jsonl");
+        for arm in super::arms::arms(ctx.config) {
+            let (strategy, curation) = (arm.strategy, arm.curation);
+            let input = match curation {
+                Curation::Curated => ctx.run_dir.root().join("dedup").join(strategy.as_str()).join("kept.jsonl"),
+                Curation::Paper => ctx.run_dir.root().join("solve").join(strategy.as_str()).join("solutions.jsonl"),
+            };
             let problems: Vec<SolvedProblem> = read_jsonl(&input)?;
             let (mut kept, mut rejected) = (Vec::new(), Vec::new());
             for p in &problems {
-                match vote(p, min) {
+                let verdict = match curation {
+                    Curation::Curated => vote(p, min),
+                    Curation::Paper => paper_pair(p),
+                };
+                match verdict {
                     Ok(pair) => kept.push(pair),
                     Err(r) => rejected.push(r),
                 }
             }
-            let dir = ctx.dir.join(strategy.as_str());
+            let dir = ctx.dir.join(arm.path());
             std::fs::create_dir_all(&dir).map_err(|source| StageError::Io { path: dir.clone(), source })?;
             write_all(&dir.join("train.jsonl"), &kept)?;
             write_all(&dir.join("rejected.jsonl"), &rejected)?;
@@ -136,7 +192,7 @@ impl Stage for Verify {
             }
             let distinct = answer_classes(&kept.iter().map(|k| k.answer.as_str()).collect::<Vec<_>>()).len();
             output.counts.insert(
-                strategy.as_str().to_owned(),
+                arm.label(),
                 json!({ "input": problems.len(), "kept": kept.len(), "rejected": reasons,
                         "distinct_answers": distinct }),
             );
@@ -175,16 +231,13 @@ mod tests {
 
     #[test]
     fn failed_and_truncated_solutions_agree_with_nothing() {
-        // 2 of 4 agree: kept at 0.5; a failed call makes it 2 of 5.
-        let mut p = problem(&[Some("7"), Some("7"), Some("3"), Some("4")]);
-        assert_eq!(vote(&p, 0.5).unwrap().agreement, 0.5);
+        // 3 of 4 agree: kept at 0.5; a failed call and a truncated one make it 2 of 5.
+        let mut p = problem(&[Some("7"), Some("7"), Some("7"), Some("4")]);
+        assert_eq!(vote(&p, 0.5).unwrap().agreement, 0.75);
         p.failed_calls.push("HTTP 500".into());
+        p.solutions[1].finish_reason = Some("length".into());
         let r = vote(&p, 0.5).unwrap_err();
         assert_eq!((r.reason.as_str(), r.agreement), ("low_agreement", 0.4));
-        // A truncated solution's boxed fragment does not vote.
-        let mut p = problem(&[Some("7"), Some("7"), Some("3"), Some("4")]);
-        p.solutions[1].finish_reason = Some("length".into());
-        assert_eq!(vote(&p, 0.5).unwrap_err().agreement, 0.25);
     }
 
     #[test]
@@ -197,14 +250,37 @@ mod tests {
     }
 
     #[test]
-    fn split_votes_and_missing_answers_are_rejected() {
-        let split = vote(&problem(&[Some("1"), Some("2"), Some("3"), Some("1")]), 0.75).unwrap_err();
-        assert_eq!((split.reason.as_str(), split.agreement), ("low_agreement", 0.5));
-        assert_eq!(split.classes[0], ("1".to_owned(), 2));
-        // Half the solutions agreeing meets the default 0.5; unanswered ones count against.
-        assert!(vote(&problem(&[Some("7"), Some("7"), None, None]), 0.5).is_ok());
-        assert!(vote(&problem(&[Some("7"), None, None, None]), 0.5).is_err());
-        let none = vote(&problem(&[None, None]), 0.5).unwrap_err();
-        assert_eq!(none.reason, "no_answer");
+    fn ties_and_exactly_the_threshold_do_not_pass() {
+        // Half agreeing is not more than half.
+        let half = vote(&problem(&[Some("7"), Some("7"), None, None]), 0.5).unwrap_err();
+        assert_eq!((half.reason.as_str(), half.agreement), ("low_agreement", 0.5));
+        // Two classes of two: no majority, even under a threshold they clear.
+        let tie = vote(&problem(&[Some("1"), Some("2"), Some("2"), Some("1")]), 0.25).unwrap_err();
+        assert_eq!((tie.reason.as_str(), tie.classes[0].1), ("tie", 2));
+        // With two solutions, both must agree.
+        assert!(vote(&problem(&[Some("7"), Some("8")]), 0.5).is_err());
+        assert!(vote(&problem(&[Some("7"), Some("7")]), 0.5).is_ok());
+        assert_eq!(vote(&problem(&[None, None]), 0.5).unwrap_err().reason, "no_answer");
+    }
+
+    #[test]
+    fn the_pair_is_a_solution_that_stopped_on_its_own() {
+        let mut p = problem(&[Some("7"), Some("7"), Some("7")]);
+        p.solutions[0].finish_reason = Some("content_filter".into());
+        assert_eq!(vote(&p, 0.5).unwrap().completion, "solution 1");
+        for s in &mut p.solutions {
+            s.finish_reason = None;
+        }
+        assert_eq!(vote(&p, 0.5).unwrap_err().reason, "no_stopped_solution");
+    }
+
+    #[test]
+    fn the_paper_keeps_every_answered_problem_unverified() {
+        // A split vote the curated arm rejects is kept, with the first answered solution.
+        let p = problem(&[None, Some("1"), Some("2")]);
+        let pair = paper_pair(&p).unwrap();
+        assert_eq!((pair.completion.as_str(), pair.answer.as_str()), ("solution 1", "1"));
+        assert!(vote(&p, 0.5).is_err());
+        assert_eq!(paper_pair(&problem(&[None, None])).unwrap_err().reason, "no_answer");
     }
 }

@@ -110,12 +110,12 @@ async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
             })
             .unwrap_or(1);
         let items: Vec<Value> = (0..n)
-            .map(|i| json!({"text": format!("Question: Q-{}?\nDifficulty: AMC", (seed + salt + i * 7) % 1_000_000), "probability": 0.2}))
+            .map(|i| json!({"text": format!("Question: {}\nDifficulty: AMC", super::question((seed + salt + i * 7) % 1_000_000)), "probability": 0.2}))
             .collect();
         json!({ "responses": items }).to_string()
     } else {
         mock.generate.fetch_add(1, Ordering::SeqCst);
-        format!("Question: Q-{}?\nDifficulty: AMC", (seed + salt) % 1_000_000)
+        format!("Question: {}\nDifficulty: AMC", super::question((seed + salt) % 1_000_000))
     };
     axum::Json(json!({
         "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],

@@ -1,8 +1,9 @@
 //! Shared by the integration tests that train: a tiny student with SmolLM2's vocabulary,
 //! tokenizer and chat template (random weights), written as a Hugging Face folder; and the
 //! mock OpenAI-compatible server (`mock`).
+// Each test binary uses its own part of this module.
+#![allow(dead_code)]
 
-#[allow(dead_code)]
 pub mod mock;
 
 use std::path::{Path, PathBuf};
@@ -31,4 +32,24 @@ pub fn tiny_student(dir: &Path, family: Family, seed: u64) {
         dir,
     )
     .unwrap();
+}
+
+/// A mock generator's problem: `Q-<n>?` (what the mock solvers key their answers on) and a
+/// sentence that varies with `n`, so it is well formed and not a near copy of its neighbours.
+pub fn question(n: u64) -> String {
+    const OBJECTS: [&str; 7] = ["marbles", "coins", "tiles", "books", "cards", "stamps", "shells"];
+    const ASKS: [&str; 5] = [
+        "how many are left after giving away a third of them",
+        "what is the remainder when the total is divided by nine",
+        "in how many ways can they be split into two equal piles",
+        "what is the sum of the digits of the total count",
+        "how many more are needed to reach the next perfect square",
+    ];
+    let (a, b) = (n % 97 + 3, n / 97 % 89 + 2);
+    format!(
+        "Q-{n}? A collector has {a} boxes of {} with {b} in each box and {} extra; {}?",
+        OBJECTS[(n % 7) as usize],
+        n % 13 + 1,
+        ASKS[(n / 7 % 5) as usize]
+    )
 }

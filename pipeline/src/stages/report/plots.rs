@@ -57,23 +57,23 @@ fn bar_of(v: &Value) -> Option<Bar> {
 /// more diverse).
 pub fn figures(report: &Value, benchmarks: &[&str]) -> Vec<StudentFigures> {
     let data = report["data"].as_object();
-    let semantic =
-        data.is_some_and(|d| !d.is_empty() && d.values().all(|v| v["diversity"]["semantic"].is_f64()));
+    // Diversity of all generated items, as the paper measures it.
+    let semantic = data
+        .is_some_and(|d| !d.is_empty() && d.values().all(|v| v["diversity"]["all"]["semantic"]["value"].is_f64()));
     let (axis, diversity_of): (&str, fn(&Value) -> Option<f64>) = if semantic {
-        ("semantic diversity", |v| v["diversity"]["semantic"].as_f64())
+        ("semantic diversity of all generated items", |v| v["diversity"]["all"]["semantic"]["value"].as_f64())
     } else {
         ("lexical diversity: 100 - pairwise ROUGE-L (%)", |v| {
-            v["diversity"]["pairwise_rouge_l"].as_f64().map(|r| 100.0 * (1.0 - r))
+            v["diversity"]["all"]["rouge_l"]["value"].as_f64().map(|r| 100.0 - r)
         })
     };
     let mut out = Vec::new();
     for (student, rows) in report["students"].as_object().into_iter().flatten() {
         let mut groups: Vec<String> = benchmarks.iter().map(|b| (*b).to_owned()).collect();
         groups.push("average".into());
+        let rows: Vec<&Value> = rows.as_array().into_iter().flatten().collect();
         let series = rows
-            .as_array()
-            .into_iter()
-            .flatten()
+            .iter()
             .filter_map(|row| {
                 let mut bars: Vec<Bar> =
                     benchmarks.iter().map(|b| bar_of(&row["benchmarks"][*b])).collect::<Option<_>>()?;
@@ -81,10 +81,14 @@ pub fn figures(report: &Value, benchmarks: &[&str]) -> Vec<StudentFigures> {
                 Some((row["data"].as_str()?.to_owned(), bars))
             })
             .collect();
-        let diversity = data
-            .into_iter()
-            .flatten()
-            .filter_map(|(label, v)| diversity_of(v).map(|d| (label.clone(), d)))
+        // One point per arm, at its strategy's diversity.
+        let diversity = rows
+            .iter()
+            .filter_map(|row| {
+                let strategy = row["strategy"].as_str()?;
+                let d = diversity_of(data?.get(strategy)?)?;
+                Some((row["data"].as_str()?.to_owned(), d))
+            })
             .collect();
         out.push(StudentFigures {
             student: student.clone(),

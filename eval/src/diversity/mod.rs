@@ -3,6 +3,8 @@
 //! (mean F1 over pairs; lower is more diverse). Semantic diversity needs embeddings and lives
 //! with the embedding providers.
 
+pub mod intervals;
+
 use std::collections::HashSet;
 
 fn words(text: &str) -> Vec<String> {

@@ -1,0 +1,111 @@
+//! The arms of the comparison and the training runs made of them. An arm is a strategy's data
+//! under one curation (`vs_multi/curated`, `direct/paper`); a training run is an arm (or the
+//! user's `train.data`, `custom`) trained with one seed (`vs_multi/curated/seed-42`). Every
+//! stage from verify on names folders and report rows by these labels.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, Curation};
+use crate::strategy::Strategy;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arm {
+    pub strategy: Strategy,
+    pub curation: Curation,
+}
+
+impl Arm {
+    /// `vs_multi/curated`.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.strategy.as_str(), self.curation.as_str())
+    }
+
+    /// The arm's folder under a stage's folder.
+    pub fn path(&self) -> PathBuf {
+        Path::new(self.strategy.as_str()).join(self.curation.as_str())
+    }
+}
+
+/// Every strategy under every configured curation, strategies first.
+pub fn arms(config: &Config) -> Vec<Arm> {
+    config
+        .generate
+        .strategies
+        .iter()
+        .flat_map(|&strategy| config.verify.curation.iter().map(move |&curation| Arm { strategy, curation }))
+        .collect()
+}
+
+/// The training seeds: `train.seeds`, or `[run.seed]`.
+pub fn seeds(config: &Config) -> Vec<u64> {
+    if config.train.seeds.is_empty() { vec![config.run.seed] } else { config.train.seeds.clone() }
+}
+
+/// The data a training run learns from: an arm, or the user's file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Arm(Arm),
+    Custom(PathBuf),
+}
+
+impl Source {
+    /// The row label in the report, the folder under train/ and evaluate/: `vs_multi/curated`
+    /// or `custom`.
+    pub fn label(&self) -> String {
+        match self {
+            Source::Arm(a) => a.label(),
+            Source::Custom(_) => super::train::CUSTOM.to_owned(),
+        }
+    }
+}
+
+/// One fine-tuning run: a source and a seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrainingRun {
+    pub source: Source,
+    pub seed: u64,
+}
+
+impl TrainingRun {
+    /// `vs_multi/curated/seed-42`: its folder under `train/<student>/` and `evaluate/<student>/`.
+    pub fn label(&self) -> String {
+        format!("{}/seed-{}", self.source.label(), self.seed)
+    }
+}
+
+/// The sources this config trains on.
+pub fn sources(config: &Config) -> Vec<Source> {
+    match &config.train.data {
+        Some(path) => vec![Source::Custom(path.clone())],
+        None => arms(config).into_iter().map(Source::Arm).collect(),
+    }
+}
+
+/// Every training run of a student: each source once per seed.
+pub fn training_runs(config: &Config) -> Vec<TrainingRun> {
+    let seeds = seeds(config);
+    sources(config)
+        .into_iter()
+        .flat_map(|source| seeds.iter().map(move |&seed| TrainingRun { source: source.clone(), seed }))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arms_cross_strategies_and_curations_and_runs_cross_seeds() {
+        let text = include_str!("../../../configs/default.toml");
+        let sets = ["verify.curation=[\"paper\", \"curated\"]".to_owned(), "train.seeds=[1, 2]".to_owned()];
+        let mut c = crate::config::load_str(text, Path::new("default.toml"), &sets).unwrap().config;
+        assert_eq!(c.generate.strategies, vec![Strategy::Direct, Strategy::VsMulti]);
+        let labels: Vec<String> = training_runs(&c).iter().map(TrainingRun::label).collect();
+        assert_eq!(labels.len(), 8);
+        assert_eq!(labels[0], "direct/paper/seed-1");
+        assert_eq!(labels[7], "vs_multi/curated/seed-2");
+        c.train.seeds.clear();
+        c.run.seed = 42;
+        assert_eq!(seeds(&c), vec![42]);
+    }
+}
