@@ -22,8 +22,8 @@ from pathlib import Path
 
 from math_verify import parse, verify
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "data" / "eval"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from grader_diff import golds as grader_diff_golds  # noqa: E402
 
 # (gold, response, expected): the kinds of responses math-verify's tests and real models give.
 HAND = [
@@ -71,21 +71,9 @@ HAND = [
 
 
 def golds():
-    for line in (DATA / "math500.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        yield "math500", r["answer"]
-    for line in (DATA / "olympiadbench.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        yield "olympiadbench", r["final_answer"][0].strip("$")
-    for line in (DATA / "minerva_math.jsonl").read_text().splitlines():
-        sol = json.loads(line)["solution"]
-        i = sol.rfind("\\boxed{")
-        depth, j = 0, i + len("\\boxed")
-        for j in range(i + len("\\boxed"), len(sol)):
-            depth += {"{": 1, "}": -1}.get(sol[j], 0)
-            if depth == 0:
-                break
-        yield "minerva_math", sol[i + len("\\boxed{"): j]
+    """The benchmarks' gold answers, as grader_diff.py reads them, without OlympiadBench's `$`."""
+    for bench, gold in grader_diff_golds():
+        yield bench, gold.strip("$") if bench == "olympiadbench" else gold
 
 
 def perturb(gold):

@@ -135,8 +135,13 @@ fn unwrap_math(s: &str) -> &str {
 
 /// The content of the math environment that ends last. `\$` is a literal dollar sign.
 pub fn last_math_env(text: &str) -> Option<&str> {
+    math_spans(text).into_iter().rev().map(|(_, inner, _)| inner).find(|inner| !inner.is_empty())
+}
+
+/// Every `$..$`, `$$..$$`, `\(..\)`, `\[..\]` in order: (start, trimmed content, end).
+pub(crate) fn math_spans(text: &str) -> Vec<(usize, &str, usize)> {
     let bytes = text.as_bytes();
-    let mut last: Option<&str> = None;
+    let mut spans = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         let (open, close): (&str, &str) = match bytes[i] {
@@ -156,16 +161,14 @@ pub fn last_math_env(text: &str) -> Option<&str> {
         let body_start = i + open.len();
         match find_close(&text[body_start..], close) {
             Some(len) => {
-                let inner = text[body_start..body_start + len].trim();
-                if !inner.is_empty() {
-                    last = Some(inner);
-                }
-                i = body_start + len + close.len();
+                let end = body_start + len + close.len();
+                spans.push((i, text[body_start..body_start + len].trim(), end));
+                i = end;
             }
             None => i = body_start,
         }
     }
-    last
+    spans
 }
 
 /// Offset of the first unescaped `close` in `s`.

@@ -21,7 +21,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{final_answer_minerva, final_answer_plain, last_boxed};
+use super::extract::{final_answer_minerva, final_answer_plain, last_boxed, math_spans};
 use super::{Verdict, answers_equal};
 
 /// How the answer is found in a response (`evaluate.extraction`).
@@ -165,49 +165,26 @@ fn first_answer_after(text: &str, from: usize, to: usize) -> Option<(usize, Cow<
 /// Every math environment: (start, end, content); neighbours joined by "and"/"or"/"," are one
 /// set answer, as math-verify joins them.
 fn math_envs(text: &str) -> Vec<(usize, usize, Cow<'_, str>)> {
+    let spans = math_spans(text);
     let mut envs: Vec<(usize, usize, &str)> = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let (open, close): (&str, &str) = match bytes[i] {
-            b'\\' if bytes.get(i + 1) == Some(&b'(') => ("\\(", "\\)"),
-            b'\\' if bytes.get(i + 1) == Some(&b'[') => ("\\[", "\\]"),
-            b'\\' if text[i..].starts_with("\\frac{") || text[i..].starts_with("\\dfrac{") => {
-                if let Some(m) = BARE_FRAC.find(&text[i..]) {
-                    envs.push((i, i + m.end(), &text[i..i + m.end()]));
-                    i += m.end();
-                } else {
-                    i += 1;
-                }
-                continue;
-            }
-            b'\\' => {
-                i += 2;
-                continue;
-            }
-            b'$' if bytes.get(i + 1) == Some(&b'$') => ("$$", "$$"),
-            b'$' => ("$", "$"),
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        let body = i + open.len();
-        match text[body..].find(close) {
-            Some(len) if open != "$" || !text[body..body + len].contains('\n') => {
-                let inner = text[body..body + len].trim();
-                let mut end = body + len + close.len();
-                if let Some(p) = PERCENT_AFTER.find(&text[end..]) {
-                    end += p.end();
-                }
-                if !inner.is_empty() {
-                    envs.push((i, end, if text[body + len + close.len()..end].is_empty() { inner } else { &text[i..end] }));
-                }
-                i = body + len + close.len();
-            }
-            _ => i = body,
+    for &(start, inner, end) in &spans {
+        // An inline `$..$` does not span lines (math-verify's pattern).
+        let inline = text[start..].starts_with('$') && !text[start..].starts_with("$$");
+        if inner.is_empty() || (inline && inner.contains('\n')) {
+            continue;
+        }
+        match PERCENT_AFTER.find(&text[end..]) {
+            Some(p) => envs.push((start, end + p.end(), &text[start..end + p.end()])),
+            None => envs.push((start, end, inner)),
         }
     }
+    // A bare `\frac{3}{4}` outside math counts as math too.
+    for m in BARE_FRAC.find_iter(text) {
+        if !spans.iter().any(|&(s, _, e)| s <= m.start() && m.start() < e) {
+            envs.push((m.start(), m.end(), m.as_str()));
+        }
+    }
+    envs.sort_by_key(|&(start, _, _)| start);
     let mut out: Vec<(usize, usize, Cow<'_, str>)> = Vec::new();
     let mut k = 0;
     while k < envs.len() {
@@ -273,7 +250,7 @@ static COMMAND: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\\[A-Za-z]+").ex
 static FUNCTION_NOTATION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z](?:_\{?\w+\}?)?\s*\([^()=]*\)$").expect("valid regex"));
 static BARE_FRAC: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\\d?frac\{-?\d+(?:[.,]\d+)?\}\{-?\d+(?:[.,]\d+)?\}").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"\\d?frac\{-?\d+(?:[.,]\d+)?\}\{-?\d+(?:[.,]\d+)?\}").expect("valid regex"));
 static PERCENT_AFTER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?:\\?%|[Pp]ercentage|[Pp]ercent|[Pp]ct)").expect("valid regex"));
 static JOINER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(?:,?\s*and|,?\s*or|,)\s*$").expect("valid regex"));
