@@ -27,11 +27,15 @@ impl Sci {
     /// Integers, decimals, `4.5e33`, `4.5 \times 10^{33}`, `10^{-5}`.
     fn parse(gold: &str) -> Option<Self> {
         let g: String = gold.trim().trim_matches('$').chars().filter(|c| !c.is_whitespace()).collect();
-        let re = Regex::new(r"^(-?)(\d*)(?:\.(\d+))?(?:(?:e|E)([-+]?\d+)|(?:\\times|\\cdot)10\^\{?([-+]?\d+)\}?)?$").unwrap();
+        let re = Regex::new(
+            r"^(-?)(\d*)(?:\.(\d+))?(?:(?:e|E)([-+]?\d+)|(?:\\times|\\cdot)10\^\{?([-+]?\d+)\}?)?$",
+        )
+        .unwrap();
         let c = re.captures(&g)?;
         let int = &c[2];
         let frac = c.get(3).map_or("", |m| m.as_str());
-        let exp: i32 = c.get(4).or(c.get(5)).map_or(Ok(0), |m| m.as_str().trim_start_matches('+').parse()).ok()?;
+        let exp: i32 =
+            c.get(4).or(c.get(5)).map_or(Ok(0), |m| m.as_str().trim_start_matches('+').parse()).ok()?;
         let digits = format!("{int}{frac}").trim_start_matches('0').to_owned();
         if digits.is_empty() || digits.len() > 30 {
             return None;
@@ -99,7 +103,13 @@ fn exact_decimal(a: i64, b: i64) -> Option<String> {
         if d == 1 {
             break;
         }
-        d = if d % 10 == 0 { d / 10 } else if d % 2 == 0 { d / 2 } else { d / 5 };
+        d = if d % 10 == 0 {
+            d / 10
+        } else if d % 2 == 0 {
+            d / 2
+        } else {
+            d / 5
+        };
         k += 1;
     }
     if d != 1 || k > 12 {
@@ -124,7 +134,7 @@ fn plain(gold: &str) -> String {
 
 /// The gold with its last digit changed, or `None` without digits.
 fn digit_changed(gold: &str) -> Option<String> {
-    let (i, c) = gold.char_indices().filter(|(_, c)| c.is_ascii_digit()).last()?;
+    let (i, c) = gold.char_indices().rfind(|(_, c)| c.is_ascii_digit())?;
     let d = c.to_digit(10)?;
     let mut s = gold.to_owned();
     s.replace_range(i..i + 1, &((d + 3) % 10).to_string());
@@ -227,7 +237,11 @@ fn every_gold_answer_grades_equal_in_other_forms_and_unequal_perturbed() {
                 }
             }
         }
-        table.push(format!("| {} | {} | {same_ok}/{same_n} | {diff_ok}/{diff_n} |", b.as_str(), problems.len()));
+        table.push(format!(
+            "| {} | {} | {same_ok}/{same_n} | {diff_ok}/{diff_n} |",
+            b.as_str(),
+            problems.len()
+        ));
     }
     println!("| benchmark | gold answers | equal forms graded equal | perturbed graded unequal |");
     println!("|---|---:|---:|---:|\n{}", table.join("\n"));

@@ -539,7 +539,10 @@ fn each_change_reruns_exactly_what_it_affects_and_no_record_is_stale() {
 
     // --force replays the cache (free, identical); --refresh-cache asks again.
     let records_of = |run: &str| {
-        std::fs::read_to_string(env.runs().join(run).join("evaluate/tiny/direct/curated/seed-42/math500.jsonl")).unwrap()
+        std::fs::read_to_string(
+            env.runs().join(run).join("evaluate/tiny/direct/curated/seed-42/math500.jsonl"),
+        )
+        .unwrap()
     };
     let before = records_of("base");
     let force = RunOptions { force: BTreeSet::from([E]), ..RunOptions::default() };

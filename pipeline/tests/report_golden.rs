@@ -173,8 +173,15 @@ fn the_report_on_fixed_inputs_matches_the_golden_file() {
     // The headline comes first: diversity (resolved) and accuracy (not, at n = 20).
     assert!(md.find("## `vs_multi` vs `direct`").unwrap() < md.find("## Accuracy").unwrap(), "{md}");
     assert!(md.contains("| semantic diversity, all generated items (n=10/10) | 35.0 [33.0, 37.0] | 20.0 [18.0, 22.0] | +15.0 [+9.0, +21.0] | resolved |"), "{md}");
-    assert!(md.contains("pairwise ROUGE-L (%, lower = more diverse), all generated items (n=10/10)") && md.contains("| -15.0 [-19.0, +1.0] | not resolved |"), "{md}");
-    assert_eq!(report["headline"][0]["resolved"][0], "semantic diversity, all generated items (+15.0 [+9.0, +21.0])");
+    assert!(
+        md.contains("pairwise ROUGE-L (%, lower = more diverse), all generated items (n=10/10)")
+            && md.contains("| -15.0 [-19.0, +1.0] | not resolved |"),
+        "{md}"
+    );
+    assert_eq!(
+        report["headline"][0]["resolved"][0],
+        "semantic diversity, all generated items (+15.0 [+9.0, +21.0])"
+    );
     assert!(md.contains("![accuracy_tiny.png](accuracy_tiny.png)"), "{md}");
 
     // Both figures, in both formats, are among the stage's outputs.
@@ -186,7 +193,10 @@ fn the_report_on_fixed_inputs_matches_the_golden_file() {
         }
     }
     let svg = std::fs::read_to_string(root.join("report/diversity_vs_accuracy_tiny.svg")).unwrap();
-    assert!(svg.contains("vs_multi/curated") && svg.contains("semantic diversity of all generated items"), "the SVG lacks its labels");
+    assert!(
+        svg.contains("vs_multi/curated") && svg.contains("semantic diversity of all generated items"),
+        "the SVG lacks its labels"
+    );
     let png = std::fs::read(root.join("report/accuracy_tiny.png")).unwrap();
     assert_eq!(&png[..4], b"\x89PNG");
 }

@@ -166,9 +166,16 @@ async fn solves_every_problem_m_times_and_reruns_send_nothing() {
     let div = &dedup["metrics"]["diversity/direct"];
     // Measured on all generated items (the paper's) and on the kept ones, with intervals.
     assert_eq!(div["all"]["distinct_1"]["n"], 6, "{div}");
-    assert!(div["all"]["distinct_1"]["value"].as_f64().unwrap() > 0.0 && div["kept"]["rouge_l"]["value"].is_f64(), "{div}");
+    assert!(
+        div["all"]["distinct_1"]["value"].as_f64().unwrap() > 0.0 && div["kept"]["rouge_l"]["value"].is_f64(),
+        "{div}"
+    );
     let semantic = &div["all"]["semantic"];
-    let (v, lo, hi) = (semantic["value"].as_f64().unwrap(), semantic["ci"][0].as_f64().unwrap(), semantic["ci"][1].as_f64().unwrap());
+    let (v, lo, hi) = (
+        semantic["value"].as_f64().unwrap(),
+        semantic["ci"][0].as_f64().unwrap(),
+        semantic["ci"][1].as_f64().unwrap(),
+    );
     assert!(v > 0.0 && v < 100.0 && lo <= v && v <= hi, "{div}");
     assert!(div["semantic_source"].as_str().unwrap().contains("/embeddings"), "{div}");
 

@@ -84,7 +84,8 @@ pub fn estimate(texts: &[&str], embeddings: Option<&[Vec<f32>]>, r: Resampling) 
     let mut state = r.seed ^ 0xD1CE_5EED;
     let mut measures = Vec::new();
     for (name, n) in [("distinct_1", 1), ("distinct_2", 2), ("distinct_3", 3)] {
-        let per: Vec<f64> = texts.iter().filter_map(|t| super::distinct_n(&[t], n)).map(|x| 100.0 * x).collect();
+        let per: Vec<f64> =
+            texts.iter().filter_map(|t| super::distinct_n(&[t], n)).map(|x| 100.0 * x).collect();
         if per.is_empty() {
             continue;
         }
@@ -109,10 +110,16 @@ pub fn estimate(texts: &[&str], embeddings: Option<&[Vec<f32>]>, r: Resampling) 
     DiversityEstimate { measures }
 }
 
-fn pairwise(name: &'static str, pair: &[Vec<f64>], r: Resampling, state: &mut u64) -> (&'static str, f64, Vec<f64>, usize) {
+fn pairwise(
+    name: &'static str,
+    pair: &[Vec<f64>],
+    r: Resampling,
+    state: &mut u64,
+) -> (&'static str, f64, Vec<f64>, usize) {
     let n = pair.len();
     let value = pair_mean(pair, &vec![1.0; n]);
-    let reps = (0..r.replicates).map(|_| pair_mean(pair, &weights(n, state))).filter(|x| x.is_finite()).collect();
+    let reps =
+        (0..r.replicates).map(|_| pair_mean(pair, &weights(n, state))).filter(|x| x.is_finite()).collect();
     (name, value, reps, n)
 }
 
@@ -132,7 +139,9 @@ impl DiversityEstimate {
     pub fn measured(&self, confidence: f64) -> Vec<(&'static str, Measured)> {
         self.measures
             .iter()
-            .map(|(name, value, reps, n)| (*name, Measured { value: *value, ci: percentile(reps.clone(), confidence), n: *n }))
+            .map(|(name, value, reps, n)| {
+                (*name, Measured { value: *value, ci: percentile(reps.clone(), confidence), n: *n })
+            })
             .collect()
     }
 
@@ -170,8 +179,11 @@ mod tests {
 
     #[test]
     fn intervals_bracket_the_value_and_separate_different_sets() {
-        let varied: Vec<String> = (0..60).map(|i| format!("problem {i} about topic{} with words w{} w{}", i % 7, i * 3, i * 5)).collect();
-        let collapsed: Vec<String> = (0..60).map(|i| format!("find x such that x plus {} equals ten", i % 3)).collect();
+        let varied: Vec<String> = (0..60)
+            .map(|i| format!("problem {i} about topic{} with words w{} w{}", i % 7, i * 3, i * 5))
+            .collect();
+        let collapsed: Vec<String> =
+            (0..60).map(|i| format!("find x such that x plus {} equals ten", i % 3)).collect();
         let v: Vec<&str> = varied.iter().map(String::as_str).collect();
         let c: Vec<&str> = collapsed.iter().map(String::as_str).collect();
         let (ev, ec) = (estimate(&v, None, R), estimate(&c, None, R));

@@ -47,7 +47,9 @@ pub struct Graded {
 pub fn grade_response(gold: &str, response: &str, problem: Option<&str>, extraction: Extraction) -> Graded {
     let candidates = match extraction {
         Extraction::MathVerify => math_verify_candidates(response),
-        Extraction::Strict => super::committed_answer(response.trim()).map(|a| vec![Cow::Borrowed(a)]).unwrap_or_default(),
+        Extraction::Strict => {
+            super::committed_answer(response.trim()).map(|a| vec![Cow::Borrowed(a)]).unwrap_or_default()
+        }
     };
     // Writing the gold itself is an answer even where the problem shows it (`\sqrt{53}`).
     let restated = |c: &str| problem.is_some_and(|p| restates(p, c)) && squash(c) != squash(gold);
@@ -63,10 +65,8 @@ pub fn grade_response(gold: &str, response: &str, problem: Option<&str>, extract
     // The first candidate that parses (math-verify's "any match"); against a gold the parser
     // cannot read either, the first one, compared as text.
     let gold_parses = super::parse::parse_answer(gold).is_ok();
-    let chosen = usable
-        .iter()
-        .find(|c| !gold_parses || super::parse::parse_answer(c).is_ok())
-        .unwrap_or(&usable[0]);
+    let chosen =
+        usable.iter().find(|c| !gold_parses || super::parse::parse_answer(c).is_ok()).unwrap_or(&usable[0]);
     // A gold written as a definition (`N(n) = \lfloor 2n/3 \rfloor + 1`) is its value, as the
     // prediction's is.
     let gold_value = value_side(gold.trim().trim_matches('$'));
@@ -89,7 +89,8 @@ pub fn math_verify_candidates(response: &str) -> Vec<Cow<'_, str>> {
     // Priority 50: the box or "final answer ... is" that ends last.
     let boxed = last_boxed(text).map(|a| (end_of(text, a), a));
     let phrase = FINAL_IS.captures_iter(text).last().and_then(|c| c.get(1)).map(|m| (m.end(), m.as_str()));
-    let mut fifty: Vec<(usize, &str)> = boxed.into_iter().chain(phrase.and_then(|(e, s)| leading_answer(s).map(|a| (e, a)))).collect();
+    let mut fifty: Vec<(usize, &str)> =
+        boxed.into_iter().chain(phrase.and_then(|(e, s)| leading_answer(s).map(|a| (e, a)))).collect();
     fifty.sort_by_key(|&(end, _)| std::cmp::Reverse(end));
     out.extend(fifty.into_iter().map(|(_, a)| Cow::Borrowed(a)));
     // 100 and 200: an answer anchor, then the first math or number within 50 characters.
@@ -132,8 +133,9 @@ fn end_of(text: &str, inner: &str) -> usize {
     inner.as_ptr() as usize - text.as_ptr() as usize + inner.len()
 }
 
-static FINAL_IS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?is)final answer.{0,100}?\s+is:?\s*(\S.*?)(?:\n|$)").expect("valid regex"));
+static FINAL_IS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?is)final answer.{0,100}?\s+is:?\s*(\S.*?)(?:\n|$)").expect("valid regex")
+});
 static ANSWER_COLON: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)answer:").expect("valid regex"));
 static ANSWER_WORD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)answer").expect("valid regex"));
 
@@ -189,7 +191,8 @@ fn math_envs(text: &str) -> Vec<(usize, usize, Cow<'_, str>)> {
     let mut k = 0;
     while k < envs.len() {
         let mut group = vec![envs[k]];
-        while k + 1 < envs.len() && JOINER.is_match(&text[group.last().expect("non-empty").1..envs[k + 1].0]) {
+        while k + 1 < envs.len() && JOINER.is_match(&text[group.last().expect("non-empty").1..envs[k + 1].0])
+        {
             k += 1;
             group.push(envs[k]);
         }
@@ -253,7 +256,8 @@ static BARE_FRAC: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\\d?frac\{-?\d+(?:[.,]\d+)?\}\{-?\d+(?:[.,]\d+)?\}").expect("valid regex"));
 static PERCENT_AFTER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?:\\?%|[Pp]ercentage|[Pp]ercent|[Pp]ct)").expect("valid regex"));
-static JOINER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\s*(?:,?\s*and|,?\s*or|,)\s*$").expect("valid regex"));
+static JOINER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*(?:,?\s*and|,?\s*or|,)\s*$").expect("valid regex"));
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"(?:^|[\s=])\**[$€£¥]?(?P<n>",
@@ -352,7 +356,9 @@ mod tests {
         let answered = "We need $|(1-i)^8| = |1-i|^8 = 16$.";
         assert!(grade_response("16", answered, Some(problem), Extraction::MathVerify).verdict.equal);
         // A bare number from the problem can be the answer.
-        assert!(grade_response("8", "It is $8$.", Some("Is it 8 or 9?"), Extraction::MathVerify).verdict.equal);
+        assert!(
+            grade_response("8", "It is $8$.", Some("Is it 8 or 9?"), Extraction::MathVerify).verdict.equal
+        );
     }
 
     #[test]

@@ -70,9 +70,8 @@ fn extend(mut table: toml::Table, path: &Path, depth: usize) -> Result<toml::Tab
     let base_path = path.parent().unwrap_or(Path::new(".")).join(base);
     let text = std::fs::read_to_string(&base_path)
         .map_err(|e| at(format!("extends = \"{base}\": cannot read {}: {e}", base_path.display())))?;
-    let base_table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| error::Source::new(&base_path, &text).syntax_error(&e))?;
+    let base_table: toml::Table =
+        text.parse().map_err(|e: toml::de::Error| error::Source::new(&base_path, &text).syntax_error(&e))?;
     let mut merged = extend(base_table, &base_path, depth + 1)?;
     merge(&mut merged, table);
     Ok(merged)

@@ -291,7 +291,8 @@ fn out_of_range_numbers_and_multi_line_script_values_are_config_errors() {
 #[test]
 fn shipped_configs_load_and_the_paper_settings_extend_the_paper() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
-    let load_file = |p: &Path| crate::config::load(p, &[]).map(|l| l.config).unwrap_or_else(|e| panic!("{e}"));
+    let load_file =
+        |p: &Path| crate::config::load(p, &[]).map(|l| l.config).unwrap_or_else(|e| panic!("{e}"));
     for name in ["default.toml", "openai.toml", "paper.toml"] {
         load_file(&root.join(name));
     }
@@ -299,18 +300,27 @@ fn shipped_configs_load_and_the_paper_settings_extend_the_paper() {
     assert_eq!((paper.train.batch_size, paper.train.grad_accum_steps, paper.train.epochs), (1, 1, 5));
     assert_eq!(paper.train.learning_rate, 5e-6);
     assert_eq!(paper.verify.curation, vec![crate::config::Curation::Paper, crate::config::Curation::Curated]);
-    let mut settings: Vec<_> = std::fs::read_dir(root.join("paper")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut settings: Vec<_> =
+        std::fs::read_dir(root.join("paper")).unwrap().map(|e| e.unwrap().path()).collect();
     settings.sort();
     assert_eq!(settings.len(), 6);
     let mut names = std::collections::BTreeSet::new();
     for path in &settings {
         let c = load_file(path);
         assert!(names.insert(c.run.name.clone()), "{}: run name reused", path.display());
-        assert_eq!(c.train, crate::config::TrainConfig { students: c.train.students.clone(), ..paper.train.clone() });
+        assert_eq!(
+            c.train,
+            crate::config::TrainConfig { students: c.train.students.clone(), ..paper.train.clone() }
+        );
         assert_eq!((&c.generate, &c.evaluate, &c.verify), (&paper.generate, &paper.evaluate, &paper.verify));
         assert_eq!(c.train.students.len(), 1, "{}", path.display());
         let gemini = path.file_name().unwrap().to_string_lossy().starts_with("gemini");
-        assert_eq!(c.llm["generator"].model.as_deref() == Some("gemini-2.5-flash"), gemini, "{}", path.display());
+        assert_eq!(
+            c.llm["generator"].model.as_deref() == Some("gemini-2.5-flash"),
+            gemini,
+            "{}",
+            path.display()
+        );
     }
 }
 

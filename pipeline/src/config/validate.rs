@@ -104,7 +104,11 @@ pub(super) fn validate(c: &Config) -> Vec<(KeyPath, String)> {
     dedup(&mut p, &c.dedup);
     embeddings(&mut p, &c.dedup, &c.llm);
     p.in_range(c.verify.min_agreement, 0.0, 1.0, true, k("verify.min_agreement"));
-    p.check(!c.verify.curation.is_empty(), || k("verify.curation"), "must name at least one of \"paper\", \"curated\"");
+    p.check(
+        !c.verify.curation.is_empty(),
+        || k("verify.curation"),
+        "must name at least one of \"paper\", \"curated\"",
+    );
     let mut curations = c.verify.curation.clone();
     curations.sort();
     curations.dedup();

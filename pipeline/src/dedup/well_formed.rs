@@ -35,7 +35,7 @@ static MARKUP: LazyLock<Regex> = LazyLock::new(|| {
 
 static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?i)\[(?:[^\]]{0,40}\b)?(?:problem|question|statement|insert|your|placeholder|answer|text|description)\b[^\]]{0,60}\]",
+        r"(?i)\[(?:[^\]]{0,40}\b)?(?:problem|question|statement|insert|your|placeholder|answer|text|description|prompt|challenge|difficulty)\b[^\]]{0,60}\]",
         r"|<(?:problem|question|insert|your)[^>]{0,40}>|\{(?:problem|question|answer)\}|\b(?:lorem ipsum|placeholder)\b",
     ))
     .expect("valid regex")
@@ -80,6 +80,7 @@ mod tests {
 
     #[test]
     fn the_default_runs_degenerate_items_are_caught() {
+        // Items the default run's SmolLM2 gave.
         assert_eq!(degenerate("</description"), Some("too_short"));
         assert_eq!(
             degenerate("Find the area of the region </textarea> bounded by the curves y = x and y = x^2."),
@@ -89,6 +90,15 @@ mod tests {
         assert_eq!(
             degenerate("Here is the problem: [problem statement in natural language] with details"),
             Some("placeholder")
+        );
+        assert_eq!(degenerate("[original prompt],"), Some("too_short"));
+        assert_eq!(
+            degenerate("Please solve the following: [original prompt] and explain it"),
+            Some("placeholder")
+        );
+        assert_eq!(
+            degenerate("Question:\n Question:\nQuestion:\nQuestion:\nProblem: find the value of x"),
+            Some("repetition")
         );
         let looped = "Let x be a real number such that ".repeat(8);
         assert_eq!(degenerate(&looped), Some("repetition"));

@@ -189,7 +189,8 @@ impl Stage for Dedup {
                 max_pairwise: PAIRWISE_MAX,
             };
             let all = eval::diversity::intervals::estimate(&all_texts, all_embeddings.as_deref(), resampling);
-            let kept_estimate = eval::diversity::intervals::estimate(&kept_texts, embeddings.as_deref(), resampling);
+            let kept_estimate =
+                eval::diversity::intervals::estimate(&kept_texts, embeddings.as_deref(), resampling);
             output.metrics.insert(
                 format!("diversity/{}", strategy.as_str()),
                 json!({
@@ -205,7 +206,8 @@ impl Stage for Dedup {
             kept_sets.push((strategy.as_str().to_owned(), kept));
         }
         // Each strategy against Direct, on all generated items and on the kept ones.
-        if let Some((_, direct_all, direct_kept)) = estimates.iter().find(|(s, _, _)| *s == Strategy::Direct) {
+        if let Some((_, direct_all, direct_kept)) = estimates.iter().find(|(s, _, _)| *s == Strategy::Direct)
+        {
             for (strategy, all, kept) in estimates.iter().filter(|(s, _, _)| *s != Strategy::Direct) {
                 let c = ctx.config.report.confidence;
                 output.metrics.insert(

@@ -48,7 +48,8 @@ pub struct EvalRecord {
 
 /// The grader version and extraction a verdict comes from, e.g. `grader-2/math_verify`.
 pub fn grading(extraction: eval::grader::Extraction) -> String {
-    let name = serde_json::to_value(extraction).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let name =
+        serde_json::to_value(extraction).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
     format!("grader-{}/{name}", eval::grader::VERSION)
 }
 
@@ -226,8 +227,15 @@ impl Stage for Evaluate {
             }
             let total = sets.iter().map(|(p, _)| p.len()).sum::<usize>() as u64;
             let bar = ctx.reporter.bar(&format!("{student}/{label}"), total);
-            let results =
-                evaluate_target(&engine, &sets, &identity, e.batch_size, e.max_new_tokens as usize, e.extraction, &*bar)?;
+            let results = evaluate_target(
+                &engine,
+                &sets,
+                &identity,
+                e.batch_size,
+                e.max_new_tokens as usize,
+                e.extraction,
+                &*bar,
+            )?;
             bar.finish();
             for ((b, _), (records, (_, out))) in benchmarks.iter().zip(results.into_iter().zip(sets)) {
                 let correct = records.iter().filter(|r| r.correct).count();

@@ -22,8 +22,8 @@ use trainer::sft::train::{
 };
 use trainer::{DeviceSpec, Pretrained};
 
-use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use super::arms::Source;
+use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::{BudgetKeyword, Config, DType, ExamplesPerArm, LrSchedule};
 use crate::identity::Identify;
 use crate::manifest::sha256_hex;
@@ -38,15 +38,25 @@ pub const CUSTOM: &str = "custom";
 
 /// Budget-matches the arms: writes each arm's subsample under `dir` (`budget/<arm>.jsonl`) and
 /// returns `(source label, data file)` per source, plus what was decided.
-fn budget(config: &Config, run_root: &Path, dir: &Path) -> Result<(Vec<(String, PathBuf)>, serde_json::Value), StageError> {
+fn budget(
+    config: &Config,
+    run_root: &Path,
+    dir: &Path,
+) -> Result<(Vec<(String, PathBuf)>, serde_json::Value), StageError> {
     let sources = super::arms::sources(config);
     let mut available = Vec::new();
     for source in &sources {
         match source {
-            Source::Custom(path) => return Ok((vec![(source.label(), path.clone())], json!({ "examples_per_arm": "all", "custom": true }))),
+            Source::Custom(path) => {
+                return Ok((
+                    vec![(source.label(), path.clone())],
+                    json!({ "examples_per_arm": "all", "custom": true }),
+                ));
+            }
             Source::Arm(arm) => {
                 let path = run_root.join("verify").join(arm.path()).join("train.jsonl");
-                let text = std::fs::read_to_string(&path).map_err(|source| StageError::Io { path: path.clone(), source })?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| StageError::Io { path: path.clone(), source })?;
                 let mut lines: Vec<(String, String)> = Vec::new();
                 for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
                     let v: serde_json::Value = serde_json::from_str(line)
@@ -76,7 +86,8 @@ fn budget(config: &Config, run_root: &Path, dir: &Path) -> Result<(Vec<(String, 
         }
     };
     if n == Some(0) {
-        let empty: Vec<&String> = available.iter().filter(|(_, _, l)| l.is_empty()).map(|(label, _, _)| label).collect();
+        let empty: Vec<&String> =
+            available.iter().filter(|(_, _, l)| l.is_empty()).map(|(label, _, _)| label).collect();
         return Err(StageError::Failed(format!(
             "arm(s) {empty:?} have no verified examples, so train.examples_per_arm = \"min\" leaves every arm empty \
              (arms: {}); generate more problems, loosen verify, or drop the empty arm's strategy",
@@ -91,13 +102,15 @@ fn budget(config: &Config, run_root: &Path, dir: &Path) -> Result<(Vec<(String, 
         };
         let file = dir.join("budget").join(path).with_extension("jsonl");
         if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| StageError::Io { path: parent.to_owned(), source })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|source| StageError::Io { path: parent.to_owned(), source })?;
         }
         let mut text = chosen.join("\n");
         if !text.is_empty() {
             text.push('\n');
         }
-        crate::manifest::write_atomic(&file, text.as_bytes()).map_err(|source| StageError::Io { path: file.clone(), source })?;
+        crate::manifest::write_atomic(&file, text.as_bytes())
+            .map_err(|source| StageError::Io { path: file.clone(), source })?;
         out.push((label.clone(), file));
     }
     let decided = json!({

@@ -167,8 +167,12 @@ impl Stage for Verify {
         for arm in super::arms::arms(ctx.config) {
             let (strategy, curation) = (arm.strategy, arm.curation);
             let input = match curation {
-                Curation::Curated => ctx.run_dir.root().join("dedup").join(strategy.as_str()).join("kept.jsonl"),
-                Curation::Paper => ctx.run_dir.root().join("solve").join(strategy.as_str()).join("solutions.jsonl"),
+                Curation::Curated => {
+                    ctx.run_dir.root().join("dedup").join(strategy.as_str()).join("kept.jsonl")
+                }
+                Curation::Paper => {
+                    ctx.run_dir.root().join("solve").join(strategy.as_str()).join("solutions.jsonl")
+                }
             };
             let problems: Vec<SolvedProblem> = read_jsonl(&input)?;
             let (mut kept, mut rejected) = (Vec::new(), Vec::new());

@@ -129,7 +129,8 @@ struct Comparison {
 impl Comparison {
     fn new(a: &Outcomes, b: &Outcomes, config: &Config, key: &str) -> Self {
         let r = &config.report;
-        let (per, average) = stats::paired(a, b, r.bootstrap_samples, r.confidence, mix(config.run.seed, text_key(key)));
+        let (per, average) =
+            stats::paired(a, b, r.bootstrap_samples, r.confidence, mix(config.run.seed, text_key(key)));
         let (mcnemar, mcnemar_average) = stats::mcnemar(a, b);
         Self { per, average, mcnemar, mcnemar_average }
     }
@@ -149,7 +150,12 @@ impl Comparison {
     }
 
     fn cell(&self) -> String {
-        format!("{} ({}, p={})", diff_pct(&self.average), verdict(&self.average), p_value(self.mcnemar_average.p))
+        format!(
+            "{} ({}, p={})",
+            diff_pct(&self.average),
+            verdict(&self.average),
+            p_value(self.mcnemar_average.p)
+        )
     }
 }
 
@@ -171,7 +177,9 @@ fn seed_spread(outcomes: &Outcomes) -> Option<f64> {
         return None;
     }
     let avgs: Vec<f64> = (0..seeds)
-        .map(|s| outcomes.iter().map(|b| stats::accuracy(&b[s..=s])).sum::<f64>() / outcomes.len().max(1) as f64)
+        .map(|s| {
+            outcomes.iter().map(|b| stats::accuracy(&b[s..=s])).sum::<f64>() / outcomes.len().max(1) as f64
+        })
         .collect();
     let mean = avgs.iter().sum::<f64>() / seeds as f64;
     Some((avgs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (seeds - 1) as f64).sqrt())
@@ -220,27 +228,47 @@ impl Stage for Report {
                 targets.push(("baseline".into(), None, vec![eval_dir.join("baseline")]));
             }
             for source in sources(config) {
-                let dirs = train_seeds.iter().map(|s| eval_dir.join(source.label()).join(format!("seed-{s}"))).collect();
+                let dirs = train_seeds
+                    .iter()
+                    .map(|s| eval_dir.join(source.label()).join(format!("seed-{s}")))
+                    .collect();
                 targets.push((source.label(), Some(source), dirs));
             }
             let Some(first) = targets.first().and_then(|t| t.2.first()) else { continue };
             let ids = problem_ids(first, &benchmarks)?;
             let mut rows = Vec::new();
             for (label, source, dirs) in targets {
-                let per_seed = dirs.iter().map(|d| load_target(d, &benchmarks, &ids)).collect::<Result<Vec<_>, _>>()?;
+                let per_seed =
+                    dirs.iter().map(|d| load_target(d, &benchmarks, &ids)).collect::<Result<Vec<_>, _>>()?;
                 let outcomes = by_benchmark(per_seed);
                 let key = format!("{student}/{label}");
-                let (per, average) =
-                    stats::estimate(&outcomes, r.bootstrap_samples, r.confidence, mix(config.run.seed, text_key(&key)));
+                let (per, average) = stats::estimate(
+                    &outcomes,
+                    r.bootstrap_samples,
+                    r.confidence,
+                    mix(config.run.seed, text_key(&key)),
+                );
                 let seeds_used = if source.is_some() { train_seeds.clone() } else { Vec::new() };
-                rows.push(Row { label, source, seed_spread: seed_spread(&outcomes), outcomes, per, average, seeds: seeds_used });
+                rows.push(Row {
+                    label,
+                    source,
+                    seed_spread: seed_spread(&outcomes),
+                    outcomes,
+                    per,
+                    average,
+                    seeds: seeds_used,
+                });
             }
             let mut comparisons = BTreeMap::new();
             for row in rows.iter().filter(|r| r.source.is_some()) {
-                let vs_baseline = rows
-                    .iter()
-                    .find(|b| b.label == "baseline")
-                    .map(|b| Comparison::new(&row.outcomes, &b.outcomes, config, &format!("{student}/{}-baseline", row.label)));
+                let vs_baseline = rows.iter().find(|b| b.label == "baseline").map(|b| {
+                    Comparison::new(
+                        &row.outcomes,
+                        &b.outcomes,
+                        config,
+                        &format!("{student}/{}-baseline", row.label),
+                    )
+                });
                 let vs_direct = match &row.source {
                     Some(Source::Arm(arm)) if arm.strategy != Strategy::Direct => rows
                         .iter()
@@ -269,16 +297,25 @@ impl Stage for Report {
             let _ = writeln!(md, "|---|{}---:|---:|---|---|", "---:|".repeat(benchmarks.len()));
             let mut json_rows = Vec::new();
             for row in rows {
-                let cells: Vec<String> =
-                    row.per.iter().zip(&row.outcomes).map(|(e, o)| format!("{} (n={})", interval_pct(e), o.first().map_or(0, Vec::len))).collect();
-                let (vs_b, vs_d) = comparisons.get(&row.label).map_or((None, None), |(b, d)| (b.as_ref(), d.as_ref()));
+                let cells: Vec<String> = row
+                    .per
+                    .iter()
+                    .zip(&row.outcomes)
+                    .map(|(e, o)| format!("{} (n={})", interval_pct(e), o.first().map_or(0, Vec::len)))
+                    .collect();
+                let (vs_b, vs_d) =
+                    comparisons.get(&row.label).map_or((None, None), |(b, d)| (b.as_ref(), d.as_ref()));
                 let _ = writeln!(
                     md,
                     "| {} | {} | {} | {} | {} | {} |",
                     row.label,
                     cells.join(" | "),
                     interval_pct(&row.average),
-                    row.seed_spread.map_or("-".to_owned(), |s| format!("±{} ({} seeds)", pct(s), row.seeds.len())),
+                    row.seed_spread.map_or("-".to_owned(), |s| format!(
+                        "±{} ({} seeds)",
+                        pct(s),
+                        row.seeds.len()
+                    )),
                     vs_b.map_or("".to_owned(), Comparison::cell),
                     vs_d.map_or("".to_owned(), Comparison::cell),
                 );
@@ -301,14 +338,21 @@ impl Stage for Report {
             let _ = writeln!(
                 md,
                 "\nAccuracy in %, greedy decoding, answers read with `evaluate.extraction = \"{}\"`; [low, high] is the {:.0}% percentile bootstrap interval ({} resamples of the problems and of the training seeds); n is the number of problems. Differences are paired (the same problems for both models, the same resample in each replicate), in points, with the exact McNemar p-value (pooled over benchmarks for the average; with several seeds the largest over seed-matched runs). \"not resolved\": the interval contains 0, so this run cannot tell the sign of the difference.\n",
-                serde_json::to_value(config.evaluate.extraction).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+                serde_json::to_value(config.evaluate.extraction)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
                 100.0 * r.confidence,
                 r.bootstrap_samples
             );
             students.insert(student.clone(), Value::Array(json_rows));
         }
 
-        let funnel = if config.train.data.is_none() { data_tables(config, root, &mut md) } else { serde_json::Map::new() };
+        let funnel = if config.train.data.is_none() {
+            data_tables(config, root, &mut md)
+        } else {
+            serde_json::Map::new()
+        };
         let mut times = serde_json::Map::new();
         let _ = writeln!(md, "## Wall time per stage\n\n| stage | seconds |\n|---|---:|");
         for stage in StageName::FLOW.iter().filter(|&&s| s != StageName::Report) {
@@ -352,8 +396,11 @@ impl Stage for Report {
 type StudentTable = (String, Vec<Row>, BTreeMap<String, (Option<Comparison>, Option<Comparison>)>);
 
 /// Diversity measures shown in the headline and the data table, with their labels.
-const MEASURES: [(&str, &str); 3] =
-    [("semantic", "semantic diversity"), ("rouge_l", "pairwise ROUGE-L (%, lower = more diverse)"), ("distinct_2", "distinct-2 (%)")];
+const MEASURES: [(&str, &str); 3] = [
+    ("semantic", "semantic diversity"),
+    ("rouge_l", "pairwise ROUGE-L (%, lower = more diverse)"),
+    ("distinct_2", "distinct-2 (%)"),
+];
 
 fn measured(v: &Value) -> Option<Interval> {
     Some(Interval { value: v["value"].as_f64()?, ci: [v["ci"][0].as_f64()?, v["ci"][1].as_f64()?] })
@@ -378,7 +425,10 @@ fn headline(
 ) -> Value {
     let strategies = &config.generate.strategies;
     if config.train.data.is_some() || !strategies.contains(&Strategy::Direct) || strategies.len() < 2 {
-        let _ = writeln!(md, "(No strategy-vs-Direct comparison: the run does not generate with `direct` and another strategy.)\n");
+        let _ = writeln!(
+            md,
+            "(No strategy-vs-Direct comparison: the run does not generate with `direct` and another strategy.)\n"
+        );
         return Value::Null;
     }
     let mut out = Vec::new();
@@ -387,20 +437,44 @@ fn headline(
         let _ = writeln!(md, "## `{s}` vs `direct`, on the same problems\n");
         let _ = writeln!(md, "| measure | {s} | direct | difference [95% interval] | |");
         let _ = writeln!(md, "|---|---:|---:|---:|---|");
-        let metric = |strategy: &str| dedup.and_then(|m| m.metrics.get(&format!("diversity/{strategy}"))).cloned().unwrap_or(Value::Null);
+        let metric = |strategy: &str| {
+            dedup
+                .and_then(|m| m.metrics.get(&format!("diversity/{strategy}")))
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
         let (mine, direct) = (metric(s), metric("direct"));
-        let diffs = dedup.and_then(|m| m.metrics.get(&format!("diversity_vs_direct/{s}"))).cloned().unwrap_or(Value::Null);
+        let diffs = dedup
+            .and_then(|m| m.metrics.get(&format!("diversity_vs_direct/{s}")))
+            .cloned()
+            .unwrap_or(Value::Null);
         let (mut resolved, mut unresolved) = (Vec::new(), Vec::new());
         let mut rows = Vec::new();
         for set in ["all", "kept"] {
             for (key, name) in MEASURES {
-                let (Some(a), Some(b), Some(d)) = (measured(&mine[set][key]), measured(&direct[set][key]), measured(&diffs[set][key])) else {
+                let (Some(a), Some(b), Some(d)) =
+                    (measured(&mine[set][key]), measured(&direct[set][key]), measured(&diffs[set][key]))
+                else {
                     continue;
                 };
                 let what = format!("{name}, {} items", if set == "all" { "all generated" } else { "kept" });
-                let n = (mine[set][key]["n"].as_u64().unwrap_or(0), direct[set][key]["n"].as_u64().unwrap_or(0));
-                let _ = writeln!(md, "| {what} (n={}/{}) | {} | {} | {} | {} |", n.0, n.1, plain(&a), plain(&b), plain_diff(&d), verdict(&d));
-                if d.resolved() { resolved.push(format!("{what} ({})", plain_diff(&d))) } else { unresolved.push(what.clone()) }
+                let n =
+                    (mine[set][key]["n"].as_u64().unwrap_or(0), direct[set][key]["n"].as_u64().unwrap_or(0));
+                let _ = writeln!(
+                    md,
+                    "| {what} (n={}/{}) | {} | {} | {} | {} |",
+                    n.0,
+                    n.1,
+                    plain(&a),
+                    plain(&b),
+                    plain_diff(&d),
+                    verdict(&d)
+                );
+                if d.resolved() {
+                    resolved.push(format!("{what} ({})", plain_diff(&d)))
+                } else {
+                    unresolved.push(what.clone())
+                }
                 rows.push(json!({ "measure": key, "items": set, "strategy": a, "direct": b, "difference": d, "resolved": d.resolved(), "n": [n.0, n.1] }));
             }
         }
@@ -410,15 +484,35 @@ fn headline(
                 let label = format!("{s}/{}", curation.as_str());
                 let Some((_, Some(c))) = comparisons.get(&label) else { continue };
                 let find = |l: &str| table_rows.iter().find(|r| r.label == l);
-                let (Some(a), Some(d)) = (find(&label), find(&format!("direct/{}", curation.as_str()))) else { continue };
-                for (k, b) in benchmarks.iter().enumerate().map(|(k, b)| (Some(k), *b)).chain(std::iter::once((None, "average"))) {
+                let (Some(a), Some(d)) = (find(&label), find(&format!("direct/{}", curation.as_str())))
+                else {
+                    continue;
+                };
+                for (k, b) in benchmarks
+                    .iter()
+                    .enumerate()
+                    .map(|(k, b)| (Some(k), *b))
+                    .chain(std::iter::once((None, "average")))
+                {
                     let (ia, id, diff, p) = match k {
                         Some(k) => (a.per[k], d.per[k], c.per[k], c.mcnemar[k].p),
                         None => (a.average, d.average, c.average, c.mcnemar_average.p),
                     };
                     let what = format!("accuracy `{student}`, {} data, {b}", curation.as_str());
-                    let _ = writeln!(md, "| {what} (%) | {} | {} | {} (McNemar p={}) | {} |", interval_pct(&ia), interval_pct(&id), diff_pct(&diff), p_value(p), verdict(&diff));
-                    if diff.resolved() { resolved.push(format!("{what} ({} points)", diff_pct(&diff))) } else { unresolved.push(what) }
+                    let _ = writeln!(
+                        md,
+                        "| {what} (%) | {} | {} | {} (McNemar p={}) | {} |",
+                        interval_pct(&ia),
+                        interval_pct(&id),
+                        diff_pct(&diff),
+                        p_value(p),
+                        verdict(&diff)
+                    );
+                    if diff.resolved() {
+                        resolved.push(format!("{what} ({} points)", diff_pct(&diff)))
+                    } else {
+                        unresolved.push(what)
+                    }
                     accuracy.push(json!({ "student": student, "curation": curation.as_str(), "benchmark": b,
                                           "strategy": ia, "direct": id, "difference": diff, "mcnemar_p": p, "resolved": diff.resolved() }));
                 }
@@ -428,7 +522,12 @@ fn headline(
             md,
             "\nDiversity is measured on every item the generator produced (what the paper measures: dedup would erase the collapse) and on the items dedup kept; its intervals resample the items (pairs of an item with its own copy left out). Accuracy differences are paired over the same benchmark problems. \"not resolved\": the interval contains 0.\n"
         );
-        let _ = writeln!(md, "**Resolved at {:.0}%:** {}.\n", 100.0 * config.report.confidence, if resolved.is_empty() { "nothing".to_owned() } else { resolved.join("; ") });
+        let _ = writeln!(
+            md,
+            "**Resolved at {:.0}%:** {}.\n",
+            100.0 * config.report.confidence,
+            if resolved.is_empty() { "nothing".to_owned() } else { resolved.join("; ") }
+        );
         let _ = writeln!(
             md,
             "**Not resolved at this size:** {}.\n",
@@ -449,7 +548,11 @@ fn data_tables(config: &Config, root: &Path, md: &mut String) -> serde_json::Map
         read_manifest(root, "verify"),
         read_manifest(root, "train"),
     );
-    let trained = t.as_ref().and_then(|m| m.counts.get("budget")).map(|b| b["examples_per_arm"].clone()).unwrap_or(Value::Null);
+    let trained = t
+        .as_ref()
+        .and_then(|m| m.counts.get("budget"))
+        .map(|b| b["examples_per_arm"].clone())
+        .unwrap_or(Value::Null);
     let curations: Vec<&str> = config.verify.curation.iter().map(|c| c.as_str()).collect();
     let _ = writeln!(md, "## Data per strategy\n");
     let verified_cols: Vec<String> = curations.iter().map(|c| format!("verified ({c})")).collect();
@@ -463,11 +566,16 @@ fn data_tables(config: &Config, root: &Path, md: &mut String) -> serde_json::Map
     for strategy in &config.generate.strategies {
         let label = strategy.as_str();
         let count = |m: &Option<Manifest>, key: &str, what: &str| {
-            m.as_ref().and_then(|m| m.counts.get(key)).and_then(|c| c.get(what)).cloned().unwrap_or(Value::Null)
+            m.as_ref()
+                .and_then(|m| m.counts.get(key))
+                .and_then(|c| c.get(what))
+                .cloned()
+                .unwrap_or(Value::Null)
         };
         let generated = count(&g, label, "kept").as_u64().unwrap_or(0);
         let dropped = count(&d, label, "dropped");
-        let removed = |keys: &[&str]| keys.iter().filter_map(|k| dropped.get(*k).and_then(Value::as_u64)).sum::<u64>();
+        let removed =
+            |keys: &[&str]| keys.iter().filter_map(|k| dropped.get(*k).and_then(Value::as_u64)).sum::<u64>();
         let input = count(&d, label, "input").as_u64().unwrap_or(0);
         let after_dedup = input.saturating_sub(removed(&["degenerate", "exact", "near"]));
         let after_decontam = count(&d, label, "kept").as_u64().unwrap_or(0);
@@ -480,10 +588,12 @@ fn data_tables(config: &Config, root: &Path, md: &mut String) -> serde_json::Map
             .iter()
             .map(|k| count(&g, label, k).as_u64().unwrap_or(0) + count(&s, label, k).as_u64().unwrap_or(0))
             .sum::<u64>();
-        let tokens = count(&g, label, "completion_tokens").as_u64().unwrap_or(0) + count(&s, label, "completion_tokens").as_u64().unwrap_or(0);
+        let tokens = count(&g, label, "completion_tokens").as_u64().unwrap_or(0)
+            + count(&s, label, "completion_tokens").as_u64().unwrap_or(0);
         let denominator = verified.last().map_or(0, |x| x.1);
-        let per_verified =
-            |x: u64| if denominator == 0 { "-".to_owned() } else { format!("{:.1}", x as f64 / denominator as f64) };
+        let per_verified = |x: u64| {
+            if denominator == 0 { "-".to_owned() } else { format!("{:.1}", x as f64 / denominator as f64) }
+        };
         let share = degenerate["share"].as_f64();
         let _ = writeln!(
             md,
@@ -494,7 +604,11 @@ fn data_tables(config: &Config, root: &Path, md: &mut String) -> serde_json::Map
             per_verified(calls),
             per_verified(tokens)
         );
-        let diversity = d.as_ref().and_then(|m| m.metrics.get(&format!("diversity/{label}"))).cloned().unwrap_or(Value::Null);
+        let diversity = d
+            .as_ref()
+            .and_then(|m| m.metrics.get(&format!("diversity/{label}")))
+            .cloned()
+            .unwrap_or(Value::Null);
         funnel.insert(label.to_owned(), json!({
             "generated": generated, "degenerate": degenerate, "after_dedup": after_dedup,
             "after_decontamination": after_decontam,
@@ -508,19 +622,33 @@ fn data_tables(config: &Config, root: &Path, md: &mut String) -> serde_json::Map
         curations.last().copied().unwrap_or("curated")
     );
     let _ = writeln!(md, "### Diversity per strategy\n");
-    let _ = writeln!(md, "| strategy | items | {} |", MEASURES.iter().map(|m| m.1).collect::<Vec<_>>().join(" | "));
+    let _ = writeln!(
+        md,
+        "| strategy | items | {} |",
+        MEASURES.iter().map(|m| m.1).collect::<Vec<_>>().join(" | ")
+    );
     let _ = writeln!(md, "|---|---|{}", "---:|".repeat(MEASURES.len()));
     for (label, f) in &funnel {
         for set in ["all", "kept"] {
-            let cells: Vec<String> = MEASURES.iter().map(|(k, _)| measured(&f["diversity"][set][*k]).map_or("-".to_owned(), |i| plain(&i))).collect();
+            let cells: Vec<String> = MEASURES
+                .iter()
+                .map(|(k, _)| measured(&f["diversity"][set][*k]).map_or("-".to_owned(), |i| plain(&i)))
+                .collect();
             let n = f["diversity"][set]["distinct_1"]["n"].as_u64().unwrap_or(0);
-            let _ = writeln!(md, "| {label} | {} ({n}) | {} |", if set == "all" { "all generated" } else { "kept" }, cells.join(" | "));
+            let _ = writeln!(
+                md,
+                "| {label} | {} ({n}) | {} |",
+                if set == "all" { "all generated" } else { "kept" },
+                cells.join(" | ")
+            );
         }
     }
     let source = funnel
         .values()
         .find_map(|v| v["diversity"]["semantic_source"].as_str())
-        .map_or("semantic: not measured (dedup.embeddings.provider = \"none\")".to_owned(), |s| format!("semantic: the paper's 100 x mean(1 - max(cos, 0)) over pairs, embeddings from {s}"));
+        .map_or("semantic: not measured (dedup.embeddings.provider = \"none\")".to_owned(), |s| {
+            format!("semantic: the paper's 100 x mean(1 - max(cos, 0)) over pairs, embeddings from {s}")
+        });
     let _ = writeln!(
         md,
         "\n[low, high]: {:.0}% bootstrap interval over items. {source}; ROUGE-L and semantic over the first {} items of a set.\n",

@@ -58,8 +58,9 @@ fn bar_of(v: &Value) -> Option<Bar> {
 pub fn figures(report: &Value, benchmarks: &[&str]) -> Vec<StudentFigures> {
     let data = report["data"].as_object();
     // Diversity of all generated items, as the paper measures it.
-    let semantic = data
-        .is_some_and(|d| !d.is_empty() && d.values().all(|v| v["diversity"]["all"]["semantic"]["value"].is_f64()));
+    let semantic = data.is_some_and(|d| {
+        !d.is_empty() && d.values().all(|v| v["diversity"]["all"]["semantic"]["value"].is_f64())
+    });
     let (axis, diversity_of): (&str, fn(&Value) -> Option<f64>) = if semantic {
         ("semantic diversity of all generated items", |v| v["diversity"]["all"]["semantic"]["value"].as_f64())
     } else {

@@ -47,9 +47,8 @@ fn percentile(mut xs: Vec<f64>, confidence: f64, value: f64) -> Interval {
 
 /// Mean accuracy over seeds and problems.
 pub fn accuracy(seeds: &[Vec<bool>]) -> f64 {
-    let (hits, total) = seeds
-        .iter()
-        .fold((0usize, 0usize), |(h, t), s| (h + s.iter().filter(|&&c| c).count(), t + s.len()));
+    let (hits, total) =
+        seeds.iter().fold((0usize, 0usize), |(h, t), s| (h + s.iter().filter(|&&c| c).count(), t + s.len()));
     if total == 0 { 0.0 } else { hits as f64 / total as f64 }
 }
 
@@ -99,16 +98,24 @@ pub fn estimate(a: &Outcomes, samples: usize, confidence: f64, seed: u64) -> (Ve
     let values: Vec<f64> = a.iter().map(|b| accuracy(b)).collect();
     let avg = values.iter().sum::<f64>() / values.len().max(1) as f64;
     let d = draw(a, None, samples, seed);
-    let per = d.per_benchmark.into_iter().zip(&values).map(|(xs, &v)| percentile(xs, confidence, v)).collect();
+    let per =
+        d.per_benchmark.into_iter().zip(&values).map(|(xs, &v)| percentile(xs, confidence, v)).collect();
     (per, percentile(d.average, confidence, avg))
 }
 
 /// `a - b` on the same problems, per benchmark and on average, with paired intervals.
-pub fn paired(a: &Outcomes, b: &Outcomes, samples: usize, confidence: f64, seed: u64) -> (Vec<Interval>, Interval) {
+pub fn paired(
+    a: &Outcomes,
+    b: &Outcomes,
+    samples: usize,
+    confidence: f64,
+    seed: u64,
+) -> (Vec<Interval>, Interval) {
     let values: Vec<f64> = a.iter().zip(b).map(|(x, y)| accuracy(x) - accuracy(y)).collect();
     let avg = values.iter().sum::<f64>() / values.len().max(1) as f64;
     let d = draw(a, Some(b), samples, seed);
-    let per = d.per_benchmark.into_iter().zip(&values).map(|(xs, &v)| percentile(xs, confidence, v)).collect();
+    let per =
+        d.per_benchmark.into_iter().zip(&values).map(|(xs, &v)| percentile(xs, confidence, v)).collect();
     (per, percentile(d.average, confidence, avg))
 }
 
@@ -244,7 +251,7 @@ mod tests {
         let both: Outcomes = vec![vec![s1.clone(), s2.clone()]];
         let (_, with_seeds) = paired(&both, &one(&v), 2000, 0.95, 5);
         let (_, one_seed) = paired(&vec![vec![s1.clone(), s1]], &one(&v), 2000, 0.95, 5);
-        assert!((with_seeds.value - (0.375 - accuracy(&[v.clone()]))).abs() < 1e-12);
+        assert!((with_seeds.value - (0.375 - accuracy(std::slice::from_ref(&v)))).abs() < 1e-12);
         assert!(with_seeds.ci[1] - with_seeds.ci[0] > one_seed.ci[1] - one_seed.ci[0]);
     }
 }
