@@ -20,7 +20,10 @@ import json
 import sys
 from pathlib import Path
 
-from math_verify import parse, verify
+from math_verify import parse
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from responses import write_graded  # noqa: E402
 
 
 def boxed(text):
@@ -80,12 +83,7 @@ def main():
             for i, s in enumerate(sols):
                 kind = "solve/self" if i == first else "solve"
                 rows.append({"gold": gold, "response": s, "kind": kind, "problem": r["question"]})
-    for r in rows:
-        try:
-            r["math_verify"] = bool(verify(parse("$" + r["gold"] + "$"), parse(r["response"])))
-        except Exception:  # noqa: BLE001 - math-verify's own failures count as "not equal"
-            r["math_verify"] = False
-        sys.stdout.write(json.dumps(r) + "\n")
+    write_graded(rows)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,11 @@ def main():
             kind, template = rng.choice(TEMPLATES)
             rows.append({"gold": gold, "response": template.format(a=wrong), "expected": False,
                          "kind": f"{bench}/{kind}/perturbed"})
+    write_graded(rows)
+
+
+def write_graded(rows):
+    """Adds math-verify's verdict to each row, as the paper's harness calls it, and prints it."""
     for r in rows:
         try:
             r["math_verify"] = bool(verify(parse("$" + r["gold"] + "$"), parse(r["response"])))

@@ -107,18 +107,18 @@ fn final_answer(text: &str) -> Option<&str> {
 
 /// Minerva's "Final Answer: The final answer is X. I hope it is correct." (the last one).
 pub fn final_answer_minerva(text: &str) -> Option<&str> {
-    FINAL_ANSWER
-        .captures_iter(text)
-        .filter_map(|c| c.name("minerva"))
-        .last()
-        .and_then(|m| clean_phrase_answer(m.as_str()))
+    last_phrase(text, "minerva")
 }
 
 /// The last "final answer is X" / "the answer is X" phrase's X.
 pub fn final_answer_plain(text: &str) -> Option<&str> {
+    last_phrase(text, "plain")
+}
+
+fn last_phrase<'a>(text: &'a str, group: &str) -> Option<&'a str> {
     FINAL_ANSWER
         .captures_iter(text)
-        .filter_map(|c| c.name("plain"))
+        .filter_map(|c| c.name(group))
         .last()
         .and_then(|m| clean_phrase_answer(m.as_str()))
 }
