@@ -42,6 +42,64 @@ fn validate_accepts_the_default_config() {
     assert!(text.contains("direct, vs_multi"), "{text}");
 }
 
+/// The paper's settings get a memory plan from the students' published configs: Qwen3-1.7B at
+/// 16k tokens fits one 80 GB GPU, 4B one 141 GB GPU, and 7B (full fine-tuning, unsharded) is
+/// refused with the reason.
+#[test]
+fn validate_prints_the_memory_plan_of_the_papers_students() {
+    let plan_gb = |text: &str| -> f64 {
+        let line = text.lines().find(|l| l.contains("GB to train on")).unwrap_or_else(|| panic!("{text}"));
+        line.split("student: ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap()
+    };
+    let out = pipeline(&["validate", "--config", "configs/paper.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("planned from data/model_configs/Qwen3-1.7B-Base.json"), "{text}");
+    assert!(text.contains("bf16, batch 1 x 16384 tokens, activation checkpointing on"), "{text}");
+    let small = plan_gb(&text);
+    assert!(small > 30.0 && small < 80.0, "{text}");
+    for part in ["| parameters |", "| optimizer state |", "| activations |", "| loss buffers |"] {
+        assert!(text.contains(part), "{text}");
+    }
+
+    let out = pipeline(&["validate", "--config", "configs/paper/gpt41-qwen3_4b_base.toml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let medium = plan_gb(&String::from_utf8_lossy(&out.stdout));
+    assert!(medium > 80.0 && medium < 141.0, "{medium}");
+
+    // Without checkpointing the 1.7B plan no longer fits, and the keys to change are named.
+    let out = pipeline(&[
+        "validate",
+        "--config",
+        "configs/paper.toml",
+        "--set",
+        "train.checkpoint_activations=false",
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("more than train.memory_limit_gb (80.0 GB)"), "{err}");
+    assert!(err.contains("train.checkpoint_activations = true"), "{err}");
+
+    let out = pipeline(&["validate", "--config", "configs/paper/gpt41-qwen25_7b.toml"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("AdamW state alone take"), "{err}");
+    assert!(err.contains("ZeRO-3"), "{err}");
+}
+
+/// Our parameter count from each published config matches its model card.
+#[test]
+fn published_student_configs_have_the_model_cards_sizes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/model_configs");
+    for (file, card) in
+        [("Qwen3-1.7B-Base.json", 1.72e9), ("Qwen3-4B-Base.json", 4.02e9), ("Qwen2.5-7B.json", 7.61e9)]
+    {
+        let config = trainer::pretrained::model_config(&root.join(file)).unwrap();
+        let n = config.num_parameters() as f64;
+        assert!((n / card - 1.0).abs() < 0.01, "{file}: {n} parameters, the card says {card}");
+    }
+}
+
 #[test]
 fn validate_names_a_typod_key_and_its_file() {
     let tmp = tempfile::tempdir().unwrap();

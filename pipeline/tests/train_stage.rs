@@ -78,7 +78,7 @@ fn trains_a_student_on_given_pairs_and_exports_it() {
     assert_eq!(std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().lines().count(), 8);
     assert!(dir.join("checkpoints/step-0000016/model.safetensors").exists());
     let outputs = manifest["outputs"].to_string();
-    assert!(outputs.contains("step-0000016/optimizer.bpk"), "{outputs}");
+    assert!(outputs.contains("step-0000016/optimizer.safetensors"), "{outputs}");
     let cached = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()

@@ -30,6 +30,7 @@ def ours(args):
         str(ROOT / "target/release/pipeline"), "bench", "decode", "--json",
         "--model", str(args.model), "--batch", args.batch,
         "--prompt-tokens", str(args.prompt), "--new-tokens", str(args.new), "--repeats", str(args.repeats),
+        "--dtype", args.dtype,
     ]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return {row["batch"]: row for row in map(json.loads, out.splitlines())}
@@ -37,7 +38,8 @@ def ours(args):
 
 def theirs(args):
     model = AutoModelForCausalLM.from_pretrained(
-        args.model.parent, gguf_file=args.model.name, dtype=torch.float32
+        args.model.parent, gguf_file=args.model.name,
+        dtype=torch.bfloat16 if args.dtype == "bf16" else torch.float32
     ).eval()
     vocab = model.config.vocab_size
     rows = {}
@@ -69,11 +71,12 @@ def main():
     p.add_argument("--prompt", type=int, default=64)
     p.add_argument("--new", type=int, default=128)
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--dtype", choices=["f32", "bf16"], default="f32", help="weights and matmuls, both engines")
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     a = ours(args)
     b = theirs(args)
-    print(f"decode, {args.model.name}, prompt {args.prompt}, new {args.new}, greedy, f32, "
+    print(f"decode, {args.model.name}, prompt {args.prompt}, new {args.new}, greedy, {args.dtype}, "
           f"{os.cpu_count()} CPU threads, best of {args.repeats}")
     print("| batch | ours tokens/s | transformers tokens/s | ours / transformers |")
     print("|---:|---:|---:|---:|")

@@ -1,16 +1,22 @@
-"""Training throughput, ours vs transformers + torch AdamW, same machine, same run.
+"""Training throughput and memory, ours vs transformers + torch AdamW, same machine, same run.
 
 Full fine-tuning steps (forward, causal-LM loss over every token, backward, global-norm clipping
-at 1.0, AdamW lr 1e-5) on the same synthetic sequences, f32 on the CPU; one warm-up step, then
-N timed steps. Usage (after `just setup`):
+at 1.0, AdamW lr 1e-5) on the same synthetic sequences on the CPU; one warm-up step, then N
+timed steps. `--dtype bf16` runs ours with bf16 matmuls and f32 master weights, and
+transformers under `torch.autocast("cpu", torch.bfloat16)` (the same recipe).
+`--checkpoint` turns on activation checkpointing in both (ours: per layer with fused
+attention; transformers: `gradient_checkpointing_enable()`, its SDPA attention either way).
+Peak RSS: ours from its own `VmHWM`, transformers' from this Python process (which runs only
+theirs: ours is a subprocess). Usage (after `just setup`):
 
     just bench-train       # = tools/parity/venv.sh, a release build, then:
-    .venv-parity/bin/python tools/bench/train.py [--seq 256] [--batch 4] [--steps 5]
+    .venv-parity/bin/python tools/bench/train.py [--seq 256] [--batch 4] [--steps 5] [--dtype f32]
 """
 
 import argparse
 import json
 import os
+import resource
 import subprocess
 import time
 from pathlib import Path
@@ -28,22 +34,28 @@ def sequence(r, length, vocab):
 def ours(args):
     cmd = [
         str(ROOT / "target/release/pipeline"), "bench", "train", "--json", "--model", str(args.model),
-        "--seq", str(args.seq), "--batch", str(args.batch), "--steps", str(args.steps),
+        "--seq", str(args.seq), "--batch", str(args.batch), "--steps", str(args.steps), "--dtype", args.dtype,
     ]
+    if args.checkpoint:
+        cmd.append("--checkpoint-activations")
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
 
 def theirs(args):
     model = AutoModelForCausalLM.from_pretrained(args.model.parent, gguf_file=args.model.name, dtype=torch.float32)
     model.train()
+    if args.checkpoint:
+        model.gradient_checkpointing_enable()
     vocab = model.config.vocab_size
     ids = torch.tensor([sequence(r, args.seq + 1, vocab) for r in range(args.batch)])
     inputs, labels = ids[:, :-1], ids[:, 1:]
     optim = torch.optim.AdamW(model.parameters(), lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    bf16 = args.dtype == "bf16"
 
     def step():
-        logits = model(input_ids=inputs).logits
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, vocab), labels.reshape(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(input_ids=inputs).logits
+        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, vocab), labels.reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optim.step()
@@ -54,7 +66,8 @@ def theirs(args):
     for _ in range(args.steps):
         step()
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "tokens_per_s": args.steps * args.batch * args.seq / seconds}
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+    return {"seconds": seconds, "tokens_per_s": args.steps * args.batch * args.seq / seconds, "peak_rss_gb": peak_gb}
 
 
 def main():
@@ -63,17 +76,21 @@ def main():
     p.add_argument("--seq", type=int, default=256)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
+    p.add_argument("--checkpoint", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     a = ours(args)
     b = theirs(args)
-    print(f"train, {args.model.name} (f32), seq {args.seq}, batch {args.batch}, AdamW, "
+    ckpt = "activation checkpointing" if args.checkpoint else "no checkpointing"
+    print(f"train, {args.model.name} ({args.dtype}), seq {args.seq}, batch {args.batch}, AdamW, {ckpt}, "
           f"{args.steps} timed steps, {os.cpu_count()} CPU threads")
-    print("| engine | tokens/s | seconds |")
-    print("|---|---:|---:|")
-    print(f"| ours (burn + libtorch) | {a['tokens_per_s']:.1f} | {a['seconds']:.2f} |")
-    print(f"| transformers + torch AdamW | {b['tokens_per_s']:.1f} | {b['seconds']:.2f} |")
-    print(f"ours / transformers: {a['tokens_per_s'] / b['tokens_per_s']:.2f}")
+    print("| engine | tokens/s | seconds/step | peak RSS GB |")
+    print("|---|---:|---:|---:|")
+    print(f"| ours (burn + libtorch) | {a['tokens_per_s']:.1f} | {a['seconds'] / args.steps:.2f} | {a['peak_rss_gb']:.2f} |")
+    print(f"| transformers + torch AdamW | {b['tokens_per_s']:.1f} | {b['seconds'] / args.steps:.2f} | {b['peak_rss_gb']:.2f} |")
+    print(f"ours / transformers: {a['tokens_per_s'] / b['tokens_per_s']:.2f}x speed, "
+          f"{a['peak_rss_gb'] / b['peak_rss_gb']:.2f}x memory; our memory plan: {a['plan_gb']:.2f} GB")
     print(f"(torch {torch.__version__}, transformers {__import__('transformers').__version__})")
 
 

@@ -9,10 +9,12 @@ pub mod export;
 pub mod generate;
 pub mod load;
 pub mod model;
+pub mod precision;
 pub mod pretrained;
 pub mod sft;
 pub mod text;
 
 pub use backend::{DeviceSpec, DeviceSpecError};
 pub use error::ModelError;
+pub use precision::{Precision, PrecisionChoice};
 pub use pretrained::Pretrained;

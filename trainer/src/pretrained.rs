@@ -20,6 +20,20 @@ pub struct Pretrained {
     pub source: PathBuf,
 }
 
+/// The architecture of the model at `path` (a `.gguf` file, an HF folder or its
+/// `config.json`), read without loading its weights.
+pub fn model_config(path: &Path) -> Result<crate::model::ModelConfig, ModelError> {
+    if path.is_dir() || path.extension().is_some_and(|e| e == "json") {
+        let config_path = if path.is_dir() { path.join("config.json") } else { path.to_owned() };
+        let text = std::fs::read_to_string(&config_path).map_err(|e| ModelError::io(&config_path, e))?;
+        let hf: HfConfig =
+            serde_json::from_str(&text).map_err(|e| ModelError::format(&config_path, e.to_string()))?;
+        hf.into_config().map_err(|e| ModelError::format(&config_path, e.to_string()))
+    } else {
+        GgufFile::open(path)?.model_config()
+    }
+}
+
 impl Pretrained {
     /// Loads `path`: a `.gguf` file (dequantized to f32) or an HF folder with `config.json`,
     /// `tokenizer.json` and safetensors weights.
@@ -55,6 +69,29 @@ impl Pretrained {
             start.elapsed()
         );
         Ok(Self { model, tokenizer, template, source: path.to_owned() })
+    }
+
+    /// A model with `dir`'s tokenizer and architecture (an HF folder; its weights are not
+    /// read, and need not be there) or `architecture`'s (a `config.json`), and seeded random
+    /// weights: benchmarks of models too large to carry.
+    pub fn random(
+        dir: &Path,
+        architecture: Option<&Path>,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
+        let config = model_config(architecture.unwrap_or(dir))?;
+        let (tokenizer, template) = Tokenizer::from_hf_dir(dir, &config.eos_token_ids)?;
+        let template = template.map(|t| ChatTemplate::for_tokenizer(&t, &tokenizer)).transpose()?;
+        let mut weights = crate::load::random::RandomWeights::new(seed, 0.02);
+        let model = CausalLm::build(config, &mut weights, device)?;
+        Ok(Self { model, tokenizer, template, source: dir.to_owned() })
+    }
+
+    /// The same model with its weights stored (and its matmuls run) in `precision`: for
+    /// inference; training keeps f32 master weights ([`crate::model::CausalLm::with_precision`]).
+    pub fn stored_in(self, precision: crate::Precision) -> Self {
+        Self { model: self.model.stored_in(precision), ..self }
     }
 
     /// The prompt ids for a conversation, through the model's chat template (with the

@@ -43,6 +43,9 @@ fn options() -> TrainOptions {
         log_every: 1,
         checkpoint_every: Some(3),
         packing: None,
+        precision: trainer::Precision::F32,
+        checkpoint_activations: false,
+        loss_chunk_tokens: 1024,
     }
 }
 

@@ -17,8 +17,8 @@ use crate::identity::DigestCache;
 pub enum Endpoint {
     /// An OpenAI-compatible server.
     Openai { base_url: String, model: String, api_key_env: Option<String> },
-    /// The trainer's model in this process.
-    Local { model_path: PathBuf, device: DeviceSpec },
+    /// The trainer's model in this process, its weights stored in `precision`.
+    Local { model_path: PathBuf, device: DeviceSpec, precision: trainer::Precision },
 }
 
 /// Decoding settings: they change replies.
@@ -62,18 +62,22 @@ impl ResolvedLlm {
                 model: need(&c.model, "model")?,
                 api_key_env: c.api_key_env.clone(),
             },
-            Provider::Local => Endpoint::Local {
-                model_path: c
-                    .model_path
-                    .clone()
-                    .ok_or_else(|| format!("llm.{name}.model_path: required for provider = \"local\""))?,
-                device: c
+            Provider::Local => {
+                let device: DeviceSpec = c
                     .device
                     .as_deref()
                     .unwrap_or("cpu")
                     .parse()
-                    .map_err(|e: trainer::DeviceSpecError| format!("llm.{name}.device: {e}"))?,
-            },
+                    .map_err(|e: trainer::DeviceSpecError| format!("llm.{name}.device: {e}"))?;
+                Endpoint::Local {
+                    model_path: c
+                        .model_path
+                        .clone()
+                        .ok_or_else(|| format!("llm.{name}.model_path: required for provider = \"local\""))?,
+                    device,
+                    precision: c.dtype.unwrap_or(crate::config::DType::Auto).resolve(device),
+                }
+            }
         };
         let secs = |s: f64, key: &str| {
             Duration::try_from_secs_f64(s).map_err(|_| format!("llm.{name}.{key}: {s} is not a duration"))
@@ -104,8 +108,14 @@ impl ResolvedLlm {
             Endpoint::Openai { base_url, model, .. } => {
                 json!({ "provider": "openai", "base_url": base_url, "model": model })
             }
-            Endpoint::Local { model_path, .. } => {
+            // bf16 weights answer differently from f32 ones; f32 keeps the identity it had
+            // before precision was a setting.
+            Endpoint::Local { model_path, precision: trainer::Precision::F32, .. } => {
                 json!({ "provider": "local", "model_sha256": digests.model(model_path)? })
+            }
+            Endpoint::Local { model_path, precision, .. } => {
+                json!({ "provider": "local", "model_sha256": digests.model(model_path)?,
+                        "dtype": precision.to_string() })
             }
         })
     }

@@ -84,6 +84,9 @@ pub struct LlmConfig {
     pub model_path: Option<PathBuf>,
     /// local: `cpu`, `cuda` or `cuda:N`.
     pub device: Option<String>,
+    /// local: `f32`, `bf16` (weights stored in bf16: half the bytes per decoded token) or
+    /// `auto` (bf16 where the hardware has native bf16); `auto` when absent.
+    pub dtype: Option<DType>,
     /// Requests in flight at once (local: the largest generation batch).
     pub max_concurrency: usize,
     /// openai: client-side rate limit; none when absent.
@@ -112,6 +115,7 @@ impl Default for LlmConfig {
             api_key_env: None,
             model_path: None,
             device: None,
+            dtype: None,
             max_concurrency: 8,
             requests_per_minute: None,
             timeout_s: 120.0,
@@ -398,12 +402,9 @@ impl Default for ExamplesPerArm {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DType {
-    F32,
-    Bf16,
-}
+/// `f32`, `bf16` (bf16 matmuls, f32 master weights, norms, softmax and loss) or `auto` (bf16
+/// on CUDA and on CPUs with native bf16, AVX512-BF16/AMX-BF16; f32 elsewhere).
+pub use trainer::PrecisionChoice as DType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -431,7 +432,19 @@ pub struct TrainConfig {
     pub data: Option<PathBuf>,
     /// `cpu`, `cuda` or `cuda:N`.
     pub device: String,
+    /// `f32`, `bf16` or `auto`; what was chosen is in the train manifest.
     pub dtype: DType,
+    /// Recompute each decoder layer's activations in the backward pass instead of keeping
+    /// them, with libtorch's fused attention: memory linear in the sequence instead of
+    /// quadratic, and faster from a few hundred tokens on (an extra forward, but no
+    /// `[heads x T x T]` scores). `false` keeps every activation (burn's explicit attention).
+    pub checkpoint_activations: bool,
+    /// Supervised positions whose logits exist at once in the loss (the full
+    /// `[tokens x vocab]` logits never do).
+    pub loss_chunk_tokens: usize,
+    /// Refuse to start when the memory plan exceeds this many GB (the device's memory is
+    /// always checked: the machine's RAM on CPU).
+    pub memory_limit_gb: Option<f64>,
     pub epochs: u32,
     /// Stops early when reached; epochs decide otherwise.
     pub max_steps: Option<u64>,
@@ -466,7 +479,10 @@ impl Default for TrainConfig {
             students: BTreeMap::new(),
             data: None,
             device: "cpu".into(),
-            dtype: DType::F32,
+            dtype: DType::Auto,
+            checkpoint_activations: true,
+            loss_chunk_tokens: trainer::sft::train::default_loss_chunk(),
+            memory_limit_gb: None,
             epochs: 5,
             max_steps: None,
             learning_rate: 5e-6,
@@ -499,6 +515,8 @@ pub struct EvaluateConfig {
     pub batch_size: usize,
     /// `cpu`, `cuda` or `cuda:N` for the local engine.
     pub device: String,
+    /// The local engine's weights and matmuls: `f32`, `bf16` or `auto`.
+    pub dtype: DType,
     /// Evaluate through this `[llm.<name>]` endpoint (e.g. vLLM serving the export) instead of
     /// the local engine.
     pub llm: Option<String>,
@@ -520,6 +538,7 @@ impl Default for EvaluateConfig {
             max_new_tokens: 16384,
             batch_size: 16,
             device: "cpu".into(),
+            dtype: DType::Auto,
             llm: None,
             endpoint_model: EndpointModel::Path,
             baseline: true,

@@ -299,6 +299,10 @@ fn shipped_configs_load_and_the_paper_settings_extend_the_paper() {
     let paper = load_file(&root.join("paper.toml"));
     assert_eq!((paper.train.batch_size, paper.train.grad_accum_steps, paper.train.epochs), (1, 1, 5));
     assert_eq!(paper.train.learning_rate, 5e-6);
+    // The paper's precision (LLaMA-Factory bf16) with what makes 16k tokens fit.
+    assert_eq!(paper.train.dtype, crate::config::DType::Bf16);
+    assert!(paper.train.checkpoint_activations);
+    assert_eq!(paper.train.memory_limit_gb, Some(80.0));
     assert_eq!(paper.verify.curation, vec![crate::config::Curation::Paper, crate::config::Curation::Curated]);
     let mut settings: Vec<_> =
         std::fs::read_dir(root.join("paper")).unwrap().map(|e| e.unwrap().path()).collect();
@@ -308,9 +312,14 @@ fn shipped_configs_load_and_the_paper_settings_extend_the_paper() {
     for path in &settings {
         let c = load_file(path);
         assert!(names.insert(c.run.name.clone()), "{}: run name reused", path.display());
+        // Only the student, and the memory a larger student is allowed (see each file).
         assert_eq!(
             c.train,
-            crate::config::TrainConfig { students: c.train.students.clone(), ..paper.train.clone() }
+            crate::config::TrainConfig {
+                students: c.train.students.clone(),
+                memory_limit_gb: c.train.memory_limit_gb,
+                ..paper.train.clone()
+            }
         );
         assert_eq!((&c.generate, &c.evaluate, &c.verify), (&paper.generate, &paper.evaluate, &paper.verify));
         assert_eq!(c.train.students.len(), 1, "{}", path.display());

@@ -38,10 +38,10 @@ impl LocalClient {
     pub fn new(llm: &ResolvedLlm, cache: CallCache) -> Result<Self, LlmError> {
         let name = llm.name.as_str();
         let cfg_err = |message: String| LlmError::Config { llm: name.to_owned(), message };
-        let Endpoint::Local { model_path, device } = &llm.endpoint else {
+        let Endpoint::Local { model_path, device, precision } = &llm.endpoint else {
             return Err(cfg_err("not a local provider".into()));
         };
-        let (path, device) = (model_path.clone(), *device);
+        let (path, device, precision) = (model_path.clone(), *device, *precision);
         // The cache's endpoint identity is the model's content digest: requests name it too.
         let model_id = format!("local:{}", cache.endpoint());
         let batch = llm.throughput.max_concurrency;
@@ -52,6 +52,7 @@ impl LocalClient {
             .name(format!("local-llm-{name}"))
             .spawn(move || match Pretrained::load(&path, &device.device()) {
                 Ok(model) => {
+                    let model = model.stored_in(precision);
                     let _ = ready_tx.send(Ok(()));
                     serve(&model, &inbox, batch, &llm);
                 }

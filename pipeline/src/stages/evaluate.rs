@@ -62,11 +62,23 @@ pub const VERSION: u32 = 3;
 /// content where it is on disk), the protocol (prompt, token budget, greedy decoding) and which
 /// problems (subset and seed). Not the grading: a new grader or extraction re-grades the
 /// stored responses (`graded_by`) without asking the model again.
+/// What the local engine stores weights and computes in (`evaluate.dtype` on
+/// `evaluate.device`).
+pub fn local_precision(c: &Config) -> Result<trainer::Precision, StageError> {
+    let device = super::device(&c.evaluate.device, "evaluate.device")?;
+    Ok(c.evaluate.dtype.resolve(device))
+}
+
 pub fn target_identity(id: Identify<'_>, model: &Path) -> Result<serde_json::Value, StageError> {
     let c = id.config;
     let e = &c.evaluate;
     let who = match &e.llm {
-        None => json!({ "local_model_sha256": id.model(model)? }),
+        // bf16 weights answer differently; f32 keeps the identity it had before dtype was a
+        // setting.
+        None => match local_precision(c)? {
+            trainer::Precision::F32 => json!({ "local_model_sha256": id.model(model)? }),
+            p => json!({ "local_model_sha256": id.model(model)?, "dtype": p.to_string() }),
+        },
         Some(name) => {
             let llm = id.llm(name)?;
             json!({
@@ -145,10 +157,18 @@ impl Stage for Evaluate {
         }
         // The batch size changes how fast, not what (a reply does not depend on its batch).
         let mut evaluate = serde_json::to_value(&c.evaluate).expect("config serializes");
-        evaluate.as_object_mut().expect("an object").remove("batch_size");
-        Ok(json!({ "evaluate": evaluate, "seed": c.run.seed, "baselines": baselines,
+        // The dtype as resolved on this machine is in each target's identity; `auto` is not.
+        evaluate
+            .as_object_mut()
+            .expect("an object")
+            .retain(|k, _| !matches!(k.as_str(), "batch_size" | "dtype"));
+        let mut slice = json!({ "evaluate": evaluate, "seed": c.run.seed, "baselines": baselines,
                    "grading": grading(c.evaluate.extraction),
-                   "train_data": c.train.data.is_some(), "strategies": c.generate.strategies }))
+                   "train_data": c.train.data.is_some(), "strategies": c.generate.strategies });
+        if c.evaluate.llm.is_none() && local_precision(c)? != trainer::Precision::F32 {
+            slice["dtype"] = json!(local_precision(c)?.to_string());
+        }
+        Ok(slice)
     }
 
     fn external_inputs(&self, config: &Config) -> Vec<PathBuf> {
@@ -204,7 +224,8 @@ impl Stage for Evaluate {
                 },
                 None => Engine::Local(Box::new(
                     Pretrained::load(&path, &device.device())
-                        .map_err(|err| StageError::Failed(format!("{student}/{label}: {err}")))?,
+                        .map_err(|err| StageError::Failed(format!("{student}/{label}: {err}")))?
+                        .stored_in(local_precision(ctx.config)?),
                 )),
             };
             let dir = ctx.dir.join(&student).join(&label);

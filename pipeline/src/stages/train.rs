@@ -16,7 +16,9 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
+use trainer::model::ModelConfig;
 use trainer::sft::data::{EncodeStats, Encoded, SftRecord, encode_all};
+use trainer::sft::memory::{MemoryPlan, PlanInput};
 use trainer::sft::train::{
     ScheduleKindSerde, TrainOptions, latest_checkpoint, total_steps, train, training_rows,
 };
@@ -24,14 +26,14 @@ use trainer::{DeviceSpec, Pretrained};
 
 use super::arms::Source;
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
-use crate::config::{BudgetKeyword, Config, DType, ExamplesPerArm, LrSchedule};
+use crate::config::{BudgetKeyword, Config, ExamplesPerArm, LrSchedule};
 use crate::identity::Identify;
 use crate::manifest::sha256_hex;
 
 pub struct Train;
 
 /// This stage's version: 3 since arms are budget-matched and trained once per seed.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// The label of the run over `train.data`.
 pub const CUSTOM: &str = "custom";
@@ -161,10 +163,13 @@ impl Stage for Train {
         }
         let mut train = serde_json::to_value(&c.train).expect("config serializes");
         // How often it logs and checkpoints changes no weight (a resume is exact).
-        train
-            .as_object_mut()
-            .expect("an object")
-            .retain(|k, _| !matches!(k.as_str(), "students" | "log_every" | "checkpoint_every"));
+        // Nor does the memory limit; `auto` counts as what it resolves to on this machine.
+        let train_obj = train.as_object_mut().expect("an object");
+        train_obj.retain(|k, _| {
+            !matches!(k.as_str(), "students" | "log_every" | "checkpoint_every" | "memory_limit_gb")
+        });
+        let device = super::device(&c.train.device, "train.device")?;
+        train_obj.insert("dtype".into(), json!(c.train.dtype.resolve(device).to_string()));
         Ok(json!({ "train": train, "students": students, "seed": c.run.seed,
                    "strategies": c.generate.strategies }))
     }
@@ -176,11 +181,6 @@ impl Stage for Train {
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let config = ctx.config;
         let t = &config.train;
-        if t.dtype == DType::Bf16 {
-            return Err(StageError::Failed(
-                "train.dtype = \"bf16\" is not implemented yet (CUDA mixed precision); use \"f32\"".into(),
-            ));
-        }
         if t.students.is_empty() {
             return Err(StageError::Failed("train.students is empty: nothing to train".into()));
         }
@@ -206,6 +206,9 @@ impl Stage for Train {
             log_every: t.log_every,
             checkpoint_every: t.checkpoint_every,
             packing: t.packing.then_some(t.max_seq_len),
+            precision: t.dtype.resolve(device),
+            checkpoint_activations: t.checkpoint_activations,
+            loss_chunk_tokens: t.loss_chunk_tokens,
         };
         let mut output = StageOutput::default();
         let (data, decided) = budget(config, ctx.run_dir.root(), &ctx.dir)?;
@@ -231,7 +234,7 @@ impl Stage for Train {
                 }
                 // The final checkpoint, so its sha256 is in the manifest too.
                 if let Some(ckpt) = latest_checkpoint(&dir) {
-                    for f in ["model.safetensors", "optimizer.bpk", "position.json"] {
+                    for f in ["model.safetensors", trainer::sft::train::OPTIMIZER, "position.json"] {
                         output.outputs.push(ckpt.join(f));
                     }
                 }
@@ -264,6 +267,7 @@ impl Run<'_> {
         let pretrained = Pretrained::load(self.model_path, &device.training_device())
             .map_err(|e| failed(e.to_string()))?;
         let (encoded, stats) = self.tokenized(&pretrained, &records, &data_hash, dir, max_seq_len)?;
+        let pretrained_config = pretrained.model.config.clone();
         if encoded.is_empty() {
             return Err(failed(format!("no usable examples in {}", self.data_path.display())));
         }
@@ -283,6 +287,21 @@ impl Run<'_> {
         crate::manifest::write_atomic(&identity_path, identity.to_string().as_bytes())
             .map_err(|source| StageError::Io { path: identity_path.clone(), source })?;
 
+        let longest = match opts.packing {
+            Some(capacity) => capacity,
+            None => encoded.iter().map(|e| e.ids.len() - 1).max().unwrap_or(1),
+        };
+        let plan = memory_plan(ctx.config, &pretrained_config, longest)?;
+        let who = format!("{}/{}", self.student, self.label);
+        tracing::info!(
+            "{who}: memory plan ({} {}, batch {} x {longest} tokens, activation checkpointing {}):\n{}",
+            opts.precision,
+            if opts.precision == trainer::Precision::Bf16 { "matmuls, f32 master weights" } else { "" },
+            opts.batch_size,
+            if opts.checkpoint_activations { "on" } else { "off" },
+            plan.table()
+        );
+        check_memory(ctx.config, &plan, &who)?;
         let total = total_steps(training_rows(&encoded, opts).len(), opts);
         let bar = ctx.reporter.bar(&format!("{}/{}", self.student, self.label), total);
         if let Some(ckpt) = latest_checkpoint(dir) {
@@ -327,6 +346,9 @@ impl Run<'_> {
             "trained_tokens": outcome.tokens,
             "seconds": outcome.seconds,
             "checkpoint": outcome.checkpoint,
+            "dtype": opts.precision.to_string(),
+            "checkpoint_activations": opts.checkpoint_activations,
+            "memory_plan": plan,
         }))
     }
 }
@@ -358,6 +380,76 @@ impl Run<'_> {
             .map_err(|source| StageError::Io { path, source })?;
         Ok(encoded)
     }
+}
+
+/// The memory plan of training a `model`-shaped student under `config` on rows of at most
+/// `seq_len` tokens.
+pub fn memory_plan(config: &Config, model: &ModelConfig, seq_len: usize) -> Result<MemoryPlan, StageError> {
+    let t = &config.train;
+    let device = super::device(&t.device, "train.device")?;
+    Ok(MemoryPlan::new(&PlanInput {
+        config: model,
+        precision: t.dtype.resolve(device),
+        batch_size: t.batch_size,
+        seq_len,
+        checkpoint_activations: t.checkpoint_activations,
+        loss_chunk_tokens: t.loss_chunk_tokens,
+        grad_accum_steps: t.grad_accum_steps,
+    }))
+}
+
+/// Fails, naming the keys that shrink the plan, when `plan` exceeds `train.memory_limit_gb`
+/// or the device's memory.
+pub fn check_memory(config: &Config, plan: &MemoryPlan, who: &str) -> Result<(), StageError> {
+    let t = &config.train;
+    let device = super::device(&t.device, "train.device")?;
+    let limits = [
+        t.memory_limit_gb.map(|gb| (gb, "train.memory_limit_gb".to_owned())),
+        trainer::sft::memory::device_memory_gb(device).map(|gb| (gb, format!("the memory of {device}"))),
+    ];
+    let Some((limit, what)) = limits
+        .into_iter()
+        .flatten()
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .filter(|(gb, _)| plan.total_gb() > *gb)
+    else {
+        return Ok(());
+    };
+    let state = plan.parameters + plan.gradients + plan.optimizer;
+    if state as f64 / 1e9 > limit {
+        return Err(StageError::Failed(format!(
+            "{who}: the memory plan needs {:.1} GB, more than {what} ({limit:.1} GB), and the f32 weights, \
+             gradients and AdamW state alone take {:.1} GB (16 bytes per parameter): no setting of \
+             batch, length or checkpointing makes this fit. It needs a device with more memory \
+             (train.memory_limit_gb) or the optimizer state sharded over several devices (ZeRO-3, \
+             what the paper's LLaMA-Factory runs used; not implemented here)\n{}",
+            plan.total_gb(),
+            state as f64 / 1e9,
+            plan.table()
+        )));
+    }
+    let mut keys = Vec::new();
+    if !t.checkpoint_activations {
+        keys.push("train.checkpoint_activations = true".to_owned());
+    }
+    if t.dtype.resolve(device) == trainer::Precision::F32 {
+        keys.push("train.dtype = \"bf16\" (on hardware with native bf16)".to_owned());
+    }
+    if t.batch_size > 1 {
+        keys.push(format!(
+            "a smaller train.batch_size (now {}; raise train.grad_accum_steps to keep the effective batch)",
+            t.batch_size
+        ));
+    }
+    keys.push(format!("a smaller train.max_seq_len (now {})", t.max_seq_len));
+    keys.push(format!("a smaller train.loss_chunk_tokens (now {})", t.loss_chunk_tokens));
+    Err(StageError::Failed(format!(
+        "{who}: the memory plan needs {:.1} GB, more than {what} ({limit:.1} GB); training would not fit. \
+         Change: {}\n{}",
+        plan.total_gb(),
+        keys.join("; "),
+        plan.table()
+    )))
 }
 
 /// Every line a pair; blank lines skipped; a bad line is an error naming file and line.

@@ -5,6 +5,7 @@ use burn::tensor::activation::softmax;
 use super::cache::LayerCache;
 use super::layers::{Linear, RmsNorm};
 use super::rope::Rope;
+use crate::precision::{Precision, f32};
 
 /// Grouped-query self-attention with optional q/k/v bias (Qwen2) and q/k RMSNorm (Qwen3).
 #[derive(Module, Debug)]
@@ -21,17 +22,18 @@ pub struct Attention {
 }
 
 impl Attention {
-    /// `x` `[batch, seq, hidden]`; `bias` `[batch, 1, seq, keys]` (see `mask`).
-    pub fn forward(
+    /// Queries `[batch, heads, seq, head_dim]`, keys and values `[batch, kv_heads, seq,
+    /// head_dim]` of `x` `[batch, seq, hidden]`: projections in `p`'s dtype, q/k norms and
+    /// RoPE in f32, returned in `p`'s dtype.
+    pub fn project(
         &self,
         x: Tensor<3>,
         cos: &Tensor<4>,
         sin: &Tensor<4>,
-        bias: Tensor<4>,
-        cache: Option<&mut LayerCache>,
-    ) -> Tensor<3> {
+        p: Precision,
+    ) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
         let [b, s, _] = x.dims();
-        let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let d = self.head_dim;
         let heads = |t: Tensor<3>, n: usize, norm: &Option<RmsNorm>| {
             let t = t.reshape([b, s, n, d]);
             let t = match norm {
@@ -40,11 +42,40 @@ impl Attention {
             };
             t.swap_dims(1, 2)
         };
-        let q = heads(self.q_proj.forward(x.clone()), h, &self.q_norm);
-        let k = heads(self.k_proj.forward(x.clone()), kvh, &self.k_norm);
-        let v = heads(self.v_proj.forward(x), kvh, &None);
-        let q = Rope::apply(q, cos, sin);
-        let k = Rope::apply(k, cos, sin);
+        let x = p.matmul_input(x);
+        let q = heads(self.q_proj.forward(x.clone(), p), self.num_heads, &self.q_norm);
+        let k = heads(self.k_proj.forward(x.clone(), p), self.num_kv_heads, &self.k_norm);
+        let v = heads(self.v_proj.forward(x, p), self.num_kv_heads, &None);
+        let q = p.matmul_input(Rope::apply(f32(q), cos, sin));
+        let k = p.matmul_input(Rope::apply(f32(k), cos, sin));
+        (q, k, v)
+    }
+
+    /// The output projection of attended values `[batch, heads, seq, head_dim]`.
+    pub fn output(&self, attended: Tensor<4>, p: Precision) -> Tensor<3> {
+        let [b, h, s, d] = attended.dims();
+        self.o_proj.forward(attended.swap_dims(1, 2).reshape([b, s, h * d]), p)
+    }
+
+    pub fn scale(&self) -> f64 {
+        (self.head_dim as f64).powf(-0.5)
+    }
+
+    /// `x` `[batch, seq, hidden]`; `bias` `[batch, 1, seq, keys]` (see `mask`). Projections and
+    /// the two attention matmuls run in `p`'s dtype; q/k norms, RoPE and softmax in f32; the
+    /// cache holds keys and values in `p`'s dtype.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        bias: Tensor<4>,
+        cache: Option<&mut LayerCache>,
+        p: Precision,
+    ) -> Tensor<3> {
+        let [b, s, _] = x.dims();
+        let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let (q, k, v) = self.project(x, cos, sin, p);
         let (k, v) = match cache {
             Some(cache) => cache.append(k, v),
             None => (k, v),
@@ -59,9 +90,8 @@ impl Attention {
         } else {
             bias.unsqueeze_dim::<5>(2).expand([b, 1, rep, s, keys]).reshape([b, 1, rep * s, keys])
         };
-        let scale = (d as f64).powf(-0.5);
-        let scores = q.matmul(k.swap_dims(2, 3)) * scale + bias;
-        let out = softmax(scores, 3).matmul(v).reshape([b, h, s, d]);
-        self.o_proj.forward(out.swap_dims(1, 2).reshape([b, s, h * d]))
+        let scores = f32(q.matmul(k.swap_dims(2, 3))) * self.scale() + bias;
+        let probs = p.matmul_input(softmax(scores, 3));
+        self.output(probs.matmul(v).reshape([b, h, s, d]), p)
     }
 }

@@ -9,6 +9,7 @@ use super::mlp::Mlp;
 use super::rope::Rope;
 use crate::error::ModelError;
 use crate::load::WeightSource;
+use crate::precision::{Precision, f32};
 
 #[derive(Module, Debug)]
 pub struct DecoderLayer {
@@ -16,6 +17,45 @@ pub struct DecoderLayer {
     pub mlp: Mlp,
     pub input_layernorm: RmsNorm,
     pub post_attention_layernorm: RmsNorm,
+}
+
+impl DecoderLayer {
+    /// One pre-norm block on the f32 residual stream `x` `[batch, seq, hidden]`.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        rope: &(Tensor<4>, Tensor<4>),
+        bias: Tensor<4>,
+        cache: Option<&mut super::cache::LayerCache>,
+        p: Precision,
+    ) -> Tensor<3> {
+        let h = self.input_layernorm.forward(x.clone());
+        let x = x + f32(self.self_attn.forward(h, &rope.0, &rope.1, bias, cache, p));
+        let h = self.post_attention_layernorm.forward(x.clone());
+        x + f32(self.mlp.forward(h, p))
+    }
+
+    /// The same block with libtorch's fused attention (no `[heads x T x T]` scores); no
+    /// cache, no autodiff graph (see `fused`).
+    pub fn forward_fused(
+        &self,
+        x: Tensor<3>,
+        rope: &(Tensor<4>, Tensor<4>),
+        visibility: &super::fused::Visibility,
+        p: Precision,
+    ) -> Tensor<3> {
+        let attn = &self.self_attn;
+        let (q, k, v) = attn.project(self.input_layernorm.forward(x.clone()), &rope.0, &rope.1, p);
+        let attended = super::fused::attention(q, k, v, visibility, attn.scale());
+        self.after_attention(x, attended, p)
+    }
+
+    /// The residual add of the attention output, then the MLP half of the block.
+    pub fn after_attention(&self, x: Tensor<3>, attended: Tensor<4>, p: Precision) -> Tensor<3> {
+        let x = x + f32(self.self_attn.output(attended, p));
+        let h = self.post_attention_layernorm.forward(x.clone());
+        x + f32(self.mlp.forward(h, p))
+    }
 }
 
 /// `model.*` in a transformers checkpoint.
@@ -35,6 +75,9 @@ pub struct CausalLm {
     pub config: ModelConfig,
     #[module(skip)]
     rope: Rope,
+    /// What the matmuls compute in (see [`Precision`]); f32 when built.
+    #[module(skip)]
+    pub precision: Precision,
 }
 
 /// One forward's inputs: token ids, their positions (which skip left padding), and the
@@ -128,39 +171,73 @@ impl CausalLm {
         };
         weights.finish()?;
         let rope = Rope::new(&config);
-        Ok(Self { model, lm_head, config, rope })
+        Ok(Self { model, lm_head, config, rope, precision: Precision::F32 })
     }
 
-    /// Final hidden states `[batch, seq, hidden]`; appends to `cache` when given.
-    pub fn hidden(&self, inputs: Inputs, mut cache: Option<&mut KvCache>) -> Tensor<3> {
-        let [b, s] = inputs.tokens.dims();
+    /// Computes in `precision` from now on (weights are cast per matmul: f32 master weights
+    /// stay f32 for training).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// Stores every weight in `precision`'s dtype and computes in it: half the bytes per
+    /// decoded token in bf16. For inference (an optimizer would step bf16 weights).
+    pub fn stored_in(self, precision: Precision) -> Self {
+        struct Cast(burn::tensor::DType);
+        impl burn::module::ModuleMapper for Cast {
+            fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+                let dtype = self.0;
+                param.map(|t| if t.dtype() == dtype { t } else { t.cast(dtype) })
+            }
+        }
+        self.map(&mut Cast(precision.dtype())).with_precision(precision)
+    }
+
+    /// The token embeddings `[batch, seq, hidden]` in f32 (the residual stream).
+    pub fn embed(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let [b, s] = tokens.dims();
         let hid = self.config.hidden_size;
-        let mut x =
-            self.model.embed_tokens.val().select(0, inputs.tokens.reshape([b * s])).reshape([b, s, hid]);
-        let (cos, sin) = self.rope.angles(inputs.positions);
+        f32(self.model.embed_tokens.val().select(0, tokens.reshape([b * s])).reshape([b, s, hid]))
+    }
+
+    /// RoPE's `(cos, sin)` for `positions` `[batch, seq]`.
+    pub fn rope_angles(&self, positions: Tensor<2, Int>) -> (Tensor<4>, Tensor<4>) {
+        self.rope.angles(positions)
+    }
+
+    /// Final hidden states `[batch, seq, hidden]` (f32); appends to `cache` when given.
+    pub fn hidden(&self, inputs: Inputs, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+        let mut x = self.embed(inputs.tokens);
+        let rope = self.rope.angles(inputs.positions);
         for (i, layer) in self.model.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            let h = layer.input_layernorm.forward(x.clone());
-            x = x + layer.self_attn.forward(h, &cos, &sin, inputs.bias.clone(), layer_cache);
-            let h = layer.post_attention_layernorm.forward(x.clone());
-            x = x + layer.mlp.forward(h);
+            x = layer.forward(x, &rope, inputs.bias.clone(), layer_cache, self.precision);
         }
         self.model.norm.forward(x)
     }
 
-    /// Logits `[batch, seq, vocab]` for hidden states.
-    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+    /// The output projection's weight `[vocab, hidden]`: `lm_head`, or the embeddings when
+    /// tied.
+    pub fn head_weight(&self) -> Tensor<2> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
+            Some(head) => head.weight.val(),
+            None => self.model.embed_tokens.val(),
+        }
+    }
+
+    /// Logits `[batch, seq, vocab]` (f32) for hidden states.
+    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let p = self.precision;
+        f32(match &self.lm_head {
+            Some(head) => head.forward(hidden, p),
             None => {
                 let [b, s, h] = hidden.dims();
-                hidden.reshape([b * s, h]).matmul(self.model.embed_tokens.val().transpose()).reshape([
-                    b,
-                    s,
-                    self.config.vocab_size,
-                ])
+                p.matmul_input(hidden.reshape([b * s, h]))
+                    .matmul(p.matmul_input(self.model.embed_tokens.val()).transpose())
+                    .reshape([b, s, self.config.vocab_size])
             }
-        }
+        })
     }
 
     pub fn forward(&self, inputs: Inputs, cache: Option<&mut KvCache>) -> Tensor<3> {

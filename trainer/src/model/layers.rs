@@ -4,6 +4,8 @@
 use burn::module::{Module, Param};
 use burn::tensor::Tensor;
 
+use crate::precision::{Precision, f32};
+
 #[derive(Module, Debug)]
 pub struct Linear {
     /// `[out_features, in_features]`, as PyTorch stores it.
@@ -12,13 +14,16 @@ pub struct Linear {
 }
 
 impl Linear {
-    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+    /// `x @ weight^T + bias` in `p`'s dtype (the output stays in it; f32 master weights are
+    /// cast per call, weights already stored in that dtype are used as they are).
+    pub fn forward<const D: usize>(&self, x: Tensor<D>, p: Precision) -> Tensor<D> {
         let mut dims = x.dims();
         let rows: usize = dims[..D - 1].iter().product();
         let [out, _] = self.weight.dims();
-        let y = x.reshape([rows, dims[D - 1]]).matmul(self.weight.val().transpose());
+        let x = p.matmul_input(x);
+        let y = x.reshape([rows, dims[D - 1]]).matmul(p.matmul_input(self.weight.val()).transpose());
         let y = match &self.bias {
-            Some(b) => y + b.val().unsqueeze_dim(0),
+            Some(b) => y + p.matmul_input(b.val()).unsqueeze_dim(0),
             None => y,
         };
         dims[D - 1] = out;
@@ -33,9 +38,11 @@ pub struct RmsNorm {
 }
 
 impl RmsNorm {
-    /// Normalises over the last dimension, as transformers' `LlamaRMSNorm` does.
+    /// Normalises over the last dimension in f32, as transformers' `LlamaRMSNorm` does; the
+    /// output is f32 whatever the input's dtype.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let x = f32(x);
         let rms = (x.clone().square().mean_dim(D - 1) + self.eps).sqrt();
-        (x / rms) * self.weight.val().unsqueeze()
+        (x / rms) * f32(self.weight.val()).unsqueeze()
     }
 }

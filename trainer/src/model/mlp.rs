@@ -3,6 +3,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::silu;
 
 use super::layers::Linear;
+use crate::precision::Precision;
 
 /// SwiGLU: `down(silu(gate(x)) * up(x))`, with transformers' field names.
 #[derive(Module, Debug)]
@@ -13,7 +14,9 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.down_proj.forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+    /// In `p`'s dtype throughout (the output too).
+    pub fn forward(&self, x: Tensor<3>, p: Precision) -> Tensor<3> {
+        let x = p.matmul_input(x);
+        self.down_proj.forward(silu(self.gate_proj.forward(x.clone(), p)) * self.up_proj.forward(x, p), p)
     }
 }

@@ -5,6 +5,7 @@ pub mod attention;
 pub mod cache;
 pub mod config;
 pub mod decoder;
+pub mod fused;
 pub mod layers;
 pub mod mask;
 pub mod mlp;

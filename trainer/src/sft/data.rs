@@ -120,6 +120,24 @@ pub struct Batch {
     pub targets: Tensor<2, Int>,
     pub weights: Tensor<2>,
     pub supervised: usize,
+    /// Flat indices (`row * width + t`) of the positions that carry the loss, and the tokens
+    /// they predict: what the chunked loss reads, so prompt and padding get no logits at all.
+    pub loss_at: Vec<i64>,
+    pub loss_targets: Vec<i64>,
+    /// Several examples share a row (attention follows `inputs.bias`); otherwise rows are
+    /// right-padded and plain causal attention is exact for every real token.
+    pub packed: bool,
+}
+
+/// The supervised positions of flat `weights`/`targets`.
+fn loss_positions(targets: &[i64], weights: &[f32]) -> (Vec<i64>, Vec<i64>) {
+    weights
+        .iter()
+        .zip(targets)
+        .enumerate()
+        .filter(|(_, (w, _))| **w > 0.0)
+        .map(|(i, (_, &t))| (i as i64, t))
+        .unzip()
 }
 
 /// Packs examples into rows of at most `capacity` tokens (first fit, longest first;
@@ -177,6 +195,7 @@ pub fn collate_packed(rows: &[Vec<&Encoded>], pad: u32, device: &Device) -> Batc
     }
     let flat_ids: Vec<i64> = ids.iter().flatten().map(|&t| i64::from(t)).collect();
     let flat_pos: Vec<i64> = positions.into_iter().flatten().collect();
+    let (loss_at, loss_targets) = loss_positions(&targets, &weights);
     Batch {
         inputs: Inputs {
             tokens: Tensor::from_data(TensorData::new(flat_ids, [b, width]), device),
@@ -186,6 +205,9 @@ pub fn collate_packed(rows: &[Vec<&Encoded>], pad: u32, device: &Device) -> Batc
         targets: Tensor::from_data(TensorData::new(targets, [b, width]), device),
         weights: Tensor::from_data(TensorData::new(weights, [b, width]), device),
         supervised,
+        loss_at,
+        loss_targets,
+        packed: true,
     }
 }
 
@@ -212,11 +234,15 @@ pub fn collate(examples: &[&Encoded], pad: u32, device: &Device) -> Batch {
             supervised += usize::from(supervised_here);
         }
     }
+    let (loss_at, loss_targets) = loss_positions(&targets, &weights);
     Batch {
         inputs: Inputs::new(&ids, &positions, &valid, device),
         targets: Tensor::from_data(TensorData::new(targets, [b, width]), device),
         weights: Tensor::from_data(TensorData::new(weights, [b, width]), device),
         supervised,
+        loss_at,
+        loss_targets,
+        packed: false,
     }
 }
 

@@ -1,7 +1,9 @@
-//! Supervised fine-tuning: examples to token ids and batches (`data`), the masked loss
-//! (`loss`), learning-rate schedules (`schedule`), and the loop with checkpoints (`train`).
+//! Supervised fine-tuning: data, loss, one micro-batch's gradients, the training loop.
 
+pub mod adamw;
 pub mod data;
 pub mod loss;
+pub mod memory;
 pub mod schedule;
+pub mod step;
 pub mod train;

@@ -1,24 +1,24 @@
-//! The training loop: AdamW (decoupled weight decay, as PyTorch), warmup + decay schedule,
-//! gradient accumulation with a token-level mean over the window, global-norm clipping (burn's
-//! own clipping is per tensor), epochs or max steps over seeded length-grouped batches.
-//! Checkpoints hold the weights (safetensors), the optimizer state (burnpack) and the data
-//! position; resuming from one continues bit for bit as if never stopped (CPU; tested).
+//! The training loop: in-place AdamW (decoupled weight decay, as PyTorch; `adamw`), warmup +
+//! decay schedule, gradient accumulation with a token-level mean over the window, global-norm
+//! clipping, epochs or max steps over seeded length-grouped batches. Checkpoints hold the
+//! weights and AdamW's moments (safetensors) and the data position; resuming from one
+//! continues bit for bit as if never stopped (CPU; tested).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams};
-use burn::tensor::Tensor;
+use burn::optim::GradientsAccumulator;
 use serde::{Deserialize, Serialize};
 
+use super::adamw::{AdamW, AdamWSettings};
 use super::data::{Encoded, collate, collate_packed, epoch_batches, pack};
-use super::loss::masked_cross_entropy;
 use super::schedule::{Schedule, ScheduleKind};
+use super::step::{StepSettings, batch_gradients};
 use crate::error::ModelError;
 use crate::load::safetensors::SafetensorsSource;
 use crate::model::CausalLm;
+use crate::precision::Precision;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainOptions {
@@ -43,6 +43,20 @@ pub struct TrainOptions {
     /// example); one example per row when absent.
     #[serde(default)]
     pub packing: Option<usize>,
+    /// What the matmuls compute in; master weights and AdamW state stay f32.
+    #[serde(default)]
+    pub precision: Precision,
+    /// Recompute each decoder layer's activations in the backward instead of keeping them.
+    #[serde(default)]
+    pub checkpoint_activations: bool,
+    /// Supervised positions whose logits exist at once in the loss.
+    #[serde(default = "default_loss_chunk")]
+    pub loss_chunk_tokens: usize,
+}
+
+/// 1,024 positions: 200 MB of f32 logits at SmolLM2's vocabulary, 620 MB at Qwen's.
+pub fn default_loss_chunk() -> usize {
+    1024
 }
 
 /// [`ScheduleKind`] as it appears in options files.
@@ -115,6 +129,8 @@ pub fn total_steps(rows: usize, opts: &TrainOptions) -> u64 {
 }
 
 const CHECKPOINTS: &str = "checkpoints";
+/// AdamW's moments in a checkpoint (f32 safetensors by parameter id).
+pub const OPTIMIZER: &str = "optimizer.safetensors";
 
 /// The newest complete checkpoint under `dir` (its `position.json` is written last).
 pub fn latest_checkpoint(dir: &Path) -> Option<PathBuf> {
@@ -133,7 +149,7 @@ pub fn latest_checkpoint(dir: &Path) -> Option<PathBuf> {
 /// `on_log` sees every step; returning `false` stops (as an interruption would: progress since
 /// the last checkpoint is not saved).
 pub fn train(
-    mut model: CausalLm,
+    model: CausalLm,
     data: &[Encoded],
     pad: u32,
     opts: &TrainOptions,
@@ -145,6 +161,11 @@ pub fn train(
         return Err(ModelError::Generation("no training examples".into()));
     }
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    let mut model = model.with_precision(opts.precision);
+    let settings = StepSettings {
+        checkpoint_activations: opts.checkpoint_activations,
+        loss_chunk_tokens: opts.loss_chunk_tokens,
+    };
     let device = model.model.embed_tokens.device();
     let rows = training_rows(data, opts);
     let total = total_steps(rows.len(), opts);
@@ -154,21 +175,20 @@ pub fn train(
         warmup_steps: (opts.warmup_ratio * total as f64).ceil() as u64,
         total_steps: total,
     };
-    let adamw = AdamWConfig::new()
-        .with_beta_1(opts.beta1 as f32)
-        .with_beta_2(opts.beta2 as f32)
-        .with_epsilon(opts.epsilon as f32)
-        .with_weight_decay(opts.weight_decay as f32);
-    let mut optim = adamw.init();
+    let mut optim = AdamW::new(AdamWSettings {
+        beta1: opts.beta1,
+        beta2: opts.beta2,
+        epsilon: opts.epsilon,
+        weight_decay: opts.weight_decay,
+    });
     let mut pos = Position::default();
     let mut resumed_from = None;
     let metrics_path = dir.join("metrics.jsonl");
     if resume && let Some(ckpt) = latest_checkpoint(dir) {
         let config = model.config.clone();
-        model = CausalLm::build(config, &mut SafetensorsSource::open(&ckpt)?, &device)?;
-        optim = optim
-            .load(ckpt.join("optimizer.bpk"))
-            .map_err(|e| ModelError::format(ckpt.join("optimizer.bpk"), format!("{e:?}")))?;
+        model = CausalLm::build(config, &mut SafetensorsSource::open(&ckpt)?, &device)?
+            .with_precision(opts.precision);
+        optim.load(&ckpt.join(OPTIMIZER), &model)?;
         let p = ckpt.join("position.json");
         let text = std::fs::read_to_string(&p).map_err(|e| ModelError::io(&p, e))?;
         pos = serde_json::from_str(&text).map_err(|e| ModelError::format(&p, e.to_string()))?;
@@ -208,13 +228,10 @@ pub fn train(
                 let examples: Vec<&Encoded> = batch_rows.iter().map(|&r| &data[rows[r][0]]).collect();
                 collate(&examples, pad, &device)
             };
-            let logits = model.forward(batch.inputs, None);
             // Each micro-batch's mean, weighted by its share of the window's tokens: the step
             // optimizes the token mean over the whole window.
             let share = batch.supervised as f64 / window_tokens.max(1) as f64;
-            let loss = masked_cross_entropy(logits, batch.targets, batch.weights) * share;
-            loss_value += f64::from(loss.clone().into_scalar::<f32>());
-            accumulator.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+            loss_value += batch_gradients(&model, batch, share, settings, &mut accumulator);
         }
         if !loss_value.is_finite() {
             let kept = latest_checkpoint(dir).map_or("none".to_owned(), |p| p.display().to_string());
@@ -223,15 +240,8 @@ pub fn train(
                 pos.step + 1
             )));
         }
-        let mut grads = accumulator.grads();
-        let grad_norm = global_norm(&model, &grads);
-        if let Some(max) = opts.max_grad_norm
-            && grad_norm > max
-        {
-            scale_grads(&model, &mut grads, max / (grad_norm + 1e-6));
-        }
         let lr = schedule.at(pos.step);
-        model = optim.step(lr, model, grads);
+        let grad_norm = optim.step(pos.step + 1, lr, &model, accumulator.grads(), opts.max_grad_norm);
         pos.step += 1;
         pos.batch += window.len();
         tokens += window_tokens as u64;
@@ -277,7 +287,7 @@ pub fn train(
 /// removed. A crash at any point leaves the previous checkpoint or the new one usable.
 fn save_checkpoint(
     model: &CausalLm,
-    optim: &burn::optim::ModuleOptimizer,
+    optim: &AdamW,
     pos: Position,
     dir: &Path,
 ) -> Result<PathBuf, ModelError> {
@@ -290,8 +300,7 @@ fn save_checkpoint(
     std::fs::create_dir_all(&path).map_err(|e| ModelError::io(&path, e))?;
     let weights = path.join("model.safetensors");
     durable(&weights, |tmp| crate::export::save_weights(model, tmp))?;
-    let optimizer = path.join("optimizer.bpk");
-    durable(&optimizer, |tmp| optim.save(tmp).map_err(|e| ModelError::format(&optimizer, format!("{e:?}"))))?;
+    durable(&path.join(OPTIMIZER), |tmp| optim.save(tmp))?;
     let p = path.join("position.json");
     durable(&p, |tmp| {
         std::fs::write(tmp, serde_json::to_string(&pos).expect("positions serialize"))
@@ -337,44 +346,4 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<(), ModelError> {
         .map(|l| format!("{l}\n"))
         .collect();
     std::fs::write(path, kept).map_err(|e| ModelError::io(path, e))
-}
-
-struct SquaredNorm<'a> {
-    grads: &'a GradientsParams,
-    total: Vec<Tensor<1>>,
-}
-
-impl ModuleVisitor for SquaredNorm<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(g) = self.grads.get::<D>(param.id) {
-            self.total.push(g.square().sum());
-        }
-    }
-}
-
-/// The L2 norm of all gradients together (PyTorch's `clip_grad_norm_`).
-fn global_norm(model: &CausalLm, grads: &GradientsParams) -> f64 {
-    let mut v = SquaredNorm { grads, total: Vec::new() };
-    model.visit(&mut v);
-    if v.total.is_empty() {
-        return 0.0;
-    }
-    f64::from(Tensor::cat(v.total, 0).sum().into_scalar::<f32>()).sqrt()
-}
-
-struct Scale<'a> {
-    grads: &'a mut GradientsParams,
-    factor: f64,
-}
-
-impl ModuleVisitor for Scale<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(g) = self.grads.remove::<D>(param.id) {
-            self.grads.register(param.id, g * self.factor);
-        }
-    }
-}
-
-fn scale_grads(model: &CausalLm, grads: &mut GradientsParams, factor: f64) {
-    model.visit(&mut Scale { grads, factor });
 }

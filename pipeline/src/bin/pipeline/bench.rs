@@ -78,10 +78,37 @@ struct DedupArgs {
     json: bool,
 }
 
+/// Which model a benchmark runs: real weights, or random ones of a given shape.
 #[derive(Args)]
-struct TrainArgs {
+struct ModelArgs {
+    /// A GGUF file or an HF folder (with --random-weights, only its tokenizer and config are
+    /// read).
     #[arg(long)]
     model: PathBuf,
+    /// Seeded random weights instead of the model's (its folder needs no weight files).
+    #[arg(long)]
+    random_weights: bool,
+    /// With --random-weights: this `config.json`'s architecture instead of the model's (e.g.
+    /// data/model_configs/Qwen3-1.7B-Base.json).
+    #[arg(long, requires = "random_weights")]
+    architecture: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    fn load(&self, device: DeviceSpec, training: bool) -> anyhow::Result<Pretrained> {
+        let device = if training { device.training_device() } else { device.device() };
+        Ok(if self.random_weights {
+            Pretrained::random(&self.model, self.architecture.as_deref(), 0, &device)?
+        } else {
+            Pretrained::load(&self.model, &device)?
+        })
+    }
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    model: ModelArgs,
     #[arg(long, default_value_t = 256)]
     seq: usize,
     #[arg(long, default_value_t = 4)]
@@ -91,14 +118,28 @@ struct TrainArgs {
     steps: u64,
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
+    /// `f32`, `bf16` or `auto`.
+    #[arg(long, default_value = "f32")]
+    dtype: trainer::PrecisionChoice,
+    /// Recompute each layer's activations in the backward.
+    #[arg(long)]
+    checkpoint_activations: bool,
+    #[arg(long, default_value_t = trainer::sft::train::default_loss_chunk())]
+    loss_chunk_tokens: usize,
+    /// Print the memory plan too (compare its total with the peak RSS of this process).
+    #[arg(long)]
+    plan: bool,
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Args)]
 struct DecodeArgs {
-    #[arg(long)]
-    model: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// `f32`, `bf16` (weights stored in bf16) or `auto`.
+    #[arg(long, default_value = "f32")]
+    dtype: trainer::PrecisionChoice,
     /// Batch sizes to measure (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     batch: Vec<usize>,
@@ -132,7 +173,8 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 fn decode(a: &DecodeArgs) -> anyhow::Result<()> {
-    let model = Pretrained::load(&a.model, &a.device.device())?;
+    let precision = a.dtype.resolve(a.device);
+    let model = a.model.load(a.device, false)?.stored_in(precision);
     let vocab = model.model.config.vocab_size;
     let requests = |b: usize, new: usize| -> Vec<Request> {
         (0..b)
@@ -146,8 +188,8 @@ fn decode(a: &DecodeArgs) -> anyhow::Result<()> {
     // Warm-up: first calls pay for allocator and kernel set-up.
     generate(&model.model, &model.tokenizer, &requests(1, 8), Padding::Left, &mut |_, _| {})?;
     if !a.json {
-        println!("| engine | batch | prompt | new | seconds | tokens/s |");
-        println!("|---|---:|---:|---:|---:|---:|");
+        println!("| engine | dtype | batch | prompt | new | seconds | tokens/s |");
+        println!("|---|---|---:|---:|---:|---:|---:|");
     }
     for &b in &a.batch {
         let reqs = requests(b, a.new_tokens);
@@ -163,11 +205,12 @@ fn decode(a: &DecodeArgs) -> anyhow::Result<()> {
             println!(
                 "{}",
                 serde_json::json!({"engine": "ours", "batch": b, "prompt": a.prompt_tokens,
-                    "new": a.new_tokens, "seconds": best, "tokens_per_s": tps})
+                    "new": a.new_tokens, "dtype": precision.to_string(), "seconds": best, "tokens_per_s": tps,
+                    "parameters": model.model.config.num_parameters()})
             );
         } else {
             println!(
-                "| ours (burn + libtorch) | {b} | {} | {} | {best:.2} | {tps:.1} |",
+                "| ours (burn + libtorch) | {precision} | {b} | {} | {} | {best:.2} | {tps:.1} |",
                 a.prompt_tokens, a.new_tokens
             );
         }
@@ -179,8 +222,18 @@ fn train(a: &TrainArgs) -> anyhow::Result<()> {
     use trainer::sft::data::Encoded;
     use trainer::sft::train::{ScheduleKindSerde, TrainOptions};
 
-    let model = Pretrained::load(&a.model, &a.device.training_device())?;
+    let model = a.model.load(a.device, true)?;
     let vocab = model.model.config.vocab_size;
+    let precision = a.dtype.resolve(a.device);
+    let plan = trainer::sft::memory::MemoryPlan::new(&trainer::sft::memory::PlanInput {
+        config: &model.model.config,
+        precision,
+        batch_size: a.batch,
+        seq_len: a.seq,
+        checkpoint_activations: a.checkpoint_activations,
+        loss_chunk_tokens: a.loss_chunk_tokens,
+        grad_accum_steps: 1,
+    });
     // Every token but the first is supervised, as a causal-LM loss over the whole sequence.
     let data: Vec<Encoded> =
         (0..a.batch).map(|r| Encoded { ids: synthetic_prompt(r, a.seq + 1, vocab), prompt_len: 1 }).collect();
@@ -201,12 +254,18 @@ fn train(a: &TrainArgs) -> anyhow::Result<()> {
         log_every: 1,
         checkpoint_every: None,
         packing: None,
+        precision,
+        checkpoint_activations: a.checkpoint_activations,
+        loss_chunk_tokens: a.loss_chunk_tokens,
     };
     let scratch = tempfile_dir()?;
     let mut marks = Vec::new();
     let pad = model.tokenizer.pad;
+    let parameters = model.model.config.num_parameters();
+    let mut losses = Vec::new();
     trainer::sft::train::train(model.model, &data, pad, &opts, &scratch, false, &mut |log| {
         marks.push(log.elapsed_s);
+        losses.push(log.loss);
         true
     })?;
     let _ = std::fs::remove_dir_all(&scratch);
@@ -214,21 +273,42 @@ fn train(a: &TrainArgs) -> anyhow::Result<()> {
     let seconds = marks[marks.len() - 1] - marks[0];
     let tokens = (a.steps as usize * a.batch * a.seq) as f64;
     let tps = tokens / seconds;
+    let peak_gb = peak_rss_gb();
+    let ckpt = if a.checkpoint_activations { "on" } else { "off" };
     if a.json {
         println!(
             "{}",
             serde_json::json!({"engine": "ours", "seq": a.seq, "batch": a.batch, "steps": a.steps,
-                "seconds": seconds, "tokens_per_s": tps})
+                "dtype": precision.to_string(), "checkpoint_activations": a.checkpoint_activations,
+                "seconds": seconds, "tokens_per_s": tps, "peak_rss_gb": peak_gb, "plan_gb": plan.total_gb(),
+                "parameters": parameters, "losses": losses})
         );
     } else {
-        println!("| engine | seq | batch | steps | seconds | tokens/s |");
-        println!("|---|---:|---:|---:|---:|---:|");
         println!(
-            "| ours (burn + libtorch) | {} | {} | {} | {seconds:.2} | {tps:.1} |",
-            a.seq, a.batch, a.steps
+            "| engine | dtype | checkpointing | seq | batch | steps | seconds | tokens/s | peak RSS GB | plan GB |"
         );
+        println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        println!(
+            "| ours (burn + libtorch) | {precision} | {ckpt} | {} | {} | {} | {seconds:.2} | {tps:.1} | {} | {:.2} |",
+            a.seq,
+            a.batch,
+            a.steps,
+            peak_gb.map_or("?".into(), |g| format!("{g:.2}")),
+            plan.total_gb()
+        );
+        if a.plan {
+            println!("\nmemory plan:\n{}", plan.table());
+        }
     }
     Ok(())
+}
+
+/// This process's peak resident memory so far (Linux `VmHWM`), in GB.
+fn peak_rss_gb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 =
+        status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024.0 / 1e9)
 }
 
 /// A fresh directory for the run's metrics and final checkpoint, removed afterwards.

@@ -7,7 +7,7 @@ mod reporter;
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -187,6 +187,9 @@ fn load(args: &ConfigArgs) -> anyhow::Result<LoadedConfig> {
     Ok(config::load(&args.config, &args.set)?)
 }
 
+/// The `config.json` of models the paper trains, by folder name (see its SOURCES.md).
+const PUBLISHED_CONFIGS: &str = "data/model_configs";
+
 fn validate(args: &ConfigArgs) -> anyhow::Result<()> {
     let loaded = load(args)?;
     let c = &loaded.config;
@@ -202,6 +205,49 @@ fn validate(args: &ConfigArgs) -> anyhow::Result<()> {
     );
     let students: Vec<&str> = c.train.students.keys().map(String::as_str).collect();
     println!("  students   {}", if students.is_empty() { "(none)".into() } else { students.join(", ") });
+    // The memory plan of each student at the longest rows the config allows: a run that
+    // cannot fit fails here, before any call is paid for.
+    let t = &c.train;
+    let device: trainer::DeviceSpec = t.device.parse()?;
+    for (name, s) in &t.students {
+        // A student not on this machine (a cluster path) is planned from its published
+        // config.json when we ship it (data/model_configs/).
+        let published = s
+            .model_path
+            .file_name()
+            .map(|n| Path::new(PUBLISHED_CONFIGS).join(format!("{}.json", n.to_string_lossy())));
+        let (model, from) = match (s.model_path.exists(), published) {
+            (false, Some(p)) if p.exists() => (trainer::pretrained::model_config(&p), p),
+            _ => (trainer::pretrained::model_config(&s.model_path), s.model_path.clone()),
+        };
+        let model = match model {
+            Ok(model) => model,
+            Err(e) => {
+                println!("  memory     {name}: no plan yet ({e})");
+                continue;
+            }
+        };
+        if from != s.model_path {
+            println!(
+                "  memory     {name}: {} is not here; planned from {}",
+                s.model_path.display(),
+                from.display()
+            );
+        }
+        let plan = pipeline::stages::train::memory_plan(c, &model, t.max_seq_len)?;
+        println!(
+            "  memory     {name}: {:.1} GB to train on {device} ({}, batch {} x {} tokens, activation checkpointing {})",
+            plan.total_gb(),
+            t.dtype.resolve(device),
+            t.batch_size,
+            t.max_seq_len,
+            if t.checkpoint_activations { "on" } else { "off" },
+        );
+        for line in plan.table().lines() {
+            println!("             {line}");
+        }
+        pipeline::stages::train::check_memory(c, &plan, &format!("train.students.{name}"))?;
+    }
     Ok(())
 }
 

@@ -1,0 +1,133 @@
+//! Numeric precision of the matmuls: f32, or bf16 with f32 master weights and f32 norms,
+//! softmax and loss (what `torch.autocast(dtype=bfloat16)` with an f32 optimizer does).
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::tensor::{DType, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::DeviceSpec;
+
+/// What the matmuls compute in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    Bf16,
+}
+
+/// As configured: a precision, or `auto` (bf16 where the hardware has native bf16 kernels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrecisionChoice {
+    #[default]
+    F32,
+    Bf16,
+    Auto,
+}
+
+impl Precision {
+    pub fn dtype(self) -> DType {
+        match self {
+            Self::F32 => DType::F32,
+            Self::Bf16 => DType::BF16,
+        }
+    }
+
+    pub fn bytes(self) -> usize {
+        match self {
+            Self::F32 => 4,
+            Self::Bf16 => 2,
+        }
+    }
+
+    /// `x` in this precision's matmul dtype (no copy when it already is).
+    pub fn matmul_input<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        cast(x, self.dtype())
+    }
+}
+
+/// `x` as f32 (no copy when it already is): norms, softmax, residuals and the loss.
+pub fn f32<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    cast(x, DType::F32)
+}
+
+fn cast<const D: usize>(x: Tensor<D>, dtype: DType) -> Tensor<D> {
+    if x.dtype() == dtype { x } else { x.cast(dtype) }
+}
+
+impl PrecisionChoice {
+    /// The precision to use on `device`: `auto` is bf16 on CUDA and on CPUs whose flags show
+    /// native bf16 (AVX512-BF16 or AMX-BF16), f32 elsewhere.
+    pub fn resolve(self, device: DeviceSpec) -> Precision {
+        match self {
+            Self::F32 => Precision::F32,
+            Self::Bf16 => Precision::Bf16,
+            Self::Auto => match device {
+                DeviceSpec::Cuda(_) => Precision::Bf16,
+                DeviceSpec::Cpu if cpu_has_native_bf16() => Precision::Bf16,
+                DeviceSpec::Cpu => Precision::F32,
+            },
+        }
+    }
+}
+
+/// Whether this CPU has bf16 dot-product instructions (Linux `/proc/cpuinfo` flags).
+pub fn cpu_has_native_bf16() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|text| flags_have_bf16(&text))
+}
+
+fn flags_have_bf16(cpuinfo: &str) -> bool {
+    cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))
+        .is_some_and(|l| l.split_whitespace().any(|f| f == "avx512_bf16" || f == "amx_bf16"))
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::Bf16 => "bf16",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown dtype `{0}`: expected `f32`, `bf16` or `auto`")]
+pub struct PrecisionError(String);
+
+impl FromStr for PrecisionChoice {
+    type Err = PrecisionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "f32" => Ok(Self::F32),
+            "bf16" => Ok(Self::Bf16),
+            "auto" => Ok(Self::Auto),
+            other => Err(PrecisionError(other.to_owned())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_follows_the_cpu_flags_and_cuda() {
+        assert!(flags_have_bf16("processor: 0\nflags\t: fpu sse avx512f avx512_bf16 amx_tile\n"));
+        assert!(flags_have_bf16("flags\t: fpu amx_bf16\n"));
+        assert!(!flags_have_bf16("flags\t: fpu sse avx512f avx2\n"));
+        assert!(!flags_have_bf16("model name: avx512_bf16 in a name only\n"));
+        assert_eq!(PrecisionChoice::Auto.resolve(DeviceSpec::Cuda(0)), Precision::Bf16);
+        assert_eq!(PrecisionChoice::F32.resolve(DeviceSpec::Cuda(0)), Precision::F32);
+        assert_eq!(PrecisionChoice::Bf16.resolve(DeviceSpec::Cpu), Precision::Bf16);
+        let cpu = PrecisionChoice::Auto.resolve(DeviceSpec::Cpu);
+        assert_eq!(cpu == Precision::Bf16, cpu_has_native_bf16());
+        assert_eq!("auto".parse::<PrecisionChoice>().unwrap(), PrecisionChoice::Auto);
+        assert!("fp16".parse::<PrecisionChoice>().unwrap_err().to_string().contains("`fp16`"));
+    }
+}
