@@ -4,8 +4,9 @@ Full fine-tuning steps (forward, causal-LM loss over every token, backward, glob
 at 1.0, AdamW lr 1e-5) on the same synthetic sequences on the CPU; one warm-up step, then N
 timed steps. `--dtype bf16` runs ours with bf16 matmuls and f32 master weights, and
 transformers under `torch.autocast("cpu", torch.bfloat16)` (the same recipe).
-`--checkpoint` turns on activation checkpointing in both (ours: per layer with fused
-attention; transformers: `gradient_checkpointing_enable()`, its SDPA attention either way).
+`--checkpoint both` turns on activation checkpointing in both (ours: per layer with fused
+attention; transformers: `gradient_checkpointing_enable()`, its SDPA attention either way);
+`--checkpoint ours` compares our default (checkpointing) with transformers' (none).
 Peak RSS: ours from its own `VmHWM`, transformers' from this Python process (which runs only
 theirs: ours is a subprocess). Usage (after `just setup`):
 
@@ -36,7 +37,7 @@ def ours(args):
         str(ROOT / "target/release/pipeline"), "bench", "train", "--json", "--model", str(args.model),
         "--seq", str(args.seq), "--batch", str(args.batch), "--steps", str(args.steps), "--dtype", args.dtype,
     ]
-    if args.checkpoint:
+    if args.checkpoint in ("ours", "both"):
         cmd.append("--checkpoint-activations")
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
@@ -44,7 +45,7 @@ def ours(args):
 def theirs(args):
     model = AutoModelForCausalLM.from_pretrained(args.model.parent, gguf_file=args.model.name, dtype=torch.float32)
     model.train()
-    if args.checkpoint:
+    if args.checkpoint == "both":
         model.gradient_checkpointing_enable()
     vocab = model.config.vocab_size
     ids = torch.tensor([sequence(r, args.seq + 1, vocab) for r in range(args.batch)])
@@ -77,12 +78,12 @@ def main():
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
-    p.add_argument("--checkpoint", action="store_true")
+    p.add_argument("--checkpoint", choices=["none", "ours", "both"], default="none")
     args = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     a = ours(args)
     b = theirs(args)
-    ckpt = "activation checkpointing" if args.checkpoint else "no checkpointing"
+    ckpt = {"none": "no checkpointing", "ours": "checkpointing: ours only", "both": "checkpointing in both"}[args.checkpoint]
     print(f"train, {args.model.name} ({args.dtype}), seq {args.seq}, batch {args.batch}, AdamW, {ckpt}, "
           f"{args.steps} timed steps, {os.cpu_count()} CPU threads")
     print("| engine | tokens/s | seconds/step | peak RSS GB |")
