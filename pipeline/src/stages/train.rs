@@ -294,9 +294,11 @@ impl Run<'_> {
         let plan = memory_plan(ctx.config, &pretrained_config, longest)?;
         let who = format!("{}/{}", self.student, self.label);
         tracing::info!(
-            "{who}: memory plan ({} {}, batch {} x {longest} tokens, activation checkpointing {}):\n{}",
-            opts.precision,
-            if opts.precision == trainer::Precision::Bf16 { "matmuls, f32 master weights" } else { "" },
+            "{who}: memory plan ({}, batch {} x {longest} tokens, activation checkpointing {}):\n{}",
+            match opts.precision {
+                trainer::Precision::Bf16 => "bf16 matmuls, f32 master weights",
+                trainer::Precision::F32 => "f32",
+            },
             opts.batch_size,
             if opts.checkpoint_activations { "on" } else { "off" },
             plan.table()
