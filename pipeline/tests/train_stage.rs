@@ -72,6 +72,12 @@ fn trains_a_student_on_given_pairs_and_exports_it() {
     let counts = &manifest["counts"]["tiny/custom/seed-42"];
     assert_eq!(counts["examples"], 4);
     assert_eq!(counts["steps"], 16);
+    // The default config asks for `auto`: bf16 exactly where this CPU has native bf16, recorded
+    // with the memory plan the run was checked against.
+    let expected = if trainer::precision::cpu_has_native_bf16() { "bf16" } else { "f32" };
+    assert_eq!(counts["dtype"], expected);
+    assert_eq!(counts["checkpoint_activations"], true);
+    assert!(counts["memory_plan"]["total"].as_u64().unwrap() > 0, "{counts}");
     let (first, last) = (counts["first_loss"].as_f64().unwrap(), counts["last_loss"].as_f64().unwrap());
     assert!(last < 0.7 * first, "loss {first} -> {last}");
     let dir = run.join("tiny/custom/seed-42");

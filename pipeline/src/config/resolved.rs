@@ -75,7 +75,7 @@ impl ResolvedLlm {
                         .clone()
                         .ok_or_else(|| format!("llm.{name}.model_path: required for provider = \"local\""))?,
                     device,
-                    precision: c.dtype.unwrap_or(crate::config::DType::Auto).resolve(device),
+                    precision: c.dtype.unwrap_or(crate::config::DType::F32).resolve(device),
                 }
             }
         };

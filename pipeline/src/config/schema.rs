@@ -85,7 +85,8 @@ pub struct LlmConfig {
     /// local: `cpu`, `cuda` or `cuda:N`.
     pub device: Option<String>,
     /// local: `f32`, `bf16` (weights stored in bf16: half the bytes per decoded token) or
-    /// `auto` (bf16 where the hardware has native bf16); `auto` when absent.
+    /// `auto` (bf16 where the hardware has native bf16); `f32` when absent, so a config that
+    /// does not ask gives the same replies on every machine.
     pub dtype: Option<DType>,
     /// Requests in flight at once (local: the largest generation batch).
     pub max_concurrency: usize,
@@ -432,7 +433,8 @@ pub struct TrainConfig {
     pub data: Option<PathBuf>,
     /// `cpu`, `cuda` or `cuda:N`.
     pub device: String,
-    /// `f32`, `bf16` or `auto`; what was chosen is in the train manifest.
+    /// `f32` (the default: the same weights on every machine), `bf16` or `auto`; what was
+    /// chosen is in the train manifest.
     pub dtype: DType,
     /// Recompute each decoder layer's activations in the backward pass instead of keeping
     /// them, with libtorch's fused attention: memory linear in the sequence instead of
@@ -479,7 +481,7 @@ impl Default for TrainConfig {
             students: BTreeMap::new(),
             data: None,
             device: "cpu".into(),
-            dtype: DType::Auto,
+            dtype: DType::F32,
             checkpoint_activations: true,
             loss_chunk_tokens: trainer::sft::train::default_loss_chunk(),
             memory_limit_gb: None,
@@ -538,7 +540,7 @@ impl Default for EvaluateConfig {
             max_new_tokens: 16384,
             batch_size: 16,
             device: "cpu".into(),
-            dtype: DType::Auto,
+            dtype: DType::F32,
             llm: None,
             endpoint_model: EndpointModel::Path,
             baseline: true,
