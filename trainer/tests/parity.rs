@@ -243,3 +243,45 @@ fn generate_without_stop(model: &Pretrained, request: Request) -> Vec<u32> {
     }
     ids
 }
+
+/// Weights stored in bf16 (inference with `dtype = "bf16"`): logits stay close to f32's for
+/// every family, cached decoding matches the full forward in bf16, and left padding still
+/// changes nothing: what the local engine relies on.
+#[test]
+fn bf16_weights_track_f32_logits_through_the_cache() {
+    let device = DeviceSpec::Cpu.device();
+    for name in ["llama", "qwen2", "qwen3"] {
+        let f32_model = load_tiny(name);
+        let tokens: Vec<u32> = vec![5, 9, 13, 2, 77, 31, 8, 100];
+        let reference = host(f32_model.forward(Inputs::dense(std::slice::from_ref(&tokens), &device), None));
+        let model = load_tiny(name).stored_in(trainer::Precision::Bf16);
+        assert_eq!(model.model.embed_tokens.val().dtype(), burn::tensor::DType::BF16);
+        let full = host(model.forward(Inputs::dense(std::slice::from_ref(&tokens), &device), None));
+        let scale = reference.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let diff = max_abs_diff(&full, &reference);
+        assert!(diff > 0.0, "{name}: bf16 weights gave f32's logits exactly");
+        assert!(
+            diff < 0.05 * scale.max(1.0),
+            "{name}: bf16 vs f32 logits differ by {diff} (largest {scale})"
+        );
+
+        let vocab = model.config.vocab_size;
+        let mut cache = model.new_cache();
+        host(model.forward(Inputs::dense(&[tokens[..3].to_vec()], &device), Some(&mut cache)));
+        for (i, &t) in tokens.iter().enumerate().skip(3) {
+            let inputs = Inputs::new(&[vec![t]], &[vec![i as i64]], &[vec![true; i + 1]], &device);
+            let step = host(model.forward(inputs, Some(&mut cache)));
+            let diff = max_abs_diff(&step, &full[i * vocab..(i + 1) * vocab]);
+            assert!(diff < 0.05 * scale.max(1.0), "{name}: position {i}: cached bf16 differs by {diff}");
+        }
+
+        let short: Vec<u32> = vec![7, 11, 13];
+        let alone = host(model.forward(Inputs::dense(std::slice::from_ref(&short), &device), None));
+        let ids = vec![tokens[..6].to_vec(), [vec![0; 3], short.clone()].concat()];
+        let positions = vec![(0..6).collect(), vec![0, 0, 0, 0, 1, 2]];
+        let valid = vec![vec![true; 6], [vec![false; 3], vec![true; 3]].concat()];
+        let batch = host(model.forward(Inputs::new(&ids, &positions, &valid, &device), None));
+        let diff = max_abs_diff(&batch[6 * vocab + 3 * vocab..], &alone);
+        assert!(diff < 0.05 * scale.max(1.0), "{name}: padding changed bf16 logits by {diff}");
+    }
+}
