@@ -10,13 +10,14 @@ cd "$(dirname "$0")/../.."
 TORCH_VERSION="${TORCH_VERSION:-2.11.0}"
 WHEELS=.deps/gpu-wheel
 if [ ! -d "$WHEELS/torch" ]; then
-    # PyPI's Linux wheel carries the CUDA libtorch; only its headers and libraries are used.
+    # PyPI's Linux wheel carries the CUDA libtorch (2.11.0 is +cu130, as the GPU hosts' is);
+    # only its headers and libraries are used.
     python3 -m pip download --no-deps --only-binary=:all: --dest "$WHEELS/dl" "torch==$TORCH_VERSION"
     python3 -m zipfile -e "$WHEELS"/dl/torch-*.whl "$WHEELS"
     rm -rf "$WHEELS/dl"
 fi
-# tch 0.22 is written against libtorch 2.9; its shim compiles against later headers (checked
-# by this build), so the version check is bypassed on purpose.
+# tch 0.22 is written against libtorch 2.9; its C++ shim compiles against 2.11's headers
+# (checked: torch-sys alone builds in 4 minutes), so the version check is bypassed on purpose.
 LIBTORCH="$PWD/$WHEELS/torch" LIBTORCH_BYPASS_VERSION_CHECK=1 LIBTORCH_CXX11_ABI=1 \
     cargo build --release --locked -p pipeline --target-dir target/gpu
 mkdir -p gpu-bundle
