@@ -165,8 +165,9 @@ impl Stage for Evaluate {
         let mut slice = json!({ "evaluate": evaluate, "seed": c.run.seed, "baselines": baselines,
                    "grading": grading(c.evaluate.extraction),
                    "train_data": c.train.data.is_some(), "strategies": c.generate.strategies });
-        if c.evaluate.llm.is_none() && local_precision(c)? != trainer::Precision::F32 {
-            slice["dtype"] = json!(local_precision(c)?.to_string());
+        let precision = local_precision(c)?;
+        if c.evaluate.llm.is_none() && precision != trainer::Precision::F32 {
+            slice["dtype"] = json!(precision.to_string());
         }
         Ok(slice)
     }

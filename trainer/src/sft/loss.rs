@@ -53,7 +53,7 @@ pub fn cross_entropy_gradients(
         );
         let z = f32(h.clone().matmul(head.clone().transpose()));
         let max = z.clone().max_dim(1);
-        let lse = max + (z.clone() - z.clone().max_dim(1)).exp().sum_dim(1).log();
+        let lse = max.clone() + (z.clone() - max).exp().sum_dim(1).log();
         let picked = z.clone().gather(1, t.clone());
         loss += f64::from((lse.clone() - picked).sum().into_scalar::<f32>());
         // d/dz of -log softmax(z)[t] is softmax(z) - onehot(t).

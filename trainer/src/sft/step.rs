@@ -58,7 +58,7 @@ pub fn batch_gradients(
     let last = x.autodiff().require_grad();
     let (loss, surrogate) =
         chunked_loss(model, model.model.norm.forward(last.clone()), at, targets, scale, chunk);
-    let mut grad = backward_into(model, surrogate, &[&last], into).remove(0);
+    let mut grad = backward_into(model, surrogate, &last, into);
     for (layer, input) in layers.iter().zip(inputs).rev() {
         grad = layer_backward(model, layer, input, grad, &rope, &visibility, into);
     }
@@ -98,23 +98,20 @@ fn layer_backward(
     into.accumulate(model, GradientsParams::from_grads(grads, model));
     let (dq, dk, dv) = saved.backward(d_attended);
     let surrogate = f32((q * dq).sum()) + f32((k * dk).sum()) + f32((v * dv).sum());
-    let d_projected = backward_into(model, surrogate, &[&x], into).remove(0);
+    let d_projected = backward_into(model, surrogate, &x, into);
     d_residual + d_projected
 }
 
 /// Backpropagates `surrogate`, adds the parameters' gradients to `into`, and returns the
-/// gradients of `leaves` (tensors that require them).
-fn backward_into<const D: usize>(
+/// gradient of `leaf` (a tensor that requires it).
+fn backward_into(
     model: &CausalLm,
     surrogate: Tensor<1>,
-    leaves: &[&Tensor<D>],
+    leaf: &Tensor<3>,
     into: &mut GradientsAccumulator<CausalLm>,
-) -> Vec<Tensor<D>> {
+) -> Tensor<3> {
     let mut grads = surrogate.backward();
-    let out = leaves
-        .iter()
-        .map(|leaf| leaf.grad_remove(&mut grads).expect("the leaf requires its gradient"))
-        .collect();
+    let grad = leaf.grad_remove(&mut grads).expect("the leaf requires its gradient");
     into.accumulate(model, GradientsParams::from_grads(grads, model));
-    out
+    grad
 }
