@@ -535,6 +535,9 @@ fn each_change_reruns_exactly_what_it_affects_and_no_record_is_stale() {
             std::fs::write(&student_weights, &original_weights).unwrap();
             std::fs::write(&student_config, &original_config).unwrap();
         }
+        // Each case holds two trained arms with their optimizer state (~100 MB): keeping all
+        // of them filled CI's disk.
+        std::fs::remove_dir_all(&run).unwrap();
     }
 
     // --force replays the cache (free, identical); --refresh-cache asks again.
