@@ -62,8 +62,15 @@ pub fn plan(config: &Config, stages: &[StageName]) -> Vec<(String, StageName, Op
         .collect()
 }
 
-fn gpus_default(stage: StageName) -> u32 {
-    u32::from(matches!(stage, StageName::Train | StageName::Evaluate))
+/// One GPU for the stages that run models; training asks for as many as `train.devices` lists.
+fn gpus_default(config: &Config, stage: StageName) -> u32 {
+    match stage {
+        StageName::Train => {
+            config.train.devices.iter().filter(|d| d.starts_with("cuda")).count().max(1) as u32
+        }
+        StageName::Evaluate => 1,
+        _ => 0,
+    }
 }
 
 /// Single-quoted for POSIX shells.
@@ -123,7 +130,7 @@ pub fn write_scripts(
     let mut jobs = Vec::new();
     for (name, stage, shards) in plan(config, stages) {
         let o = s.stages.get(stage.as_str()).cloned().unwrap_or_default();
-        let gpus = o.gpus.unwrap_or_else(|| gpus_default(stage));
+        let gpus = o.gpus.unwrap_or_else(|| gpus_default(config, stage));
         let time = o.time.clone().unwrap_or_else(|| s.time.clone());
         let mut args = vec![
             shell_quote(&binary.display().to_string()),

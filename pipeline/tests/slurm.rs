@@ -140,6 +140,47 @@ fn a_dry_run_writes_scripts_and_submits_nothing() {
 }
 
 #[test]
+fn data_parallel_training_asks_for_its_gpus() {
+    let tmp = tempfile::tempdir().unwrap();
+    let devices = r#"train.devices=["cuda:0", "cuda:1", "cuda:2", "cuda:3"]"#;
+    let two =
+        ["--dry-run", "--stages", "train,evaluate", "--set", devices, "--set", "train.grad_accum_steps=4"];
+    let out = slurm(tmp.path(), &two);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tmp.path().join("runs/paper/slurm");
+    let train = std::fs::read_to_string(dir.join("01-train.sbatch")).unwrap();
+    assert!(train.contains("#SBATCH --gres=gpu:4\n"), "{train}");
+    let evaluate = std::fs::read_to_string(dir.join("02-evaluate-shards.sbatch")).unwrap();
+    assert!(evaluate.contains("#SBATCH --gres=gpu:1\n"), "{evaluate}");
+
+    // Four devices cannot share one micro-batch per step: refused before anything is written.
+    let out = slurm(tmp.path(), &["--dry-run", "--stages", "train", "--set", devices]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("train.grad_accum_steps") && stderr.contains("multiple"), "{stderr}");
+    // Nor may the job ask for fewer GPUs than the workers need.
+    let out = slurm(
+        tmp.path(),
+        &[
+            "--dry-run",
+            "--stages",
+            "train",
+            "--set",
+            devices,
+            "--set",
+            "train.grad_accum_steps=4",
+            "--set",
+            "slurm.stages.train.gpus=2",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("slurm.stages.train.gpus: asks for 2 GPUs but train.devices lists 4"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_refused_submission_stops_the_chain_and_says_why() {
     let tmp = tempfile::tempdir().unwrap();
     let bin = tmp.path().join("bin");

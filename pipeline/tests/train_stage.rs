@@ -26,6 +26,10 @@ fn pipeline(args: &[&str]) -> Output {
 }
 
 fn run_train(tmp: &Path, data: &Path) -> Output {
+    run_train_with(tmp, data, &[])
+}
+
+fn run_train_with(tmp: &Path, data: &Path, extra: &[&str]) -> Output {
     let sets = [
         format!("run.out_dir={}", tmp.join("runs").display()),
         format!("train.data={}", data.display()),
@@ -43,8 +47,8 @@ fn run_train(tmp: &Path, data: &Path) -> Output {
         "evaluate.batch_size=2".into(),
     ];
     let mut args = vec!["run", "--config", "configs/default.toml", "--stages", "train,evaluate,report"];
-    for s in &sets {
-        args.extend(["--set", s.as_str()]);
+    for s in sets.iter().map(String::as_str).chain(extra.iter().copied()) {
+        args.extend(["--set", s]);
     }
     pipeline(&args)
 }
@@ -77,6 +81,7 @@ fn trains_a_student_on_given_pairs_and_exports_it() {
     let expected = if trainer::precision::cpu_has_native_bf16() { "bf16" } else { "f32" };
     assert_eq!(counts["dtype"], expected);
     assert_eq!(counts["checkpoint_activations"], true);
+    assert_eq!(counts["devices"], serde_json::json!(["cpu"]));
     assert!(counts["memory_plan"]["total"].as_u64().unwrap() > 0, "{counts}");
     let (first, last) = (counts["first_loss"].as_f64().unwrap(), counts["last_loss"].as_f64().unwrap());
     assert!(last < 0.7 * first, "loss {first} -> {last}");
@@ -139,6 +144,31 @@ fn trains_a_student_on_given_pairs_and_exports_it() {
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
+
+    // Two data parallel workers (sharing this CPU) take the same steps: the loss curve of one
+    // worker with the same micro-batches, recorded with the devices that made it.
+    let losses = |dir: &Path| -> Vec<f64> {
+        std::fs::read_to_string(dir.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap())
+            .collect()
+    };
+    let accum = ["train.grad_accum_steps=2", "train.batch_size=1"];
+    let one = run_train_with(tmp.path(), &data, &accum);
+    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    let single = losses(&dir);
+    let two =
+        run_train_with(tmp.path(), &data, &[&accum[..], &["train.devices=[\"cpu\", \"cpu\"]"]].concat());
+    assert!(two.status.success(), "{}", String::from_utf8_lossy(&two.stderr));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["counts"]["tiny/custom/seed-42"]["devices"], serde_json::json!(["cpu", "cpu"]));
+    let parallel = losses(&dir);
+    assert_eq!(single.len(), parallel.len());
+    for (a, b) in single.iter().zip(&parallel) {
+        assert!((a - b).abs() <= 1e-5 * a.abs(), "one worker {single:?}, two {parallel:?}");
+    }
 
     // A broken line names the file and line.
     std::fs::write(&data, "{\"prompt\": \"a\", \"completion\": \"b\"}\n{\"prompt\": 3}\n").unwrap();

@@ -5,6 +5,7 @@
 #      and a Qwen3-1.7B-shaped model (random weights) at 4,096 tokens: tokens/s, peak GPU
 #      memory against the memory plan, MFU; and the bf16 loss against f32 on the same batch.
 #   2. Batched greedy decoding, bf16 and f32, batch 1, 16, 64.
+#   3. With two GPUs or more: data parallel SFT of SmolLM2-135M over two of them (same table).
 # One table at the end. Usage: tools/gpu/check.sh [bundle dir, default gpu-bundle]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,6 +32,11 @@ COMMON=(bench train --json --device cuda --seq 4096 --batch 1 --steps 3 --checkp
 measure smollm2-bf16 "$BIN" "${COMMON[@]}" --model "$TOK" --random-weights --dtype bf16
 measure smollm2-f32 "$BIN" "${COMMON[@]}" --model "$TOK" --random-weights --dtype f32
 measure qwen3-bf16 "$BIN" "${COMMON[@]}" --model "$TOK" --random-weights --architecture "$Q3" --dtype bf16
+GPUS=$(nvidia-smi --query-gpu=index --format=csv,noheader | wc -l)
+if [ "$GPUS" -ge 2 ]; then
+    measure smollm2-bf16-dp2 "$BIN" bench train --json --devices cuda:0,cuda:1 --seq 4096 --batch 1 --steps 3 \
+        --checkpoint-activations --model "$TOK" --random-weights --dtype bf16
+fi
 measure decode-bf16 "$BIN" bench decode --json --device cuda --model "$TOK" --random-weights --dtype bf16 --batch 1,16,64
 measure decode-f32 "$BIN" bench decode --json --device cuda --model "$TOK" --random-weights --dtype f32 --batch 1,16,64
 
@@ -48,11 +54,12 @@ print(f"\nGPU: {gpu}\n")
 print("| run | dtype | seq | tokens/s | peak GPU GB | plan GB | MFU | first loss | last loss |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 shapes = {"smollm2": (30, 576), "qwen3": (28, 2048)}
-for name in ["smollm2-bf16", "smollm2-f32", "qwen3-bf16"]:
+runs = ["smollm2-bf16", "smollm2-f32", "qwen3-bf16"] + (["smollm2-bf16-dp2"] if (out / "smollm2-bf16-dp2.json").exists() else [])
+for name in runs:
     r = json.loads((out / f"{name}.json").read_text().strip().splitlines()[-1])
     layers, hidden = shapes[name.split("-")[0]]
     flops_per_token = 6 * r["parameters"] + 6 * layers * hidden * r["seq"]
-    mfu = r["tokens_per_s"] * flops_per_token / PEAK
+    mfu = r["tokens_per_s"] * flops_per_token / (PEAK * r.get("devices", 1))
     print(f"| {name} | {r['dtype']} | {r['seq']} | {r['tokens_per_s']:.0f} | {peak_mem(name):.1f} | "
           f"{r['plan_gb']:.1f} | {mfu:.1%} | {r['losses'][0]:.4f} | {r['losses'][-1]:.4f} |")
 print("\n| decode | dtype | batch | tokens/s |\n|---|---|---:|---:|")

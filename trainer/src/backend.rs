@@ -45,6 +45,20 @@ impl fmt::Display for DeviceSpec {
     }
 }
 
+/// As written in configs: `"cpu"`, `"cuda:1"`.
+impl serde::Serialize for DeviceSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DeviceSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl DeviceSpec {
     /// The libtorch device for this spec (inference: no autodiff).
     #[allow(deprecated)]
@@ -73,6 +87,13 @@ mod tests {
             assert_eq!(text.parse::<DeviceSpec>().unwrap(), spec);
         }
         assert_eq!(DeviceSpec::Cuda(3).to_string(), "cuda:3");
+        assert_eq!(
+            serde_json::to_string(&[DeviceSpec::Cpu, DeviceSpec::Cuda(3)]).unwrap(),
+            r#"["cpu","cuda:3"]"#
+        );
+        let back: Vec<DeviceSpec> = serde_json::from_str(r#"["cuda","cpu"]"#).unwrap();
+        assert_eq!(back, [DeviceSpec::Cuda(0), DeviceSpec::Cpu]);
+        assert!(serde_json::from_str::<DeviceSpec>(r#""tpu""#).is_err());
         for bad in ["gpu", "cuda:", "cuda:x", ""] {
             let err = bad.parse::<DeviceSpec>().unwrap_err().to_string();
             assert!(err.contains("expected `cpu`"), "{err}");

@@ -132,6 +132,7 @@ fn options(precision: Precision) -> TrainOptions {
         precision,
         checkpoint_activations: precision == Precision::Bf16,
         loss_chunk_tokens: 16,
+        devices: Vec::new(),
     }
 }
 

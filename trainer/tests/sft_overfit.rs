@@ -46,6 +46,7 @@ fn options() -> TrainOptions {
         precision: trainer::Precision::F32,
         checkpoint_activations: false,
         loss_chunk_tokens: 1024,
+        devices: Vec::new(),
     }
 }
 

@@ -433,6 +433,14 @@ pub struct TrainConfig {
     pub data: Option<PathBuf>,
     /// `cpu`, `cuda` or `cuda:N`.
     pub device: String,
+    /// Data parallel training, one worker per device (`["cuda:0", "cuda:1"]`; instead of
+    /// `device`): the workers share each optimizer step's `grad_accum_steps` micro-batches
+    /// (which must be a multiple of their number), so the effective batch stays
+    /// `batch_size x grad_accum_steps` and the loss curve the same as on one device. The first
+    /// device holds the optimizer state. `cpu` may be listed more than once (workers sharing
+    /// the CPU: a test of the machinery, not a speed-up).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
     /// `f32` (the default: the same weights on every machine), `bf16` or `auto`; what was
     /// chosen is in the train manifest.
     pub dtype: DType,
@@ -481,6 +489,7 @@ impl Default for TrainConfig {
             students: BTreeMap::new(),
             data: None,
             device: "cpu".into(),
+            devices: Vec::new(),
             dtype: DType::F32,
             checkpoint_activations: true,
             loss_chunk_tokens: trainer::sft::train::default_loss_chunk(),

@@ -344,3 +344,30 @@ fn extends_merges_tables_and_names_a_missing_base() {
     let e = crate::config::load(&tmp.path().join("bad.toml"), &[]).unwrap_err().to_string();
     assert!(e.contains("extends = \"nowhere.toml\": cannot read"), "{e}");
 }
+
+#[test]
+fn data_parallel_devices_are_checked() {
+    let with = |train: &str| err(&format!("{MINIMAL}\n[train]\n{train}\n"), &[]);
+    let e = with("devices = [\"cuda:0\", \"cpu\", \"cuda:0\", \"tpu\"]\ngrad_accum_steps = 6");
+    let lines: Vec<&str> = e.lines().collect();
+    assert!(lines.iter().any(|l| l.contains("train.devices[3]: unknown device `tpu`")), "{e}");
+    assert!(lines.iter().any(|l| l.contains("train.devices: mixes `cpu` with GPUs")), "{e}");
+    assert!(lines.iter().any(|l| l.contains("train.devices[2]: listed twice")), "{e}");
+    assert!(
+        lines.iter().any(|l| l.contains(
+            "train.grad_accum_steps: must be a multiple of the number of train.devices (4), got 6"
+        )),
+        "{e}"
+    );
+    let e = with("device = \"cuda:1\"\ndevices = [\"cuda:0\", \"cuda:1\"]\ngrad_accum_steps = 2");
+    assert!(e.contains("train.device: set train.devices alone"), "{e}");
+    // Workers sharing the CPU are allowed (the machinery's test); the config round-trips.
+    let text = format!("{MINIMAL}\n[train]\ndevices = [\"cpu\", \"cpu\"]\ngrad_accum_steps = 2\n");
+    let config = load_str(&text, Path::new("configs/x.toml"), &[]).unwrap().config;
+    assert_eq!(config.train.devices, ["cpu", "cpu"]);
+    let toml = config.to_toml();
+    assert!(toml.contains("devices = [\n    \"cpu\",\n    \"cpu\",\n]"), "{toml}");
+    // One device writes no `devices` key: single-device configs keep their identities.
+    let plain = load_str(MINIMAL, Path::new("configs/x.toml"), &[]).unwrap().config;
+    assert!(!plain.to_toml().contains("devices"));
+}

@@ -129,6 +129,14 @@ pub(super) fn validate(c: &Config) -> Vec<(KeyPath, String)> {
         format!("must be strictly between 0 and 1, got {}", c.report.confidence),
     );
     slurm(&mut p, &c.slurm);
+    let gpus = c.train.devices.iter().filter(|d| d.starts_with("cuda")).count();
+    if let Some(asked) = c.slurm.stages.get("train").and_then(|s| s.gpus) {
+        p.check(
+            asked as usize >= gpus,
+            || k("slurm.stages.train.gpus"),
+            format!("asks for {asked} GPUs but train.devices lists {gpus}: leave it out to request those"),
+        );
+    }
     p.0
 }
 
@@ -414,6 +422,7 @@ fn train(p: &mut Problems, t: &TrainConfig) {
         p.check(!data.as_os_str().is_empty(), || k("train.data"), "must not be empty");
     }
     p.device(&t.device, k("train.device"));
+    train_devices(p, t);
     p.at_least(t.epochs, 1, k("train.epochs"));
     if let Some(m) = t.max_steps {
         p.at_least(m, 1, k("train.max_steps"));
@@ -443,6 +452,54 @@ fn train(p: &mut Problems, t: &TrainConfig) {
     if let Some(n) = t.checkpoint_every {
         p.at_least(n, 1, k("train.checkpoint_every"));
     }
+}
+
+fn train_devices(p: &mut Problems, t: &TrainConfig) {
+    if t.devices.is_empty() {
+        return;
+    }
+    let same = |a: &str, b: &str| a.parse::<DeviceSpec>().ok().is_some_and(|a| b.parse().ok() == Some(a));
+    p.check(
+        t.device == TrainConfig::default().device || same(&t.device, &t.devices[0]),
+        || k("train.device"),
+        "set train.devices alone for data parallel training (it replaces train.device)",
+    );
+    let specs: Vec<DeviceSpec> = t
+        .devices
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| match d.parse::<DeviceSpec>() {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                p.0.push((k("train.devices").index(i), e.to_string()));
+                None
+            }
+        })
+        .collect();
+    let cpu = specs.iter().filter(|d| **d == DeviceSpec::Cpu).count();
+    p.check(
+        cpu == 0 || cpu == specs.len(),
+        || k("train.devices"),
+        "mixes `cpu` with GPUs: every worker must be of one kind",
+    );
+    for (i, d) in specs.iter().enumerate() {
+        p.check(
+            *d == DeviceSpec::Cpu || !specs[..i].contains(d),
+            || k("train.devices").index(i),
+            "listed twice",
+        );
+    }
+    let n = t.devices.len();
+    p.check(
+        t.grad_accum_steps.is_multiple_of(n),
+        || k("train.grad_accum_steps"),
+        format!(
+            "must be a multiple of the number of train.devices ({n}), got {}: the devices share each \
+             step's micro-batches (the effective batch is batch_size x grad_accum_steps on any number \
+             of devices)",
+            t.grad_accum_steps
+        ),
+    );
 }
 
 fn evaluate(p: &mut Problems, e: &EvaluateConfig, llms: &BTreeMap<String, LlmConfig>) {

@@ -26,7 +26,7 @@ use trainer::{DeviceSpec, Pretrained};
 
 use super::arms::Source;
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
-use crate::config::{BudgetKeyword, Config, ExamplesPerArm, LrSchedule};
+use crate::config::{BudgetKeyword, Config, ExamplesPerArm, LrSchedule, TrainConfig};
 use crate::identity::Identify;
 use crate::manifest::sha256_hex;
 
@@ -168,7 +168,7 @@ impl Stage for Train {
         train_obj.retain(|k, _| {
             !matches!(k.as_str(), "students" | "log_every" | "checkpoint_every" | "memory_limit_gb")
         });
-        let device = super::device(&c.train.device, "train.device")?;
+        let device = main_device(&c.train)?;
         train_obj.insert("dtype".into(), json!(c.train.dtype.resolve(device).to_string()));
         Ok(json!({ "train": train, "students": students, "seed": c.run.seed,
                    "strategies": c.generate.strategies }))
@@ -184,7 +184,7 @@ impl Stage for Train {
         if t.students.is_empty() {
             return Err(StageError::Failed("train.students is empty: nothing to train".into()));
         }
-        let device = super::device(&t.device, "train.device")?;
+        let device = main_device(t)?;
         let opts = TrainOptions {
             epochs: u64::from(t.epochs),
             max_steps: t.max_steps,
@@ -209,6 +209,10 @@ impl Stage for Train {
             precision: t.dtype.resolve(device),
             checkpoint_activations: t.checkpoint_activations,
             loss_chunk_tokens: t.loss_chunk_tokens,
+            devices: match train_devices(t)? {
+                d if d.len() > 1 => d,
+                _ => Vec::new(),
+            },
         };
         let mut output = StageOutput::default();
         let (data, decided) = budget(config, ctx.run_dir.root(), &ctx.dir)?;
@@ -350,6 +354,7 @@ impl Run<'_> {
             "checkpoint": outcome.checkpoint,
             "dtype": opts.precision.to_string(),
             "checkpoint_activations": opts.checkpoint_activations,
+            "devices": train_devices(&ctx.config.train)?.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "memory_plan": plan,
         }))
     }
@@ -384,11 +389,24 @@ impl Run<'_> {
     }
 }
 
+/// The devices training runs on: `train.devices`, or `train.device` alone.
+pub fn train_devices(t: &TrainConfig) -> Result<Vec<DeviceSpec>, StageError> {
+    if t.devices.is_empty() {
+        return Ok(vec![super::device(&t.device, "train.device")?]);
+    }
+    t.devices.iter().enumerate().map(|(i, d)| super::device(d, &format!("train.devices[{i}]"))).collect()
+}
+
+/// The device that holds the model and the optimizer (the first of several).
+fn main_device(t: &TrainConfig) -> Result<DeviceSpec, StageError> {
+    Ok(train_devices(t)?[0])
+}
+
 /// The memory plan of training a `model`-shaped student under `config` on rows of at most
 /// `seq_len` tokens.
 pub fn memory_plan(config: &Config, model: &ModelConfig, seq_len: usize) -> Result<MemoryPlan, StageError> {
     let t = &config.train;
-    let device = super::device(&t.device, "train.device")?;
+    let device = main_device(t)?;
     Ok(MemoryPlan::new(&PlanInput {
         config: model,
         precision: t.dtype.resolve(device),
@@ -404,7 +422,7 @@ pub fn memory_plan(config: &Config, model: &ModelConfig, seq_len: usize) -> Resu
 /// or the device's memory.
 pub fn check_memory(config: &Config, plan: &MemoryPlan, who: &str) -> Result<(), StageError> {
     let t = &config.train;
-    let device = super::device(&t.device, "train.device")?;
+    let device = main_device(t)?;
     let limits = [
         t.memory_limit_gb.map(|gb| (gb, "train.memory_limit_gb".to_owned())),
         trainer::sft::memory::device_memory_gb(device).map(|gb| (gb, format!("the memory of {device}"))),

@@ -8,13 +8,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::optim::GradientsAccumulator;
+use burn::module::Module;
 use serde::{Deserialize, Serialize};
 
 use super::adamw::{AdamW, AdamWSettings};
 use super::data::{Encoded, collate, collate_packed, epoch_batches, pack};
+use super::parallel::{reduce, run_workers};
 use super::schedule::{Schedule, ScheduleKind};
-use super::step::{StepSettings, batch_gradients};
+use super::step::StepSettings;
+use crate::backend::DeviceSpec;
 use crate::error::ModelError;
 use crate::load::safetensors::SafetensorsSource;
 use crate::model::CausalLm;
@@ -52,6 +54,12 @@ pub struct TrainOptions {
     /// Supervised positions whose logits exist at once in the loss.
     #[serde(default = "default_loss_chunk")]
     pub loss_chunk_tokens: usize,
+    /// Data parallel workers, one per device (the first holds the model and the optimizer);
+    /// one worker on the model's device when empty. A step is the same whatever the number
+    /// of workers (they share its `grad_accum_steps` micro-batches) up to floating-point
+    /// order, which is why the devices are part of a run's identity: weights say what made them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceSpec>,
 }
 
 /// 1,024 positions: 200 MB of f32 logits at SmolLM2's vocabulary, 620 MB at Qwen's.
@@ -166,7 +174,15 @@ pub fn train(
         checkpoint_activations: opts.checkpoint_activations,
         loss_chunk_tokens: opts.loss_chunk_tokens,
     };
-    let device = model.model.embed_tokens.device();
+    let mut device = model.model.embed_tokens.device();
+    let workers: Vec<_> = opts.devices.iter().map(|d| d.training_device()).collect();
+    if let Some(first) = workers.first()
+        && *first != device
+    {
+        model = model.fork(first);
+        device = first.clone();
+    }
+    let workers = if workers.is_empty() { vec![device.clone()] } else { workers };
     let rows = training_rows(data, opts);
     let total = total_steps(rows.len(), opts);
     let schedule = Schedule {
@@ -217,22 +233,23 @@ pub fn train(
         }
         let window = &batches[pos.batch..(pos.batch + opts.grad_accum_steps.max(1)).min(batches.len())];
         let window_tokens: usize = window.iter().flatten().map(|&r| supervised(&rows[r])).sum();
-        let mut accumulator = GradientsAccumulator::<CausalLm>::new();
-        let mut loss_value = 0.0;
-        for batch_rows in window {
+        let make_batch = |i: usize, device: &burn::tensor::Device| {
+            let batch_rows = &window[i];
             let batch = if opts.packing.is_some() {
                 let packed: Vec<Vec<&Encoded>> =
                     batch_rows.iter().map(|&r| rows[r].iter().map(|&i| &data[i]).collect()).collect();
-                collate_packed(&packed, pad, &device)
+                collate_packed(&packed, pad, device)
             } else {
                 let examples: Vec<&Encoded> = batch_rows.iter().map(|&r| &data[rows[r][0]]).collect();
-                collate(&examples, pad, &device)
+                collate(&examples, pad, device)
             };
             // Each micro-batch's mean, weighted by its share of the window's tokens: the step
             // optimizes the token mean over the whole window.
             let share = batch.supervised as f64 / window_tokens.max(1) as f64;
-            loss_value += batch_gradients(&model, batch, share, settings, &mut accumulator);
-        }
+            (batch, share)
+        };
+        let results = run_workers(&model, &workers, window.len(), settings, make_batch);
+        let (loss_value, grads) = reduce(&model, &device, results);
         if !loss_value.is_finite() {
             let kept = latest_checkpoint(dir).map_or("none".to_owned(), |p| p.display().to_string());
             return Err(ModelError::Generation(format!(
@@ -241,7 +258,7 @@ pub fn train(
             )));
         }
         let lr = schedule.at(pos.step);
-        let grad_norm = optim.step(pos.step + 1, lr, &model, accumulator.grads(), opts.max_grad_norm);
+        let grad_norm = optim.step(pos.step + 1, lr, &model, grads, opts.max_grad_norm);
         pos.step += 1;
         pos.batch += window.len();
         tokens += window_tokens as u64;

@@ -118,6 +118,10 @@ struct TrainArgs {
     steps: u64,
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
+    /// Data parallel over these devices (`cuda:0,cuda:1`; replaces --device): each takes one
+    /// micro-batch of --batch rows per step.
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<DeviceSpec>,
     /// `f32`, `bf16` or `auto`.
     #[arg(long, default_value = "f32")]
     dtype: trainer::PrecisionChoice,
@@ -222,9 +226,11 @@ fn train(a: &TrainArgs) -> anyhow::Result<()> {
     use trainer::sft::data::Encoded;
     use trainer::sft::train::{ScheduleKindSerde, TrainOptions};
 
-    let model = a.model.load(a.device, true)?;
+    let device = a.devices.first().copied().unwrap_or(a.device);
+    let workers = a.devices.len().max(1);
+    let model = a.model.load(device, true)?;
     let vocab = model.model.config.vocab_size;
-    let precision = a.dtype.resolve(a.device);
+    let precision = a.dtype.resolve(device);
     let plan = trainer::sft::memory::MemoryPlan::new(&trainer::sft::memory::PlanInput {
         config: &model.model.config,
         precision,
@@ -235,8 +241,9 @@ fn train(a: &TrainArgs) -> anyhow::Result<()> {
         grad_accum_steps: 1,
     });
     // Every token but the first is supervised, as a causal-LM loss over the whole sequence.
-    let data: Vec<Encoded> =
-        (0..a.batch).map(|r| Encoded { ids: synthetic_prompt(r, a.seq + 1, vocab), prompt_len: 1 }).collect();
+    let data: Vec<Encoded> = (0..a.batch * workers)
+        .map(|r| Encoded { ids: synthetic_prompt(r, a.seq + 1, vocab), prompt_len: 1 })
+        .collect();
     let opts = TrainOptions {
         epochs: 1,
         max_steps: Some(a.steps + 1),
@@ -248,7 +255,7 @@ fn train(a: &TrainArgs) -> anyhow::Result<()> {
         beta2: 0.999,
         epsilon: 1e-8,
         batch_size: a.batch,
-        grad_accum_steps: 1,
+        grad_accum_steps: workers,
         max_grad_norm: Some(1.0),
         seed: 0,
         log_every: 1,
@@ -257,6 +264,7 @@ fn train(a: &TrainArgs) -> anyhow::Result<()> {
         precision,
         checkpoint_activations: a.checkpoint_activations,
         loss_chunk_tokens: a.loss_chunk_tokens,
+        devices: a.devices.clone(),
     };
     let scratch = tempfile_dir()?;
     let mut marks = Vec::new();
@@ -271,14 +279,14 @@ fn train(a: &TrainArgs) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&scratch);
     // From the end of the warm-up step to the end of the last one.
     let seconds = marks[marks.len() - 1] - marks[0];
-    let tokens = (a.steps as usize * a.batch * a.seq) as f64;
+    let tokens = (a.steps as usize * a.batch * workers * a.seq) as f64;
     let tps = tokens / seconds;
     let peak_gb = peak_rss_gb();
     let ckpt = if a.checkpoint_activations { "on" } else { "off" };
     if a.json {
         println!(
             "{}",
-            serde_json::json!({"engine": "ours", "seq": a.seq, "batch": a.batch, "steps": a.steps,
+            serde_json::json!({"engine": "ours", "seq": a.seq, "batch": a.batch, "devices": workers, "steps": a.steps,
                 "dtype": precision.to_string(), "checkpoint_activations": a.checkpoint_activations,
                 "seconds": seconds, "tokens_per_s": tps, "peak_rss_gb": peak_gb, "plan_gb": plan.total_gb(),
                 "parameters": parameters, "losses": losses})

@@ -208,7 +208,12 @@ fn validate(args: &ConfigArgs) -> anyhow::Result<()> {
     // The memory plan of each student at the longest rows the config allows: a run that
     // cannot fit fails here, before any call is paid for.
     let t = &c.train;
-    let device: trainer::DeviceSpec = t.device.parse()?;
+    let devices = pipeline::stages::train::train_devices(t)?;
+    let device = devices[0];
+    let on = match devices.len() {
+        1 => device.to_string(),
+        n => format!("each of {n} devices ({} holds the optimizer)", device),
+    };
     for (name, s) in &t.students {
         // A student not on this machine (a cluster path) is planned from its published
         // config.json when we ship it (data/model_configs/).
@@ -236,7 +241,7 @@ fn validate(args: &ConfigArgs) -> anyhow::Result<()> {
         }
         let plan = pipeline::stages::train::memory_plan(c, &model, t.max_seq_len)?;
         println!(
-            "  memory     {name}: {:.1} GB to train on {device} ({}, batch {} x {} tokens, activation checkpointing {})",
+            "  memory     {name}: {:.1} GB to train on {on} ({}, batch {} x {} tokens, activation checkpointing {})",
             plan.total_gb(),
             t.dtype.resolve(device),
             t.batch_size,
