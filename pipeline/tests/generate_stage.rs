@@ -22,6 +22,8 @@ struct Mock {
     seeds: Mutex<Vec<u64>>,
     bodies: Mutex<Vec<Value>>,
     latency_ms: u64,
+    /// Extra latency of (seed % 7) x this, so replies finish out of order.
+    jitter_ms: u64,
     fail_every: usize,
     /// Answer every request with text no strategy can parse.
     garbage: bool,
@@ -42,13 +44,14 @@ fn requested(body: &Value) -> usize {
 
 async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
     let n = mock.requests.fetch_add(1, Ordering::SeqCst);
-    if mock.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(mock.latency_ms)).await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let jitter = body["seed"].as_u64().unwrap_or(0) % 7 * mock.jitter_ms;
+    if mock.latency_ms + jitter > 0 {
+        tokio::time::sleep(Duration::from_millis(mock.latency_ms + jitter)).await;
     }
     if mock.fail_every > 0 && n % mock.fail_every == mock.fail_every - 1 {
         return (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
     }
-    let body: Value = serde_json::from_str(&body).unwrap();
     if mock.garbage {
         return axum::Json(
             json!({"choices": [{"message": {"role": "assistant", "content": "Mario Mario A: A:"}}]}),
@@ -75,7 +78,11 @@ async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
 }
 
 async fn serve(latency_ms: u64, fail_every: usize) -> (Arc<Mock>, String) {
-    let mock = Arc::new(Mock { latency_ms, fail_every, ..Mock::default() });
+    serve_mock(Mock { latency_ms, fail_every, ..Mock::default() }).await
+}
+
+async fn serve_mock(mock: Mock) -> (Arc<Mock>, String) {
+    let mock = Arc::new(mock);
     let app = axum::Router::new().route("/v1/chat/completions", post(handler)).with_state(mock.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -249,4 +256,33 @@ async fn a_generator_that_never_follows_the_format_fails_fast_and_says_so() {
     // 8 conversations (40 problems / 5 per conversation) of 3 attempts, not the whole budget.
     let sent = mock.requests.load(Ordering::SeqCst);
     assert!(sent <= 8 * 3, "{sent} requests");
+}
+
+/// Replies that finish out of order (latency varies by request) and transient failures change
+/// nothing: the kept problems and the conversation log are the same at concurrency 1 and 8.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_kept_does_not_depend_on_concurrency_or_reply_order() {
+    // One server (its URL is part of the generator's identity), a fresh run folder each time.
+    let (_mock, url) = serve_mock(Mock { jitter_ms: 3, fail_every: 6, ..Mock::default() }).await;
+    let mut outputs = Vec::new();
+    for concurrency in [1, 8] {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = write_config(tmp.path(), &url, "[\"direct\", \"vs_multi\"]", 17, concurrency);
+        let out = tokio::task::spawn_blocking(move || pipeline(&config).output().unwrap()).await.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let read = |f: &str| std::fs::read_to_string(tmp.path().join("runs/t/generate").join(f)).unwrap();
+        outputs.push(
+            [
+                "direct/problems.jsonl",
+                "vs_multi/problems.jsonl",
+                "direct/conversations.jsonl",
+                "vs_multi/conversations.jsonl",
+            ]
+            .map(read),
+        );
+    }
+    assert_eq!(outputs[0][0].lines().count(), 17);
+    for (a, b) in outputs[0].iter().zip(&outputs[1]) {
+        assert!(a == b, "concurrency 1:\n{a}\nconcurrency 8:\n{b}");
+    }
 }

@@ -1,5 +1,6 @@
 //! The OpenAI-compatible client against an in-process mock server: replies, the cache, retries
-//! (429 + Retry-After, 5xx, timeouts, garbage), no retry on 4xx, the key, and the concurrency cap.
+//! (429 + Retry-After, 5xx, timeouts, garbage), no retry on 4xx, the key, the concurrency cap, and
+//! the structured-output dialects.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use pipeline::config::{LlmConfig, Provider, ResolvedLlm};
+use pipeline::config::{LlmConfig, Provider, ResolvedLlm, StructuredOutput};
 use pipeline::llm::cache::CallCache;
 use pipeline::llm::openai::OpenAiClient;
 use pipeline::llm::{ChatRequest, LlmError};
@@ -177,7 +178,9 @@ async fn client_errors_are_not_retried_and_retries_run_out() {
         .chat(&request("q"), "arm", 0)
         .await
         .unwrap_err();
-    assert!(matches!(err, LlmError::Status { status: 400, .. }), "{err}");
+    // A request-specific refusal (not about the request's shape): this call fails, alone.
+    assert!(matches!(err, LlmError::Rejected { status: 400, shape: false, .. }), "{err}");
+    assert!(!err.is_fatal() && err.to_string().contains("server says no"), "{err}");
     assert_eq!(mock.requests.load(Ordering::SeqCst), 1);
 
     let (mock, url) = serve(vec![Reply::Status(500, None); 10]).await;
@@ -297,4 +300,82 @@ async fn the_cache_is_keyed_by_endpoint_and_arm() {
     assert_eq!(make("e1", true).chat(&request("q"), "direct", 0).await.unwrap().content, "d");
     assert_eq!(make("e1", false).chat(&request("q"), "direct", 0).await.unwrap().content, "d");
     assert_eq!(mock.requests.load(Ordering::SeqCst), 4);
+}
+
+/// llama-cpp-python's server: `response_format.type` must be `text` or `json_object` (with an
+/// optional `schema`); anything else is a pydantic validation error, sent as HTTP 500.
+async fn llama_cpp_like(State(seen): State<Arc<Mutex<Vec<serde_json::Value>>>>, body: String) -> Response {
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    seen.lock().unwrap().push(body.clone());
+    let kind = body["response_format"]["type"].as_str();
+    if kind.is_some_and(|k| k != "text" && k != "json_object") {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{\"error\":{\"message\":\"1 validation error for CreateChatCompletionRequest\\nresponse_format.type\\n  Input should be 'text' or 'json_object' [type=literal_error]\",\"type\":\"internal_server_error\"}}",
+        )
+            .into_response();
+    }
+    axum::Json(serde_json::json!({
+        "choices": [{"message": {"role": "assistant", "content": "{\"responses\": []}"}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1}
+    }))
+    .into_response()
+}
+
+#[tokio::test]
+async fn each_server_gets_the_schema_in_its_dialect_and_a_refused_shape_is_not_retried() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let app =
+        axum::Router::new().route("/v1/chat/completions", post(llama_cpp_like)).with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let schema = serde_json::json!({"type": "object", "properties": {"responses": {"type": "array"}}});
+    let mut req = request("q");
+    req.response_format = Some(
+        serde_json::json!({"type": "json_schema", "json_schema": {"name": "r", "schema": schema, "strict": true}}),
+    );
+    let sent = |cfg: &LlmConfig| {
+        let (cfg, req, seen) = (cfg.clone(), req.clone(), seen.clone());
+        async move {
+            seen.lock().unwrap().clear();
+            let result = client(&cfg, &tempfile::tempdir().unwrap()).chat(&req, "arm", 0).await;
+            (result, seen.lock().unwrap().clone())
+        }
+    };
+
+    // OpenAI's shape (the default with json_schema = true): refused once, not retried, fatal,
+    // and the error carries what the server said and which key to change.
+    let mut cfg = config(&url, None);
+    cfg.json_schema = true;
+    let (result, bodies) = sent(&cfg).await;
+    let err = result.unwrap_err();
+    assert_eq!(bodies.len(), 1, "a refused request shape is not retried");
+    assert!(err.is_fatal() && err.kind() == "rejected", "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("HTTP 500") && message.contains("Input should be 'text' or 'json_object'"),
+        "{message}"
+    );
+    assert!(
+        message.contains("llm.test.structured_output") && message.contains("\"json_object\""),
+        "{message}"
+    );
+
+    // llama.cpp's dialect: accepted, the schema where that server reads it.
+    cfg.structured_output = Some(StructuredOutput::JsonObject);
+    let (result, bodies) = sent(&cfg).await;
+    result.unwrap();
+    assert_eq!(bodies[0]["response_format"], serde_json::json!({"type": "json_object", "schema": schema}));
+
+    // vLLM's own parameter, and none at all.
+    cfg.structured_output = Some(StructuredOutput::GuidedJson);
+    let (result, bodies) = sent(&cfg).await;
+    result.unwrap();
+    assert_eq!(bodies[0]["guided_json"], schema);
+    assert!(bodies[0].get("response_format").is_none());
+    cfg.structured_output = Some(StructuredOutput::None);
+    let (result, bodies) = sent(&cfg).await;
+    result.unwrap();
+    assert!(bodies[0].get("response_format").is_none() && bodies[0].get("guided_json").is_none());
 }

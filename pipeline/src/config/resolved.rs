@@ -27,7 +27,10 @@ pub struct Sampling {
     pub temperature: f64,
     pub top_p: f64,
     pub max_tokens: u32,
+    /// Constrain replies to the strategy's schema (sent as `response_format`, in the
+    /// server's `structured_output` dialect).
     pub json_schema: bool,
+    pub structured_output: crate::config::StructuredOutput,
 }
 
 /// How fast and how persistently calls are made: never changes a reply.
@@ -89,7 +92,16 @@ impl ResolvedLlm {
                 temperature: c.temperature,
                 top_p: c.top_p,
                 max_tokens: c.max_tokens,
-                json_schema: c.json_schema,
+                // A dialect asks for schemas by itself; `none` sends none.
+                json_schema: match c.structured_output {
+                    None => c.json_schema,
+                    Some(d) => d != crate::config::StructuredOutput::None,
+                },
+                structured_output: c.structured_output.unwrap_or(if c.json_schema {
+                    crate::config::StructuredOutput::JsonSchema
+                } else {
+                    crate::config::StructuredOutput::None
+                }),
             },
             throughput: Throughput {
                 max_concurrency: c.max_concurrency.max(1),
@@ -124,13 +136,19 @@ impl ResolvedLlm {
     /// is left out (the same weights answer alike on any device, up to floating point).
     pub fn identity(&self, digests: &DigestCache) -> std::io::Result<Value> {
         let s = &self.sampling;
-        Ok(json!({
+        let mut id = json!({
             "endpoint": self.endpoint_identity(digests)?,
             "temperature": s.temperature,
             "top_p": s.top_p,
             "max_tokens": s.max_tokens,
             "json_schema": s.json_schema,
-        }))
+        });
+        // Another dialect is another request (a server may honour one and not the other);
+        // the default one keeps the identity it had before dialects were a setting.
+        if s.json_schema && s.structured_output != crate::config::StructuredOutput::JsonSchema {
+            id["structured_output"] = json!(s.structured_output);
+        }
+        Ok(id)
     }
 
     /// Where the key comes from, for messages that must never show the key itself.

@@ -104,6 +104,48 @@ pub struct LlmConfig {
     /// Send the strategy's JSON schema as `response_format` (openai: the server must support
     /// it; local: decoding is constrained to the schema).
     pub json_schema: bool,
+    /// openai: how the server wants the schema asked for (servers disagree): `json_schema`
+    /// (OpenAI, vLLM, SGLang: `response_format: {type: "json_schema", json_schema: {...}}`),
+    /// `json_object` (llama.cpp's servers: `response_format: {type: "json_object", schema}`),
+    /// `guided_json` (vLLM's own `guided_json: schema`) or `none` (send no schema). Setting it
+    /// asks for schemas (`json_schema = true` implied); absent: `json_schema` when
+    /// `json_schema = true`, else `none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub structured_output: Option<StructuredOutput>,
+}
+
+/// The request shape that asks a server for schema-constrained output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StructuredOutput {
+    JsonSchema,
+    JsonObject,
+    GuidedJson,
+    None,
+}
+
+impl StructuredOutput {
+    /// How `response_format` (always built in OpenAI's `json_schema` shape) is sent.
+    pub fn apply(self, body: &mut serde_json::Value) {
+        let Some(obj) = body.as_object_mut() else { return };
+        let Some(format) = obj.remove("response_format") else { return };
+        let schema = format["json_schema"]["schema"].clone();
+        match self {
+            Self::JsonSchema => {
+                obj.insert("response_format".into(), format);
+            }
+            Self::JsonObject => {
+                obj.insert(
+                    "response_format".into(),
+                    serde_json::json!({"type": "json_object", "schema": schema}),
+                );
+            }
+            Self::GuidedJson => {
+                obj.insert("guided_json".into(), schema);
+            }
+            Self::None => {}
+        }
+    }
 }
 
 impl Default for LlmConfig {
@@ -126,6 +168,7 @@ impl Default for LlmConfig {
             top_p: 1.0,
             max_tokens: 8192,
             json_schema: false,
+            structured_output: None,
         }
     }
 }

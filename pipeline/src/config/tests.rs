@@ -371,3 +371,24 @@ fn data_parallel_devices_are_checked() {
     let plain = load_str(MINIMAL, Path::new("configs/x.toml"), &[]).unwrap().config;
     assert!(!plain.to_toml().contains("devices"));
 }
+
+#[test]
+fn structured_output_dialects_are_for_servers_and_imply_schemas() {
+    let local = "[llm.m]\nprovider = \"local\"\nmodel_path = \"m.gguf\"\nstructured_output = \"json_object\"\n[generate]\nllm = \"m\"\nstrategies = [\"direct\"]\n";
+    let e = err(local, &[]);
+    assert!(e.contains("llm.m.structured_output: only applies to provider = \"openai\""), "{e}");
+    let e = err(&MINIMAL.replace("[generate]", "structured_output = \"xml\"\n[generate]"), &[]);
+    assert!(e.contains("structured_output") && e.contains("json_object"), "{e}");
+    let with = |extra: &str| {
+        let text = MINIMAL.replace("[generate]", &format!("{extra}\n[generate]"));
+        let config = load_str(&text, Path::new("configs/x.toml"), &[]).unwrap().config;
+        config.resolved_llm("gen").unwrap().sampling
+    };
+    let s = with("json_schema = true");
+    assert!(s.json_schema && s.structured_output == StructuredOutput::JsonSchema);
+    let s = with("structured_output = \"guided_json\"");
+    assert!(s.json_schema && s.structured_output == StructuredOutput::GuidedJson);
+    let s = with("json_schema = true\nstructured_output = \"none\"");
+    assert!(!s.json_schema);
+    assert!(!with("").json_schema);
+}

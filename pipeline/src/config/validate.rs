@@ -298,6 +298,7 @@ fn llm_section(p: &mut Problems, l: &LlmConfig, at: KeyPath) {
             only_for(p, l.model.is_some(), "model", "openai");
             only_for(p, l.api_key_env.is_some(), "api_key_env", "openai");
             only_for(p, l.requests_per_minute.is_some(), "requests_per_minute", "openai");
+            only_for(p, l.structured_output.is_some(), "structured_output", "openai");
         }
     }
     p.within(l.max_concurrency, 1, 4096, key("max_concurrency"));

@@ -92,6 +92,24 @@ impl CallCache {
     }
 }
 
+impl CallCache {
+    /// [`CallCache::put`] off the async workers: its two fsyncs would otherwise stall every
+    /// call sharing the worker thread (measured: the stage fell 18% behind a plain client).
+    pub async fn put_async(
+        &self,
+        request: &ChatRequest,
+        arm: &str,
+        call_index: u64,
+        response: &ChatResponse,
+    ) -> Result<(), LlmError> {
+        let (cache, request, arm, response) =
+            (self.clone(), request.clone(), arm.to_owned(), response.clone());
+        tokio::task::spawn_blocking(move || cache.put(&request, &arm, call_index, &response))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+}
+
 fn cache_err(path: &Path, e: std::io::Error) -> LlmError {
     LlmError::Cache { path: path.display().to_string(), message: e.to_string() }
 }

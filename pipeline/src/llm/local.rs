@@ -87,7 +87,7 @@ impl LocalClient {
             || LlmError::WorkerStopped("the model thread has stopped (see the log above for why)".into());
         self.jobs.send(Job { request: request.clone(), call_index, reply }).map_err(|_| stopped())?;
         let response = answer.await.map_err(|_| stopped())??;
-        self.cache.put(request, arm, call_index, &response)?;
+        self.cache.put_async(request, arm, call_index, &response).await?;
         Ok(response)
     }
 }

@@ -60,6 +60,12 @@ pub enum LlmError {
     UnknownModel { url: String, model: String, llm: String, body: String },
     #[error("HTTP {status} from {url}: {body}")]
     Status { status: u16, url: String, body: String },
+    /// The server refused the request itself (a 4xx, or a 5xx whose body is a request
+    /// validation error): the same request would be refused again, so it is not retried.
+    /// `shape` when the refusal is about how the request is built (its fields, the schema's
+    /// dialect): every call would be refused alike, so the stage stops at once.
+    #[error("HTTP {status} from {url}: the server rejected the request (not retried): {body}{hint}")]
+    Rejected { status: u16, url: String, body: String, hint: String, shape: bool },
     #[error("request to {url} failed: {message}")]
     Transport { url: String, message: String },
     #[error("unexpected reply from {url}: {message}")]
@@ -88,6 +94,7 @@ impl LlmError {
             | Self::UnknownModel { .. }
             | Self::Cache { .. }
             | Self::WorkerStopped(_) => true,
+            Self::Rejected { shape, .. } => *shape,
             Self::RetriesExhausted { last, .. } => last.is_fatal(),
             _ => false,
         }
@@ -101,6 +108,7 @@ impl LlmError {
             Self::Unauthorized { .. } => "unauthorized",
             Self::UnknownModel { .. } => "unknown_model",
             Self::Status { .. } => "http_status",
+            Self::Rejected { .. } => "rejected",
             Self::Transport { .. } => "transport",
             Self::BadReply { .. } => "bad_reply",
             Self::RetriesExhausted { last, .. } => last.kind(),

@@ -13,7 +13,7 @@ use tokio::sync::{Mutex, Semaphore};
 use super::cache::CallCache;
 use super::retry::{backoff, is_transient_status, parse_retry_after};
 use super::{ChatRequest, ChatResponse, LlmError, Usage};
-use crate::config::{Endpoint, ResolvedLlm};
+use crate::config::{Endpoint, ResolvedLlm, StructuredOutput};
 
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
@@ -34,6 +34,8 @@ pub struct OpenAiClient {
     next_slot: Option<(Mutex<Instant>, Duration)>,
     cache: CallCache,
     backoff_base: Duration,
+    /// How `response_format` goes on the wire.
+    dialect: StructuredOutput,
 }
 
 impl OpenAiClient {
@@ -70,6 +72,7 @@ impl OpenAiClient {
             next_slot,
             cache,
             backoff_base: BACKOFF_BASE,
+            dialect: llm.sampling.structured_output,
         })
     }
 
@@ -113,7 +116,7 @@ impl OpenAiClient {
             let (err, retry_after) = match sent {
                 Err(_) => return Err(out_of_time(last)),
                 Ok(Ok(response)) => {
-                    self.cache.put(request, arm, call_index, &response)?;
+                    self.cache.put_async(request, arm, call_index, &response).await?;
                     return Ok(response);
                 }
                 Ok(Err(e)) => e,
@@ -204,7 +207,9 @@ impl OpenAiClient {
 
     /// One attempt: the reply, or the error and the server's `Retry-After`.
     async fn send(&self, request: &ChatRequest) -> Result<ChatResponse, (LlmError, Option<Duration>)> {
-        let mut builder = self.http.post(&self.url).json(request);
+        let mut body = serde_json::to_value(request).expect("requests serialize");
+        self.dialect.apply(&mut body);
+        let mut builder = self.http.post(&self.url).json(&body);
         if let Some(key) = &self.key {
             builder = builder.bearer_auth(key);
         }
@@ -223,6 +228,9 @@ impl OpenAiClient {
             let err = match status {
                 401 | 403 => LlmError::Unauthorized { status, url, hint: self.key_hint.clone() },
                 404 => LlmError::UnknownModel { url, model: self.model.clone(), llm: self.llm.clone(), body },
+                s if !is_transient_status(s) || is_validation_error(&body) => {
+                    self.rejected(status, url, body)
+                }
                 _ => LlmError::Status { status, url, body },
             };
             return Err((err, retry_after));
@@ -230,6 +238,44 @@ impl OpenAiClient {
         parse_completion(&body)
             .map_err(|message| (LlmError::BadReply { url: self.url.clone(), message }, None))
     }
+}
+
+impl OpenAiClient {
+    fn rejected(&self, status: u16, url: String, body: String) -> LlmError {
+        let lower = body.to_lowercase();
+        let about_schema = ["response_format", "json_schema", "guided_json", "json_object"]
+            .iter()
+            .any(|f| lower.contains(f));
+        let hint = if about_schema {
+            format!(
+                "; servers differ in how a JSON schema is asked for: llm.{}.structured_output chooses \
+                 (\"json_object\" for llama.cpp's servers, \"guided_json\" for vLLM's own parameter, \
+                 \"none\" to send no schema; now {})",
+                self.llm,
+                serde_json::to_string(&self.dialect).expect("dialects serialize")
+            )
+        } else {
+            String::new()
+        };
+        let shape = about_schema || is_validation_error(&body);
+        LlmError::Rejected { status, url, body, hint, shape }
+    }
+}
+
+/// A body that says the request's fields are wrong (pydantic's validation errors from
+/// llama-cpp-python and vLLM, OpenAI's unknown-parameter errors), whatever the status code.
+fn is_validation_error(body: &str) -> bool {
+    let lower = body.to_lowercase();
+    [
+        "validation error",
+        "extra inputs are not permitted",
+        "extra_forbidden",
+        "literal_error",
+        "unrecognized request argument",
+        "input should be",
+    ]
+    .iter()
+    .any(|m| lower.contains(m))
 }
 
 fn is_transient(e: &LlmError) -> bool {

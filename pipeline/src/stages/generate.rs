@@ -13,10 +13,12 @@
 //! logged in `conversations.jsonl`, and every LLM call is cached (by endpoint, strategy and
 //! request), so a rerun after a kill re-sends no completed call and writes no duplicate. A
 //! conversation whose call failed for good is not logged: the next run asks again.
-//! Conversations run concurrently in waves and are written in conversation order, so which
-//! problems are kept does not depend on timing.
+//! Conversations run concurrently, each call slot refilled as soon as it frees (no waves),
+//! and are committed in conversation order through a reorder buffer, so which problems are
+//! kept does not depend on timing.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -234,34 +236,38 @@ impl Job<'_> {
         bar.inc(kept_ids.len().min(target) as u64);
         let mut problems = append_file(&problems_path)?;
         let mut conv_log = append_file(&log_path)?;
-        let mut next = 0usize;
         let mut failures = super::Failures::default();
+        // Calls flow continuously: a finished conversation's slot goes to the next one at once
+        // (no wave waits for its slowest call), up to the LLM's concurrency. Results wait in a
+        // reorder buffer and are committed in conversation order, so which problems are kept
+        // does not depend on timing; dispatching stops while the conversations in flight are
+        // expected to yield what is still missing.
+        let max_in_flight = self.llm.throughput.max_concurrency.max(1);
+        // Finished conversations waiting behind a slow one: bounded, so memory is.
+        let max_uncommitted = 16 * max_in_flight;
+        let mut queue = (0..max_conversations).filter(|c| !done.contains(c));
+        // Dispatched and not yet committed (running, or finished and waiting in `finished`).
+        let mut in_flight: BTreeSet<usize> = BTreeSet::new();
+        let mut finished: BTreeMap<usize, Result<Outcome, LlmError>> = BTreeMap::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut syncer = super::jsonl::Syncer::new(max_in_flight);
+        let mut unlogged: Vec<ConversationLog> = Vec::new();
+        let flush = |unlogged: &mut Vec<ConversationLog>, problems: &File, conv_log: &mut File| {
+            if unlogged.is_empty() {
+                return Ok(());
+            }
+            super::jsonl::sync(problems, &problems_path)?;
+            for log in unlogged.drain(..) {
+                write_line(conv_log, &log_path, &log)?;
+            }
+            super::jsonl::sync(conv_log, &log_path)
+        };
         while kept_ids.len() < target {
             failures.check(
                 &format!("generate {}: conversations", self.strategy),
                 planned,
                 self.config.run.max_failed_fraction,
             )?;
-            // As many conversations as the yield so far says the rest needs (all of a
-            // conversation's items at first): one wave, not a trickle of small ones, when
-            // parse failures or missing questions thin the yield.
-            let kept_so_far = kept_ids.len().min(target);
-            let needed = match totals.conversations as usize {
-                done_convs if done_convs > 0 && kept_so_far > 0 => {
-                    ((target - kept_so_far) * done_convs).div_ceil(kept_so_far)
-                }
-                _ => (target - kept_so_far).div_ceil(per_conversation),
-            };
-            let wave: Vec<usize> =
-                (next..max_conversations).filter(|c| !done.contains(c)).take(needed).collect();
-            if wave.is_empty() {
-                return Err(StageError::Failed(format!(
-                    "{}: only {} of {target} problems after {max_conversations} conversations ({})",
-                    self.strategy,
-                    kept_ids.len(),
-                    totals.describe()
-                )));
-            }
             // Nothing usable from as many conversations as the target needs: the generator
             // does not follow this strategy's format (small local models and the VS JSON);
             // say so now rather than after every retry budget is spent.
@@ -273,27 +279,52 @@ impl Job<'_> {
                     totals.describe()
                 )));
             }
-            next = wave[wave.len() - 1] + 1;
-            let mut tasks = tokio::task::JoinSet::new();
-            for &c in &wave {
+            // Problems per conversation so far (all of a conversation's items at first).
+            let kept_so_far = kept_ids.len().min(target);
+            let per = match totals.conversations {
+                0 => per_conversation as f64,
+                n if kept_so_far > 0 => kept_so_far as f64 / n as f64,
+                _ => per_conversation as f64,
+            };
+            // Until something is kept, no more conversations than the fail-fast rule needs.
+            let probing = kept_ids.is_empty().then(|| planned.max(FAIL_FAST_AFTER));
+            while tasks.len() < max_in_flight
+                && in_flight.len() < max_uncommitted
+                && (in_flight.len() as f64) * per < (target - kept_so_far) as f64
+                && probing.is_none_or(|n| totals.conversations as usize + in_flight.len() < n)
+            {
+                let Some(c) = queue.next() else { break };
                 let job = self.owned(&spec);
                 tasks.spawn(async move { (c, job.conversation(c).await) });
+                in_flight.insert(c);
             }
-            let mut results = BTreeMap::new();
-            while let Some(joined) = tasks.join_next().await {
-                let (c, outcome) =
-                    joined.map_err(|e| StageError::Failed(format!("a conversation task failed: {e}")))?;
-                results.insert(c, outcome);
+            if in_flight.is_empty() {
+                return Err(StageError::Failed(format!(
+                    "{}: only {} of {target} problems after {max_conversations} conversations ({})",
+                    self.strategy,
+                    kept_ids.len(),
+                    totals.describe()
+                )));
             }
-            // In conversation order, so the kept set does not depend on timing.
-            for (_, outcome) in results {
+            let Some(joined) = tasks.join_next().await else { break };
+            let (c, outcome) =
+                joined.map_err(|e| StageError::Failed(format!("a conversation task failed: {e}")))?;
+            if let Err(e) = &outcome
+                && e.is_fatal()
+            {
+                // A key the server refuses, a model it does not serve: no later call can
+                // succeed, so stop now (whatever comes before it) and say what to fix.
+                return Err(StageError::Failed(format!("generate {}: {e}", self.strategy)));
+            }
+            finished.insert(c, outcome);
+            // Commit every finished conversation that no earlier one in flight precedes.
+            while let Some(&first) = in_flight.first()
+                && let Some(outcome) = finished.remove(&first)
+                && kept_ids.len() < target
+            {
+                in_flight.remove(&first);
                 let outcome = match outcome {
                     Ok(o) => o,
-                    // A key the server refuses, a model it does not serve: no later call can
-                    // succeed, so stop now and say what to fix.
-                    Err(e) if e.is_fatal() => {
-                        return Err(StageError::Failed(format!("generate {}: {e}", self.strategy)));
-                    }
                     // Not logged as done: the next run asks again (completed calls are cached).
                     Err(e) => {
                         failures.add(&e);
@@ -308,14 +339,20 @@ impl Job<'_> {
                     kept_ids.insert(record.id.clone());
                     bar.inc(1);
                 }
-                problems
-                    .sync_data()
-                    .map_err(|source| StageError::Io { path: problems_path.clone(), source })?;
                 totals.add(&outcome.log);
-                write_line(&mut conv_log, &log_path, &outcome.log)?;
-                conv_log.sync_data().map_err(|source| StageError::Io { path: log_path.clone(), source })?;
+                // A conversation is logged as done only once its problems are on disk (a
+                // conversation redone after a crash adds none twice: ids are checked).
+                unlogged.push(outcome.log);
+                if syncer.due() {
+                    flush(&mut unlogged, &problems, &mut conv_log)?;
+                    syncer.synced();
+                }
             }
         }
+        flush(&mut unlogged, &problems, &mut conv_log)?;
+        // Conversations still in flight past the target are not needed (their finished calls
+        // are cached; a larger num_problems later replays them).
+        tasks.abort_all();
         bar.finish();
         failures.check(
             &format!("generate {}: conversations", self.strategy),

@@ -49,6 +49,37 @@ pub fn write_line<T: Serialize>(file: &mut File, path: &Path, row: &T) -> Result
     file.write_all(line.as_bytes()).map_err(|source| StageError::Io { path: path.to_owned(), source })
 }
 
+/// When appended records are fsync'd: after `every` records or a second, whichever comes
+/// first (and at the end). Records reach the page cache as soon as written (a killed process
+/// loses none); the fsync bounds what a machine crash can lose, without one per record.
+pub struct Syncer {
+    every: usize,
+    unsynced: usize,
+    since: std::time::Instant,
+}
+
+impl Syncer {
+    pub fn new(every: usize) -> Self {
+        Self { every: every.max(1), unsynced: 0, since: std::time::Instant::now() }
+    }
+
+    /// Counts one record written; true when a sync is due (then call [`Syncer::synced`]).
+    pub fn due(&mut self) -> bool {
+        self.unsynced += 1;
+        self.unsynced >= self.every || self.since.elapsed() >= std::time::Duration::from_secs(1)
+    }
+
+    pub fn synced(&mut self) {
+        self.unsynced = 0;
+        self.since = std::time::Instant::now();
+    }
+}
+
+/// `fsync`s the data of `file`.
+pub fn sync(file: &File, path: &Path) -> Result<(), StageError> {
+    file.sync_data().map_err(|source| StageError::Io { path: path.to_owned(), source })
+}
+
 /// Writes `rows` as a whole new file, atomically (for stages that rewrite their output).
 pub fn write_all<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), StageError> {
     let text: String =

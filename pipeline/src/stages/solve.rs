@@ -7,8 +7,8 @@
 //! Records carry the identity they were made under (solver endpoint, the solve settings, the
 //! seed, the prompt's and this stage's versions); problem ids carry generation's. A rerun keeps
 //! only records of the current identity whose problems are current, and asks again for the
-//! problems whose calls failed. Resumable like generation: records are appended and fsync'd
-//! per wave, and every call is cached (by endpoint, strategy and request), so nothing paid is
+//! problems whose calls failed. Resumable like generation: records are appended (in problem
+//! order, whatever order the replies come in) and fsync'd about once a second, and every call is cached (by endpoint, strategy and request), so nothing paid is
 //! paid twice.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -186,11 +186,19 @@ impl SolveJob<'_> {
         let (mut calls_sent, mut calls_cached, mut tokens) = (0u64, 0u64, 0u64);
         let mut failures = super::Failures::default();
         let planned_calls = pending.len() * m;
-        // Waves keep memory bounded and let a kill lose at most one wave of (cached) calls.
-        let wave = (llm.throughput.max_concurrency * 4).div_ceil(m.max(1)).max(1);
-        for chunk in pending.chunks(wave) {
-            let mut tasks = tokio::task::JoinSet::new();
-            for (p, problem) in chunk.iter().enumerate() {
+        // Calls flow continuously: a problem's calls are sent as soon as a slot frees, with at
+        // most `window` problems in flight (memory stays bounded); records are committed in
+        // problem order through a reorder buffer, and fsync'd about once a second, so a kill
+        // loses at most that much of (cached) calls.
+        let window = (llm.throughput.max_concurrency * 4).div_ceil(m.max(1)).max(1);
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut replies: BTreeMap<(usize, usize), Result<crate::llm::ChatResponse, crate::llm::LlmError>> =
+            BTreeMap::new();
+        let (mut next, mut committed) = (0usize, 0usize);
+        let mut syncer = super::jsonl::Syncer::new(window);
+        while committed < pending.len() {
+            while next < pending.len() && next - committed < window {
+                let problem = pending[next];
                 for j in 0..m {
                     let key = call_key(&problem.id, j);
                     let request = ChatRequest {
@@ -206,16 +214,24 @@ impl SolveJob<'_> {
                         response_format: None,
                     };
                     let (client, arm) = (Arc::clone(client), arm.clone());
+                    let p = next;
                     tasks.spawn(async move { (p, j, client.chat(&request, &arm, key).await) });
                 }
+                next += 1;
             }
-            let mut replies: BTreeMap<(usize, usize), _> = BTreeMap::new();
-            while let Some(joined) = tasks.join_next().await {
+            if m > 0 {
+                let Some(joined) = tasks.join_next().await else { break };
                 let (p, j, reply) =
                     joined.map_err(|e| StageError::Failed(format!("a solve task failed: {e}")))?;
+                if let Err(e) = &reply
+                    && e.is_fatal()
+                {
+                    return Err(StageError::Failed(format!("solve {strategy}: {e}")));
+                }
                 replies.insert((p, j), reply);
             }
-            for (p, problem) in chunk.iter().enumerate() {
+            while committed < next && (0..m).all(|j| replies.contains_key(&(committed, j))) {
+                let problem = pending[committed];
                 let mut record = SolvedProblem {
                     id: problem.id.clone(),
                     strategy,
@@ -225,7 +241,7 @@ impl SolveJob<'_> {
                     identity: self.identity.to_owned(),
                 };
                 for j in 0..m {
-                    match replies.remove(&(p, j)).expect("every call was spawned") {
+                    match replies.remove(&(committed, j)).expect("every call was answered") {
                         Ok(r) => {
                             if r.cached {
                                 calls_cached += 1
@@ -241,9 +257,6 @@ impl SolveJob<'_> {
                                 finish_reason: r.finish_reason,
                             });
                         }
-                        Err(e) if e.is_fatal() => {
-                            return Err(StageError::Failed(format!("solve {strategy}: {e}")));
-                        }
                         Err(e) => {
                             failures.add(&e);
                             record.failed_calls.push(e.to_string().chars().take(300).collect());
@@ -251,15 +264,20 @@ impl SolveJob<'_> {
                     }
                 }
                 write_line(&mut file, out_path, &record)?;
+                if syncer.due() {
+                    super::jsonl::sync(&file, out_path)?;
+                    syncer.synced();
+                }
                 bar.inc(1);
+                committed += 1;
             }
-            file.sync_data().map_err(|source| StageError::Io { path: out_path.to_owned(), source })?;
             failures.check(
                 &format!("solve {strategy}: calls"),
                 planned_calls,
                 config.run.max_failed_fraction,
             )?;
         }
+        super::jsonl::sync(&file, out_path)?;
         bar.finish();
         let records: Vec<SolvedProblem> = read_jsonl(out_path)?;
         let solutions: usize = records.iter().map(|r| r.solutions.len()).sum();

@@ -29,6 +29,9 @@ enum Bench {
     /// Sentence embeddings/s of the local encoder (all-MiniLM-L6-v2) on synthetic problems;
     /// `--write` saves them for `tools/bench/embed.py` (sentence-transformers on the same texts).
     Embed(EmbedArgs),
+    /// Generate-stage dispatch against a mock server with fixed latency (and an optional
+    /// latency tail), side by side with a plain client that keeps every slot busy.
+    Dispatch(super::bench_dispatch::DispatchArgs),
     /// Structured-output cost: a token mask (llguidance) plus its application to the logits,
     /// per token, walking a VS-Multi reply under the strategy's JSON schema.
     Grammar(GrammarArgs),
@@ -173,6 +176,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         Bench::Dedup(a) => dedup(a),
         Bench::Embed(a) => embed(a),
         Bench::Grammar(a) => grammar(a),
+        Bench::Dispatch(a) => super::bench_dispatch::dispatch(a),
     }
 }
 

@@ -2,6 +2,7 @@
 //! off to the library.
 
 mod bench;
+mod bench_dispatch;
 mod chat;
 mod reporter;
 
