@@ -13,6 +13,7 @@ pub mod progress;
 pub mod run_dir;
 pub mod runner;
 pub mod seeds;
+pub mod serve;
 pub mod slurm;
 pub mod stages;
 pub mod strategy;

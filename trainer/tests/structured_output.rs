@@ -96,6 +96,12 @@ fn response_formats_map_to_grammars_and_bad_ones_are_named() {
         Grammar::from_response_format(&json!({"type": "json_object"})).unwrap(),
         Some(Grammar::JsonSchema(json!({"type": "object"})))
     );
+    // llama.cpp's dialect: the schema rides along with json_object.
+    let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
+    assert_eq!(
+        Grammar::from_response_format(&json!({"type": "json_object", "schema": schema})).unwrap(),
+        Some(Grammar::JsonSchema(schema))
+    );
     let err = Grammar::from_response_format(&json!({"type": "json_schema", "json_schema": {}})).unwrap_err();
     assert!(err.contains("json_schema.schema"), "{err}");
     assert!(Grammar::from_response_format(&json!({"type": "xml"})).unwrap_err().contains("xml"));

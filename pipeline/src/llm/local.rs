@@ -24,11 +24,63 @@ const GATHER: Duration = Duration::from_millis(25);
 struct Job {
     request: ChatRequest,
     call_index: u64,
-    reply: oneshot::Sender<Result<ChatResponse, LlmError>>,
+    /// The reply and the size of the batch it was decoded in.
+    reply: oneshot::Sender<Result<(ChatResponse, usize), LlmError>>,
+}
+
+/// The model on its worker thread, answering requests in batches; no cache (`pipeline serve`
+/// uses it as is, [`LocalClient`] puts the call cache in front).
+pub struct Engine {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Engine {
+    /// Loads the model (on the worker thread, reporting load errors here). `name` names the
+    /// thread and the log lines.
+    pub fn start(
+        name: &str,
+        path: &std::path::Path,
+        device: trainer::DeviceSpec,
+        precision: trainer::Precision,
+        batch: usize,
+    ) -> Result<Self, String> {
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (llm, path) = (name.to_owned(), path.to_owned());
+        std::thread::Builder::new()
+            .name(format!("local-llm-{name}"))
+            .spawn(move || match Pretrained::load(&path, &device.device()) {
+                Ok(model) => {
+                    let model = model.stored_in(precision);
+                    let _ = ready_tx.send(Ok(()));
+                    serve(&model, &inbox, batch.max(1), &llm);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("cannot load {}: {e}", path.display())));
+                }
+            })
+            .map_err(|e| format!("cannot start the model thread: {e}"))?;
+        ready_rx.recv().map_err(|_| "the model thread stopped while loading".to_owned())??;
+        Ok(Self { jobs })
+    }
+
+    /// Generates the reply to `request` (seeded by its `seed`, else by `call_index`), batched
+    /// with whatever else is waiting: the reply and its batch's size.
+    pub async fn complete(
+        &self,
+        request: &ChatRequest,
+        call_index: u64,
+    ) -> Result<(ChatResponse, usize), LlmError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped =
+            || LlmError::WorkerStopped("the model thread has stopped (see the log above for why)".into());
+        self.jobs.send(Job { request: request.clone(), call_index, reply }).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
 }
 
 pub struct LocalClient {
-    jobs: mpsc::Sender<Job>,
+    engine: Engine,
     cache: CallCache,
     model_id: String,
 }
@@ -41,31 +93,11 @@ impl LocalClient {
         let Endpoint::Local { model_path, device, precision } = &llm.endpoint else {
             return Err(cfg_err("not a local provider".into()));
         };
-        let (path, device, precision) = (model_path.clone(), *device, *precision);
         // The cache's endpoint identity is the model's content digest: requests name it too.
         let model_id = format!("local:{}", cache.endpoint());
-        let batch = llm.throughput.max_concurrency;
-        let (jobs, inbox) = mpsc::channel::<Job>();
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let llm = name.to_owned();
-        std::thread::Builder::new()
-            .name(format!("local-llm-{name}"))
-            .spawn(move || match Pretrained::load(&path, &device.device()) {
-                Ok(model) => {
-                    let model = model.stored_in(precision);
-                    let _ = ready_tx.send(Ok(()));
-                    serve(&model, &inbox, batch, &llm);
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(format!("cannot load {}: {e}", path.display())));
-                }
-            })
-            .map_err(|e| cfg_err(format!("cannot start the model thread: {e}")))?;
-        ready_rx
-            .recv()
-            .map_err(|_| cfg_err("the model thread stopped while loading".into()))?
+        let engine = Engine::start(name, model_path, *device, *precision, llm.throughput.max_concurrency)
             .map_err(cfg_err)?;
-        Ok(Self { jobs, cache, model_id })
+        Ok(Self { engine, cache, model_id })
     }
 
     /// What identifies this model in requests: its content digest.
@@ -82,11 +114,7 @@ impl LocalClient {
         if let Some(hit) = self.cache.get(request, arm, call_index) {
             return Ok(hit);
         }
-        let (reply, answer) = oneshot::channel();
-        let stopped =
-            || LlmError::WorkerStopped("the model thread has stopped (see the log above for why)".into());
-        self.jobs.send(Job { request: request.clone(), call_index, reply }).map_err(|_| stopped())?;
-        let response = answer.await.map_err(|_| stopped())??;
+        let (response, _) = self.engine.complete(request, call_index).await?;
         self.cache.put_async(request, arm, call_index, &response).await?;
         Ok(response)
     }
@@ -120,6 +148,7 @@ fn serve(model: &Pretrained, inbox: &mpsc::Receiver<Job>, batch: usize, llm: &st
             continue;
         }
         let started = Instant::now();
+        let batch = requests.len();
         match model.generate(&requests, &mut |_, _| {}) {
             Ok(outputs) => {
                 let tokens: usize = outputs.iter().map(|o| o.tokens.len()).sum();
@@ -134,12 +163,10 @@ fn serve(model: &Pretrained, inbox: &mpsc::Receiver<Job>, batch: usize, llm: &st
                         completion_tokens: out.tokens.len() as u64,
                     };
                     let finish_reason = Some(out.finish.as_str().to_owned());
-                    let _ = job.reply.send(Ok(ChatResponse {
-                        content: out.text,
-                        usage,
-                        finish_reason,
-                        cached: false,
-                    }));
+                    let _ = job.reply.send(Ok((
+                        ChatResponse { content: out.text, usage, finish_reason, cached: false },
+                        batch,
+                    )));
                 }
             }
             Err(e) => {

@@ -30,7 +30,10 @@ impl Grammar {
     pub fn from_response_format(format: &Value) -> Result<Option<Self>, String> {
         match format.get("type").and_then(Value::as_str) {
             Some("text") => Ok(None),
-            Some("json_object") => Ok(Some(Self::JsonSchema(serde_json::json!({"type": "object"})))),
+            // llama.cpp's servers take a schema here; without one, any JSON object.
+            Some("json_object") => Ok(Some(Self::JsonSchema(
+                format.get("schema").cloned().unwrap_or_else(|| serde_json::json!({"type": "object"})),
+            ))),
             Some("json_schema") => format
                 .pointer("/json_schema/schema")
                 .cloned()

@@ -5,6 +5,7 @@ mod bench;
 mod bench_dispatch;
 mod chat;
 mod reporter;
+mod serve_cmd;
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
@@ -47,6 +48,9 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Measure hot paths and print a table (see tools/bench/ for side-by-side comparisons).
     Bench(bench::BenchArgs),
+    /// Serve a model (GGUF file, HF folder or fine-tuned export) over an OpenAI-compatible API
+    /// (`/v1/chat/completions`, `/v1/models`, `/health`), batching concurrent requests.
+    Serve(serve_cmd::ServeArgs),
     /// Convert a model (GGUF file or HF folder) to a Hugging Face folder: f32 safetensors,
     /// config.json, tokenizer.json and tokenizer_config.json with the chat template.
     Export(chat::ExportArgs),
@@ -146,6 +150,7 @@ fn main() -> ExitCode {
         Command::Chat(args) => chat::chat(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::Export(args) => chat::export(&args),
+        Command::Serve(args) => serve_cmd::serve(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
