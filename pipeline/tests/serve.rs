@@ -101,9 +101,9 @@ async fn answers_openai_clients_in_batches_and_stops_on_sigterm() {
 }
 
 /// Awaits every future concurrently (all in flight at once), in order.
-async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
+async fn futures_join<F>(futures: Vec<F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();

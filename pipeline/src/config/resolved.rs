@@ -51,6 +51,8 @@ pub struct ResolvedLlm {
     pub endpoint: Endpoint,
     pub sampling: Sampling,
     pub throughput: Throughput,
+    /// The server a stage starts for this LLM (its `base_url` is then set when it starts).
+    pub serve: Option<crate::config::ServeConfig>,
 }
 
 impl ResolvedLlm {
@@ -61,8 +63,14 @@ impl ResolvedLlm {
         };
         let endpoint = match c.provider {
             Provider::Openai => Endpoint::Openai {
-                base_url: need(&c.base_url, "base_url")?.trim_end_matches('/').to_owned(),
-                model: need(&c.model, "model")?,
+                base_url: match (&c.base_url, &c.serve) {
+                    (None, Some(serve)) => format!("http://127.0.0.1:{}/v1", serve.port),
+                    _ => need(&c.base_url, "base_url")?.trim_end_matches('/').to_owned(),
+                },
+                model: match (&c.model, &c.serve) {
+                    (None, Some(serve)) => need(&serve.model, "serve.model")?,
+                    _ => need(&c.model, "model")?,
+                },
                 api_key_env: c.api_key_env.clone(),
             },
             Provider::Local => {
@@ -110,6 +118,7 @@ impl ResolvedLlm {
                 deadline: secs(c.deadline_s, "deadline_s")?,
                 max_retries: c.max_retries,
             },
+            serve: c.serve.clone(),
         })
     }
 
@@ -117,6 +126,17 @@ impl ResolvedLlm {
     /// The call cache is keyed by it, so another server or model never answers from the cache.
     pub fn endpoint_identity(&self, digests: &DigestCache) -> std::io::Result<Value> {
         Ok(match &self.endpoint {
+            // A server we start answers the same wherever it listens (its port may be picked
+            // anew each time): it is known by what it serves, with what engine and flags.
+            Endpoint::Openai { model, .. } if self.serve.is_some() => {
+                let serve = self.serve.as_ref().expect("checked");
+                let weights = serve.model.as_deref().unwrap_or(model);
+                let path = std::path::Path::new(weights);
+                let weights =
+                    if path.exists() { json!({ "sha256": digests.model(path)? }) } else { json!(weights) };
+                json!({ "provider": "openai", "model": model,
+                        "served": { "engine": serve.engine, "weights": weights, "args": serve.args } })
+            }
             Endpoint::Openai { base_url, model, .. } => {
                 json!({ "provider": "openai", "base_url": base_url, "model": model })
             }

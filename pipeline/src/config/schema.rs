@@ -112,6 +112,71 @@ pub struct LlmConfig {
     /// `json_schema = true`, else `none`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub structured_output: Option<StructuredOutput>,
+    /// openai: start this server for the stages that use it (and stop it after); `base_url`
+    /// is then derived from its port when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serve: Option<ServeConfig>,
+}
+
+/// The inference server a stage starts for an `[llm.<name>]` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServeEngine {
+    Vllm,
+    Sglang,
+    LlamaCpp,
+    /// `pipeline serve`: this binary's own engine (CPU or one GPU).
+    Pipeline,
+    /// Any command, from the `command` template.
+    Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    pub engine: ServeEngine,
+    /// A path or a hub name; the section's `model` when absent (and the served name either way
+    /// is the section's `model`, or this).
+    pub model: Option<String>,
+    /// GPUs the server uses (its Slurm job asks for them); `tensor_parallel` when absent.
+    pub gpus: Option<u32>,
+    pub tensor_parallel: u32,
+    /// 0 picks a free port when the server starts.
+    pub port: u16,
+    /// Extra command-line arguments, after the engine's own.
+    pub args: Vec<String>,
+    /// Environment variables for the server process.
+    pub env: BTreeMap<String, String>,
+    /// How long the server may take to list its model at `/v1/models`.
+    pub startup_timeout_s: f64,
+    /// For `engine = "command"`: the command line, with `{model}`, `{served}`, `{port}`,
+    /// `{host}` and `{gpus}` replaced (run by `sh -c`).
+    pub command: Option<String>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            engine: ServeEngine::Vllm,
+            model: None,
+            gpus: None,
+            tensor_parallel: 1,
+            port: 0,
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            startup_timeout_s: 900.0,
+            command: None,
+        }
+    }
+}
+
+impl ServeConfig {
+    pub fn gpus(&self) -> u32 {
+        self.gpus.unwrap_or(match self.engine {
+            ServeEngine::Pipeline => 0,
+            _ => self.tensor_parallel,
+        })
+    }
 }
 
 /// The request shape that asks a server for schema-constrained output.
@@ -169,6 +234,7 @@ impl Default for LlmConfig {
             max_tokens: 8192,
             json_schema: false,
             structured_output: None,
+            serve: None,
         }
     }
 }

@@ -228,6 +228,37 @@ fn slurm(p: &mut Problems, s: &crate::config::SlurmConfig) {
     }
 }
 
+fn serve_section(p: &mut Problems, s: &ServeConfig, l: &LlmConfig, at: KeyPath) {
+    let key = |name: &str| at.clone().key(name);
+    p.check(
+        s.model.is_some() || l.model.is_some(),
+        || key("model"),
+        "required (a path or hub name to serve) when the section has no `model`",
+    );
+    p.at_least(s.tensor_parallel, 1, key("tensor_parallel"));
+    p.check(
+        s.startup_timeout_s.is_finite() && s.startup_timeout_s > 0.0,
+        || key("startup_timeout_s"),
+        "must be > 0",
+    );
+    match (s.engine, &s.command) {
+        (ServeEngine::Command, None) => {
+            p.0.push((key("command"), "required for engine = \"command\" (with {port} and {model})".into()))
+        }
+        (ServeEngine::Command, Some(c)) => {
+            p.check(c.contains("{port}"), || key("command"), "must contain {port} (where the server listens)")
+        }
+        (_, Some(_)) => p.0.push((key("command"), "only applies to engine = \"command\"".into())),
+        _ => {}
+    }
+    if l.base_url.is_some() {
+        p.0.push((
+            at.clone(),
+            "a served LLM's base_url is derived from its port: leave llm.<name>.base_url out".into(),
+        ));
+    }
+}
+
 fn run(p: &mut Problems, r: &RunConfig) {
     p.name(&r.name, || k("run.name"));
     p.check(!r.out_dir.as_os_str().is_empty(), || k("run.out_dir"), "must not be empty");
@@ -239,10 +270,17 @@ fn llm_section(p: &mut Problems, l: &LlmConfig, at: KeyPath) {
     let only_for = |p: &mut Problems, set: bool, name: &str, provider: &str| {
         p.check(!set, || key(name), format!("only applies to provider = \"{provider}\""));
     };
+    if let Some(serve) = &l.serve {
+        serve_section(p, serve, l, at.clone().key("serve"));
+    }
     match l.provider {
         Provider::Openai => {
             match &l.base_url {
-                None => p.0.push((key("base_url"), "required for provider = \"openai\"".into())),
+                None if l.serve.is_some() => {}
+                None => p.0.push((
+                    key("base_url"),
+                    "required for provider = \"openai\" (or a [serve] section that starts the server)".into(),
+                )),
                 Some(url) => {
                     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
                     match rest {
@@ -256,7 +294,8 @@ fn llm_section(p: &mut Problems, l: &LlmConfig, at: KeyPath) {
                 }
             }
             p.check(
-                l.model.as_deref().is_some_and(|m| !m.trim().is_empty()),
+                l.model.as_deref().is_some_and(|m| !m.trim().is_empty())
+                    || l.serve.as_ref().is_some_and(|s| s.model.is_some()),
                 || key("model"),
                 "required for provider = \"openai\" (the model name sent with each request)",
             );
@@ -299,6 +338,7 @@ fn llm_section(p: &mut Problems, l: &LlmConfig, at: KeyPath) {
             only_for(p, l.api_key_env.is_some(), "api_key_env", "openai");
             only_for(p, l.requests_per_minute.is_some(), "requests_per_minute", "openai");
             only_for(p, l.structured_output.is_some(), "structured_output", "openai");
+            only_for(p, l.serve.is_some(), "serve", "openai");
         }
     }
     p.within(l.max_concurrency, 1, 4096, key("max_concurrency"));

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod local;
 pub mod openai;
 pub mod retry;
+pub mod server;
 
 use serde::{Deserialize, Serialize};
 

@@ -197,7 +197,7 @@ impl Stage for Evaluate {
         let endpoint = match &e.llm {
             Some(name) => {
                 let llm = ctx.identify().llm(name)?;
-                let (client, runtime) = super::llm_client(ctx, &llm)?;
+                let (client, runtime, _server) = super::llm_client(ctx, &llm)?;
                 Some((client, runtime, llm))
             }
             None => None,

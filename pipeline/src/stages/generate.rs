@@ -164,7 +164,7 @@ impl Stage for Generate {
         let llm = ctx.identify().llm(&config.generate.llm)?;
         let task = task_prompt(Path::new(PROMPTS_DIR), &config.generate.task)
             .map_err(|e| StageError::Failed(format!("generate.task: {e}")))?;
-        let (client, runtime) = super::llm_client(ctx, &llm)?;
+        let (client, runtime, _server) = super::llm_client(ctx, &llm)?;
 
         let mut output = StageOutput::default();
         for &strategy in &config.generate.strategies {

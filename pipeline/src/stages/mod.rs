@@ -242,12 +242,15 @@ pub fn strategy_identities(
     Ok(serde_json::Value::Object(units))
 }
 
+/// What an LLM-calling stage holds while it runs: the client, the runtime that drives it, and
+/// the server started for it (stopped when this is dropped).
+pub type LlmSession =
+    (std::sync::Arc<crate::llm::Client>, tokio::runtime::Runtime, Option<crate::llm::server::RunningServer>);
+
 /// The client for `llm` (its calls cached under the run, keyed by its endpoint identity) and a
-/// runtime to drive it: what every LLM-calling stage starts with.
-pub fn llm_client(
-    ctx: &StageContext<'_>,
-    llm: &ResolvedLlm,
-) -> Result<(std::sync::Arc<crate::llm::Client>, tokio::runtime::Runtime), StageError> {
+/// runtime to drive it: what every LLM-calling stage starts with. When the LLM has a `serve`
+/// section, its server is started first (its log in the stage folder).
+pub fn llm_client(ctx: &StageContext<'_>, llm: &ResolvedLlm) -> Result<LlmSession, StageError> {
     let endpoint = llm
         .endpoint_identity(ctx.digests)
         .map_err(|e| StageError::Failed(format!("llm.{}: {e}", llm.name)))?;
@@ -256,12 +259,25 @@ pub fn llm_client(
         crate::identity::short(&endpoint),
     )
     .refreshing(ctx.refresh_cache);
-    let client = crate::llm::Client::new(llm, cache).map_err(|e| StageError::Failed(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| StageError::Failed(format!("cannot start the async runtime: {e}")))?;
-    Ok((std::sync::Arc::new(client), runtime))
+    let mut llm = llm.clone();
+    let server = match (&llm.serve, &mut llm.endpoint) {
+        (Some(spec), crate::config::Endpoint::Openai { base_url, model, .. }) => {
+            let shard = ctx.shard.map(|s| format!(".{}", s.tag())).unwrap_or_default();
+            let log = ctx.dir.join(format!("server-{}{shard}.log", llm.name));
+            let server = runtime
+                .block_on(crate::llm::server::RunningServer::start(&llm.name, model, spec, &log))
+                .map_err(|e| StageError::Failed(e.to_string()))?;
+            *base_url = server.base_url().to_owned();
+            Some(server)
+        }
+        _ => None,
+    };
+    let client = crate::llm::Client::new(&llm, cache).map_err(|e| StageError::Failed(e.to_string()))?;
+    Ok((std::sync::Arc::new(client), runtime, server))
 }
 
 /// Calls that failed for good, by reason, and whether they are too many: the stage stops

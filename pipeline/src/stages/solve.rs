@@ -117,7 +117,7 @@ impl Stage for Solve {
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let config = ctx.config;
         let llm = solver(ctx.identify())?;
-        let (client, runtime) = super::llm_client(ctx, &llm)?;
+        let (client, runtime, _server) = super::llm_client(ctx, &llm)?;
         let mut output = StageOutput::default();
         for &strategy in &config.generate.strategies {
             let problems_path =

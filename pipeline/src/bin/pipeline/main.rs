@@ -152,6 +152,11 @@ fn main() -> ExitCode {
         Command::Export(args) => chat::export(&args),
         Command::Serve(args) => serve_cmd::serve(&args),
     };
+    // A signal is stopping this run's inference servers: that handler exits (with the
+    // signal's code) once they are gone; leaving first would orphan them.
+    while pipeline::llm::server::interrupted() {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
