@@ -62,15 +62,28 @@ pub fn plan(config: &Config, stages: &[StageName]) -> Vec<(String, StageName, Op
         .collect()
 }
 
-/// One GPU for the stages that run models; training asks for as many as `train.devices` lists.
+/// GPUs a stage's job asks for: what the server it starts needs (`[llm.<name>.serve]`), as
+/// many as `train.devices` lists for training, one for evaluating on the local engine.
 fn gpus_default(config: &Config, stage: StageName) -> u32 {
+    let served = served_llm(config, stage).map(|(_, s)| s.gpus());
     match stage {
         StageName::Train => {
             config.train.devices.iter().filter(|d| d.starts_with("cuda")).count().max(1) as u32
         }
-        StageName::Evaluate => 1,
-        _ => 0,
+        StageName::Evaluate => served.unwrap_or(1),
+        _ => served.unwrap_or(0),
     }
+}
+
+/// The LLM a stage calls whose server the stage starts itself, with its `serve` section.
+fn served_llm(config: &Config, stage: StageName) -> Option<(&str, &crate::config::ServeConfig)> {
+    let name = match stage {
+        StageName::Generate => Some(config.generate.llm.as_str()),
+        StageName::Solve => Some(config.solve.llm.as_deref().unwrap_or(&config.generate.llm)),
+        StageName::Evaluate => config.evaluate.llm.as_deref(),
+        _ => None,
+    }?;
+    config.llm.get(name).and_then(|l| l.serve.as_ref()).map(|s| (name, s))
 }
 
 /// Single-quoted for POSIX shells.
@@ -157,6 +170,11 @@ pub fn write_scripts(
             cpus_per_task => o.cpus_per_task.unwrap_or(s.cpus_per_task),
             mem => o.mem.clone().or_else(|| s.mem.clone()),
             gpus => gpus,
+            servers => served_llm(config, stage).map(|(llm, s)| minijinja::context! {
+                llm => llm,
+                engine => serde_json::to_value(s.engine).ok(),
+                gpus => s.gpus(),
+            }).into_iter().collect::<Vec<_>>(),
             array => shards.map(|n| format!("0-{}", n - 1)),
             extra => s.extra,
             modules => s.modules,

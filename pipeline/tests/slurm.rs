@@ -85,8 +85,19 @@ fn the_paper_config_becomes_a_chain_of_valid_scripts_submitted_in_order() {
             }
             None => assert!(!text.contains("--array") && !text.contains("--shard"), "{text}"),
         }
-        let gpus = matches!(stage, "train" | "evaluate");
-        assert_eq!(text.contains("--gres=gpu:1"), gpus, "{name}: {text}");
+        let gpus = match stage {
+            "train" | "evaluate" => "1",
+            // Each solve job (shard or merge) starts its own vLLM over two GPUs.
+            "solve" => "2",
+            _ => "none",
+        };
+        assert_eq!(text.contains("--gres=gpu:"), gpus != "none", "{name}: {text}");
+        assert!(gpus == "none" || text.contains(&format!("#SBATCH --gres=gpu:{gpus}\n")), "{name}: {text}");
+        assert_eq!(
+            text.contains("starts llm.solver's vllm server on this job's 2 GPU(s)"),
+            stage == "solve",
+            "{name}: {text}"
+        );
         assert_eq!(text.contains("#SBATCH --time=1-00:00:00"), stage == "train", "{name}");
     }
     // The jobs run a frozen copy of the effective config.

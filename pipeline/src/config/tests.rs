@@ -392,3 +392,21 @@ fn structured_output_dialects_are_for_servers_and_imply_schemas() {
     assert!(!s.json_schema);
     assert!(!with("").json_schema);
 }
+
+#[test]
+fn serve_sections_are_checked_and_derive_the_base_url() {
+    let served = "[llm.s]\nprovider = \"openai\"\nmodel = \"Qwen/Qwen3-32B\"\n[llm.s.serve]\nengine = \"vllm\"\ntensor_parallel = 2\nport = 8123\n[generate]\nllm = \"s\"\nstrategies = [\"direct\"]\n";
+    let config = load_str(served, Path::new("configs/x.toml"), &[]).unwrap().config;
+    let llm = config.resolved_llm("s").unwrap();
+    assert!(matches!(&llm.endpoint, Endpoint::Openai { base_url, .. } if base_url == "http://127.0.0.1:8123/v1"));
+    assert_eq!(llm.serve.as_ref().unwrap().gpus(), 2);
+    let e = err(&served.replace("engine = \"vllm\"", "engine = \"command\""), &[]);
+    assert!(e.contains("llm.s.serve.command: required for engine = \"command\""), "{e}");
+    let e = err(&served.replace("engine = \"vllm\"", "engine = \"command\"\ncommand = \"srv\""), &[]);
+    assert!(e.contains("llm.s.serve.command: must contain {port}"), "{e}");
+    let e = err(&served.replace("model = \"Qwen/Qwen3-32B\"\n", "base_url = \"http://x/v1\"\n"), &[]);
+    assert!(e.contains("llm.s.serve.model: required"), "{e}");
+    assert!(e.contains("base_url is derived from its port"), "{e}");
+    let e = err(&served.replace("engine = \"vllm\"", "engine = \"tgi\""), &[]);
+    assert!(e.contains("llm.s.serve.engine") && e.contains("vllm"), "{e}");
+}
