@@ -76,14 +76,19 @@ fn gpus_default(config: &Config, stage: StageName) -> u32 {
 }
 
 /// The LLM a stage calls whose server the stage starts itself, with its `serve` section.
-fn served_llm(config: &Config, stage: StageName) -> Option<(&str, &crate::config::ServeConfig)> {
+fn served_llm(config: &Config, stage: StageName) -> Option<(String, &crate::config::ServeConfig)> {
+    if stage == StageName::Evaluate
+        && let Some(serve) = &config.evaluate.serve
+    {
+        return Some(("a server for each evaluation target in turn".into(), serve));
+    }
     let name = match stage {
         StageName::Generate => Some(config.generate.llm.as_str()),
         StageName::Solve => Some(config.solve.llm.as_deref().unwrap_or(&config.generate.llm)),
         StageName::Evaluate => config.evaluate.llm.as_deref(),
         _ => None,
     }?;
-    config.llm.get(name).and_then(|l| l.serve.as_ref()).map(|s| (name, s))
+    config.llm.get(name).and_then(|l| l.serve.as_ref()).map(|s| (format!("llm.{name}'s server"), s))
 }
 
 /// Single-quoted for POSIX shells.
@@ -170,8 +175,8 @@ pub fn write_scripts(
             cpus_per_task => o.cpus_per_task.unwrap_or(s.cpus_per_task),
             mem => o.mem.clone().or_else(|| s.mem.clone()),
             gpus => gpus,
-            servers => served_llm(config, stage).map(|(llm, s)| minijinja::context! {
-                llm => llm,
+            servers => served_llm(config, stage).map(|(what, s)| minijinja::context! {
+                what => what,
                 engine => serde_json::to_value(s.engine).ok(),
                 gpus => s.gpus(),
             }).into_iter().collect::<Vec<_>>(),

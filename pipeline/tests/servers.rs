@@ -175,3 +175,52 @@ async fn a_stage_serves_its_model_with_pipeline_serve_and_stops_it_even_when_kil
     assert_eq!(status.code(), Some(143), "{status}");
     assert!(processes_with(&model_dir).is_empty(), "a server survived: {:?}", processes_with(&model_dir));
 }
+
+/// `evaluate.serve`: each target (the baseline, then the fine-tuned export) is served in turn
+/// by `pipeline serve` and evaluated through it, with the very replies the in-process engine
+/// gives (greedy, f32).
+#[test]
+fn evaluation_serves_each_target_in_turn_with_the_local_engines_replies() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::tiny_student(&tmp.path().join("tiny"), Family::Qwen3, 4);
+    let data = tmp.path().join("pairs.jsonl");
+    std::fs::write(&data, "{\"prompt\": \"What is 1 + 1?\", \"completion\": \"\\\\boxed{2}\"}\n").unwrap();
+    let sets = [
+        format!("run.out_dir={}", tmp.path().join("runs").display()),
+        format!("train.data={}", data.display()),
+        format!("train.students={{tiny={{model_path=\"{}\"}}}}", tmp.path().join("tiny").display()),
+        "train.epochs=1".into(),
+        "evaluate.benchmarks=[\"math500\"]".into(),
+        "evaluate.subset=3".into(),
+        "evaluate.max_new_tokens=5".into(),
+        "evaluate.dtype=\"f32\"".into(),
+    ];
+    let run = |extra: &[&str], stages: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipeline"));
+        cmd.args(["run", "--config", "configs/default.toml", "--stages", stages]).current_dir(common::root());
+        for s in sets.iter().map(String::as_str).chain(extra.iter().copied()) {
+            cmd.args(["--set", s]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let evaluate = tmp.path().join("runs/default/evaluate");
+    let responses = |label: &str| -> Vec<String> {
+        std::fs::read_to_string(evaluate.join(format!("tiny/{label}/math500.jsonl")))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["response"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    run(&[], "train,evaluate");
+    let local = (responses("baseline"), responses("custom/seed-42"));
+    run(&["evaluate.serve={engine=\"pipeline\"}"], "evaluate");
+    for log in ["server-evaluate-tiny-baseline.log", "server-evaluate-tiny-custom-seed-42.log"] {
+        let text = std::fs::read_to_string(evaluate.join(log)).unwrap();
+        assert!(text.contains("serving") && text.contains("stopped"), "{log}: {text}");
+    }
+    assert_eq!(local.0.len(), 3);
+    assert_eq!((responses("baseline"), responses("custom/seed-42")), local);
+}

@@ -94,8 +94,13 @@ fn the_paper_config_becomes_a_chain_of_valid_scripts_submitted_in_order() {
         assert_eq!(text.contains("--gres=gpu:"), gpus != "none", "{name}: {text}");
         assert!(gpus == "none" || text.contains(&format!("#SBATCH --gres=gpu:{gpus}\n")), "{name}: {text}");
         assert_eq!(
-            text.contains("starts llm.solver's vllm server on this job's 2 GPU(s)"),
+            text.contains("starts llm.solver's server (vllm) on this job's 2 GPU(s)"),
             stage == "solve",
+            "{name}: {text}"
+        );
+        assert_eq!(
+            text.contains("starts a server for each evaluation target in turn (vllm) on this job's 1 GPU(s)"),
+            stage == "evaluate",
             "{name}: {text}"
         );
         assert_eq!(text.contains("#SBATCH --time=1-00:00:00"), stage == "train", "{name}");

@@ -640,6 +640,11 @@ pub struct EvaluateConfig {
     /// Evaluate through this `[llm.<name>]` endpoint (e.g. vLLM serving the export) instead of
     /// the local engine.
     pub llm: Option<String>,
+    /// Serve each target in turn (the baseline, then each fine-tuned export) with this engine
+    /// and evaluate it through the server (`model` is the target; the rest as in
+    /// `[llm.<name>.serve]`): paper-scale evaluation on vLLM, as the paper's harness.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serve: Option<ServeConfig>,
     /// With `llm`: the `model` each target is asked for by.
     pub endpoint_model: EndpointModel,
     /// Also evaluate each student without fine-tuning.
@@ -660,6 +665,7 @@ impl Default for EvaluateConfig {
             device: "cpu".into(),
             dtype: DType::F32,
             llm: None,
+            serve: None,
             endpoint_model: EndpointModel::Path,
             baseline: true,
             extraction: eval::grader::Extraction::MathVerify,

@@ -398,7 +398,9 @@ fn serve_sections_are_checked_and_derive_the_base_url() {
     let served = "[llm.s]\nprovider = \"openai\"\nmodel = \"Qwen/Qwen3-32B\"\n[llm.s.serve]\nengine = \"vllm\"\ntensor_parallel = 2\nport = 8123\n[generate]\nllm = \"s\"\nstrategies = [\"direct\"]\n";
     let config = load_str(served, Path::new("configs/x.toml"), &[]).unwrap().config;
     let llm = config.resolved_llm("s").unwrap();
-    assert!(matches!(&llm.endpoint, Endpoint::Openai { base_url, .. } if base_url == "http://127.0.0.1:8123/v1"));
+    assert!(
+        matches!(&llm.endpoint, Endpoint::Openai { base_url, .. } if base_url == "http://127.0.0.1:8123/v1")
+    );
     assert_eq!(llm.serve.as_ref().unwrap().gpus(), 2);
     let e = err(&served.replace("engine = \"vllm\"", "engine = \"command\""), &[]);
     assert!(e.contains("llm.s.serve.command: required for engine = \"command\""), "{e}");

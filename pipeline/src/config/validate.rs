@@ -552,6 +552,25 @@ fn evaluate(p: &mut Problems, e: &EvaluateConfig, llms: &BTreeMap<String, LlmCon
     p.within(e.max_new_tokens, 1, 1 << 20, k("evaluate.max_new_tokens"));
     p.within(e.batch_size, 1, 4096, k("evaluate.batch_size"));
     p.device(&e.device, k("evaluate.device"));
+    if let Some(serve) = &e.serve {
+        p.check(
+            e.llm.is_none(),
+            || k("evaluate.serve"),
+            "set evaluate.llm (a running server) or evaluate.serve (one started per target), not both",
+        );
+        p.check(
+            serve.model.is_none(),
+            || k("evaluate.serve.model"),
+            "must be left out: each target is served in turn",
+        );
+        p.at_least(serve.tensor_parallel, 1, k("evaluate.serve.tensor_parallel"));
+        p.check(
+            serve.engine != ServeEngine::Command
+                || serve.command.as_deref().is_some_and(|c| c.contains("{port}")),
+            || k("evaluate.serve.command"),
+            "engine = \"command\" needs a command with {port} and {model}",
+        );
+    }
     if let Some(llm) = &e.llm {
         p.llm_ref(llm, llms, k("evaluate.llm"));
         if llms.get(llm).is_some_and(|l| l.provider != Provider::Openai) {

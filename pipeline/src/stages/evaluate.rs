@@ -75,6 +75,14 @@ pub fn target_identity(id: Identify<'_>, model: &Path) -> Result<serde_json::Val
     let who = match &e.llm {
         // bf16 weights answer differently; f32 keeps the identity it had before dtype was a
         // setting.
+        None if e.serve.is_some() => {
+            let llm = served_target(c, model, "evaluate")?;
+            json!({
+                "endpoint": llm.endpoint_identity(id.digests).map_err(|err| StageError::Failed(format!("evaluate.serve: {err}")))?,
+                "served_model": model.display().to_string(),
+                "model_sha256": if model.exists() { Some(id.model(model)?) } else { None },
+            })
+        }
         None => match local_precision(c)? {
             trainer::Precision::F32 => json!({ "local_model_sha256": id.model(model)? }),
             p => json!({ "local_model_sha256": id.model(model)?, "dtype": p.to_string() }),
@@ -100,6 +108,27 @@ pub fn target_identity(id: Identify<'_>, model: &Path) -> Result<serde_json::Val
         "subset": e.subset,
         "seed": c.run.seed,
     }))
+}
+
+/// The LLM that serves one target under `evaluate.serve`: greedy, the evaluation's token budget,
+/// `evaluate.batch_size` requests in flight, the target's path as its served name.
+pub fn served_target(c: &Config, model: &Path, name: &str) -> Result<crate::config::ResolvedLlm, StageError> {
+    let e = &c.evaluate;
+    let serve =
+        e.serve.clone().map(|s| crate::config::ServeConfig { model: Some(model.display().to_string()), ..s });
+    let section = crate::config::LlmConfig {
+        provider: crate::config::Provider::Openai,
+        model: Some(model.display().to_string()),
+        max_concurrency: e.batch_size.max(1),
+        timeout_s: 3600.0,
+        deadline_s: 4.0 * 3600.0,
+        max_retries: 2,
+        temperature: 0.0,
+        max_tokens: e.max_new_tokens,
+        serve,
+        ..crate::config::LlmConfig::default()
+    };
+    crate::config::ResolvedLlm::new(name, &section).map_err(StageError::Failed)
 }
 
 /// The models to evaluate: `(student, label, model path)`; labels are `baseline` and each
@@ -161,7 +190,9 @@ impl Stage for Evaluate {
         evaluate
             .as_object_mut()
             .expect("an object")
-            .retain(|k, _| !matches!(k.as_str(), "batch_size" | "dtype"));
+            .retain(|k, _| !matches!(k.as_str(), "batch_size" | "dtype" | "serve"));
+        // What a served target answers with (engine, args) is in each target's identity; its
+        // port, timeout and GPUs are not what it answers.
         let mut slice = json!({ "evaluate": evaluate, "seed": c.run.seed, "baselines": baselines,
                    "grading": grading(c.evaluate.extraction),
                    "train_data": c.train.data.is_some(), "strategies": c.generate.strategies });
@@ -194,11 +225,13 @@ impl Stage for Evaluate {
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let e = &ctx.config.evaluate;
-        let endpoint = match &e.llm {
+        // A running server for every target (`evaluate.llm`); or one started per target
+        // (`evaluate.serve`), below.
+        let shared = match &e.llm {
             Some(name) => {
                 let llm = ctx.identify().llm(name)?;
-                let (client, runtime, _server) = super::llm_client(ctx, &llm)?;
-                Some((client, runtime, llm))
+                let (client, runtime, server) = super::llm_client(ctx, &llm)?;
+                Some((client, runtime, llm, server))
             }
             None => None,
         };
@@ -213,8 +246,18 @@ impl Stage for Evaluate {
         for (student, label, path) in targets(ctx.config, ctx.run_dir.root()) {
             let about = target_identity(ctx.identify(), &path)?;
             let identity = crate::identity::short(&about);
-            let engine = match &endpoint {
-                Some((client, runtime, llm)) => Engine::Endpoint {
+            // Started for this target alone; stopped when the next one starts.
+            let own = match &e.serve {
+                Some(_) => {
+                    let name = format!("evaluate-{student}-{}", label.replace('/', "-"));
+                    let llm = served_target(ctx.config, &path, &name)?;
+                    let (client, runtime, server) = super::llm_client(ctx, &llm)?;
+                    Some((client, runtime, llm, server))
+                }
+                None => None,
+            };
+            let engine = match shared.as_ref().or(own.as_ref()) {
+                Some((client, runtime, llm, _)) => Engine::Endpoint {
                     client,
                     runtime,
                     model: served_model(e, llm, &path),
