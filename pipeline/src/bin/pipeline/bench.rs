@@ -32,6 +32,9 @@ enum Bench {
     /// Generate-stage dispatch against a mock server with fixed latency (and an optional
     /// latency tail), side by side with a plain client that keeps every slot busy.
     Dispatch(super::bench_dispatch::DispatchArgs),
+    /// `pipeline serve` over HTTP next to the same engine in-process, at 1, 8 and 32 clients:
+    /// requests/s, tokens/s and the largest batch formed.
+    Serve(super::bench_serve::ServeBenchArgs),
     /// Structured-output cost: a token mask (llguidance) plus its application to the logits,
     /// per token, walking a VS-Multi reply under the strategy's JSON schema.
     Grammar(GrammarArgs),
@@ -177,6 +180,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         Bench::Embed(a) => embed(a),
         Bench::Grammar(a) => grammar(a),
         Bench::Dispatch(a) => super::bench_dispatch::dispatch(a),
+        Bench::Serve(a) => super::bench_serve::serve(a),
     }
 }
 

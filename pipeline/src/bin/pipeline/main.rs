@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_dispatch;
+mod bench_serve;
 mod chat;
 mod reporter;
 mod serve_cmd;
