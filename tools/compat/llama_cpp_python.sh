@@ -44,7 +44,7 @@ strategies = ["direct", "vs_multi"]
 num_problems = $N
 k = 5
 TOML
-    target/release/pipeline run --config "$OUT/$dialect.toml" --stages generate 2>&1 | tail -4 || true
+    "${CARGO_TARGET_DIR:-target}/release/pipeline" run --config "$OUT/$dialect.toml" --stages generate 2>&1 | tail -4 || true
     manifest="$OUT/runs/compat-$dialect/generate/manifest.json"
     if [ -f "$manifest" ]; then
         python3 - "$manifest" <<'PY'
