@@ -29,17 +29,23 @@ async fn stand_in_servers_that_never_come_up_or_die_fail_with_their_log() {
 
     let started = Instant::now();
     let never = command("sh -c 'echo loading weights; sleep 60' # {port}", 2.0);
-    let err = RunningServer::start("solver", "q", &never, &log).await.err().expect("never ready").to_string();
-    assert!(err.contains("not ready after 2 s (serve.startup_timeout_s)"), "{err}");
+    let err = RunningServer::start("llm.solver.serve", "q", &never, &log)
+        .await
+        .err()
+        .expect("never ready")
+        .to_string();
+    assert!(err.starts_with("llm.solver.serve: not ready after 2 s (serve.startup_timeout_s)"), "{err}");
     assert!(err.contains("loading weights"), "the log tail is shown: {err}");
     assert!(started.elapsed() < Duration::from_secs(20), "the server was not stopped promptly");
 
     let dies = command("sh -c 'echo CUDA out of memory on port {port} >&2; exit 3'", 30.0);
-    let err = RunningServer::start("solver", "q", &dies, &log).await.err().expect("it died").to_string();
+    let err =
+        RunningServer::start("llm.solver.serve", "q", &dies, &log).await.err().expect("it died").to_string();
     assert!(err.contains("exited") && err.contains("CUDA out of memory on port"), "{err}");
 
     let missing = ServeConfig { engine: ServeEngine::Vllm, ..ServeConfig::default() };
-    let err = RunningServer::start("solver", "q", &missing, &log).await.err().map(|e| e.to_string());
+    let err =
+        RunningServer::start("llm.solver.serve", "q", &missing, &log).await.err().map(|e| e.to_string());
     // vLLM is not on CI machines: the error says which program could not start.
     if let Some(err) = err {
         assert!(err.contains("cannot start `vllm`") || err.contains("exited"), "{err}");
@@ -60,7 +66,8 @@ async fn a_stand_in_that_comes_up_late_is_waited_for_and_stopped_on_drop() {
         30.0,
     );
     let started = Instant::now();
-    let server = RunningServer::start("solver", "q", &late, &tmp.path().join("server.log")).await.unwrap();
+    let server =
+        RunningServer::start("llm.solver.serve", "q", &late, &tmp.path().join("server.log")).await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(1500));
     let addr = server.base_url().trim_start_matches("http://").trim_end_matches("/v1").to_owned();
     drop(server);

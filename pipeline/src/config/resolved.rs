@@ -125,6 +125,18 @@ impl ResolvedLlm {
     /// Who answers: the server (base URL and served model) or the local model's content digest.
     /// The call cache is keyed by it, so another server or model never answers from the cache.
     pub fn endpoint_identity(&self, digests: &DigestCache) -> std::io::Result<Value> {
+        let mut id = self.who_answers(digests)?;
+        // Another schema dialect is another request on the wire (a server may honour one and
+        // not the other), so the call cache must not answer one with the other's replies; the
+        // default dialect keeps the identity it had before dialects were a setting.
+        let s = &self.sampling;
+        if s.json_schema && s.structured_output != crate::config::StructuredOutput::JsonSchema {
+            id["structured_output"] = json!(s.structured_output);
+        }
+        Ok(id)
+    }
+
+    fn who_answers(&self, digests: &DigestCache) -> std::io::Result<Value> {
         Ok(match &self.endpoint {
             // A server we start answers the same wherever it listens (its port may be picked
             // anew each time): it is known by what it serves, with what engine and flags.
@@ -156,19 +168,13 @@ impl ResolvedLlm {
     /// is left out (the same weights answer alike on any device, up to floating point).
     pub fn identity(&self, digests: &DigestCache) -> std::io::Result<Value> {
         let s = &self.sampling;
-        let mut id = json!({
+        Ok(json!({
             "endpoint": self.endpoint_identity(digests)?,
             "temperature": s.temperature,
             "top_p": s.top_p,
             "max_tokens": s.max_tokens,
             "json_schema": s.json_schema,
-        });
-        // Another dialect is another request (a server may honour one and not the other);
-        // the default one keeps the identity it had before dialects were a setting.
-        if s.json_schema && s.structured_output != crate::config::StructuredOutput::JsonSchema {
-            id["structured_output"] = json!(s.structured_output);
-        }
-        Ok(id)
+        }))
     }
 
     /// Where the key comes from, for messages that must never show the key itself.

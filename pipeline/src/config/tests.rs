@@ -391,6 +391,16 @@ fn structured_output_dialects_are_for_servers_and_imply_schemas() {
     let s = with("json_schema = true\nstructured_output = \"none\"");
     assert!(!s.json_schema);
     assert!(!with("").json_schema);
+    // The call cache is keyed by the endpoint identity: another dialect must not replay the
+    // default one's replies, and the default keeps the identity it had.
+    let endpoint = |extra: &str| {
+        let text = MINIMAL.replace("[generate]", &format!("{extra}\n[generate]"));
+        let config = load_str(&text, Path::new("configs/x.toml"), &[]).unwrap().config;
+        let digests = crate::identity::DigestCache::in_memory();
+        config.resolved_llm("gen").unwrap().endpoint_identity(&digests).unwrap()
+    };
+    assert_eq!(endpoint("json_schema = true"), endpoint(""));
+    assert_ne!(endpoint("structured_output = \"json_object\""), endpoint("json_schema = true"));
 }
 
 #[test]

@@ -17,11 +17,11 @@ use crate::config::{ServeConfig, ServeEngine};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("llm.{llm}.serve: cannot start `{program}`: {source} (is it installed on this node?)")]
-    Spawn { llm: String, program: String, source: std::io::Error },
-    #[error("llm.{llm}.serve: {message}; the server's log ({log}) ends with:\n{tail}")]
-    Failed { llm: String, message: String, log: PathBuf, tail: String },
-    #[error("llm.{llm}.serve: {0}", llm = .1)]
+    #[error("{key}: cannot start `{program}`: {source} (is it installed on this node?)")]
+    Spawn { key: String, program: String, source: std::io::Error },
+    #[error("{key}: {message}; the server's log ({log}) ends with:\n{tail}")]
+    Failed { key: String, message: String, log: PathBuf, tail: String },
+    #[error("{1}: {0}")]
     Io(std::io::Error, String),
 }
 
@@ -50,14 +50,11 @@ impl RunningServer {
         &self.base_url
     }
 
-    pub fn log(&self) -> &Path {
-        &self.log
-    }
-
-    /// Starts the server for `[llm.<llm>]`, serving `served` (the name requests ask for), its
+    /// Starts the server configured at `key` (`llm.solver.serve`, `evaluate.serve`: what errors
+    /// name), serving `served` (the name requests ask for), its
     /// output in `log`, and waits until it lists the model.
-    pub async fn start(llm: &str, served: &str, spec: &ServeConfig, log: &Path) -> Result<Self, ServerError> {
-        let io = |e: std::io::Error| ServerError::Io(e, llm.to_owned());
+    pub async fn start(key: &str, served: &str, spec: &ServeConfig, log: &Path) -> Result<Self, ServerError> {
+        let io = |e: std::io::Error| ServerError::Io(e, key.to_owned());
         let host = "127.0.0.1";
         let port = match spec.port {
             0 => free_port().map_err(io)?,
@@ -77,30 +74,30 @@ impl RunningServer {
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         install_signal_handler();
         let child = command.spawn().map_err(|source| ServerError::Spawn {
-            llm: llm.to_owned(),
+            key: key.to_owned(),
             program: argv[0].clone(),
             source,
         })?;
         GROUPS.lock().expect("the group list").push(child.id() as i32);
         let mut server = Self { child, base_url: format!("http://{host}:{port}/v1"), log: log.to_owned() };
-        tracing::info!("llm.{llm}: started {} (log: {})", argv.join(" "), log.display());
+        tracing::info!("{key}: started {} (log: {})", argv.join(" "), log.display());
         let timeout = Duration::from_secs_f64(spec.startup_timeout_s);
-        server.wait_ready(llm, served, timeout).await?;
-        tracing::info!("llm.{llm}: {} serves `{served}`", server.base_url);
+        server.wait_ready(key, served, timeout).await?;
+        tracing::info!("{key}: {} serves `{served}`", server.base_url);
         Ok(server)
     }
 
-    async fn wait_ready(&mut self, llm: &str, served: &str, timeout: Duration) -> Result<(), ServerError> {
+    async fn wait_ready(&mut self, key: &str, served: &str, timeout: Duration) -> Result<(), ServerError> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("a client");
         let start = Instant::now();
         let fail = |server: &Self, message: String| ServerError::Failed {
-            llm: llm.to_owned(),
+            key: key.to_owned(),
             message,
             log: server.log.clone(),
             tail: tail(&server.log, 20),
         };
         loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| ServerError::Io(e, llm.to_owned()))? {
+            if let Some(status) = self.child.try_wait().map_err(|e| ServerError::Io(e, key.to_owned()))? {
                 return Err(fail(self, format!("the server exited ({status}) before it was ready")));
             }
             if let Ok(resp) = http.get(format!("{}/models", self.base_url)).send().await
@@ -155,20 +152,25 @@ impl Drop for RunningServer {
     }
 }
 
+/// Sends `sig` to process group `group`; true when the group still exists (0 probes).
+fn signal_group(group: i32, sig: i32) -> bool {
+    // SAFETY: kill(2) on a process group we created; no memory is involved.
+    unsafe { libc::kill(-group, sig) == 0 }
+}
+
 /// SIGTERM to the group, then SIGKILL if it has not exited within 15 s.
 fn stop_group(group: i32, child: &mut Child) {
-    // SAFETY: kill(2) on a process group we created; no memory is involved.
-    unsafe { libc::kill(-group, libc::SIGTERM) };
+    signal_group(group, libc::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
             // Workers of the group may outlive the leader: make sure they go too.
-            unsafe { libc::kill(-group, libc::SIGKILL) };
+            signal_group(group, libc::SIGKILL);
             return;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    unsafe { libc::kill(-group, libc::SIGKILL) };
+    signal_group(group, libc::SIGKILL);
     let _ = child.wait();
 }
 
@@ -192,14 +194,14 @@ fn install_signal_handler() {
                 let groups = GROUPS.lock().expect("the group list").clone();
                 tracing::warn!("interrupted: stopping {} inference server(s)", groups.len());
                 for g in &groups {
-                    unsafe { libc::kill(-g, libc::SIGTERM) };
+                    signal_group(*g, libc::SIGTERM);
                 }
                 let deadline = Instant::now() + Duration::from_secs(10);
-                while Instant::now() < deadline && groups.iter().any(|&g| unsafe { libc::kill(-g, 0) } == 0) {
+                while Instant::now() < deadline && groups.iter().any(|&g| signal_group(g, 0)) {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 for g in &groups {
-                    unsafe { libc::kill(-g, libc::SIGKILL) };
+                    signal_group(*g, libc::SIGKILL);
                 }
                 std::process::exit(code);
             });

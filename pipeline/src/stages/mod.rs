@@ -268,8 +268,13 @@ pub fn llm_client(ctx: &StageContext<'_>, llm: &ResolvedLlm) -> Result<LlmSessio
         (Some(spec), crate::config::Endpoint::Openai { base_url, model, .. }) => {
             let shard = ctx.shard.map(|s| format!(".{}", s.tag())).unwrap_or_default();
             let log = ctx.dir.join(format!("server-{}{shard}.log", llm.name));
+            // Errors name the config key: an `[llm.<name>]` section's, or evaluate's own.
+            let key = match ctx.config.llm.contains_key(&llm.name) {
+                true => format!("llm.{}.serve", llm.name),
+                false => "evaluate.serve".to_owned(),
+            };
             let server = runtime
-                .block_on(crate::llm::server::RunningServer::start(&llm.name, model, spec, &log))
+                .block_on(crate::llm::server::RunningServer::start(&key, model, spec, &log))
                 .map_err(|e| StageError::Failed(e.to_string()))?;
             *base_url = server.base_url().to_owned();
             Some(server)

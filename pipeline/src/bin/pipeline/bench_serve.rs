@@ -85,9 +85,7 @@ pub fn serve(a: &ServeBenchArgs) -> anyhow::Result<()> {
                         for i in (c..requests).step_by(clients.max(1)) {
                             let r = request(i, max_tokens);
                             out.push(if http_way {
-                                let body = json!({"model": "bench", "messages": [{"role": "user", "content": r.messages[0].content}],
-                                                  "temperature": 0, "max_tokens": max_tokens, "seed": i});
-                                let resp = http.post(&url).json(&body).send().await?.error_for_status()?;
+                                let resp = http.post(&url).json(&r).send().await?.error_for_status()?;
                                 let batch = resp.headers()["x-batch-size"].to_str()?.parse()?;
                                 let v: serde_json::Value = resp.json().await?;
                                 (v["usage"]["completion_tokens"].as_u64().unwrap_or(0), batch)
