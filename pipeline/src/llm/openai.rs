@@ -116,6 +116,9 @@ impl OpenAiClient {
             let (err, retry_after) = match sent {
                 Err(_) => return Err(out_of_time(last)),
                 Ok(Ok(response)) => {
+                    // The server's slot is free once it has replied: the cache write (two
+                    // fsyncs) must not hold it.
+                    drop(_permit);
                     self.cache.put_async(request, arm, call_index, &response).await?;
                     return Ok(response);
                 }

@@ -243,6 +243,9 @@ impl Job<'_> {
         // does not depend on timing; dispatching stops while the conversations in flight are
         // expected to yield what is still missing.
         let max_in_flight = self.llm.throughput.max_concurrency.max(1);
+        // Conversations running at once: more than the call slots (which the client enforces),
+        // so that a conversation parsing its reply or writing it to the cache holds no slot.
+        let max_tasks = 2 * max_in_flight;
         // Finished conversations waiting behind a slow one: bounded, so memory is.
         let max_uncommitted = 16 * max_in_flight;
         let mut queue = (0..max_conversations).filter(|c| !done.contains(c));
@@ -288,7 +291,7 @@ impl Job<'_> {
             };
             // Until something is kept, no more conversations than the fail-fast rule needs.
             let probing = kept_ids.is_empty().then(|| planned.max(FAIL_FAST_AFTER));
-            while tasks.len() < max_in_flight
+            while tasks.len() < max_tasks
                 && in_flight.len() < max_uncommitted
                 && (in_flight.len() as f64) * per < (target - kept_so_far) as f64
                 && probing.is_none_or(|n| totals.conversations as usize + in_flight.len() < n)

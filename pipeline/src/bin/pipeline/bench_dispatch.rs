@@ -6,7 +6,7 @@
 //! the same server. Both are printed with the ideal (total latency over the slots).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -37,6 +37,10 @@ pub struct DispatchArgs {
 
 struct Mock {
     arrived: AtomicUsize,
+    /// Microseconds since `epoch` of the first arrival and the last reply.
+    first_arrival: AtomicU64,
+    last_reply: AtomicU64,
+    epoch: Instant,
     latency: Duration,
     slow_every: usize,
     slow: Duration,
@@ -44,10 +48,13 @@ struct Mock {
 
 async fn reply(State(mock): State<Arc<Mock>>, body: String) -> axum::Json<Value> {
     let n = mock.arrived.fetch_add(1, Ordering::SeqCst) + 1;
+    let now = || mock.epoch.elapsed().as_micros() as u64;
+    mock.first_arrival.fetch_min(now(), Ordering::SeqCst);
     let slow = mock.slow_every > 0 && n.is_multiple_of(mock.slow_every);
     tokio::time::sleep(if slow { mock.slow } else { mock.latency }).await;
     let body: Value = serde_json::from_str(&body).unwrap_or_default();
     let seed = body["seed"].as_u64().unwrap_or(n as u64);
+    mock.last_reply.fetch_max(now(), Ordering::SeqCst);
     axum::Json(json!({
         "choices": [{"message": {"role": "assistant",
             "content": format!("Question: How many marbles are in box {seed}?\nDifficulty: AMC")},
@@ -59,6 +66,9 @@ async fn reply(State(mock): State<Arc<Mock>>, body: String) -> axum::Json<Value>
 pub fn dispatch(a: &DispatchArgs) -> anyhow::Result<()> {
     let mock = Arc::new(Mock {
         arrived: AtomicUsize::new(0),
+        first_arrival: AtomicU64::new(u64::MAX),
+        last_reply: AtomicU64::new(0),
+        epoch: Instant::now(),
         latency: Duration::from_millis(a.latency_ms),
         slow_every: a.slow_every,
         slow: Duration::from_millis(a.slow_ms),
@@ -82,9 +92,13 @@ pub fn dispatch(a: &DispatchArgs) -> anyhow::Result<()> {
     let dir = pipeline::run_dir::RunDir::open(&config)?;
     let options = RunOptions { stages: Some(vec![StageName::Generate]), ..RunOptions::default() };
     let start = Instant::now();
+    let since_epoch = mock.epoch.elapsed().as_micros() as u64;
     Runner::new(&config, &dir, pipeline::stages::implemented(), &pipeline::progress::Silent).run(&options)?;
     let ours = start.elapsed().as_secs_f64();
     let ours_requests = mock.arrived.swap(0, Ordering::SeqCst);
+    // Stage time outside the calls: before the first request arrives and after the last reply.
+    let setup = (mock.first_arrival.load(Ordering::SeqCst).saturating_sub(since_epoch)) as f64 / 1e6;
+    let teardown = ours - (mock.last_reply.load(Ordering::SeqCst).saturating_sub(since_epoch)) as f64 / 1e6;
 
     let plain = runtime.block_on(plain_client(&url, a.calls, a.concurrency))?;
     let plain_requests = mock.arrived.load(Ordering::SeqCst);
@@ -97,7 +111,7 @@ pub fn dispatch(a: &DispatchArgs) -> anyhow::Result<()> {
         println!(
             "{}",
             json!({"calls": a.calls, "concurrency": a.concurrency, "latency_ms": a.latency_ms,
-                   "slow_every": a.slow_every, "slow_ms": a.slow_ms, "ours_s": ours, "plain_s": plain,
+                   "slow_every": a.slow_every, "slow_ms": a.slow_ms, "ours_s": ours, "ours_setup_s": setup, "ours_teardown_s": teardown, "plain_s": plain,
                    "ideal_s": ideal, "ours_requests": ours_requests, "plain_requests": plain_requests})
         );
     } else {
@@ -114,6 +128,7 @@ pub fn dispatch(a: &DispatchArgs) -> anyhow::Result<()> {
             plain / ideal
         );
         println!("| ideal | {} | {ideal:.2} | | |", a.calls);
+        println!("\nstage before its first request: {setup:.3} s; after its last reply: {teardown:.3} s");
     }
     Ok(())
 }
