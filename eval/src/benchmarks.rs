@@ -42,6 +42,34 @@ impl Benchmark {
         }
     }
 
+    /// The vendored file as built into the binary, so that a run finds its benchmarks from
+    /// any working directory.
+    pub fn embedded(self) -> &'static str {
+        match self {
+            Benchmark::Math500 => include_str!("../../data/eval/math500.jsonl"),
+            Benchmark::Olympiadbench => include_str!("../../data/eval/olympiadbench.jsonl"),
+            Benchmark::MinervaMath => include_str!("../../data/eval/minerva_math.jsonl"),
+        }
+    }
+
+    /// Where the vendored file sits in the source tree (`data/eval/<name>.jsonl`): the name
+    /// errors and manifests give the embedded copy.
+    pub fn vendored_path(self) -> PathBuf {
+        Path::new("data/eval").join(self.file_name())
+    }
+
+    /// The built-in copy (checked against its sha256 like a file: a build from a changed
+    /// checkout is refused, not silently graded against other answers).
+    pub fn load_embedded(self) -> Result<Vec<Problem>, BenchmarkError> {
+        let path = self.vendored_path();
+        let text = self.embedded();
+        let got = crate::sha256_hex(text.as_bytes());
+        if got != self.sha256() {
+            return Err(BenchmarkError::Checksum { path, expected: self.sha256(), got });
+        }
+        self.parse(text, &path)
+    }
+
     /// Loads `<dir>/<name>.jsonl` after checking its sha256.
     pub fn load(self, dir: &Path) -> Result<Vec<Problem>, BenchmarkError> {
         let path = dir.join(self.file_name());
@@ -198,6 +226,14 @@ mod tests {
             let solution = row["solution"].as_str().unwrap();
             let answer = row["answer"].as_str().unwrap();
             assert_eq!(last_boxed(solution), Some(answer.trim()), "math500.jsonl line {}", i + 1);
+        }
+    }
+
+    #[test]
+    fn the_embedded_copies_are_the_vendored_files() {
+        for b in Benchmark::ALL {
+            assert_eq!(b.load_embedded().unwrap(), b.load(&data_dir()).unwrap(), "{b}");
+            assert_eq!(b.vendored_path(), Path::new("data/eval").join(b.file_name()));
         }
     }
 

@@ -238,6 +238,13 @@ impl<'a> Runner<'a> {
             let sha256 = self.digests.file(&path).map_err(input)?;
             inputs.push(FileDigest { path: path.to_string_lossy().into_owned(), sha256, bytes });
         }
+        for (path, data) in stage.embedded_inputs(self.config) {
+            inputs.push(FileDigest {
+                path: path.to_string_lossy().into_owned(),
+                sha256: crate::manifest::sha256_hex(data),
+                bytes: data.len() as u64,
+            });
+        }
         Ok(inputs)
     }
 

@@ -286,3 +286,64 @@ async fn what_is_kept_does_not_depend_on_concurrency_or_reply_order() {
         assert!(a == b, "concurrency 1:\n{a}\nconcurrency 8:\n{b}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_from_any_directory_and_reads_its_own_task_file_next_to_the_config() {
+    let (mock, url) = serve(0, 0).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (conf, elsewhere) = (tmp.path().join("conf"), tmp.path().join("elsewhere"));
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let config = write_config(&conf, &url, "[\"direct\"]", 3, 2);
+    let with_task = |task: &str| {
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, text.replace("[generate]\n", &format!("[generate]\ntask = \"{task}\"\n")))
+            .unwrap();
+    };
+    let run = {
+        let config = config.clone();
+        move |cwd: &Path| {
+            let mut cmd = pipeline(&config);
+            cmd.current_dir(cwd);
+            cmd.output().unwrap()
+        }
+    };
+    // The built-in task and the benchmarks are in the binary: no data/ folder needed here.
+    let out = tokio::task::spawn_blocking({
+        let (elsewhere, run) = (elsewhere.clone(), run.clone());
+        move || run(&elsewhere)
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let builtin = pipeline::strategy::task_prompt("competition_math").unwrap();
+    assert_eq!(mock.bodies.lock().unwrap()[0]["messages"][1]["content"], builtin.as_str());
+
+    // A task of one's own, named relative to the config file, not to where the run starts.
+    std::fs::write(conf.join("my_task.txt"), "Write one hard geometry problem.\n").unwrap();
+    with_task("my_task.txt");
+    mock.bodies.lock().unwrap().clear();
+    let out = tokio::task::spawn_blocking({
+        let (elsewhere, run) = (elsewhere.clone(), run.clone());
+        move || run(&elsewhere)
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bodies = mock.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 3, "a new task is a new identity: every problem asked again");
+    assert!(bodies.iter().all(|b| b["messages"][1]["content"] == "Write one hard geometry problem."));
+
+    // A task that is neither built in nor a file is a config error naming the key.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("my_task.txt", "missing.txt")).unwrap();
+    let out = run(&elsewhere);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("generate.task")
+            && stderr.contains("missing.txt")
+            && stderr.contains("competition_math"),
+        "{stderr}"
+    );
+}

@@ -43,7 +43,7 @@ fn system_prompts_match_the_reference_verbatim() {
 #[test]
 fn first_turn_is_system_then_the_task_prompt_as_written() {
     let c = config(&[]);
-    let task = task_prompt(&root().join("data/prompts"), "competition_math").unwrap();
+    let task = task_prompt("competition_math").unwrap();
     assert!(task.starts_with("Generate a math competition problem in the style of AMC 10, AMC 12, or AIME."));
     assert!(task.contains("under a line starting with “Question:”."), "curly quotes kept");
     assert!(
@@ -54,10 +54,15 @@ fn first_turn_is_system_then_the_task_prompt_as_written() {
     let msgs = Strategy::VsMulti.first_messages(&spec, &task);
     assert_eq!(msgs.iter().map(|m| m.role).collect::<Vec<_>>(), vec![Role::System, Role::User]);
     assert_eq!(msgs[1].content, task);
-    let gsm = task_prompt(&root().join("data/prompts"), "gsm8k").unwrap();
+    let gsm = task_prompt("gsm8k").unwrap();
     assert!(gsm.ends_with("        Question: [question]"));
-    let err = task_prompt(&root().join("data/prompts"), "nope").unwrap_err().to_string();
-    assert!(err.contains("nope.txt"), "{err}");
+    let err = task_prompt("nope.txt").unwrap_err().to_string();
+    assert!(err.starts_with("task prompt nope.txt: "), "{err}");
+    // The built-in copies are the vendored files, byte for byte.
+    for (name, text) in pipeline::strategy::BUILTIN_TASKS {
+        let file = std::fs::read_to_string(root().join(format!("data/prompts/{name}.txt"))).unwrap();
+        assert_eq!(text, file, "{name}");
+    }
 }
 
 #[test]

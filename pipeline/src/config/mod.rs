@@ -47,6 +47,7 @@ pub fn load_str(text: &str, path: &Path, overrides: &[String]) -> Result<LoadedC
     let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
         .map_err(|e| source.deserialize_error(e, &overrides))?;
     fill_derived_defaults(&mut config);
+    resolve_user_files(&mut config, path);
 
     let problems = validate::validate(&config);
     if !problems.is_empty() {
@@ -93,6 +94,17 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 fn fill_derived_defaults(config: &mut Config) {
     if config.solve.llm.is_none() {
         config.solve.llm = Some(config.generate.llm.clone());
+    }
+}
+
+/// Files a config brings along (its own task prompt) are found next to it, wherever the run
+/// starts from. Models and `run.out_dir` stay relative to the working directory.
+fn resolve_user_files(config: &mut Config, path: &Path) {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    if let crate::strategy::TaskSource::File(task) = crate::strategy::TaskSource::of(&config.generate.task)
+        && task.is_relative()
+    {
+        config.generate.task = dir.join(task).to_string_lossy().into_owned();
     }
 }
 

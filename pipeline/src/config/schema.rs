@@ -245,7 +245,8 @@ pub struct GenerateConfig {
     /// Name of an `[llm.<name>]` section.
     pub llm: String,
     pub strategies: Vec<Strategy>,
-    /// Task prompt: `data/prompts/<task>.txt`.
+    /// Task prompt: a built-in task's name (`competition_math`, `gsm8k`: `data/prompts/`, built
+    /// into the binary), or the path of your own text file, relative to the config file.
     #[serde(default = "defaults::task")]
     pub task: String,
     /// Problems to keep per strategy.

@@ -387,11 +387,14 @@ fn generate(p: &mut Problems, g: &GenerateConfig, llms: &BTreeMap<String, LlmCon
     p.llm_ref(&g.llm, llms, k("generate.llm"));
     p.check(!g.strategies.is_empty(), || k("generate.strategies"), "list at least one strategy");
     p.duplicates(&g.strategies, &k("generate.strategies"));
-    p.check(
-        !g.task.is_empty() && g.task.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')),
-        || k("generate.task"),
-        "must name a task prompt file (data/prompts/<task>.txt): letters, digits, `_` or `-`",
-    );
+    if let crate::strategy::TaskSource::File(path) = crate::strategy::TaskSource::of(&g.task) {
+        let builtin: Vec<&str> = crate::strategy::BUILTIN_TASKS.iter().map(|(name, _)| *name).collect();
+        p.check(path.is_file(), || k("generate.task"), format!(
+            "`{}` is neither a built-in task ({}) nor a file (a relative path is relative to the config file)",
+            path.display(),
+            builtin.join(", ")
+        ));
+    }
     p.within(g.num_problems, 1, 10_000_000, k("generate.num_problems"));
     p.at_least(g.k, 1, k("generate.k"));
     p.at_least(g.target_words, 1, k("generate.target_words"));

@@ -28,9 +28,6 @@ use crate::dedup::{ContaminationIndex, MinHasher, exact_key, near_duplicates};
 use crate::identity::Identify;
 use crate::strategy::Strategy;
 
-/// Where the evaluation benchmarks live.
-pub const BENCHMARKS_DIR: &str = "data/eval";
-
 pub struct Dedup;
 
 /// A line of `dropped.jsonl`.
@@ -77,12 +74,11 @@ impl Stage for Dedup {
                    "confidence": c.report.confidence }))
     }
 
-    fn external_inputs(&self, config: &Config) -> Vec<std::path::PathBuf> {
-        let mut inputs: Vec<std::path::PathBuf> = Vec::new();
-        if config.dedup.decontaminate.enabled {
-            inputs.extend(eval::Benchmark::ALL.iter().map(|b| Path::new(BENCHMARKS_DIR).join(b.file_name())));
+    fn embedded_inputs(&self, config: &Config) -> Vec<(std::path::PathBuf, &'static [u8])> {
+        if !config.dedup.decontaminate.enabled {
+            return Vec::new();
         }
-        inputs
+        eval::Benchmark::ALL.iter().map(|b| (b.vendored_path(), b.embedded().as_bytes())).collect()
     }
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
@@ -91,8 +87,7 @@ impl Stage for Dedup {
         let index = if d.decontaminate.enabled {
             let mut problems = Vec::new();
             for b in eval::Benchmark::ALL {
-                let rows =
-                    b.load(Path::new(BENCHMARKS_DIR)).map_err(|e| StageError::Failed(e.to_string()))?;
+                let rows = b.load_embedded().map_err(|e| StageError::Failed(e.to_string()))?;
                 problems.extend(rows.into_iter().map(|p| (b.as_str().to_owned(), p.id, p.problem)));
             }
             let h = MinHasher::new(d.minhash.bands, d.minhash.rows, ctx.config.run.seed);

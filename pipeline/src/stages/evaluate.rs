@@ -20,7 +20,6 @@ use super::jsonl::{append_file, read_jsonl, write_line};
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::Config;
 use crate::identity::Identify;
-use crate::stages::dedup::BENCHMARKS_DIR;
 
 pub struct Evaluate;
 
@@ -204,12 +203,7 @@ impl Stage for Evaluate {
     }
 
     fn external_inputs(&self, config: &Config) -> Vec<PathBuf> {
-        let mut inputs: Vec<PathBuf> = config
-            .evaluate
-            .benchmarks
-            .iter()
-            .map(|b| Path::new(BENCHMARKS_DIR).join(b.file_name()))
-            .collect();
+        let mut inputs: Vec<PathBuf> = Vec::new();
         if config.evaluate.baseline {
             inputs.extend(
                 config
@@ -221,6 +215,10 @@ impl Stage for Evaluate {
             );
         }
         inputs
+    }
+
+    fn embedded_inputs(&self, config: &Config) -> Vec<(PathBuf, &'static [u8])> {
+        config.evaluate.benchmarks.iter().map(|b| (b.vendored_path(), b.embedded().as_bytes())).collect()
     }
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
@@ -238,8 +236,7 @@ impl Stage for Evaluate {
         let device = super::device(&e.device, "evaluate.device")?;
         let mut benchmarks = Vec::new();
         for &b in &e.benchmarks {
-            let problems =
-                b.load(Path::new(BENCHMARKS_DIR)).map_err(|err| StageError::Failed(err.to_string()))?;
+            let problems = b.load_embedded().map_err(|err| StageError::Failed(err.to_string()))?;
             benchmarks.push((b, subset(problems, e.subset, ctx.config.run.seed)));
         }
         let mut output = StageOutput::default();

@@ -33,10 +33,8 @@ use crate::llm::{ChatRequest, Client, LlmError};
 use crate::seeds::mix;
 use crate::strategy::reply::{Item, extract_problem, parse_reply};
 use crate::strategy::select::select;
-use crate::strategy::{Message, PromptSpec, Role, Strategy, task_prompt};
+use crate::strategy::{Message, PromptSpec, Role, Strategy, TaskSource, task_prompt};
 
-/// Where task prompts live (`generate.task` names a file here).
-pub const PROMPTS_DIR: &str = "data/prompts";
 /// Conversations tried per strategy, as a multiple of those planned, before giving up.
 const MAX_CONVERSATION_FACTOR: usize = 4;
 /// Conversations with no usable problem at all after which a strategy is given up early.
@@ -51,8 +49,16 @@ pub const VERSION: u32 = 2;
 pub fn unit_identity(id: Identify<'_>, strategy: Strategy) -> Result<serde_json::Value, StageError> {
     let c = id.config;
     let llm = id.llm(&c.generate.llm)?;
-    let task = Path::new(PROMPTS_DIR).join(format!("{}.txt", c.generate.task));
+    let task = TaskSource::of(&c.generate.task);
+    let task_sha256 = match &task {
+        TaskSource::Builtin { text, .. } => crate::manifest::sha256_hex(text.as_bytes()),
+        TaskSource::File(path) => id.file(path)?,
+    };
     let mut generate = serde_json::to_value(&c.generate).expect("config serializes");
+    if let TaskSource::File(_) = task {
+        // The user's file is known by its content (below), not by where it sits.
+        generate.as_object_mut().expect("an object").remove("task");
+    }
     // Which other strategies run does not change this one's problems, nor does the
     // generator's name (its identity below does), nor how many are kept: the problems are a
     // prefix of one stream, so asking for fewer keeps the first ones and more extends them.
@@ -68,7 +74,7 @@ pub fn unit_identity(id: Identify<'_>, strategy: Strategy) -> Result<serde_json:
         "generate": generate,
         "seed": c.run.seed,
         "llm": id.llm_identity(&llm)?,
-        "task_sha256": id.file(&task)?,
+        "task_sha256": task_sha256,
     }))
 }
 
@@ -152,7 +158,17 @@ impl Stage for Generate {
     }
 
     fn external_inputs(&self, config: &Config) -> Vec<PathBuf> {
-        vec![Path::new(PROMPTS_DIR).join(format!("{}.txt", config.generate.task))]
+        match TaskSource::of(&config.generate.task) {
+            TaskSource::File(path) => vec![path],
+            TaskSource::Builtin { .. } => Vec::new(),
+        }
+    }
+
+    fn embedded_inputs(&self, config: &Config) -> Vec<(PathBuf, &'static [u8])> {
+        match TaskSource::of(&config.generate.task) {
+            task @ TaskSource::Builtin { text, .. } => vec![(task.path(), text.as_bytes())],
+            TaskSource::File(_) => Vec::new(),
+        }
     }
 
     fn shardable(&self) -> bool {
@@ -162,7 +178,7 @@ impl Stage for Generate {
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let config = ctx.config;
         let llm = ctx.identify().llm(&config.generate.llm)?;
-        let task = task_prompt(Path::new(PROMPTS_DIR), &config.generate.task)
+        let task = task_prompt(&config.generate.task)
             .map_err(|e| StageError::Failed(format!("generate.task: {e}")))?;
         let (client, runtime, _server) = super::llm_client(ctx, &llm)?;
 

@@ -216,6 +216,12 @@ pub trait Stage {
         Vec::new()
     }
 
+    /// Data built into the binary the outputs depend on (the benchmarks, the built-in task
+    /// prompts): `(where it sits in the source tree, its bytes)`, recorded like a file.
+    fn embedded_inputs(&self, _config: &Config) -> Vec<(PathBuf, &'static [u8])> {
+        Vec::new()
+    }
+
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError>;
 
     /// Whether `run` honours [`StageContext::shard`] (generate, solve, evaluate).
