@@ -4,9 +4,11 @@
 //! `tracing`.
 
 pub mod config;
+pub mod curate;
 pub mod dedup;
 pub mod grade_file;
 pub mod identity;
+pub mod import;
 pub mod llm;
 pub mod manifest;
 pub mod progress;

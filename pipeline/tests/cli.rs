@@ -217,3 +217,78 @@ fn shards_are_checked_before_any_work() {
     let out = run(&["--shard", "0/2"]);
     assert_eq!(out.status.code(), Some(2), "--shard without --stages: {}", stderr(&out));
 }
+
+#[test]
+fn curate_cleans_a_file_without_a_config_and_says_why_for_each_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("mine.jsonl");
+    let math500 = eval::Benchmark::Math500.load_embedded().unwrap();
+    let rows = [
+        serde_json::json!({"uid": "a", "problem": "A bag holds 5 red and 7 blue marbles. Two are drawn without replacement. What is the probability that both are red?", "answer": "5/33"}),
+        serde_json::json!({"uid": "b", "problem": "A bag holds 5 red and 7 blue marbles.  Two are drawn without replacement. What is the probability that both are red?"}),
+        serde_json::json!({"uid": "c", "problem": "A bag holds 5 red and 7 blue marbles. Two are drawn without replacement. What is the probability that both are blue?"}),
+        serde_json::json!({"uid": "d", "problem": math500[3].problem}),
+        serde_json::json!({"uid": "e", "problem": "Find the number of positive divisors of 2024 that are perfect squares."}),
+        serde_json::json!({"uid": "f"}),
+    ];
+    let text: String = rows.iter().map(|r| r.to_string() + "\n").collect();
+    std::fs::write(&input, text).unwrap();
+    let out = pipeline(&[
+        "curate",
+        "--input",
+        input.to_str().unwrap(),
+        "--question",
+        "problem",
+        "--answer",
+        "answer",
+        "--id",
+        "uid",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("| exact | 5 | 1 |") && stdout.contains("| **kept** | **2** | |"), "{stdout}");
+    let folder = dir.path().join("mine-curated");
+    let read = |name: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(folder.join(name))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let kept = read("kept.jsonl");
+    assert_eq!(kept.iter().map(|r| r["id"].as_str().unwrap()).collect::<Vec<_>>(), ["a", "e"]);
+    assert_eq!(kept[0]["answer"], "5/33");
+    let dropped = read("dropped.jsonl");
+    let why: Vec<(&str, &str)> =
+        dropped.iter().map(|d| (d["id"].as_str().unwrap(), d["reason"].as_str().unwrap())).collect();
+    assert_eq!(why, [("b", "exact"), ("c", "near"), ("d", "contaminated")]);
+    assert_eq!(dropped[1]["duplicate_of"], "a");
+    assert!(dropped[2]["benchmark"].as_str().unwrap().starts_with("math500/"));
+    let malformed = read("malformed.jsonl");
+    assert!(malformed[0]["at"].as_str().unwrap().ends_with("mine.jsonl:6"));
+    assert_eq!(malformed[0]["reason"], "no `problem` field");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["summary"]["kept"], 2);
+    assert_eq!(summary["summary"]["malformed"], 1);
+
+    // Without decontamination the benchmark problem stays; a repeated id is refused.
+    let out = pipeline(&[
+        "curate",
+        "--input",
+        input.to_str().unwrap(),
+        "--question",
+        "problem",
+        "--benchmarks",
+        "none",
+        "--out",
+        dir.path().join("o2").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("| **kept** | **3** | |"));
+    std::fs::write(&input, rows[0].to_string() + "\n" + &rows[0].to_string() + "\n").unwrap();
+    let out =
+        pipeline(&["curate", "--input", input.to_str().unwrap(), "--question", "problem", "--id", "uid"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("id `a` appears more than once"), "{}", stderr(&out));
+}

@@ -55,7 +55,7 @@ fn index(config: &Config) -> ContaminationIndex {
         let rows = b.load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/eval")).unwrap();
         problems.extend(rows.into_iter().map(|p| (b.as_str().to_owned(), p.id, p.problem)));
     }
-    let hasher = MinHasher::new(d.minhash.bands, d.minhash.rows, 42);
+    let hasher = MinHasher::for_config(&d.minhash, 42);
     ContaminationIndex::new(
         problems,
         d.decontaminate.ngram,

@@ -387,22 +387,51 @@ impl Default for EmbeddingsConfig {
     }
 }
 
-/// Near-duplicate detection; defaults as NeMo Curator.
+/// Near-duplicate detection: MinHash-LSH over character n-grams, true Jaccard checked on every
+/// candidate pair.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MinHashConfig {
     pub enabled: bool,
     /// Character n-gram length.
     pub ngram: usize,
-    pub bands: usize,
-    pub rows: usize,
     /// True Jaccard similarity at or above which a candidate pair is a duplicate.
     pub threshold: f64,
+    /// Signature length: `bands x rows` is at most this.
+    pub num_perm: usize,
+    /// The LSH trade-off when `bands` and `rows` are not given: how much a missed duplicate
+    /// weighs against a needless candidate check (datasketch's `weights`, as
+    /// `(1 - this, this)`; its default is 0.5). At 0.99 with 256 values: 28 bands x 9 rows,
+    /// a pair at Jaccard 0.85 is missed with probability 0.0006, one at 0.5 checked with 0.05.
+    pub false_negative_weight: f64,
+    /// Explicit banding (both or neither): overrides the two keys above.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bands: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<usize>,
 }
 
 impl Default for MinHashConfig {
     fn default() -> Self {
-        Self { enabled: true, ngram: 5, bands: 20, rows: 13, threshold: 0.8 }
+        Self {
+            enabled: true,
+            ngram: 5,
+            threshold: 0.8,
+            num_perm: 256,
+            false_negative_weight: 0.99,
+            bands: None,
+            rows: None,
+        }
+    }
+}
+
+impl MinHashConfig {
+    /// `(bands, rows)`: as given, or [`crate::dedup::lsh_params`] for the threshold.
+    pub fn lsh_params(&self) -> (usize, usize) {
+        match (self.bands, self.rows) {
+            (Some(b), Some(r)) => (b, r),
+            _ => crate::dedup::lsh_params(self.threshold, self.num_perm, self.false_negative_weight),
+        }
     }
 }
 

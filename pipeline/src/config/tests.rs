@@ -38,9 +38,11 @@ fn minimal_config_gets_the_papers_defaults() {
     assert_eq!(c.solve.llm.as_deref(), Some("gen"));
     assert_eq!((c.train.epochs, c.train.learning_rate), (5, 5e-6));
     assert_eq!(c.train.lr_schedule, LrSchedule::Cosine);
+    assert_eq!(c.dedup.minhash, MinHashConfig::default());
     assert_eq!(
-        c.dedup.minhash,
-        MinHashConfig { enabled: true, ngram: 5, bands: 20, rows: 13, threshold: 0.8 }
+        c.dedup.minhash.lsh_params(),
+        (28, 9),
+        "datasketch's rule at 0.8, 256 values, weights 0.01/0.99"
     );
     assert_eq!(c.evaluate.benchmarks.len(), 3);
     assert_eq!(c.llm["gen"].temperature, 0.7);

@@ -445,8 +445,21 @@ fn solve(p: &mut Problems, s: &SolveConfig, llms: &BTreeMap<String, LlmConfig>) 
 
 fn dedup(p: &mut Problems, d: &DedupConfig) {
     p.within(d.minhash.ngram, 1, 1000, k("dedup.minhash.ngram"));
-    p.within(d.minhash.bands, 1, 1024, k("dedup.minhash.bands"));
-    p.within(d.minhash.rows, 1, 1024, k("dedup.minhash.rows"));
+    p.within(d.minhash.num_perm, 1, 4096, k("dedup.minhash.num_perm"));
+    p.check(
+        d.minhash.false_negative_weight > 0.0 && d.minhash.false_negative_weight < 1.0,
+        || k("dedup.minhash.false_negative_weight"),
+        "must be between 0 and 1 (exclusive)",
+    );
+    match (d.minhash.bands, d.minhash.rows) {
+        (Some(b), Some(r)) => {
+            p.within(b, 1, 1024, k("dedup.minhash.bands"));
+            p.within(r, 1, 1024, k("dedup.minhash.rows"));
+        }
+        (None, None) => {}
+        (Some(_), None) => p.check(false, || k("dedup.minhash.rows"), "set with `bands` (both or neither)"),
+        (None, Some(_)) => p.check(false, || k("dedup.minhash.bands"), "set with `rows` (both or neither)"),
+    }
     p.in_range(d.minhash.threshold, 0.0, 1.0, true, k("dedup.minhash.threshold"));
     p.within(d.decontaminate.ngram, 1, 1000, k("dedup.decontaminate.ngram"));
     p.in_range(d.decontaminate.minhash_threshold, 0.0, 1.0, true, k("dedup.decontaminate.minhash_threshold"));

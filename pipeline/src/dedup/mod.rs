@@ -1,14 +1,22 @@
 //! Duplicate detection over problem texts: exact (sha256 of a normalised text), near
-//! duplicates with MinHash + LSH over character n-grams (NeMo Curator's defaults: 5-grams,
-//! 20 bands x 13 rows, true Jaccard >= 0.8 on candidate pairs), and benchmark contamination
-//! (13-gram word overlap, plus MinHash similarity). Signatures are computed in parallel.
+//! duplicates with MinHash + LSH over character n-grams (true Jaccard checked on every candidate
+//! pair), and benchmark contamination (13-gram word overlap, plus MinHash similarity).
+//!
+//! The MinHash is one-permutation hashing with optimal densification (Shrivastava, ICML 2017):
+//! each shingle is hashed once into one of `bands x rows` bins, and an empty bin borrows a
+//! non-empty one's value along a probe sequence shared by all texts, so two texts' values in a
+//! bin agree with probability equal to their Jaccard similarity, as with `bands x rows`
+//! independent permutations, at the cost of one hash per shingle instead of one per shingle and
+//! permutation. The bands and rows come from the threshold by datasketch's rule (minimise the
+//! weighted areas of false positives below it and false negatives above it, see [`lsh_params`]),
+//! so the recall/work trade-off is a stated weight, not a fixed 20 x 13.
 //!
 //! Which record survives a cluster is decided by id (the smallest), so the result does not
 //! depend on input order.
 
 pub mod well_formed;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rayon::prelude::*;
 
@@ -28,9 +36,13 @@ pub fn exact_key(text: &str) -> String {
 
 fn hash64(bytes: &[u8]) -> u64 {
     // FNV-1a, then a splitmix64 finaliser for well-spread bits.
-    let mut h = bytes
+    let h = bytes
         .iter()
         .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    finalize(h)
+}
+
+fn finalize(mut h: u64) -> u64 {
     h ^= h >> 30;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^= h >> 27;
@@ -38,60 +50,141 @@ fn hash64(bytes: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
+/// A text's shingle hashes, sorted and distinct.
+pub type Shingles = Vec<u64>;
+
+fn sorted(mut v: Vec<u64>) -> Shingles {
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// Hashes of the character n-grams of the normalised text (the whole text when shorter).
-pub fn char_shingles(text: &str, n: usize) -> HashSet<u64> {
-    let chars: Vec<char> = normalize(text).chars().collect();
-    if chars.len() <= n {
-        return HashSet::from([hash64(chars.iter().collect::<String>().as_bytes())]);
+pub fn char_shingles(text: &str, n: usize) -> Shingles {
+    let norm = normalize(text);
+    let bytes = norm.as_bytes();
+    let bounds: Vec<usize> = norm.char_indices().map(|(i, _)| i).chain([bytes.len()]).collect();
+    let chars = bounds.len() - 1;
+    if chars <= n {
+        return vec![hash64(bytes)];
     }
-    chars.windows(n).map(|w| hash64(w.iter().collect::<String>().as_bytes())).collect()
+    sorted((0..=chars - n).map(|i| hash64(&bytes[bounds[i]..bounds[i + n]])).collect())
 }
 
 /// Hashes of the word n-grams of the normalised text.
-pub fn word_shingles(text: &str, n: usize) -> HashSet<u64> {
+pub fn word_shingles(text: &str, n: usize) -> Shingles {
     let norm = normalize(text);
-    let words: Vec<&str> = norm.split(' ').filter(|w| !w.is_empty()).collect();
-    if words.len() < n {
-        return HashSet::new();
+    // Words are separated by exactly one space after normalising: an n-gram is a slice.
+    let starts: Vec<usize> = [0].into_iter().chain(norm.match_indices(' ').map(|(i, _)| i + 1)).collect();
+    if norm.is_empty() || starts.len() < n || n == 0 {
+        return Vec::new();
     }
-    words.windows(n).map(|w| hash64(w.join(" ").as_bytes())).collect()
+    let end = |w: usize| if w + 1 < starts.len() { starts[w + 1] - 1 } else { norm.len() };
+    sorted((0..=starts.len() - n).map(|i| hash64(&norm.as_bytes()[starts[i]..end(i + n - 1)])).collect())
 }
 
-pub fn jaccard(a: &HashSet<u64>, b: &HashSet<u64>) -> f64 {
-    let inter = a.intersection(b).count();
+/// Jaccard similarity of two sorted, distinct shingle lists.
+pub fn jaccard(a: &[u64], b: &[u64]) -> f64 {
+    let (mut i, mut j, mut inter) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                inter += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
     let union = a.len() + b.len() - inter;
     if union == 0 { 1.0 } else { inter as f64 / union as f64 }
 }
 
-const MERSENNE_61: u64 = (1 << 61) - 1;
+/// LSH banding for a Jaccard `threshold` with at most `num_perm` signature values: the
+/// `(bands, rows)` minimising `fp_weight x` (probability of becoming a candidate, integrated
+/// over similarities below the threshold) `+ fn_weight x` (probability of being missed,
+/// integrated above it), with `fp_weight = 1 - fn_weight`. datasketch's `_optimal_param`, the
+/// same rule and the same weights' meaning; its default is `fn_weight = 0.5`.
+pub fn lsh_params(threshold: f64, num_perm: usize, fn_weight: f64) -> (usize, usize) {
+    let candidate = |s: f64, b: usize, r: usize| 1.0 - (1.0 - s.powi(r as i32)).powi(b as i32);
+    let integrate = |f: &dyn Fn(f64) -> f64, lo: f64, hi: f64| {
+        // Composite Simpson, 200 intervals: far finer than the curves' features.
+        let n = 200;
+        let h = (hi - lo) / n as f64;
+        let inner: f64 = (1..n).map(|i| f(lo + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 }).sum();
+        (f(lo) + f(hi) + inner) * h / 3.0
+    };
+    let mut best = (f64::INFINITY, (1, 1));
+    for b in 1..=num_perm {
+        for r in 1..=num_perm / b {
+            let fp = integrate(&|s| candidate(s, b, r), 0.0, threshold);
+            let fneg = integrate(&|s| 1.0 - candidate(s, b, r), threshold, 1.0);
+            let error = (1.0 - fn_weight) * fp + fn_weight * fneg;
+            if error < best.0 {
+                best = (error, (b, r));
+            }
+        }
+    }
+    best.1
+}
 
-/// MinHash with `bands * rows` universal hash functions `(a x + b) mod (2^61 - 1)`, as
-/// datasketch does.
+/// MinHash signatures of `bands x rows` values by one-permutation hashing with optimal
+/// densification (see the module docs).
 pub struct MinHasher {
-    params: Vec<(u64, u64)>,
     pub bands: usize,
     pub rows: usize,
+    seed: u64,
 }
 
 impl MinHasher {
     pub fn new(bands: usize, rows: usize, seed: u64) -> Self {
-        let mut state = seed ^ 0x5851_f42d_4c95_7f2d;
-        let mut next = || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            hash64(&state.to_le_bytes()) % MERSENNE_61
-        };
-        let params = (0..bands * rows).map(|_| (next().max(1), next())).collect();
-        Self { params, bands, rows }
+        Self { bands: bands.max(1), rows: rows.max(1), seed: finalize(seed ^ 0x5851_f42d_4c95_7f2d) }
     }
 
-    pub fn signature(&self, shingles: &HashSet<u64>) -> Vec<u64> {
-        let mut sig = vec![u64::MAX; self.params.len()];
+    /// From a `[dedup.minhash]` section: its bands and rows, or those [`lsh_params`] picks.
+    pub fn for_config(c: &crate::config::MinHashConfig, seed: u64) -> Self {
+        let (bands, rows) = c.lsh_params();
+        Self::new(bands, rows, seed)
+    }
+
+    pub fn len(&self) -> usize {
+        self.bands * self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn signature(&self, shingles: &[u64]) -> Vec<u64> {
+        let k = self.len();
+        let mut sig = vec![u64::MAX; k];
         for &s in shingles {
-            let x = s % MERSENNE_61;
-            for (slot, &(a, b)) in sig.iter_mut().zip(&self.params) {
-                let h = ((u128::from(a) * u128::from(x) + u128::from(b)) % u128::from(MERSENNE_61)) as u64;
-                if h < *slot {
-                    *slot = h;
+            let h = finalize(s ^ self.seed);
+            // The bins are ranges of h, so a bin's minimum is a permutation's minimum within it,
+            // and values from different bins never coincide.
+            let bin = ((u128::from(h) * k as u128) >> 64) as usize;
+            if h < sig[bin] {
+                sig[bin] = h;
+            }
+        }
+        if shingles.is_empty() {
+            return sig;
+        }
+        let empty: Vec<usize> = (0..k).filter(|&j| sig[j] == u64::MAX).collect();
+        for j in empty {
+            // The same probe sequence for every text: two texts borrow from the same bin
+            // whenever it is non-empty in both.
+            let mut attempt = 0u64;
+            loop {
+                attempt += 1;
+                let probe = finalize(self.seed ^ ((j as u64) << 32) ^ attempt);
+                let from = ((u128::from(probe) * k as u128) >> 64) as usize;
+                let value = sig[from];
+                // Borrow only from bins filled by the text itself, never from a borrowed value.
+                if value != u64::MAX && ((u128::from(value) * k as u128) >> 64) as usize == from {
+                    sig[j] = value;
+                    break;
                 }
             }
         }
@@ -103,10 +196,7 @@ impl MinHasher {
         sig.chunks(self.rows)
             .enumerate()
             .map(|(band, rows)| {
-                let mut bytes = Vec::with_capacity(8 * (rows.len() + 1));
-                bytes.extend((band as u64).to_le_bytes());
-                rows.iter().for_each(|r| bytes.extend(r.to_le_bytes()));
-                hash64(&bytes)
+                rows.iter().fold(finalize(band as u64 ^ self.seed), |h, &r| finalize(h ^ r).wrapping_add(r))
             })
             .collect()
     }
@@ -147,6 +237,10 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum()
 }
 
+/// Buckets bigger than this link each member to the first one only (checked pairs grow
+/// linearly, not quadratically, in a bucket of copies of one text).
+const ALL_PAIRS_UP_TO: usize = 64;
+
 /// Near duplicates among `texts` (indices into it): candidate pairs from LSH buckets, checked
 /// with true Jaccard; clusters joined transitively; in each cluster the text whose `ids` is
 /// smallest survives and every other member is reported against it.
@@ -157,29 +251,41 @@ pub fn near_duplicates(
     hasher: &MinHasher,
     threshold: f64,
 ) -> Vec<Duplicate> {
-    let shingles: Vec<HashSet<u64>> = texts.par_iter().map(|t| char_shingles(t, ngram)).collect();
-    let keys: Vec<Vec<u64>> = shingles.par_iter().map(|s| hasher.band_keys(&hasher.signature(s))).collect();
-    let mut buckets: HashMap<u64, Vec<usize>> = HashMap::new();
-    for (i, k) in keys.iter().enumerate() {
-        for &key in k {
-            buckets.entry(key).or_default().push(i);
-        }
-    }
-    let mut candidates: BTreeSet<(usize, usize)> = BTreeSet::new();
-    for members in buckets.values().filter(|m| m.len() > 1) {
-        for (x, &a) in members.iter().enumerate() {
-            for &b in &members[x + 1..] {
-                candidates.insert((a.min(b), a.max(b)));
+    // Only the band keys are kept for every text; shingles are recomputed for the few texts
+    // in candidate pairs, so memory stays at a few words per text.
+    let keys: Vec<Vec<u64>> =
+        texts.par_iter().map(|t| hasher.band_keys(&hasher.signature(&char_shingles(t, ngram)))).collect();
+    let per_band: Vec<Vec<(usize, usize)>> = (0..hasher.bands)
+        .into_par_iter()
+        .map(|band| {
+            let mut column: Vec<(u64, u32)> =
+                keys.iter().enumerate().map(|(i, k)| (k[band], i as u32)).collect();
+            column.sort_unstable();
+            let mut pairs = Vec::new();
+            for run in column.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+                let members: Vec<usize> = run.iter().map(|&(_, i)| i as usize).collect();
+                if members.len() <= ALL_PAIRS_UP_TO {
+                    for (x, &a) in members.iter().enumerate() {
+                        pairs.extend(members[x + 1..].iter().map(|&b| (a.min(b), a.max(b))));
+                    }
+                } else {
+                    pairs.extend(members[1..].iter().map(|&b| (members[0].min(b), members[0].max(b))));
+                }
             }
-        }
-    }
-    let candidates: Vec<(usize, usize)> = candidates.into_iter().collect();
-    let edges: Vec<(usize, usize, f64)> = candidates
-        .par_iter()
-        .filter_map(|&(a, b)| {
-            let j = jaccard(&shingles[a], &shingles[b]);
-            (j >= threshold).then_some((a, b, j))
+            pairs
         })
+        .collect();
+    let mut candidates: Vec<(usize, usize)> = per_band.into_iter().flatten().collect();
+    candidates.par_sort_unstable();
+    candidates.dedup();
+    let involved: BTreeSet<usize> = candidates.iter().flat_map(|&(a, b)| [a, b]).collect();
+    let involved: Vec<usize> = involved.into_iter().collect();
+    let shingles: HashMap<usize, Shingles> =
+        involved.par_iter().map(|&i| (i, char_shingles(texts[i], ngram))).collect();
+    let edges: Vec<(usize, usize)> = candidates
+        .par_iter()
+        .filter(|&&(a, b)| jaccard(&shingles[&a], &shingles[&b]) >= threshold)
+        .copied()
         .collect();
     // Union-find over the confirmed pairs.
     let mut parent: Vec<usize> = (0..texts.len()).collect();
@@ -196,28 +302,30 @@ pub fn near_duplicates(
         }
         r
     }
-    for &(a, b, _) in &edges {
+    for &(a, b) in &edges {
         let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
         if ra != rb {
             parent[ra.max(rb)] = ra.min(rb);
         }
     }
     let mut clusters: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for i in 0..texts.len() {
+    for &i in &involved {
         let r = find(&mut parent, i);
         clusters.entry(r).or_default().push(i);
     }
-    let mut out = Vec::new();
-    for members in clusters.values().filter(|m| m.len() > 1) {
-        let &keep = members.iter().min_by_key(|&&i| ids[i]).expect("non-empty");
-        for &m in members.iter().filter(|&&m| m != keep) {
-            out.push(Duplicate {
+    let mut out: Vec<Duplicate> = clusters
+        .par_iter()
+        .filter(|(_, m)| m.len() > 1)
+        .flat_map_iter(|(_, members)| {
+            let &keep = members.iter().min_by_key(|&&i| ids[i]).expect("non-empty");
+            let shingles = &shingles;
+            members.iter().filter(move |&&m| m != keep).map(move |&m| Duplicate {
                 dropped: m,
                 kept: keep,
-                similarity: jaccard(&shingles[m], &shingles[keep]),
-            });
-        }
-    }
+                similarity: jaccard(&shingles[&m], &shingles[&keep]),
+            })
+        })
+        .collect();
     out.sort_by(|a, b| ids[a.dropped].cmp(ids[b.dropped]));
     out
 }
@@ -227,7 +335,7 @@ pub struct ContaminationIndex {
     word_ngrams: HashMap<u64, usize>,
     /// (benchmark name, problem id) per indexed problem.
     pub sources: Vec<(String, String)>,
-    char_shingles: Vec<HashSet<u64>>,
+    char_shingles: Vec<Shingles>,
     buckets: HashMap<u64, Vec<usize>>,
     ngram_words: usize,
     ngram_chars: usize,
@@ -253,9 +361,9 @@ impl ContaminationIndex {
         hasher: MinHasher,
         threshold: f64,
     ) -> Self {
-        let word_sets: Vec<HashSet<u64>> =
+        let word_sets: Vec<Shingles> =
             problems.par_iter().map(|(_, _, t)| word_shingles(t, ngram_words)).collect();
-        let char_sets: Vec<HashSet<u64>> =
+        let char_sets: Vec<Shingles> =
             problems.par_iter().map(|(_, _, t)| char_shingles(t, ngram_chars)).collect();
         let keys: Vec<Vec<u64>> =
             char_sets.par_iter().map(|s| hasher.band_keys(&hasher.signature(s))).collect();

@@ -15,6 +15,8 @@
 //! it would bias the comparison.
 
 use std::collections::{BTreeMap, HashMap};
+
+use rayon::prelude::*;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -47,13 +49,28 @@ pub struct Dropped {
     pub similarity: Option<f64>,
 }
 
+impl Dropped {
+    /// `id` dropped for duplicating `of` (a kept record) with this similarity.
+    pub fn duplicate(id: &str, reason: &str, of: &str, similarity: f64) -> Self {
+        Dropped {
+            id: id.to_owned(),
+            reason: reason.to_owned(),
+            duplicate_of: Some(of.to_owned()),
+            benchmark: None,
+            how: None,
+            similarity: Some(similarity),
+        }
+    }
+}
+
 impl Stage for Dedup {
     fn name(&self) -> StageName {
         StageName::Dedup
     }
 
+    /// 4: one-permutation MinHash with densification, banding derived from the threshold.
     fn version(&self) -> u32 {
-        3
+        4
     }
 
     fn config_slice(&self, id: Identify<'_>) -> Result<serde_json::Value, StageError> {
@@ -83,21 +100,9 @@ impl Stage for Dedup {
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let d = &ctx.config.dedup;
-        let hasher = MinHasher::new(d.minhash.bands, d.minhash.rows, ctx.config.run.seed);
+        let hasher = MinHasher::for_config(&d.minhash, ctx.config.run.seed);
         let index = if d.decontaminate.enabled {
-            let mut problems = Vec::new();
-            for b in eval::Benchmark::ALL {
-                let rows = b.load_embedded().map_err(|e| StageError::Failed(e.to_string()))?;
-                problems.extend(rows.into_iter().map(|p| (b.as_str().to_owned(), p.id, p.problem)));
-            }
-            let h = MinHasher::new(d.minhash.bands, d.minhash.rows, ctx.config.run.seed);
-            Some(ContaminationIndex::new(
-                problems,
-                d.decontaminate.ngram,
-                d.minhash.ngram,
-                h,
-                d.decontaminate.minhash_threshold,
-            ))
+            Some(benchmark_index(d, &eval::Benchmark::ALL, ctx.config.run.seed)?)
         } else {
             None
         };
@@ -129,12 +134,11 @@ impl Stage for Dedup {
                 semantic_seconds = Some(started.elapsed().as_secs_f64());
                 let gone: std::collections::HashSet<usize> = dups.iter().map(|x| x.dropped).collect();
                 for x in &dups {
-                    dropped.push(drop(
-                        &kept[x.dropped],
+                    dropped.push(Dropped::duplicate(
+                        &kept[x.dropped].id,
                         "semantic",
-                        Some(&kept[x.kept].id),
-                        None,
-                        Some(x.similarity),
+                        &kept[x.kept].id,
+                        x.similarity,
                     ));
                 }
                 dropped.sort_by(|a, b| a.id.cmp(&b.id));
@@ -245,7 +249,7 @@ fn differences(
 }
 
 /// Where sentence embeddings come from.
-enum Embedder {
+pub(crate) enum Embedder {
     Local {
         encoder: Box<trainer::embed::SentenceEncoder>,
         path: std::path::PathBuf,
@@ -260,7 +264,7 @@ enum Embedder {
 }
 
 impl Embedder {
-    fn new(config: &Config, cache_dir: &Path) -> Result<Option<Self>, StageError> {
+    pub(crate) fn new(config: &Config, cache_dir: &Path) -> Result<Option<Self>, StageError> {
         let e = &config.dedup.embeddings;
         match e.provider {
             EmbeddingsProvider::None => Ok(None),
@@ -316,7 +320,7 @@ impl Embedder {
         }
     }
 
-    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, StageError> {
+    pub(crate) fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, StageError> {
         let owned: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
         match self {
             Self::Local { encoder, batch_size, .. } => encoder
@@ -336,6 +340,26 @@ impl Embedder {
     }
 }
 
+/// The benchmarks' problems indexed for contamination checks under `[dedup]`'s settings.
+pub fn benchmark_index(
+    d: &crate::config::DedupConfig,
+    benchmarks: &[eval::Benchmark],
+    seed: u64,
+) -> Result<ContaminationIndex, StageError> {
+    let mut problems = Vec::new();
+    for b in benchmarks {
+        let rows = b.load_embedded().map_err(|e| StageError::Failed(e.to_string()))?;
+        problems.extend(rows.into_iter().map(|p| (b.as_str().to_owned(), p.id, p.problem)));
+    }
+    Ok(ContaminationIndex::new(
+        problems,
+        d.decontaminate.ngram,
+        d.minhash.ngram,
+        MinHasher::for_config(&d.minhash, seed),
+        d.decontaminate.minhash_threshold,
+    ))
+}
+
 /// Exact, then near, then contamination, each over what the previous step kept.
 pub fn dedup_one(
     records: &[SolvedProblem],
@@ -343,14 +367,37 @@ pub fn dedup_one(
     hasher: &MinHasher,
     index: Option<&ContaminationIndex>,
 ) -> (Vec<SolvedProblem>, Vec<Dropped>) {
-    let d = &config.dedup;
-    let mut order: Vec<&SolvedProblem> = records.iter().collect();
-    order.sort_by(|a, b| a.id.cmp(&b.id));
+    let items: Vec<(&str, &str)> = records.iter().map(|r| (r.id.as_str(), r.question.as_str())).collect();
+    let (kept, dropped) = dedup_texts(&items, &config.dedup, hasher, index);
+    (kept.into_iter().map(|i| records[i].clone()).collect(), dropped)
+}
+
+/// [`dedup_one`] over `(id, question)` pairs from anywhere (`pipeline curate`): the indices of
+/// the kept ones in input order, and the dropped ones by id, each with its reason.
+pub fn dedup_texts(
+    items: &[(&str, &str)],
+    d: &crate::config::DedupConfig,
+    hasher: &MinHasher,
+    index: Option<&ContaminationIndex>,
+) -> (Vec<usize>, Vec<Dropped>) {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| items[a].0.cmp(items[b].0));
     let mut dropped = Vec::new();
+    let drop =
+        |i: usize, reason: &str, of: Option<&str>, benchmark: Option<String>, similarity: Option<f64>| {
+            Dropped {
+                id: items[i].0.to_owned(),
+                reason: reason.to_owned(),
+                duplicate_of: of.map(str::to_owned),
+                benchmark,
+                how: None,
+                similarity,
+            }
+        };
     if d.well_formed {
-        order.retain(|r| match crate::dedup::well_formed::degenerate(&r.question) {
+        order.retain(|&i| match crate::dedup::well_formed::degenerate(items[i].1) {
             Some(kind) => {
-                let mut x = drop(r, "degenerate", None, None, None);
+                let mut x = drop(i, "degenerate", None, None, None);
                 x.how = Some(kind.to_owned());
                 dropped.push(x);
                 false
@@ -358,17 +405,18 @@ pub fn dedup_one(
             None => true,
         });
     }
-    let mut alive: Vec<&SolvedProblem> = Vec::new();
+    let mut alive: Vec<usize> = Vec::new();
     if d.exact {
-        let mut first: HashMap<String, &str> = HashMap::new();
-        for r in order {
-            match first.entry(exact_key(&r.question)) {
+        let keys: Vec<String> = order.par_iter().map(|&i| exact_key(items[i].1)).collect();
+        let mut first: HashMap<String, usize> = HashMap::new();
+        for (&i, key) in order.iter().zip(keys) {
+            match first.entry(key) {
                 std::collections::hash_map::Entry::Occupied(kept) => {
-                    dropped.push(drop(r, "exact", Some(kept.get()), None, Some(1.0)))
+                    dropped.push(drop(i, "exact", Some(items[*kept.get()].0), None, Some(1.0)))
                 }
                 std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(&r.id);
-                    alive.push(r);
+                    slot.insert(i);
+                    alive.push(i);
                 }
             }
         }
@@ -376,21 +424,29 @@ pub fn dedup_one(
         alive = order;
     }
     if d.minhash.enabled {
-        let ids: Vec<&str> = alive.iter().map(|r| r.id.as_str()).collect();
-        let texts: Vec<&str> = alive.iter().map(|r| r.question.as_str()).collect();
+        let ids: Vec<&str> = alive.iter().map(|&i| items[i].0).collect();
+        let texts: Vec<&str> = alive.iter().map(|&i| items[i].1).collect();
         let dups = near_duplicates(&ids, &texts, d.minhash.ngram, hasher, d.minhash.threshold);
         let gone: std::collections::HashSet<usize> = dups.iter().map(|x| x.dropped).collect();
         for x in &dups {
-            dropped.push(drop(alive[x.dropped], "near", Some(&alive[x.kept].id), None, Some(x.similarity)));
+            dropped.push(drop(
+                alive[x.dropped],
+                "near",
+                Some(items[alive[x.kept]].0),
+                None,
+                Some(x.similarity),
+            ));
         }
         alive = alive.into_iter().enumerate().filter(|(i, _)| !gone.contains(i)).map(|(_, r)| r).collect();
     }
+    let verdicts: Vec<Option<crate::dedup::Contamination>> =
+        alive.par_iter().map(|&i| index.and_then(|ix| ix.check(items[i].1))).collect();
     let mut kept = Vec::new();
-    for r in alive {
-        match index.and_then(|ix| ix.check(&r.question)) {
+    for (i, verdict) in alive.into_iter().zip(verdicts) {
+        match verdict {
             Some(c) => {
                 let mut x = drop(
-                    r,
+                    i,
                     "contaminated",
                     None,
                     Some(format!("{}/{}", c.benchmark, c.benchmark_id)),
@@ -399,32 +455,13 @@ pub fn dedup_one(
                 x.how = Some(c.how.to_owned());
                 dropped.push(x);
             }
-            None => kept.push(r.clone()),
+            None => kept.push(i),
         }
     }
     // Kept records in their original (problem) order.
-    let position: HashMap<&str, usize> =
-        records.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
-    kept.sort_by_key(|r| position[r.id.as_str()]);
+    kept.sort_unstable();
     dropped.sort_by(|a, b| a.id.cmp(&b.id));
     (kept, dropped)
-}
-
-fn drop(
-    r: &SolvedProblem,
-    reason: &str,
-    of: Option<&str>,
-    benchmark: Option<String>,
-    similarity: Option<f64>,
-) -> Dropped {
-    Dropped {
-        id: r.id.clone(),
-        reason: reason.to_owned(),
-        duplicate_of: of.map(str::to_owned),
-        benchmark,
-        how: None,
-        similarity,
-    }
 }
 
 /// Near or exact duplicate pairs between the kept sets of two strategies.

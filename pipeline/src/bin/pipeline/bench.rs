@@ -75,8 +75,20 @@ struct DedupArgs {
     /// Share of the corpus that is a near copy of another problem.
     #[arg(long, default_value_t = 0.1)]
     planted: f64,
+    /// Share of a copy's words edited (substituted, deleted or inserted; at least one).
+    #[arg(long, default_value_t = 0.03)]
+    edits: f64,
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Banding (both or neither); default: `[dedup.minhash]`'s rule (see `--num-perm`).
+    #[arg(long)]
+    bands: Option<usize>,
+    #[arg(long)]
+    rows: Option<usize>,
+    #[arg(long, default_value_t = 256)]
+    num_perm: usize,
+    #[arg(long, default_value_t = 0.99)]
+    false_negative_weight: f64,
     /// Write the corpus (JSONL: id, text, copy_of) here.
     #[arg(long)]
     write: Option<PathBuf>,
@@ -373,14 +385,112 @@ fn synthetic_problem(rng: &mut u64) -> String {
     )
 }
 
-/// A near copy: one word changed or a short clause appended.
-fn perturb(text: &str, rng: &mut u64) -> String {
-    *rng = pipeline::seeds::mix(*rng, 0x51);
-    if rng.is_multiple_of(2) {
-        format!("{text} Justify your answer.")
-    } else {
-        text.replacen("Let the", "Suppose the", 1)
+/// A word problem of 40 to 100 words in the register of competition problems, from a
+/// vocabulary large enough that unrelated problems share little beyond function words.
+fn math_like_problem(rng: &mut u64) -> String {
+    let mut next = |n: usize| {
+        *rng = pipeline::seeds::mix(*rng, 0x7f4a);
+        (*rng % n as u64) as usize
+    };
+    const NAMES: [&str; 16] = [
+        "Alice", "Bob", "Carmen", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jamal", "Kofi",
+        "Lena", "Mateo", "Nadia", "Omar", "Priya",
+    ];
+    const THINGS: [&str; 16] = [
+        "marbles", "coins", "cards", "tiles", "beads", "stamps", "tokens", "pebbles", "chips", "shells",
+        "ribbons", "candles", "blocks", "buttons", "keys", "dice",
+    ];
+    const SHAPES: [&str; 10] = [
+        "triangle",
+        "square",
+        "regular hexagon",
+        "circle",
+        "trapezoid",
+        "rectangle",
+        "rhombus",
+        "pentagon",
+        "parallelogram",
+        "kite",
+    ];
+    const COLORS: [&str; 8] = ["red", "blue", "green", "yellow", "white", "black", "orange", "purple"];
+    let mut sentences: Vec<String> = Vec::new();
+    let parts = 3 + next(4);
+    for _ in 0..parts {
+        let (a, b, c) = (next(900) + 2, next(90) + 2, next(50) + 2);
+        let sentence = match next(12) {
+            0 => format!(
+                "{} has {a} {} and gives {b} of them to {}.",
+                NAMES[next(16)],
+                THINGS[next(16)],
+                NAMES[next(16)]
+            ),
+            1 => format!("A {} has side lengths {a}, {b} and {c}.", SHAPES[next(10)]),
+            2 => format!("Let $f(x) = {a}x^2 + {b}x + {c}$ for every real number $x$."),
+            3 => format!("The sum of the first {b} terms of an arithmetic sequence is {a}."),
+            4 => format!(
+                "Each {} costs {c} cents more than each {}.",
+                &THINGS[next(16)][..4],
+                THINGS[next(16)]
+            ),
+            5 => format!("Points $P$ and $Q$ lie on the {} so that $PQ = {b}$.", SHAPES[next(10)]),
+            6 => format!(
+                "A box contains {a} {} {}, {b} {} ones and {c} {} ones.",
+                COLORS[next(8)],
+                THINGS[next(16)],
+                COLORS[next(8)],
+                COLORS[next(8)]
+            ),
+            7 => format!("The polynomial $x^3 - {a}x^2 + {b}x - {c}$ has roots $r$, $s$ and $t$."),
+            8 => format!(
+                "{} walks {a} meters north, then {b} meters east, then {c} meters south.",
+                NAMES[next(16)]
+            ),
+            9 => format!("A positive integer $n$ leaves remainder {c} when divided by {b}."),
+            10 => format!("In a class of {a} students, {b} play chess and {c} play both chess and go."),
+            _ => format!("The radius of the {} inscribed in the {} is {c}.", SHAPES[3], SHAPES[next(10)]),
+        };
+        sentences.push(sentence);
     }
+    let (m, k) = (next(997) + 3, next(40) + 2);
+    let question = match next(8) {
+        0 => format!(
+            "What is the probability that {} draws two {} of the same color?",
+            NAMES[next(16)],
+            THINGS[next(16)]
+        ),
+        1 => format!("Find the remainder when the answer is divided by {m}."),
+        2 => format!("How many ordered pairs $(a, b)$ of positive integers satisfy $a + {k}b \\le {m}$?"),
+        3 => format!("Compute the area of the {}.", SHAPES[next(10)]),
+        4 => format!("Find the smallest possible value of $r^2 + s^2 + t^2 + {k}$."),
+        5 => format!("How many {} does {} have at the end?", THINGS[next(16)], NAMES[next(16)]),
+        6 => format!("Determine the largest such $n$ below {m}."),
+        _ => format!("Express the distance from the start in simplest radical form, times {k}."),
+    };
+    sentences.push(question);
+    sentences.join(" ")
+}
+
+/// A near copy: `share` of the words (at least one) substituted, deleted or inserted.
+fn perturb(text: &str, share: f64, rng: &mut u64) -> String {
+    const FILLERS: [&str; 12] = [
+        "exactly", "then", "also", "all", "distinct", "new", "each", "only", "again", "total", "real",
+        "whole",
+    ];
+    let mut words: Vec<String> = text.split(' ').map(str::to_owned).collect();
+    let edits = ((words.len() as f64 * share).round() as usize).max(1);
+    for _ in 0..edits {
+        *rng = pipeline::seeds::mix(*rng, 0x51);
+        let at = (*rng >> 8) as usize % words.len();
+        let filler = FILLERS[(*rng >> 40) as usize % FILLERS.len()].to_owned();
+        match *rng % 3 {
+            0 => words[at] = filler,
+            1 if words.len() > 2 => {
+                words.remove(at);
+            }
+            _ => words.insert(at, filler),
+        }
+    }
+    words.join(" ")
 }
 
 fn embed(a: &EmbedArgs) -> anyhow::Result<()> {
@@ -460,7 +570,7 @@ fn grammar(a: &GrammarArgs) -> anyhow::Result<()> {
 }
 
 fn dedup(a: &DedupArgs) -> anyhow::Result<()> {
-    use pipeline::dedup::{MinHasher, near_duplicates};
+    use pipeline::dedup::{MinHasher, char_shingles, jaccard, near_duplicates};
 
     let mut rng = a.seed;
     let mut texts: Vec<String> = Vec::with_capacity(a.n);
@@ -471,10 +581,10 @@ fn dedup(a: &DedupArgs) -> anyhow::Result<()> {
             let source = (rng >> 11) as usize % i;
             // Copy an original, so planted pairs are (original, copy).
             let source = copy_of[source].unwrap_or(source);
-            texts.push(perturb(&texts[source], &mut rng));
+            texts.push(perturb(&texts[source], a.edits, &mut rng));
             copy_of.push(Some(source));
         } else {
-            texts.push(synthetic_problem(&mut rng));
+            texts.push(math_like_problem(&mut rng));
             copy_of.push(None);
         }
     }
@@ -490,11 +600,19 @@ fn dedup(a: &DedupArgs) -> anyhow::Result<()> {
         }
         std::fs::write(path, out)?;
     }
+    let config = pipeline::config::MinHashConfig {
+        num_perm: a.num_perm,
+        false_negative_weight: a.false_negative_weight,
+        bands: a.bands,
+        rows: a.rows,
+        ..Default::default()
+    };
+    let (bands, rows) = config.lsh_params();
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let text_refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let start = Instant::now();
-    let hasher = MinHasher::new(20, 13, a.seed);
-    let dups = near_duplicates(&id_refs, &text_refs, 5, &hasher, 0.8);
+    let hasher = MinHasher::new(bands, rows, a.seed);
+    let dups = near_duplicates(&id_refs, &text_refs, config.ngram, &hasher, config.threshold);
     let seconds = start.elapsed().as_secs_f64();
     // A planted copy is found when it is dropped into its original's cluster.
     let cluster_of: std::collections::HashMap<usize, usize> =
@@ -513,19 +631,41 @@ fn dedup(a: &DedupArgs) -> anyhow::Result<()> {
         .count();
     let recall = found as f64 / planted.len().max(1) as f64;
     let precision = true_dropped as f64 / dups.len().max(1) as f64;
+    // How similar the planted pairs really are (what no LSH setting can beat).
+    let mut similarity: Vec<f64> = planted
+        .iter()
+        .map(|&(s, c)| {
+            jaccard(&char_shingles(&texts[s], config.ngram), &char_shingles(&texts[c], config.ngram))
+        })
+        .collect();
+    similarity.sort_by(f64::total_cmp);
+    let below = similarity.iter().filter(|&&j| j < config.threshold).count();
+    let quantile =
+        |q: f64| similarity.get(((similarity.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(0.0);
+    let words = texts.iter().map(|t| t.split(' ').count()).sum::<usize>() as f64 / a.n as f64;
     if a.json {
         println!(
             "{}",
             serde_json::json!({"engine": "ours", "n": a.n, "planted": planted.len(), "dropped": dups.len(),
-                "seconds": seconds, "recall": recall, "precision": precision})
+                "seconds": seconds, "recall": recall, "precision": precision, "bands": bands, "rows": rows,
+                "threshold": config.threshold, "ngram": config.ngram, "planted_below_threshold": below,
+                "planted_jaccard_min": quantile(0.0), "planted_jaccard_median": quantile(0.5),
+                "mean_words": words})
         );
     } else {
-        println!("| engine | problems | planted pairs | dropped | seconds | recall | precision |");
-        println!("|---|---:|---:|---:|---:|---:|---:|");
         println!(
-            "| ours (rayon) | {} | {} | {} | {seconds:.2} | {recall:.4} | {precision:.4} |",
+            "{} problems (mean {words:.0} words), {} planted near copies ({:.0}% of words edited): pair Jaccard min {:.3}, median {:.3}, {below} below the threshold {}",
             a.n,
             planted.len(),
+            a.edits * 100.0,
+            quantile(0.0),
+            quantile(0.5),
+            config.threshold
+        );
+        println!("| engine | bands x rows | dropped | seconds | recall | precision |");
+        println!("|---|---|---:|---:|---:|---:|");
+        println!(
+            "| ours (rayon) | {bands} x {rows} | {} | {seconds:.2} | {recall:.4} | {precision:.4} |",
             dups.len()
         );
     }

@@ -5,6 +5,7 @@ mod bench;
 mod bench_dispatch;
 mod bench_serve;
 mod chat;
+mod curate_cmd;
 mod reporter;
 mod serve_cmd;
 
@@ -52,6 +53,10 @@ enum Command {
     /// Serve a model (GGUF file, HF folder or fine-tuned export) over an OpenAI-compatible API
     /// (`/v1/chat/completions`, `/v1/models`, `/health`), batching concurrent requests.
     Serve(serve_cmd::ServeArgs),
+    /// Clean any file of problems (JSONL, JSON, Parquet) as the dedup stage does: degenerate
+    /// items, exact and near duplicates, benchmark contamination; kept and dropped (with
+    /// reasons) written out, and a summary table.
+    Curate(curate_cmd::CurateArgs),
     /// Convert a model (GGUF file or HF folder) to a Hugging Face folder: f32 safetensors,
     /// config.json, tokenizer.json and tokenizer_config.json with the chat template.
     Export(chat::ExportArgs),
@@ -152,6 +157,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::bench(&args),
         Command::Export(args) => chat::export(&args),
         Command::Serve(args) => serve_cmd::serve(&args),
+        Command::Curate(args) => curate_cmd::curate(&args),
     };
     // A signal is stopping this run's inference servers: that handler exits (with the
     // signal's code) once they are gone; leaving first would orphan them.

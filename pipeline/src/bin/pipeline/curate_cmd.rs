@@ -1,0 +1,82 @@
+//! `pipeline curate`: clean any file of problems with the dedup stage's code (see
+//! `pipeline::curate`), no run needed.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use pipeline::import::FieldMap;
+
+#[derive(Args)]
+pub struct CurateArgs {
+    /// Problems to clean: .jsonl, .json (a list of rows) or .parquet.
+    #[arg(long)]
+    input: PathBuf,
+    /// The field holding the problem text (dotted for nested fields: `meta.problem`).
+    #[arg(long, default_value = "question")]
+    question: String,
+    /// Optional fields carried into the output.
+    #[arg(long)]
+    answer: Option<String>,
+    #[arg(long)]
+    solution: Option<String>,
+    /// The field holding a unique id (default: `row-<index>`).
+    #[arg(long)]
+    id: Option<String>,
+    /// Benchmarks to decontaminate against, comma-separated, or `none`.
+    #[arg(long, value_delimiter = ',', default_value = "math500,olympiadbench,minerva_math")]
+    benchmarks: Vec<String>,
+    /// Where kept.jsonl, dropped.jsonl, malformed.jsonl and summary.json go
+    /// (default: `<input>-curated/` next to the input).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Take `[dedup]` (thresholds, LSH trade-off, semantic dedup and its embeddings) and
+    /// `run.seed` from this config; the defaults otherwise.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Override a key of that config (or of the defaults): --set dedup.minhash.threshold=0.7.
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    set: Vec<String>,
+}
+
+/// The config `curate` reads `[dedup]` from when none is given: the defaults, with no
+/// embeddings (semantic dedup is asked for with `--set dedup.semantic.enabled=true
+/// --set dedup.embeddings.provider="local"`).
+const DEFAULTS: &str = "[run]\nname = \"curate\"\n[llm.unused]\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"unused\"\n[generate]\nllm = \"unused\"\nstrategies = [\"direct\"]\n[dedup.embeddings]\nprovider = \"none\"\n";
+
+pub fn curate(a: &CurateArgs) -> anyhow::Result<()> {
+    let config = match &a.config {
+        Some(path) => pipeline::config::load(path, &a.set)?.config,
+        None => {
+            pipeline::config::load_str(DEFAULTS, std::path::Path::new("(curate defaults)"), &a.set)?.config
+        }
+    };
+    let benchmarks = if a.benchmarks.iter().any(|b| b == "none") {
+        Vec::new()
+    } else {
+        a.benchmarks.iter().map(|b| b.parse::<eval::Benchmark>()).collect::<Result<Vec<_>, _>>()?
+    };
+    let options = pipeline::curate::CurateOptions {
+        input: a.input.clone(),
+        fields: FieldMap {
+            question: a.question.clone(),
+            answer: a.answer.clone(),
+            solution: a.solution.clone(),
+            id: a.id.clone(),
+        },
+        benchmarks,
+        out: a.out.clone().unwrap_or_else(|| pipeline::curate::default_out(&a.input)),
+        config,
+    };
+    let summary = pipeline::curate::curate(&options)?;
+    println!("{}", summary.table());
+    println!(
+        "{} kept of {} rows in {:.2} s (MinHash-LSH {} x {}); kept.jsonl, dropped.jsonl (with reasons), malformed.jsonl and summary.json in {}",
+        summary.kept,
+        summary.rows,
+        summary.seconds,
+        summary.lsh.0,
+        summary.lsh.1,
+        options.out.display()
+    );
+    Ok(())
+}

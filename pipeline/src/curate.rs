@@ -1,0 +1,165 @@
+//! `pipeline curate`: the dedup stage's cleaning on any file of problems, without a run. Reads
+//! JSONL, JSON or Parquet through a field map ([`crate::import`]), drops degenerate items,
+//! exact and near duplicates, benchmark-contaminated problems and (when `[dedup.semantic]` is
+//! on) semantic duplicates, with the stage's own code ([`crate::stages::dedup::dedup_texts`]),
+//! and writes what it kept and what it dropped, with reasons, plus a summary.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::dedup::MinHasher;
+use crate::import::{FieldMap, ImportedRow};
+use crate::stages::StageError;
+use crate::stages::dedup::{Dropped, Embedder, benchmark_index, dedup_texts};
+
+pub struct CurateOptions {
+    pub input: PathBuf,
+    pub fields: FieldMap,
+    /// Benchmarks to decontaminate against (empty: none).
+    pub benchmarks: Vec<eval::Benchmark>,
+    pub out: PathBuf,
+    /// `[dedup]` and `run.seed` come from here (defaults without a config file).
+    pub config: Config,
+}
+
+/// What a curation did, step by step (also written as `summary.json`).
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub input: String,
+    pub rows: usize,
+    pub malformed: usize,
+    pub malformed_by_reason: BTreeMap<String, usize>,
+    /// Dropped per reason, in the order the steps run.
+    pub dropped: BTreeMap<String, usize>,
+    pub contaminated_by_benchmark: BTreeMap<String, usize>,
+    pub kept: usize,
+    pub lsh: (usize, usize),
+    pub seconds: f64,
+}
+
+/// A dropped row as written to `dropped.jsonl`: the reason and the row itself.
+#[derive(Serialize)]
+struct DroppedRow<'a> {
+    #[serde(flatten)]
+    why: &'a Dropped,
+    question: &'a str,
+}
+
+pub fn curate(o: &CurateOptions) -> Result<Summary, StageError> {
+    let started = std::time::Instant::now();
+    let imported = crate::import::read(&o.input, &o.fields).map_err(|e| StageError::Failed(e.to_string()))?;
+    let rows = &imported.rows;
+    // Ids name rows in kept.jsonl and dropped.jsonl: two rows with one id would be ambiguous.
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = rows.iter().find(|r| !seen.insert(r.id.as_str())) {
+        return Err(StageError::Failed(format!(
+            "{}: id `{}` appears more than once (map another field with --id, or none: ids become row-<index>)",
+            o.input.display(),
+            dup.id
+        )));
+    }
+    let d = &o.config.dedup;
+    let hasher = MinHasher::for_config(&d.minhash, o.config.run.seed);
+    let index = if o.benchmarks.is_empty() {
+        None
+    } else {
+        Some(benchmark_index(d, &o.benchmarks, o.config.run.seed)?)
+    };
+    let items: Vec<(&str, &str)> = rows.iter().map(|r| (r.id.as_str(), r.question.as_str())).collect();
+    let (mut kept, mut dropped) = dedup_texts(&items, d, &hasher, index.as_ref());
+    if d.semantic.enabled {
+        let embedder = Embedder::new(&o.config, &o.out.join("cache"))?.ok_or_else(|| {
+            StageError::Failed(
+                "dedup.semantic needs embeddings: dedup.embeddings.provider is \"none\"".into(),
+            )
+        })?;
+        let texts: Vec<&str> = kept.iter().map(|&i| items[i].1).collect();
+        let vectors = embedder.embed(&texts)?;
+        let ids: Vec<&str> = kept.iter().map(|&i| items[i].0).collect();
+        let dups = crate::dedup::semantic_duplicates(&ids, &vectors, d.semantic.threshold);
+        let gone: std::collections::HashSet<usize> = dups.iter().map(|x| x.dropped).collect();
+        for x in &dups {
+            dropped.push(Dropped::duplicate(ids[x.dropped], "semantic", ids[x.kept], x.similarity));
+        }
+        dropped.sort_by(|a, b| a.id.cmp(&b.id));
+        kept = kept.into_iter().enumerate().filter(|(j, _)| !gone.contains(j)).map(|(_, i)| i).collect();
+    }
+
+    std::fs::create_dir_all(&o.out).map_err(|source| StageError::Io { path: o.out.clone(), source })?;
+    let kept_rows: Vec<&ImportedRow> = kept.iter().map(|&i| &rows[i]).collect();
+    crate::stages::jsonl::write_all(&o.out.join("kept.jsonl"), &kept_rows)?;
+    let position: std::collections::HashMap<&str, usize> =
+        rows.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
+    let dropped_rows: Vec<DroppedRow> = dropped
+        .iter()
+        .map(|why| DroppedRow { why, question: &rows[position[why.id.as_str()]].question })
+        .collect();
+    crate::stages::jsonl::write_all(&o.out.join("dropped.jsonl"), &dropped_rows)?;
+    crate::stages::jsonl::write_all(&o.out.join("malformed.jsonl"), &imported.malformed)?;
+
+    let mut by_reason = BTreeMap::new();
+    let mut by_benchmark = BTreeMap::new();
+    for x in &dropped {
+        *by_reason.entry(x.reason.clone()).or_default() += 1;
+        if let Some(b) = &x.benchmark {
+            *by_benchmark.entry(b.split('/').next().unwrap_or(b).to_owned()).or_default() += 1;
+        }
+    }
+    let summary = Summary {
+        input: o.input.display().to_string(),
+        rows: rows.len() + imported.malformed.len(),
+        malformed: imported.malformed.len(),
+        malformed_by_reason: imported.malformed_by_reason(),
+        dropped: by_reason,
+        contaminated_by_benchmark: by_benchmark,
+        kept: kept.len(),
+        lsh: d.minhash.lsh_params(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let text = serde_json::to_string_pretty(&json!({
+        "summary": &summary,
+        "dedup": d,
+        "benchmarks": o.benchmarks,
+        "fields": o.fields,
+        "seed": o.config.run.seed,
+    }))
+    .expect("summaries serialize");
+    let path = o.out.join("summary.json");
+    crate::manifest::write_atomic(&path, text.as_bytes())
+        .map_err(|source| StageError::Io { path, source })?;
+    Ok(summary)
+}
+
+impl Summary {
+    /// The funnel as a Markdown table.
+    pub fn table(&self) -> String {
+        let mut out = String::from("| step | rows | dropped |\n|---|---:|---:|\n");
+        let mut left = self.rows;
+        out.push_str(&format!("| read {} | {} | {} malformed |\n", self.input, self.rows, self.malformed));
+        left -= self.malformed;
+        for step in ["degenerate", "exact", "near", "contaminated", "semantic"] {
+            let Some(&n) = self.dropped.get(step) else { continue };
+            let detail = if step == "contaminated" && !self.contaminated_by_benchmark.is_empty() {
+                let parts: Vec<String> =
+                    self.contaminated_by_benchmark.iter().map(|(b, n)| format!("{b} {n}")).collect();
+                format!(" ({})", parts.join(", "))
+            } else {
+                String::new()
+            };
+            out.push_str(&format!("| {step}{detail} | {left} | {n} |\n"));
+            left -= n;
+        }
+        out.push_str(&format!("| **kept** | **{}** | |\n", self.kept));
+        out
+    }
+}
+
+/// `<input without its extension>-curated`, next to the input.
+pub fn default_out(input: &Path) -> PathBuf {
+    let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "input".into());
+    input.with_file_name(format!("{stem}-curated"))
+}
