@@ -6,6 +6,7 @@
 pub mod config;
 pub mod curate;
 pub mod dedup;
+pub mod exports;
 pub mod grade_file;
 pub mod identity;
 pub mod import;

@@ -8,7 +8,6 @@ use pipeline::config::Config;
 use pipeline::dedup::{ContaminationIndex, MinHasher};
 use pipeline::stages::dedup::dedup_one;
 use pipeline::stages::solve::SolvedProblem;
-use pipeline::strategy::Strategy as Generation;
 use proptest::prelude::*;
 
 fn config() -> Config {
@@ -19,7 +18,7 @@ fn config() -> Config {
 fn problem(id: &str, question: &str) -> SolvedProblem {
     SolvedProblem {
         id: id.to_owned(),
-        strategy: Generation::Direct,
+        strategy: "direct".into(),
         question: question.to_owned(),
         solutions: vec![],
         failed_calls: vec![],

@@ -274,3 +274,99 @@ async fn sharded_stages_merge_into_the_unsharded_result() {
     }
     assert!(runs.join("sharded/report/report.json").exists());
 }
+
+/// A problem set made elsewhere, imported as an arm beside Direct: it is solved, deduplicated,
+/// verified, trained on, evaluated and compared with Direct in the report like a strategy's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_set_is_an_arm_through_every_stage() {
+    let (mock, url) = common::mock::serve().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), "imp", &url, false);
+    // Even `Q-<n>` problems get agreeing answers from the mock solver, so they verify.
+    let mut rows: Vec<String> = (0..12)
+        .map(|i| {
+            serde_json::json!({"uid": format!("u{i}"), "body": {"problem": common::question(2000 + 2 * i)}})
+                .to_string()
+        })
+        .collect();
+    rows.insert(3, r#"{"uid": "bad", "body": {}}"#.to_owned());
+    std::fs::create_dir_all(tmp.path().join("data")).unwrap();
+    std::fs::write(tmp.path().join("data/mine.jsonl"), rows.join("\n") + "\n").unwrap();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("strategies = [\"direct\", \"vs_multi\"]\n", "strategies = [\"direct\"]\n")
+        .replace(
+            "[solve]\n",
+            "[generate.import.mine]\npath = \"data/mine.jsonl\"\nquestion = \"body.problem\"\nid = \"uid\"\n[solve]\n",
+        );
+    std::fs::write(&config, text).unwrap();
+    let out = pipeline(run_args(&config, &[])).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let run = tmp.path().join("runs/imp");
+    let manifest = |stage: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(run.join(stage).join("manifest.json")).unwrap())
+            .unwrap()
+    };
+    let generate = manifest("generate");
+    assert_eq!(generate["counts"]["mine"]["kept"], 12, "{}", generate["counts"]);
+    assert_eq!(generate["counts"]["mine"]["malformed"]["no `body.problem` field"], 1);
+    let problems = std::fs::read_to_string(run.join("generate/mine/problems.jsonl")).unwrap();
+    let first: Value = serde_json::from_str(problems.lines().next().unwrap()).unwrap();
+    assert!(
+        first["id"].as_str().unwrap().starts_with("mine-") && first["id"].as_str().unwrap().ends_with("-u0")
+    );
+    assert_eq!(first["strategy"], "mine");
+    let verify = manifest("verify");
+    assert!(verify["counts"]["mine/curated"]["kept"].as_u64().unwrap() >= 10, "{}", verify["counts"]);
+    let train = manifest("train");
+    assert!(train["counts"]["tiny/mine/curated/seed-1"]["steps"].as_u64().unwrap() > 0);
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("report/report.json")).unwrap()).unwrap();
+    let rows = report["students"]["tiny"].as_array().unwrap();
+    let labels: Vec<&str> = rows.iter().map(|r| r["data"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["baseline", "direct/curated", "mine/curated"]);
+    assert!(rows[2]["vs_direct"]["average"]["difference"].is_f64(), "{}", rows[2]);
+    assert_eq!(report["headline"][0]["strategy"], "mine");
+    assert_eq!(report["data"]["mine"]["generated"], 12, "{}", report["data"]["mine"]);
+
+    // Its verified data, for other trainers.
+    let out = pipeline(vec!["export-data".into(), "--config".into(), config.display().to_string()]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let exports = run.join("exports");
+    let rows: Vec<pipeline::exports::DatasetRow> =
+        std::fs::read_to_string(exports.join("hf/mine-curated/data/train.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    assert_eq!(rows.len() as u64, verify["counts"]["mine/curated"]["kept"].as_u64().unwrap());
+    assert!(rows.iter().all(|r| r.origin == "mine" && r.answer == "7"));
+    let card = std::fs::read_to_string(exports.join("hf/mine-curated/README.md")).unwrap();
+    assert!(
+        card.contains("imported from `mine.jsonl` (field `body.problem`)")
+            && card.contains("| generated / imported | 12 |"),
+        "{card}"
+    );
+    let info: Value = serde_json::from_str(
+        &std::fs::read_to_string(exports.join("llamafactory/dataset_info.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(info["imp_mine-curated_alpaca"]["file_name"], "mine-curated.alpaca.json");
+
+    // The file is known by its content: moving it with the config asks for nothing again.
+    let before = mock.calls();
+    let moved = tmp.path().join("moved");
+    std::fs::create_dir_all(moved.join("data")).unwrap();
+    std::fs::copy(tmp.path().join("data/mine.jsonl"), moved.join("data/mine.jsonl")).unwrap();
+    std::fs::copy(&config, moved.join("imp.toml")).unwrap();
+    let out = pipeline(run_args(&moved.join("imp.toml"), &[])).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    for stage in ["solve", "dedup", "verify", "train", "evaluate", "report"] {
+        let skipped = said.lines().any(|l| l.starts_with(&format!("= {stage} ")) && l.contains("up to date"));
+        assert!(skipped, "{stage}: {said}");
+    }
+    assert_eq!(mock.since(before).total(), 0);
+}

@@ -97,7 +97,7 @@ fn fill_derived_defaults(config: &mut Config) {
     }
 }
 
-/// Files a config brings along (its own task prompt) are found next to it, wherever the run
+/// Files a config brings along (its own task prompt, imported problem sets) are found next to it, wherever the run
 /// starts from. Models and `run.out_dir` stay relative to the working directory.
 fn resolve_user_files(config: &mut Config, path: &Path) {
     let dir = path.parent().unwrap_or(Path::new(""));
@@ -105,6 +105,11 @@ fn resolve_user_files(config: &mut Config, path: &Path) {
         && task.is_relative()
     {
         config.generate.task = dir.join(task).to_string_lossy().into_owned();
+    }
+    for import in config.generate.import.values_mut() {
+        if import.path.is_relative() {
+            import.path = dir.join(&import.path);
+        }
     }
 }
 

@@ -244,7 +244,11 @@ impl Default for LlmConfig {
 pub struct GenerateConfig {
     /// Name of an `[llm.<name>]` section.
     pub llm: String,
+    #[serde(default)]
     pub strategies: Vec<Strategy>,
+    /// Problem sets made elsewhere, each its own arm beside the strategies' (by name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub import: BTreeMap<String, ImportConfig>,
     /// Task prompt: a built-in task's name (`competition_math`, `gsm8k`: `data/prompts/`, built
     /// into the binary), or the path of your own text file, relative to the config file.
     #[serde(default = "defaults::task")]
@@ -284,6 +288,39 @@ pub enum SelectionMode {
     KeepAtLeast,
     /// Items with verbalized probability < tau (the paper's "sample from the tails").
     KeepBelow,
+}
+
+/// `[generate.import.<name>]`: an arm whose problems come from a file (JSONL, JSON or Parquet),
+/// its rows mapped onto ours by field name; malformed rows are named and counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportConfig {
+    /// The file; a relative path is relative to the config file.
+    pub path: PathBuf,
+    /// The field holding the problem (dotted for nested fields: `meta.problem`).
+    #[serde(default = "defaults::question_field")]
+    pub question: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solution: Option<String>,
+    /// A unique id per row (default: the row's index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Keep the first this many usable rows (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+impl ImportConfig {
+    pub fn fields(&self) -> crate::import::FieldMap {
+        crate::import::FieldMap {
+            question: self.question.clone(),
+            answer: self.answer.clone(),
+            solution: self.solution.clone(),
+            id: self.id.clone(),
+        }
+    }
 }
 
 /// Post-hoc selection over each call's verbalized distribution.
@@ -809,6 +846,9 @@ pub struct SlurmStage {
 
 /// Defaults of fields in structs that also have required fields.
 mod defaults {
+    pub fn question_field() -> String {
+        "question".into()
+    }
     pub fn task() -> String {
         "competition_math".into()
     }

@@ -385,7 +385,39 @@ pub(crate) fn looks_like_secret(value: &str) -> bool {
 
 fn generate(p: &mut Problems, g: &GenerateConfig, llms: &BTreeMap<String, LlmConfig>) {
     p.llm_ref(&g.llm, llms, k("generate.llm"));
-    p.check(!g.strategies.is_empty(), || k("generate.strategies"), "list at least one strategy");
+    p.check(
+        !g.strategies.is_empty() || !g.import.is_empty(),
+        || k("generate.strategies"),
+        "list at least one strategy (or import a problem set: [generate.import.<name>])",
+    );
+    for (name, import) in &g.import {
+        let key = || k(&format!("generate.import.{name}"));
+        p.check(
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')),
+            key,
+            "the name is a folder and a report row: letters, digits, `_` or `-`",
+        );
+        p.check(
+            !crate::strategy::Strategy::ALL.iter().any(|s| s.as_str() == name),
+            key,
+            "is a strategy's name: an imported set needs a name of its own",
+        );
+        let path_key = || k(&format!("generate.import.{name}.path"));
+        p.check(
+            import.path.is_file(),
+            path_key,
+            format!(
+                "{} is not a file (a relative path is relative to the config file)",
+                import.path.display()
+            ),
+        );
+        if let Err(e) = crate::import::Format::of(&import.path) {
+            p.check(false, path_key, e.to_string());
+        }
+        if let Some(limit) = import.limit {
+            p.at_least(limit, 1, k(&format!("generate.import.{name}.limit")));
+        }
+    }
     p.duplicates(&g.strategies, &k("generate.strategies"));
     if let crate::strategy::TaskSource::File(path) = crate::strategy::TaskSource::of(&g.task) {
         let builtin: Vec<&str> = crate::strategy::BUILTIN_TASKS.iter().map(|(name, _)| *name).collect();

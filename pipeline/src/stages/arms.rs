@@ -8,31 +8,81 @@ use std::path::{Path, PathBuf};
 use crate::config::{Config, Curation};
 use crate::strategy::Strategy;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where an arm's problems come from: a prompting strategy's generations, or a problem set
+/// imported from a file (`[generate.import.<name>]`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Origin {
+    Strategy(Strategy),
+    Import(String),
+}
+
+impl Origin {
+    /// The strategy's name or the import's: folder names and report rows.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Origin::Strategy(s) => s.as_str(),
+            Origin::Import(name) => name,
+        }
+    }
+
+    pub fn is_direct(&self) -> bool {
+        *self == Origin::Strategy(Strategy::Direct)
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Origin {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Every origin of problems: the strategies, then the imported sets (by name).
+pub fn origins(config: &Config) -> Vec<Origin> {
+    let g = &config.generate;
+    g.strategies
+        .iter()
+        .map(|&s| Origin::Strategy(s))
+        .chain(g.import.keys().cloned().map(Origin::Import))
+        .collect()
+}
+
+/// The origins' names, for config slices: the strategies' list as before when nothing is
+/// imported, so existing runs keep their identities.
+pub fn origin_names(config: &Config) -> serde_json::Value {
+    serde_json::Value::Array(origins(config).iter().map(|o| o.as_str().into()).collect())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arm {
-    pub strategy: Strategy,
+    pub origin: Origin,
     pub curation: Curation,
 }
 
 impl Arm {
     /// `vs_multi/curated`.
     pub fn label(&self) -> String {
-        format!("{}/{}", self.strategy.as_str(), self.curation.as_str())
+        format!("{}/{}", self.origin.as_str(), self.curation.as_str())
     }
 
     /// The arm's folder under a stage's folder.
     pub fn path(&self) -> PathBuf {
-        Path::new(self.strategy.as_str()).join(self.curation.as_str())
+        Path::new(self.origin.as_str()).join(self.curation.as_str())
     }
 }
 
-/// Every strategy under every configured curation, strategies first.
+/// Every origin under every configured curation, origins first.
 pub fn arms(config: &Config) -> Vec<Arm> {
-    config
-        .generate
-        .strategies
-        .iter()
-        .flat_map(|&strategy| config.verify.curation.iter().map(move |&curation| Arm { strategy, curation }))
+    origins(config)
+        .into_iter()
+        .flat_map(|origin| {
+            config.verify.curation.iter().map(move |&curation| Arm { origin: origin.clone(), curation })
+        })
         .collect()
 }
 

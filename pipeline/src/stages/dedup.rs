@@ -28,7 +28,6 @@ use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::{Config, EmbeddingsProvider};
 use crate::dedup::{ContaminationIndex, MinHasher, exact_key, near_duplicates};
 use crate::identity::Identify;
-use crate::strategy::Strategy;
 
 pub struct Dedup;
 
@@ -86,7 +85,7 @@ impl Stage for Dedup {
             }
         };
         // The report's resampling settings shape the diversity intervals computed here.
-        Ok(json!({ "dedup": c.dedup, "seed": c.run.seed, "strategies": c.generate.strategies,
+        Ok(json!({ "dedup": c.dedup, "seed": c.run.seed, "strategies": crate::stages::arms::origin_names(c),
                    "embeddings": embeddings, "bootstrap_samples": c.report.bootstrap_samples,
                    "confidence": c.report.confidence }))
     }
@@ -110,7 +109,7 @@ impl Stage for Dedup {
         let mut output = StageOutput::default();
         let mut kept_sets: Vec<(String, Vec<SolvedProblem>)> = Vec::new();
         let mut estimates = Vec::new();
-        for &strategy in &ctx.config.generate.strategies {
+        for strategy in super::arms::origins(ctx.config) {
             let input = ctx.run_dir.root().join("solve").join(strategy.as_str()).join("solutions.jsonl");
             let records: Vec<SolvedProblem> = read_jsonl(&input)?;
             let (mut kept, mut dropped) = dedup_one(&records, ctx.config, &hasher, index.as_ref());
@@ -199,15 +198,14 @@ impl Stage for Dedup {
                     "pairwise_over_first": PAIRWISE_MAX,
                 }),
             );
+            kept_sets.push((strategy.as_str().to_owned(), kept));
             estimates.push((strategy, all, kept_estimate));
             output.outputs.push(dir.join("kept.jsonl"));
             output.outputs.push(dir.join("dropped.jsonl"));
-            kept_sets.push((strategy.as_str().to_owned(), kept));
         }
         // Each strategy against Direct, on all generated items and on the kept ones.
-        if let Some((_, direct_all, direct_kept)) = estimates.iter().find(|(s, _, _)| *s == Strategy::Direct)
-        {
-            for (strategy, all, kept) in estimates.iter().filter(|(s, _, _)| *s != Strategy::Direct) {
+        if let Some((_, direct_all, direct_kept)) = estimates.iter().find(|(s, _, _)| s.is_direct()) {
+            for (strategy, all, kept) in estimates.iter().filter(|(s, _, _)| !s.is_direct()) {
                 let c = ctx.config.report.confidence;
                 output.metrics.insert(
                     format!("diversity_vs_direct/{}", strategy.as_str()),

@@ -194,7 +194,7 @@ impl Stage for Evaluate {
         // port, timeout and GPUs are not what it answers.
         let mut slice = json!({ "evaluate": evaluate, "seed": c.run.seed, "baselines": baselines,
                    "grading": grading(c.evaluate.extraction),
-                   "train_data": c.train.data.is_some(), "strategies": c.generate.strategies });
+                   "train_data": c.train.data.is_some(), "strategies": crate::stages::arms::origin_names(c) });
         let precision = local_precision(c)?;
         if c.evaluate.llm.is_none() && precision != trainer::Precision::F32 {
             slice["dtype"] = json!(precision.to_string());

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::arms::Origin;
 use super::jsonl::{append_file, keep_identity, write_all, write_line};
 use super::{Shard, Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::{Config, ResolvedLlm, Sampling};
@@ -45,9 +46,25 @@ pub struct Generate;
 /// This stage's version: 2 since records carry their identity and ids embed it.
 pub const VERSION: u32 = 2;
 
-/// What one strategy's problems depend on. Its short hash is the records' `identity`.
-pub fn unit_identity(id: Identify<'_>, strategy: Strategy) -> Result<serde_json::Value, StageError> {
+/// What one origin's problems depend on. Its short hash is the records' `identity`.
+pub fn unit_identity(id: Identify<'_>, origin: &Origin) -> Result<serde_json::Value, StageError> {
     let c = id.config;
+    let strategy = match origin {
+        Origin::Strategy(s) => *s,
+        Origin::Import(name) => {
+            let import = &c.generate.import[name];
+            // The file by content: moving it (or the config) changes nothing.
+            let mut settings = serde_json::to_value(import).expect("config serializes");
+            settings.as_object_mut().expect("an object").remove("path");
+            return Ok(json!({
+                "stage": "generate",
+                "version": VERSION,
+                "import": name,
+                "settings": settings,
+                "file_sha256": id.file(&import.path)?,
+            }));
+        }
+    };
     let llm = id.llm(&c.generate.llm)?;
     let task = TaskSource::of(&c.generate.task);
     let task_sha256 = match &task {
@@ -65,7 +82,7 @@ pub fn unit_identity(id: Identify<'_>, strategy: Strategy) -> Result<serde_json:
     generate
         .as_object_mut()
         .expect("an object")
-        .retain(|k, _| k != "strategies" && k != "llm" && k != "num_problems");
+        .retain(|k, _| k != "strategies" && k != "llm" && k != "num_problems" && k != "import");
     Ok(json!({
         "stage": "generate",
         "version": VERSION,
@@ -82,7 +99,8 @@ pub fn unit_identity(id: Identify<'_>, strategy: Strategy) -> Result<serde_json:
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProblemRecord {
     pub id: String,
-    pub strategy: Strategy,
+    /// The strategy that made it, or the imported set it comes from.
+    pub strategy: String,
     pub question: String,
     pub difficulty: Option<String>,
     /// The item as the model wrote it.
@@ -94,6 +112,11 @@ pub struct ProblemRecord {
     /// The identity it was made under (see [`unit_identity`]); empty in pre-identity files.
     #[serde(default)]
     pub identity: String,
+    /// An imported row's answer and solution, when its set maps them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solution: Option<String>,
 }
 
 /// What calls produced: per conversation, and summed per strategy for the manifest.
@@ -158,10 +181,11 @@ impl Stage for Generate {
     }
 
     fn external_inputs(&self, config: &Config) -> Vec<PathBuf> {
-        match TaskSource::of(&config.generate.task) {
-            TaskSource::File(path) => vec![path],
-            TaskSource::Builtin { .. } => Vec::new(),
+        let mut inputs: Vec<PathBuf> = config.generate.import.values().map(|i| i.path.clone()).collect();
+        if let TaskSource::File(path) = TaskSource::of(&config.generate.task) {
+            inputs.push(path);
         }
+        inputs
     }
 
     fn embedded_inputs(&self, config: &Config) -> Vec<(PathBuf, &'static [u8])> {
@@ -180,13 +204,28 @@ impl Stage for Generate {
         let llm = ctx.identify().llm(&config.generate.llm)?;
         let task = task_prompt(&config.generate.task)
             .map_err(|e| StageError::Failed(format!("generate.task: {e}")))?;
-        let (client, runtime, _server) = super::llm_client(ctx, &llm)?;
-
         let mut output = StageOutput::default();
+        // Imported sets are read by the unsharded run only (array tasks would race on the file).
+        let imports = if ctx.shard.is_none() { config.generate.import.iter().collect() } else { Vec::new() };
+        for (name, import) in imports {
+            let dir = ctx.dir.join(name);
+            std::fs::create_dir_all(&dir).map_err(|source| StageError::Io { path: dir.clone(), source })?;
+            let origin = Origin::Import(name.clone());
+            let identity = crate::identity::short(&unit_identity(ctx.identify(), &origin)?);
+            let counts = import_set(name, import, &dir, &identity)?;
+            output.outputs.push(dir.join("problems.jsonl"));
+            output.counts.insert(name.clone(), counts);
+        }
+        if config.generate.strategies.is_empty() {
+            // Imported sets only: no generator to start.
+            return Ok(output);
+        }
+        let (client, runtime, _server) = super::llm_client(ctx, &llm)?;
         for &strategy in &config.generate.strategies {
             let dir = ctx.dir.join(strategy.as_str());
             std::fs::create_dir_all(&dir).map_err(|source| StageError::Io { path: dir.clone(), source })?;
-            let identity = crate::identity::short(&unit_identity(ctx.identify(), strategy)?);
+            let identity =
+                crate::identity::short(&unit_identity(ctx.identify(), &Origin::Strategy(strategy))?);
             let job = Job {
                 strategy,
                 config,
@@ -203,6 +242,67 @@ impl Stage for Generate {
         }
         Ok(output)
     }
+}
+
+/// An imported set's problems: the file's usable rows (the first `limit`), in file order, as
+/// `problems.jsonl`; malformed rows are counted by reason and the first few named in the log.
+/// The ids embed the identity, like generated ones: `<name>-<identity>-<row id>`.
+fn import_set(
+    name: &str,
+    import: &crate::config::ImportConfig,
+    dir: &Path,
+    identity: &str,
+) -> Result<serde_json::Value, StageError> {
+    let got = crate::import::read(&import.path, &import.fields())
+        .map_err(|e| StageError::Failed(format!("generate.import.{name}: {e}")))?;
+    for m in got.malformed.iter().take(5) {
+        tracing::warn!("generate.import.{name}: {}: {}", m.at, m.reason);
+    }
+    if got.malformed.len() > 5 {
+        tracing::warn!("generate.import.{name}: {} more malformed rows", got.malformed.len() - 5);
+    }
+    let usable = got.rows.len();
+    let malformed = got.malformed_by_reason();
+    let take = import.limit.unwrap_or(usable).min(usable);
+    let mut seen = BTreeSet::new();
+    let mut records = Vec::with_capacity(take);
+    for row in got.rows.into_iter().take(take) {
+        if !seen.insert(row.id.clone()) {
+            return Err(StageError::Failed(format!(
+                "generate.import.{name}: {}: id `{}` appears more than once (map another field with `id`, or none)",
+                import.path.display(),
+                row.id
+            )));
+        }
+        records.push(ProblemRecord {
+            id: format!("{name}-{identity}-{}", row.id),
+            strategy: name.to_owned(),
+            question: row.question.clone(),
+            difficulty: None,
+            text: row.question,
+            probability: None,
+            call_id: format!("import:{}", row.id),
+            identity: identity.to_owned(),
+            answer: row.answer,
+            solution: row.solution,
+        });
+    }
+    if records.is_empty() {
+        return Err(StageError::Failed(format!(
+            "generate.import.{name}: no usable row in {} ({} malformed: {:?})",
+            import.path.display(),
+            got.malformed.len(),
+            got.malformed.iter().map(|m| &m.reason).take(3).collect::<Vec<_>>()
+        )));
+    }
+    write_all(&dir.join("problems.jsonl"), &records)?;
+    Ok(json!({
+        "imported_from": import.path,
+        "rows": usable + got.malformed.len(),
+        "malformed": malformed,
+        "usable": usable,
+        "kept": records.len(),
+    }))
 }
 
 struct Job<'a> {
@@ -500,13 +600,15 @@ impl Conversation {
                 match extract_problem(&item.text) {
                     Some(p) => records.push(ProblemRecord {
                         id: format!("{call_id}-i{i}"),
-                        strategy: self.strategy,
+                        strategy: self.strategy.as_str().to_owned(),
                         question: p.question,
                         difficulty: p.difficulty,
                         text: item.text.clone(),
                         probability: item.score,
                         call_id: call_id.clone(),
                         identity: self.identity.clone(),
+                        answer: None,
+                        solution: None,
                     }),
                     None => log.counts.missing_question += 1,
                 }

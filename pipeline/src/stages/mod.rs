@@ -235,15 +235,15 @@ pub fn device(spec: &str, key: &str) -> Result<trainer::DeviceSpec, StageError> 
     spec.parse().map_err(|e: trainer::DeviceSpecError| StageError::Failed(format!("{key}: {e}")))
 }
 
-/// `{strategy: identity}` for every configured strategy: the per-arm identities a stage's
-/// config slice is made of (and its records carry, hashed).
+/// `{origin: identity}` for every strategy and imported set: the per-arm identities a
+/// stage's config slice is made of (and its records carry, hashed).
 pub fn strategy_identities(
     id: Identify<'_>,
-    unit: impl Fn(Identify<'_>, crate::strategy::Strategy) -> Result<serde_json::Value, StageError>,
+    unit: impl Fn(Identify<'_>, &arms::Origin) -> Result<serde_json::Value, StageError>,
 ) -> Result<serde_json::Value, StageError> {
     let mut units = serde_json::Map::new();
-    for &s in &id.config.generate.strategies {
-        units.insert(s.as_str().to_owned(), unit(id, s)?);
+    for origin in arms::origins(id.config) {
+        units.insert(origin.as_str().to_owned(), unit(id, &origin)?);
     }
     Ok(serde_json::Value::Object(units))
 }

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::arms::Origin;
 use super::generate::ProblemRecord;
 use super::jsonl::{append_file, read_jsonl, write_line};
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
@@ -25,7 +26,7 @@ use crate::config::ResolvedLlm;
 use crate::identity::Identify;
 use crate::llm::{ChatRequest, Client};
 use crate::seeds::mix;
-use crate::strategy::{Message, Role, Strategy};
+use crate::strategy::{Message, Role};
 
 pub struct Solve;
 
@@ -45,7 +46,8 @@ pub struct Solution {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SolvedProblem {
     pub id: String,
-    pub strategy: Strategy,
+    /// The strategy that made the problem, or the imported set it comes from.
+    pub strategy: String,
     pub question: String,
     pub solutions: Vec<Solution>,
     /// Calls that failed for good (after retries); their solutions are missing, and the next
@@ -60,7 +62,7 @@ pub struct SolvedProblem {
 pub const VERSION: u32 = 2;
 
 /// What one strategy's solutions depend on (besides its problems, whose ids carry theirs).
-pub fn unit_identity(id: Identify<'_>, strategy: Strategy) -> Result<serde_json::Value, StageError> {
+pub fn unit_identity(id: Identify<'_>, strategy: &Origin) -> Result<serde_json::Value, StageError> {
     let c = id.config;
     let llm = solver(id)?;
     let s = &c.solve;
@@ -119,7 +121,8 @@ impl Stage for Solve {
         let llm = solver(ctx.identify())?;
         let (client, runtime, _server) = super::llm_client(ctx, &llm)?;
         let mut output = StageOutput::default();
-        for &strategy in &config.generate.strategies {
+        for strategy in super::arms::origins(config) {
+            let strategy = &strategy;
             let problems_path =
                 ctx.run_dir.root().join("generate").join(strategy.as_str()).join("problems.jsonl");
             let mut problems: Vec<ProblemRecord> = read_jsonl(&problems_path)?;
@@ -148,7 +151,7 @@ struct SolveJob<'a> {
     ctx: &'a StageContext<'a>,
     llm: &'a ResolvedLlm,
     client: &'a Arc<Client>,
-    strategy: Strategy,
+    strategy: &'a Origin,
     identity: &'a str,
 }
 
@@ -234,7 +237,7 @@ impl SolveJob<'_> {
                 let problem = pending[committed];
                 let mut record = SolvedProblem {
                     id: problem.id.clone(),
-                    strategy,
+                    strategy: strategy.as_str().to_owned(),
                     question: problem.question.clone(),
                     solutions: Vec::with_capacity(m),
                     failed_calls: Vec::new(),

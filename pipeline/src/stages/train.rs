@@ -171,7 +171,7 @@ impl Stage for Train {
         let device = main_device(&c.train)?;
         train_obj.insert("dtype".into(), json!(c.train.dtype.resolve(device).to_string()));
         Ok(json!({ "train": train, "students": students, "seed": c.run.seed,
-                   "strategies": c.generate.strategies }))
+                   "strategies": crate::stages::arms::origin_names(c) }))
     }
 
     fn external_inputs(&self, config: &Config) -> Vec<PathBuf> {

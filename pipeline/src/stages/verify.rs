@@ -157,7 +157,7 @@ impl Stage for Verify {
 
     fn config_slice(&self, id: Identify<'_>) -> Result<serde_json::Value, StageError> {
         let c = id.config;
-        Ok(json!({ "verify": c.verify, "strategies": c.generate.strategies,
+        Ok(json!({ "verify": c.verify, "strategies": crate::stages::arms::origin_names(c),
                    "grader_version": eval::grader::VERSION, "prompt_version": eval::prompt::VERSION }))
     }
 
@@ -165,7 +165,7 @@ impl Stage for Verify {
         let min = ctx.config.verify.min_agreement;
         let mut output = StageOutput::default();
         for arm in super::arms::arms(ctx.config) {
-            let (strategy, curation) = (arm.strategy, arm.curation);
+            let (strategy, curation) = (&arm.origin, arm.curation);
             let input = match curation {
                 Curation::Curated => {
                     ctx.run_dir.root().join("dedup").join(strategy.as_str()).join("kept.jsonl")
@@ -211,12 +211,11 @@ impl Stage for Verify {
 mod tests {
     use super::*;
     use crate::stages::solve::Solution;
-    use crate::strategy::Strategy;
 
     fn problem(answers: &[Option<&str>]) -> SolvedProblem {
         SolvedProblem {
             id: "p".into(),
-            strategy: Strategy::Direct,
+            strategy: "direct".into(),
             question: "What is 1/2?".into(),
             solutions: answers
                 .iter()

@@ -6,6 +6,7 @@ mod bench_dispatch;
 mod bench_serve;
 mod chat;
 mod curate_cmd;
+mod export_data_cmd;
 mod reporter;
 mod serve_cmd;
 
@@ -57,6 +58,9 @@ enum Command {
     /// items, exact and near duplicates, benchmark contamination; kept and dropped (with
     /// reasons) written out, and a summary table.
     Curate(curate_cmd::CurateArgs),
+    /// Write a run's verified data per arm for other trainers: LLaMA-Factory alpaca and
+    /// sharegpt JSON with dataset_info.json, and Hugging Face datasets folders with a card.
+    ExportData(export_data_cmd::ExportDataArgs),
     /// Convert a model (GGUF file or HF folder) to a Hugging Face folder: f32 safetensors,
     /// config.json, tokenizer.json and tokenizer_config.json with the chat template.
     Export(chat::ExportArgs),
@@ -158,6 +162,7 @@ fn main() -> ExitCode {
         Command::Export(args) => chat::export(&args),
         Command::Serve(args) => serve_cmd::serve(&args),
         Command::Curate(args) => curate_cmd::curate(&args),
+        Command::ExportData(args) => export_data_cmd::export_data(&args),
     };
     // A signal is stopping this run's inference servers: that handler exits (with the
     // signal's code) once they are gone; leaving first would orphan them.
@@ -213,6 +218,9 @@ fn validate(args: &ConfigArgs) -> anyhow::Result<()> {
     let c = &loaded.config;
     let strategies: Vec<&str> = c.generate.strategies.iter().map(|s| s.as_str()).collect();
     println!("{}: valid", args.config.display());
+    for (name, import) in &c.generate.import {
+        println!("  import     {name} <- {} (question = `{}`)", import.path.display(), import.question);
+    }
     println!("  run        {} -> {}", c.run.name, c.run.out_dir.join(&c.run.name).display());
     println!(
         "  generate   {} x {} problems (k = {}) with llm `{}`",

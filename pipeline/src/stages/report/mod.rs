@@ -32,7 +32,6 @@ use super::{Stage, StageContext, StageError, StageName, StageOutput};
 use crate::config::Config;
 use crate::manifest::Manifest;
 use crate::seeds::{mix, text_key};
-use crate::strategy::Strategy;
 use stats::{Interval, McNemar, Outcomes};
 
 pub struct Report;
@@ -206,7 +205,7 @@ impl Stage for Report {
         let c = id.config;
         // What the report reads and how it labels it: benchmarks, arms, seeds, students.
         Ok(json!({ "report": c.report, "seed": c.run.seed, "benchmarks": c.evaluate.benchmarks,
-                   "strategies": c.generate.strategies, "curation": c.verify.curation,
+                   "strategies": crate::stages::arms::origin_names(c), "curation": c.verify.curation,
                    "train_seeds": seeds(c), "students": c.train.students.keys().collect::<Vec<_>>(),
                    "baseline": c.evaluate.baseline, "custom_data": c.train.data.is_some() }))
     }
@@ -270,9 +269,9 @@ impl Stage for Report {
                     )
                 });
                 let vs_direct = match &row.source {
-                    Some(Source::Arm(arm)) if arm.strategy != Strategy::Direct => rows
+                    Some(Source::Arm(arm)) if !arm.origin.is_direct() => rows
                         .iter()
-                        .find(|d| matches!(&d.source, Some(Source::Arm(a)) if a.strategy == Strategy::Direct && a.curation == arm.curation))
+                        .find(|d| matches!(&d.source, Some(Source::Arm(a)) if a.origin.is_direct() && a.curation == arm.curation))
                         .map(|d| Comparison::new(&row.outcomes, &d.outcomes, config, &format!("{student}/{}-{}", row.label, d.label))),
                     _ => None,
                 };
@@ -320,7 +319,7 @@ impl Stage for Report {
                     vs_d.map_or("".to_owned(), Comparison::cell),
                 );
                 let (strategy, curation) = match &row.source {
-                    Some(Source::Arm(a)) => (json!(a.strategy.as_str()), json!(a.curation.as_str())),
+                    Some(Source::Arm(a)) => (json!(a.origin.as_str()), json!(a.curation.as_str())),
                     _ => (Value::Null, Value::Null),
                 };
                 json_rows.push(json!({
@@ -423,8 +422,8 @@ fn headline(
     benchmarks: &[&str],
     md: &mut String,
 ) -> Value {
-    let strategies = &config.generate.strategies;
-    if config.train.data.is_some() || !strategies.contains(&Strategy::Direct) || strategies.len() < 2 {
+    let strategies = crate::stages::arms::origins(config);
+    if config.train.data.is_some() || !strategies.iter().any(|s| s.is_direct()) || strategies.len() < 2 {
         let _ = writeln!(
             md,
             "(No strategy-vs-Direct comparison: the run does not generate with `direct` and another strategy.)\n"
@@ -432,7 +431,7 @@ fn headline(
         return Value::Null;
     }
     let mut out = Vec::new();
-    for &strategy in strategies.iter().filter(|&&s| s != Strategy::Direct) {
+    for strategy in strategies.iter().filter(|s| !s.is_direct()) {
         let s = strategy.as_str();
         let _ = writeln!(md, "## `{s}` vs `direct`, on the same problems\n");
         let _ = writeln!(md, "| measure | {s} | direct | difference [95% interval] | |");
@@ -563,7 +562,7 @@ fn data_tables(config: &Config, root: &Path, md: &mut String) -> serde_json::Map
     );
     let _ = writeln!(md, "|---|---:|---:|---:|---:|{}---:|---:|---:|", "---:|".repeat(curations.len()));
     let mut funnel = serde_json::Map::new();
-    for strategy in &config.generate.strategies {
+    for strategy in &crate::stages::arms::origins(config) {
         let label = strategy.as_str();
         let count = |m: &Option<Manifest>, key: &str, what: &str| {
             m.as_ref()

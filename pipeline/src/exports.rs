@@ -1,0 +1,409 @@
+//! The verified data of a run in the formats trainers read: LLaMA-Factory's `alpaca` and
+//! `sharegpt` JSON with their `dataset_info.json` entries (the paper fine-tuned with
+//! LLaMA-Factory), and one Hugging Face `datasets` folder per arm (`data/train.jsonl` and a
+//! dataset card saying how it was made: generator, origin, the funnel, diversity,
+//! decontamination). `pipeline export-data` writes them from a run's `verify/` outputs and
+//! manifests.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::manifest::{Manifest, write_atomic};
+use crate::stages::StageError;
+use crate::stages::arms::Arm;
+use crate::stages::verify::VerifiedPair;
+
+/// A row of the Hugging Face export (`data/train.jsonl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetRow {
+    pub id: String,
+    pub problem: String,
+    pub solution: String,
+    pub answer: String,
+    /// Share of the solver's samples that agree with `answer`.
+    pub agreement: f64,
+    /// The strategy or imported set the problem comes from.
+    pub origin: String,
+    pub curation: String,
+}
+
+/// An `alpaca` record, LLaMA-Factory's default column names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alpaca {
+    pub instruction: String,
+    pub input: String,
+    pub output: String,
+}
+
+/// A `sharegpt` turn, LLaMA-Factory's default tags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub from: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sharegpt {
+    pub conversations: Vec<Turn>,
+}
+
+/// What was written.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub files: Vec<PathBuf>,
+    /// Rows per arm label.
+    pub rows: BTreeMap<String, usize>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StageError + '_ {
+    move |source| StageError::Io { path: path.to_owned(), source }
+}
+
+fn write_json(path: &Path, value: &impl Serialize, written: &mut Written) -> Result<(), StageError> {
+    let text = serde_json::to_string_pretty(value).expect("exports serialize");
+    write_atomic(path, text.as_bytes()).map_err(io(path))?;
+    written.files.push(path.to_owned());
+    Ok(())
+}
+
+/// `vs_multi/curated` as a file or dataset name: `vs_multi-curated`.
+pub fn slug(arm: &Arm) -> String {
+    format!("{}-{}", arm.origin.as_str(), arm.curation.as_str())
+}
+
+/// Writes every arm's verified pairs under `out`: `llamafactory/` and `hf/<arm>/`.
+pub fn export_run(config: &Config, run_root: &Path, out: &Path) -> Result<Written, StageError> {
+    let verify = Manifest::read(&run_root.join("verify/manifest.json"))
+        .map_err(|e| StageError::Failed(e.to_string()))?
+        .ok_or_else(|| {
+            StageError::Failed(format!(
+                "{}: no verify manifest: run the stages up to verify first (`pipeline run --stages generate,solve,dedup,verify`)",
+                run_root.display()
+            ))
+        })?;
+    let manifest = |stage: &str| Manifest::read(&run_root.join(stage).join("manifest.json")).ok().flatten();
+    let (generate, dedup) = (manifest("generate"), manifest("dedup"));
+    let mut written = Written::default();
+    let factory = out.join("llamafactory");
+    std::fs::create_dir_all(&factory).map_err(io(&factory))?;
+    let mut info = serde_json::Map::new();
+    for arm in crate::stages::arms::arms(config) {
+        let path = run_root.join("verify").join(arm.path()).join("train.jsonl");
+        let pairs: Vec<VerifiedPair> = crate::stages::jsonl::read_jsonl(&path)?;
+        if !verify.outputs.iter().any(|o| run_root.join(&o.path) == path || Path::new(&o.path) == path) {
+            tracing::warn!("{}: not among the verify manifest's outputs", path.display());
+        }
+        let name = slug(&arm);
+        let alpaca: Vec<Alpaca> = pairs
+            .iter()
+            .map(|p| Alpaca {
+                instruction: p.prompt.clone(),
+                input: String::new(),
+                output: p.completion.clone(),
+            })
+            .collect();
+        let sharegpt: Vec<Sharegpt> = pairs
+            .iter()
+            .map(|p| Sharegpt {
+                conversations: vec![
+                    Turn { from: "human".into(), value: p.prompt.clone() },
+                    Turn { from: "gpt".into(), value: p.completion.clone() },
+                ],
+            })
+            .collect();
+        write_json(&factory.join(format!("{name}.alpaca.json")), &alpaca, &mut written)?;
+        write_json(&factory.join(format!("{name}.sharegpt.json")), &sharegpt, &mut written)?;
+        let run = &config.run.name;
+        info.insert(format!("{run}_{name}_alpaca"), json!({ "file_name": format!("{name}.alpaca.json") }));
+        info.insert(
+            format!("{run}_{name}_sharegpt"),
+            json!({ "file_name": format!("{name}.sharegpt.json"), "formatting": "sharegpt",
+                    "columns": { "messages": "conversations" },
+                    "tags": { "role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt" } }),
+        );
+
+        let folder = out.join("hf").join(&name);
+        let data = folder.join("data");
+        std::fs::create_dir_all(&data).map_err(io(&data))?;
+        let rows: Vec<DatasetRow> = pairs
+            .iter()
+            .map(|p| DatasetRow {
+                id: p.id.clone(),
+                problem: p.prompt.clone(),
+                solution: p.completion.clone(),
+                answer: p.answer.clone(),
+                agreement: p.agreement,
+                origin: arm.origin.as_str().to_owned(),
+                curation: arm.curation.as_str().to_owned(),
+            })
+            .collect();
+        let jsonl = data.join("train.jsonl");
+        crate::stages::jsonl::write_all(&jsonl, &rows)?;
+        let bytes = std::fs::metadata(&jsonl).map_err(io(&jsonl))?.len();
+        written.files.push(jsonl);
+        let card =
+            dataset_card(config, &arm, (rows.len(), bytes), generate.as_ref(), dedup.as_ref(), &verify);
+        let readme = folder.join("README.md");
+        write_atomic(&readme, card.as_bytes()).map_err(io(&readme))?;
+        written.files.push(readme);
+        written.rows.insert(arm.label(), rows.len());
+    }
+    write_json(&factory.join("dataset_info.json"), &Value::Object(info), &mut written)?;
+    Ok(written)
+}
+
+/// The card: YAML front matter `datasets` reads (the data files, the features), then how the
+/// set was made, from the run's config and manifests.
+fn dataset_card(
+    config: &Config,
+    arm: &Arm,
+    (rows, bytes): (usize, u64),
+    generate: Option<&Manifest>,
+    dedup: Option<&Manifest>,
+    verify: &Manifest,
+) -> String {
+    let origin = arm.origin.as_str();
+    let count = |m: Option<&Manifest>, key: &str, what: &str| -> Value {
+        m.and_then(|m| m.counts.get(key)).and_then(|c| c.get(what)).cloned().unwrap_or(Value::Null)
+    };
+    let mut md = String::new();
+    let _ = writeln!(md, "---");
+    let _ = writeln!(
+        md,
+        "configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train.jsonl"
+    );
+    let _ = writeln!(md, "dataset_info:\n  features:");
+    for (name, dtype) in [
+        ("id", "string"),
+        ("problem", "string"),
+        ("solution", "string"),
+        ("answer", "string"),
+        ("agreement", "float64"),
+        ("origin", "string"),
+        ("curation", "string"),
+    ] {
+        let _ = writeln!(md, "  - name: {name}\n    dtype: {dtype}");
+    }
+    let _ = writeln!(md, "  splits:\n  - name: train\n    num_bytes: {bytes}\n    num_examples: {rows}");
+    let _ = writeln!(
+        md,
+        "task_categories:\n- text-generation\ntags:\n- math\n- synthetic\n- verbalized-sampling"
+    );
+    let _ = writeln!(md, "---\n");
+    let _ = writeln!(md, "# {} / {}\n", config.run.name, arm.label());
+    let _ = writeln!(
+        md,
+        "{rows} competition-style math problems with a verified solution each, made by the VS pipeline \
+         (run `{}`, arm `{}`).\n",
+        config.run.name,
+        arm.label()
+    );
+    let _ = writeln!(md, "## How it was made\n");
+    match &arm.origin {
+        crate::stages::arms::Origin::Strategy(s) => {
+            let model = model_of(config, &config.generate.llm);
+            let _ = writeln!(
+                md,
+                "- **Problems**: generated by `{model}` with the `{s}` prompting strategy (k = {}, task `{}`).",
+                config.generate.k,
+                Path::new(&config.generate.task)
+                    .file_name()
+                    .map_or(config.generate.task.clone(), |n| n.to_string_lossy().into_owned())
+            );
+        }
+        crate::stages::arms::Origin::Import(name) => {
+            let import = &config.generate.import[name];
+            let _ = writeln!(
+                md,
+                "- **Problems**: imported from `{}` (field `{}`).",
+                import.path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+                import.question
+            );
+        }
+    }
+    let solver = config.solve.llm.clone().unwrap_or_else(|| config.generate.llm.clone());
+    let solver = model_of(config, &solver);
+    let _ = writeln!(
+        md,
+        "- **Solutions**: `{solver}`, {} samples per problem, the paper's prompt (\"Please reason step by step, and put your final answer within \\boxed{{}}\").",
+        config.solve.num_solutions
+    );
+    match arm.curation {
+        crate::config::Curation::Curated => {
+            let _ = writeln!(
+                md,
+                "- **Curation**: degenerate items, exact and near duplicates (MinHash-LSH, Jaccard >= {}) and \
+                 benchmark-contaminated problems dropped; kept when more than {:.0}% of the samples agree on the \
+                 final answer (answer equivalence), with a solution that stopped on its own.",
+                config.dedup.minhash.threshold,
+                config.verify.min_agreement * 100.0
+            );
+        }
+        crate::config::Curation::Paper => {
+            let _ = writeln!(
+                md,
+                "- **Curation**: none beyond an answered solution (the paper's setting: every generated problem kept)."
+            );
+        }
+    }
+    let _ = writeln!(md, "\n## Funnel\n\n| step | problems |\n|---|---:|");
+    let _ = writeln!(md, "| generated / imported | {} |", count(generate, origin, "kept"));
+    if let Some(d) = dedup.and_then(|m| m.counts.get(origin)) {
+        for (key, label) in [
+            ("degenerate", "degenerate"),
+            ("exact", "exact duplicates"),
+            ("near", "near duplicates"),
+            ("contaminated", "contaminated"),
+            ("semantic", "semantic duplicates"),
+        ] {
+            if let Some(n) = d.get("dropped").and_then(|x| x.get(key)) {
+                let _ = writeln!(md, "| dropped: {label} | {n} |");
+            }
+        }
+        if let Some(kept) = d.get("kept") {
+            let _ = writeln!(md, "| after dedup and decontamination | {kept} |");
+        }
+    }
+    let _ = writeln!(md, "| verified (this set) | {} |", count(Some(verify), &arm.label(), "kept"));
+    if let Some(by) =
+        dedup.and_then(|m| m.counts.get(origin)).and_then(|d| d.get("contaminated_by_benchmark"))
+    {
+        let _ = writeln!(
+            md,
+            "\nDecontaminated against MATH500, OlympiadBench and Minerva Math (13-gram overlap or MinHash Jaccard >= {}): {by}",
+            config.dedup.decontaminate.minhash_threshold
+        );
+    }
+    if let Some(div) = dedup.and_then(|m| m.metrics.get(&format!("diversity/{origin}"))) {
+        let _ = writeln!(
+            md,
+            "\n## Diversity (all generated items, then the kept ones)\n\n```json\n{}\n```",
+            serde_json::to_string_pretty(div).unwrap_or_default()
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nStage versions and every setting are in the run's manifests (`runs/{}/*/manifest.json`).",
+        config.run.name
+    );
+    md
+}
+
+/// The model behind `[llm.<name>]`: the served model's name, or the local file's.
+fn model_of(config: &Config, name: &str) -> String {
+    match config.resolved_llm(name).map(|l| l.endpoint) {
+        Ok(crate::config::Endpoint::Openai { model, .. }) => model,
+        Ok(crate::config::Endpoint::Local { model_path, .. }) => {
+            model_path.file_name().map_or_else(|| name.to_owned(), |n| n.to_string_lossy().into_owned())
+        }
+        Err(_) => name.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run folder holding only what exporting reads: a verify manifest and two arms' pairs.
+    fn run_with_verified(root: &Path) -> Config {
+        let text = include_str!("../../configs/default.toml");
+        let config =
+            crate::config::load_str(text, Path::new("default.toml"), &["run.name=\"fx\"".to_owned()])
+                .unwrap()
+                .config;
+        let pairs = [
+            (
+                "direct-abcd1234-c0-t0-i0",
+                "What is $1 + 1$?",
+                "Adding, $1 + 1 = 2$. The answer is \\boxed{2}.",
+                "2",
+                1.0,
+            ),
+            (
+                "direct-abcd1234-c1-t0-i0",
+                "Find the least prime above 20.",
+                "21 = 3 * 7 and 22 = 2 * 11, so \\boxed{23}.",
+                "23",
+                0.5,
+            ),
+        ];
+        for origin in ["direct", "vs_multi"] {
+            let dir = root.join("verify").join(origin).join("paper");
+            std::fs::create_dir_all(&dir).unwrap();
+            let rows: Vec<VerifiedPair> = pairs
+                .iter()
+                .map(|&(id, p, c, a, agreement)| VerifiedPair {
+                    id: id.replace("direct", origin),
+                    prompt: p.into(),
+                    completion: c.into(),
+                    answer: a.into(),
+                    agreement,
+                })
+                .collect();
+            crate::stages::jsonl::write_all(&dir.join("train.jsonl"), &rows).unwrap();
+        }
+        let manifest = json!({"stage": "verify", "stage_version": 3, "pipeline_version": "t", "config": {},
+            "config_sha256": "", "inputs": [], "outputs": [], "started_at": "", "finished_at": "", "wall_seconds": 0.0,
+            "counts": {"direct/paper": {"kept": 2}, "vs_multi/paper": {"kept": 2}}, "metrics": {}});
+        std::fs::write(root.join("verify/manifest.json"), manifest.to_string()).unwrap();
+        config
+    }
+
+    #[test]
+    fn exports_read_back_as_trainers_read_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = run_with_verified(tmp.path());
+        let out = std::env::var_os("PIPELINE_EXPORT_FIXTURE")
+            .map_or_else(|| tmp.path().join("exports"), PathBuf::from);
+        let written = export_run(&config, tmp.path(), &out).unwrap();
+        assert_eq!(written.rows.values().copied().collect::<Vec<_>>(), [2, 2]);
+
+        // LLaMA-Factory: dataset_info names each file with its format's columns and tags.
+        let info: Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("llamafactory/dataset_info.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(info["fx_vs_multi-paper_alpaca"], json!({"file_name": "vs_multi-paper.alpaca.json"}));
+        assert_eq!(info["fx_direct-paper_sharegpt"]["formatting"], "sharegpt");
+        let alpaca: Vec<Alpaca> = serde_json::from_str(
+            &std::fs::read_to_string(out.join("llamafactory/direct-paper.alpaca.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(alpaca[1].instruction, "Find the least prime above 20.");
+        assert!(alpaca[1].output.ends_with("\\boxed{23}.") && alpaca[1].input.is_empty());
+        let sharegpt: Vec<Sharegpt> = serde_json::from_str(
+            &std::fs::read_to_string(out.join("llamafactory/direct-paper.sharegpt.json")).unwrap(),
+        )
+        .unwrap();
+        let roles: Vec<&str> = sharegpt[0].conversations.iter().map(|t| t.from.as_str()).collect();
+        assert_eq!(roles, ["human", "gpt"]);
+
+        // Hugging Face: what `datasets.load_dataset(<folder>)` read from this very export
+        // (recorded once with datasets 5.2: tools/compat/read_exports.py), row for row.
+        let rows: Vec<DatasetRow> =
+            crate::stages::jsonl::read_jsonl(&out.join("hf/vs_multi-paper/data/train.jsonl")).unwrap();
+        let fixture: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/exports/read_by_datasets.json")).unwrap();
+        assert_eq!(serde_json::to_value(&rows).unwrap(), fixture["vs_multi-paper"]["rows"]);
+        // The script checked every dataset_info entry against its file with LLaMA-Factory's
+        // column and tag names: the same entries as now.
+        let checked: Vec<&String> = fixture["llamafactory_rows"].as_object().unwrap().keys().collect();
+        assert_eq!(checked, info.as_object().unwrap().keys().collect::<Vec<_>>());
+        let card = std::fs::read_to_string(out.join("hf/vs_multi-paper/README.md")).unwrap();
+        assert!(card.starts_with("---\nconfigs:\n- config_name: default\n"), "{card}");
+        assert!(
+            card.contains("num_examples: 2") && card.contains("with the `vs_multi` prompting strategy"),
+            "{card}"
+        );
+        let features: Vec<&str> =
+            fixture["vs_multi-paper"]["features"].as_object().unwrap().keys().map(String::as_str).collect();
+        for f in features {
+            assert!(card.contains(&format!("- name: {f}\n")), "the card declares `{f}`");
+        }
+    }
+}
