@@ -100,7 +100,12 @@ impl Format {
 
 /// Reads every row of `path` through `fields`.
 pub fn read(path: &Path, fields: &FieldMap) -> Result<Imported, ImportError> {
-    let name = path.display().to_string();
+    read_as(path, fields, &path.display().to_string())
+}
+
+/// As [`read`], rows located as `<name>:line` / `<name>[row]` (a stage records the file's
+/// name only, so that its outputs do not depend on where the file sits).
+pub fn read_as(path: &Path, fields: &FieldMap, name: &str) -> Result<Imported, ImportError> {
     let mut out = Imported::default();
     let mut take = |index: usize, at: String, row: Result<Value, String>| match row
         .and_then(|v| map_row(&v, fields, index))

@@ -370,3 +370,64 @@ async fn an_imported_set_is_an_arm_through_every_stage() {
     }
     assert_eq!(mock.since(before).total(), 0);
 }
+
+/// `pipeline curate --solve`: a file solved and verified by the stages themselves, no config
+/// arm to write; a second call replays everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curate_solves_and_verifies_a_file_through_the_stages() {
+    let (mock, url) = common::mock::serve().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), "cur", &url, false);
+    // Even `Q-<n>` problems get agreeing answers; odd ones do not; one exact duplicate.
+    let mut rows: Vec<String> =
+        (0..8).map(|n| serde_json::json!({"problem": common::question(3000 + n)}).to_string()).collect();
+    rows.push(rows[0].clone());
+    let input = tmp.path().join("mine.jsonl");
+    std::fs::write(&input, rows.join("\n") + "\n").unwrap();
+    let args = |out: &str| -> Vec<String> {
+        [
+            "curate",
+            "--input",
+            input.to_str().unwrap(),
+            "--question",
+            "problem",
+            "--config",
+            config.to_str().unwrap(),
+            "--solve",
+            "x",
+            "--out",
+            tmp.path().join(out).to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let out = pipeline(args("cur")).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("| read ") && stdout.contains("(dropped: {\"exact\":1})"), "{stdout}");
+    let pairs =
+        std::fs::read_to_string(tmp.path().join("cur/curate/verify/input/curated/train.jsonl")).unwrap();
+    let ids: Vec<String> = pairs
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .rsplit('-')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    // The even problems' solutions always agree (rows 0, 2, 4, 6); row 8 repeats row 0.
+    for row in ["0", "2", "4", "6"] {
+        assert!(ids.contains(&row.to_owned()), "row-{row} verified: {ids:?}");
+    }
+    assert!(!ids.contains(&"8".to_owned()), "the exact duplicate is dropped");
+    assert!(stdout.contains(&format!("| verified | {} ", ids.len())), "{stdout}");
+    let solved = mock.calls().solve;
+    assert_eq!(solved, 9 * 3, "every row solved three times (the duplicate too: dedup runs after solve)");
+    let out = pipeline(args("cur")).await;
+    assert!(out.status.success());
+    assert_eq!(mock.calls().solve, solved, "nothing asked twice");
+}

@@ -214,6 +214,7 @@ impl Stage for Generate {
             let identity = crate::identity::short(&unit_identity(ctx.identify(), &origin)?);
             let counts = import_set(name, import, &dir, &identity)?;
             output.outputs.push(dir.join("problems.jsonl"));
+            output.outputs.push(dir.join("malformed.jsonl"));
             output.counts.insert(name.clone(), counts);
         }
         if config.generate.strategies.is_empty() {
@@ -245,7 +246,8 @@ impl Stage for Generate {
 }
 
 /// An imported set's problems: the file's usable rows (the first `limit`), in file order, as
-/// `problems.jsonl`; malformed rows are counted by reason and the first few named in the log.
+/// `problems.jsonl`; malformed rows go to `malformed.jsonl` (where, why), are counted by reason
+/// and the first few named in the log.
 /// The ids embed the identity, like generated ones: `<name>-<identity>-<row id>`.
 fn import_set(
     name: &str,
@@ -253,7 +255,8 @@ fn import_set(
     dir: &Path,
     identity: &str,
 ) -> Result<serde_json::Value, StageError> {
-    let got = crate::import::read(&import.path, &import.fields())
+    let file = import.path.file_name().map_or_else(|| name.to_owned(), |f| f.to_string_lossy().into_owned());
+    let got = crate::import::read_as(&import.path, &import.fields(), &file)
         .map_err(|e| StageError::Failed(format!("generate.import.{name}: {e}")))?;
     for m in got.malformed.iter().take(5) {
         tracing::warn!("generate.import.{name}: {}: {}", m.at, m.reason);
@@ -296,6 +299,8 @@ fn import_set(
         )));
     }
     write_all(&dir.join("problems.jsonl"), &records)?;
+    // Every unusable row with where it is and why, not only the first few in the log.
+    write_all(&dir.join("malformed.jsonl"), &got.malformed)?;
     Ok(json!({
         "imported_from": import.path,
         "rows": usable + got.malformed.len(),

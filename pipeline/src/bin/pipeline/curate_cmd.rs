@@ -36,6 +36,11 @@ pub struct CurateArgs {
     /// Override a key of that config (or of the defaults): --set dedup.minhash.threshold=0.7.
     #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
     set: Vec<String>,
+    /// Also solve every problem with this `[llm.<name>]` of --config and keep those whose
+    /// solutions agree on the answer: the file runs as the only arm of a run under --out
+    /// (generate, solve, dedup, verify: the stages themselves, resumable, calls cached).
+    #[arg(long, value_name = "LLM", requires = "config")]
+    solve: Option<String>,
 }
 
 /// The config `curate` reads `[dedup]` from when none is given: the defaults, with no
@@ -44,6 +49,9 @@ pub struct CurateArgs {
 const DEFAULTS: &str = "[run]\nname = \"curate\"\n[llm.unused]\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"unused\"\n[generate]\nllm = \"unused\"\nstrategies = [\"direct\"]\n[dedup.embeddings]\nprovider = \"none\"\n";
 
 pub fn curate(a: &CurateArgs) -> anyhow::Result<()> {
+    if let Some(llm) = &a.solve {
+        return solve_and_verify(a, llm);
+    }
     let config = match &a.config {
         Some(path) => pipeline::config::load(path, &a.set)?.config,
         None => {
@@ -77,6 +85,74 @@ pub fn curate(a: &CurateArgs) -> anyhow::Result<()> {
         summary.lsh.0,
         summary.lsh.1,
         options.out.display()
+    );
+    Ok(())
+}
+
+/// `--solve`: the file as an imported arm of a run under --out, through verify.
+fn solve_and_verify(a: &CurateArgs, llm: &str) -> anyhow::Result<()> {
+    use pipeline::config::{Curation, ImportConfig};
+    use pipeline::runner::{RunOptions, Runner};
+    use pipeline::stages::StageName;
+
+    let path = a.config.as_ref().expect("clap requires --config with --solve");
+    let mut config = pipeline::config::load(path, &a.set)?.config;
+    anyhow::ensure!(
+        config.llm.contains_key(llm),
+        "--solve {llm}: {} has no [llm.{llm}] section",
+        path.display()
+    );
+    let out = a.out.clone().unwrap_or_else(|| pipeline::curate::default_out(&a.input));
+    std::fs::create_dir_all(&out)?;
+    let input = std::fs::canonicalize(&a.input).map_err(|e| anyhow::anyhow!("{}: {e}", a.input.display()))?;
+    config.generate.strategies.clear();
+    config.generate.import = [(
+        "input".to_owned(),
+        ImportConfig {
+            path: input,
+            question: a.question.clone(),
+            answer: a.answer.clone(),
+            solution: a.solution.clone(),
+            id: a.id.clone(),
+            limit: None,
+        },
+    )]
+    .into();
+    config.solve.llm = Some(llm.to_owned());
+    config.verify.curation = vec![Curation::Curated];
+    // The stage decontaminates against all three benchmarks or none.
+    config.dedup.decontaminate.enabled = !a.benchmarks.iter().any(|b| b == "none");
+    config.run.name = "curate".into();
+    config.run.out_dir = std::fs::canonicalize(&out)?;
+    let run_dir = pipeline::run_dir::RunDir::open(&config)?;
+    let stages = vec![StageName::Generate, StageName::Solve, StageName::Dedup, StageName::Verify];
+    let options = RunOptions { stages: Some(stages), ..RunOptions::default() };
+    Runner::new(&config, &run_dir, pipeline::stages::implemented(), &pipeline::progress::Silent)
+        .run(&options)?;
+    let manifest = |stage: &str| -> anyhow::Result<serde_json::Value> {
+        let text = std::fs::read_to_string(run_dir.root().join(stage).join("manifest.json"))?;
+        Ok(serde_json::from_str::<serde_json::Value>(&text)?["counts"].clone())
+    };
+    let (generate, dedup, verify) = (manifest("generate")?, manifest("dedup")?, manifest("verify")?);
+    println!("| step | rows |\n|---|---:|");
+    println!(
+        "| read {} | {} ({} usable) |",
+        a.input.display(),
+        generate["input"]["rows"],
+        generate["input"]["usable"]
+    );
+    println!(
+        "| after dedup and decontamination | {} (dropped: {}) |",
+        dedup["input"]["kept"], dedup["input"]["dropped"]
+    );
+    println!(
+        "| verified | {} (rejected: {}) |",
+        verify["input/curated"]["kept"], verify["input/curated"]["rejected"]
+    );
+    println!(
+        "verified pairs: {}; every stage's records and manifest under {}",
+        run_dir.root().join("verify/input/curated/train.jsonl").display(),
+        run_dir.root().display()
     );
     Ok(())
 }
