@@ -384,16 +384,23 @@ mod tests {
         assert_eq!(roles, ["human", "gpt"]);
 
         // Hugging Face: what `datasets.load_dataset(<folder>)` read from this very export
-        // (recorded once with datasets 5.2: tools/compat/read_exports.py), row for row.
+        // (recorded once with datasets 5.2 and LLaMA-Factory 0.9.5: tools/compat/read_exports.py), row for row.
         let rows: Vec<DatasetRow> =
             crate::stages::jsonl::read_jsonl(&out.join("hf/vs_multi-paper/data/train.jsonl")).unwrap();
         let fixture: Value =
-            serde_json::from_str(include_str!("../tests/fixtures/exports/read_by_datasets.json")).unwrap();
+            serde_json::from_str(include_str!("../tests/fixtures/exports/read_back.json")).unwrap();
         assert_eq!(serde_json::to_value(&rows).unwrap(), fixture["vs_multi-paper"]["rows"]);
-        // The script checked every dataset_info entry against its file with LLaMA-Factory's
-        // column and tag names: the same entries as now.
+        // LLaMA-Factory 0.9.5's own dataset_info parser and converters aligned every entry of
+        // this export to the pairs it holds: one user turn, one assistant turn.
         let checked: Vec<&String> = fixture["llamafactory_rows"].as_object().unwrap().keys().collect();
         assert_eq!(checked, info.as_object().unwrap().keys().collect::<Vec<_>>());
+        let aligned = fixture["llamafactory_aligned"].as_object().unwrap();
+        assert_eq!(aligned.len(), 4);
+        for (entry, rows) in aligned {
+            let expect: Vec<Value> =
+                alpaca.iter().map(|a| json!({"prompt": [a.instruction], "response": [a.output]})).collect();
+            assert_eq!(rows.as_array().unwrap(), &expect, "{entry}");
+        }
         let card = std::fs::read_to_string(out.join("hf/vs_multi-paper/README.md")).unwrap();
         assert!(card.starts_with("---\nconfigs:\n- config_name: default\n"), "{card}");
         assert!(
