@@ -308,13 +308,13 @@ async fn runs_from_any_directory_and_reads_its_own_task_file_next_to_the_config(
             cmd.output().unwrap()
         }
     };
-    // The built-in task and the benchmarks are in the binary: no data/ folder needed here.
-    let out = tokio::task::spawn_blocking({
+    // From another directory, off the async workers (the mock answers on them).
+    let run_elsewhere = || {
         let (elsewhere, run) = (elsewhere.clone(), run.clone());
-        move || run(&elsewhere)
-    })
-    .await
-    .unwrap();
+        tokio::task::spawn_blocking(move || run(&elsewhere))
+    };
+    // The built-in task and the benchmarks are in the binary: no data/ folder needed here.
+    let out = run_elsewhere().await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let builtin = pipeline::strategy::task_prompt("competition_math").unwrap();
     assert_eq!(mock.bodies.lock().unwrap()[0]["messages"][1]["content"], builtin.as_str());
@@ -323,12 +323,7 @@ async fn runs_from_any_directory_and_reads_its_own_task_file_next_to_the_config(
     std::fs::write(conf.join("my_task.txt"), "Write one hard geometry problem.\n").unwrap();
     with_task("my_task.txt");
     mock.bodies.lock().unwrap().clear();
-    let out = tokio::task::spawn_blocking({
-        let (elsewhere, run) = (elsewhere.clone(), run.clone());
-        move || run(&elsewhere)
-    })
-    .await
-    .unwrap();
+    let out = run_elsewhere().await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let bodies = mock.bodies.lock().unwrap().clone();
     assert_eq!(bodies.len(), 3, "a new task is a new identity: every problem asked again");
