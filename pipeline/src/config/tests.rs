@@ -424,3 +424,27 @@ fn serve_sections_are_checked_and_derive_the_base_url() {
     let e = err(&served.replace("engine = \"vllm\"", "engine = \"tgi\""), &[]);
     assert!(e.contains("llm.s.serve.engine") && e.contains("vllm"), "{e}");
 }
+
+#[test]
+fn imported_sets_are_checked_and_found_next_to_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.jsonl"), "{\"question\": \"q\"}\n").unwrap();
+    let path = dir.path().join("c.toml");
+    let with = |import: &str| format!("{MINIMAL}\n{import}");
+    let load = |text: String| {
+        crate::config::load_str(&text, &path, &[]).map(|l| l.config).map_err(|e| e.to_string())
+    };
+    let c = load(with("[generate.import.mine]\npath = \"mine.jsonl\"\nlimit = 5\n")).unwrap();
+    assert_eq!(c.generate.import["mine"].path, dir.path().join("mine.jsonl"), "relative to the config file");
+    assert_eq!(c.generate.import["mine"].question, "question");
+    let e = load(with("[generate.import.direct]\npath = \"mine.jsonl\"\n")).unwrap_err();
+    assert!(e.contains("generate.import.direct: is a strategy's name"), "{e}");
+    let e = load(with("[generate.import.my-set]\npath = \"mine.jsonl\"\n")).unwrap_err();
+    assert!(e.contains("generate.import.my-set: the name is a folder"), "{e}");
+    let e = load(with("[generate.import.x]\npath = \"nope.csv\"\nlimit = 0\n")).unwrap_err();
+    assert!(e.contains("generate.import.x.path: ") && e.contains("nope.csv is not a file"), "{e}");
+    assert!(e.contains("unknown format: expected a .jsonl, .json or .parquet file"), "{e}");
+    assert!(e.contains("generate.import.x.limit: must be >= 1"), "{e}");
+    let e = load(with("[generate.import.x]\npath = \"mine.jsonl\"\nquestoin = \"p\"\n")).unwrap_err();
+    assert!(e.contains("generate.import.x.questoin: unknown key"), "{e}");
+}

@@ -393,9 +393,10 @@ fn generate(p: &mut Problems, g: &GenerateConfig, llms: &BTreeMap<String, LlmCon
     for (name, import) in &g.import {
         let key = || k(&format!("generate.import.{name}"));
         p.check(
-            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')),
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
             key,
-            "the name is a folder and a report row: letters, digits, `_` or `-`",
+            // Problem ids are `<name>-<identity>-<row>`: a `-` in the name would blur them.
+            "the name is a folder, a report row and the head of problem ids: letters, digits or `_`",
         );
         p.check(
             !crate::strategy::Strategy::ALL.iter().any(|s| s.as_str() == name),
