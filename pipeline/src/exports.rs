@@ -95,8 +95,20 @@ pub fn export_run(config: &Config, run_root: &Path, out: &Path) -> Result<Writte
     for arm in crate::stages::arms::arms(config) {
         let path = run_root.join("verify").join(arm.path()).join("train.jsonl");
         let pairs: Vec<VerifiedPair> = crate::stages::jsonl::read_jsonl(&path)?;
-        if !verify.outputs.iter().any(|o| run_root.join(&o.path) == path || Path::new(&o.path) == path) {
-            tracing::warn!("{}: not among the verify manifest's outputs", path.display());
+        // Export only what the last verify run vouches for: a file it did not write (the config's
+        // arms changed since) or that changed after it would be data no manifest describes.
+        let label = path.strip_prefix(run_root).unwrap_or(&path).to_string_lossy().into_owned();
+        let vouched = verify.outputs.iter().find(|o| o.path == label).ok_or_else(|| {
+            StageError::Failed(format!(
+                "{label}: not written by the last verify run (the config's arms changed since?): run verify first"
+            ))
+        })?;
+        let (sha256, _) = crate::manifest::sha256_file(&path).map_err(io(&path))?;
+        if sha256 != vouched.sha256 {
+            return Err(StageError::Failed(format!(
+                "{label}: changed since verify wrote it (sha256 {sha256}, manifest {}): rerun verify",
+                vouched.sha256
+            )));
         }
         let name = slug(&arm);
         let alpaca: Vec<Alpaca> = pairs
@@ -347,8 +359,16 @@ mod tests {
                 .collect();
             crate::stages::jsonl::write_all(&dir.join("train.jsonl"), &rows).unwrap();
         }
+        let outputs: Vec<Value> = ["direct", "vs_multi"]
+            .iter()
+            .map(|origin| {
+                let label = format!("verify/{origin}/paper/train.jsonl");
+                let (sha256, bytes) = crate::manifest::sha256_file(&root.join(&label)).unwrap();
+                json!({"path": label, "sha256": sha256, "bytes": bytes})
+            })
+            .collect();
         let manifest = json!({"stage": "verify", "stage_version": 3, "pipeline_version": "t", "config": {},
-            "config_sha256": "", "inputs": [], "outputs": [], "started_at": "", "finished_at": "", "wall_seconds": 0.0,
+            "config_sha256": "", "inputs": [], "outputs": outputs, "started_at": "", "finished_at": "", "wall_seconds": 0.0,
             "counts": {"direct/paper": {"kept": 2}, "vs_multi/paper": {"kept": 2}}, "metrics": {}});
         std::fs::write(root.join("verify/manifest.json"), manifest.to_string()).unwrap();
         config
@@ -361,6 +381,13 @@ mod tests {
         let out = std::env::var_os("PIPELINE_EXPORT_FIXTURE")
             .map_or_else(|| tmp.path().join("exports"), PathBuf::from);
         let written = export_run(&config, tmp.path(), &out).unwrap();
+        // Data no manifest vouches for is not exported.
+        let changed = tmp.path().join("verify/direct/paper/train.jsonl");
+        let text = std::fs::read_to_string(&changed).unwrap();
+        std::fs::write(&changed, text.replace("least prime", "largest prime")).unwrap();
+        let err = export_run(&config, tmp.path(), &tmp.path().join("again")).unwrap_err().to_string();
+        assert!(err.contains("verify/direct/paper/train.jsonl: changed since verify wrote it"), "{err}");
+        std::fs::write(&changed, text).unwrap();
         assert_eq!(written.rows.values().copied().collect::<Vec<_>>(), [2, 2]);
 
         // LLaMA-Factory: dataset_info names each file with its format's columns and tags.
