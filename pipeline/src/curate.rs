@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::dedup::MinHasher;
 use crate::import::{FieldMap, ImportedRow};
 use crate::stages::StageError;
-use crate::stages::dedup::{Dropped, Embedder, benchmark_index, dedup_texts};
+use crate::stages::dedup::{Dropped, Embedder, benchmark_index, dedup_texts, drop_semantic, tally};
 
 pub struct CurateOptions {
     pub input: PathBuf,
@@ -54,12 +54,10 @@ pub fn curate(o: &CurateOptions) -> Result<Summary, StageError> {
     let imported = crate::import::read(&o.input, &o.fields).map_err(|e| StageError::Failed(e.to_string()))?;
     let rows = &imported.rows;
     // Ids name rows in kept.jsonl and dropped.jsonl: two rows with one id would be ambiguous.
-    let mut seen = std::collections::HashSet::new();
-    if let Some(dup) = rows.iter().find(|r| !seen.insert(r.id.as_str())) {
+    if let Some(id) = crate::import::repeated_id(rows) {
         return Err(StageError::Failed(format!(
-            "{}: id `{}` appears more than once (map another field with --id, or none: ids become row-<index>)",
-            o.input.display(),
-            dup.id
+            "{}: id `{id}` appears more than once (map another field with --id, or none: ids become row-<index>)",
+            o.input.display()
         )));
     }
     let d = &o.config.dedup;
@@ -80,13 +78,8 @@ pub fn curate(o: &CurateOptions) -> Result<Summary, StageError> {
         let texts: Vec<&str> = kept.iter().map(|&i| items[i].1).collect();
         let vectors = embedder.embed(&texts)?;
         let ids: Vec<&str> = kept.iter().map(|&i| items[i].0).collect();
-        let dups = crate::dedup::semantic_duplicates(&ids, &vectors, d.semantic.threshold);
-        let gone: std::collections::HashSet<usize> = dups.iter().map(|x| x.dropped).collect();
-        for x in &dups {
-            dropped.push(Dropped::duplicate(ids[x.dropped], "semantic", ids[x.kept], x.similarity));
-        }
-        dropped.sort_by(|a, b| a.id.cmp(&b.id));
-        kept = kept.into_iter().enumerate().filter(|(j, _)| !gone.contains(j)).map(|(_, i)| i).collect();
+        let keep = drop_semantic(&ids, &vectors, d.semantic.threshold, &mut dropped);
+        kept = kept.into_iter().zip(keep).filter(|(_, k)| *k).map(|(i, _)| i).collect();
     }
 
     std::fs::create_dir_all(&o.out).map_err(|source| StageError::Io { path: o.out.clone(), source })?;
@@ -101,14 +94,7 @@ pub fn curate(o: &CurateOptions) -> Result<Summary, StageError> {
     crate::stages::jsonl::write_all(&o.out.join("dropped.jsonl"), &dropped_rows)?;
     crate::stages::jsonl::write_all(&o.out.join("malformed.jsonl"), &imported.malformed)?;
 
-    let mut by_reason = BTreeMap::new();
-    let mut by_benchmark = BTreeMap::new();
-    for x in &dropped {
-        *by_reason.entry(x.reason.clone()).or_default() += 1;
-        if let Some(b) = &x.benchmark {
-            *by_benchmark.entry(b.split('/').next().unwrap_or(b).to_owned()).or_default() += 1;
-        }
-    }
+    let (by_reason, by_benchmark) = tally(&dropped);
     let summary = Summary {
         input: o.input.display().to_string(),
         rows: rows.len() + imported.malformed.len(),
@@ -117,7 +103,7 @@ pub fn curate(o: &CurateOptions) -> Result<Summary, StageError> {
         dropped: by_reason,
         contaminated_by_benchmark: by_benchmark,
         kept: kept.len(),
-        lsh: d.minhash.lsh_params(),
+        lsh: (hasher.bands, hasher.rows),
         seconds: started.elapsed().as_secs_f64(),
     };
     let text = serde_json::to_string_pretty(&json!({

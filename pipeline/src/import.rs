@@ -68,6 +68,12 @@ impl Imported {
     }
 }
 
+/// The first id that appears twice among `rows`, if any.
+pub fn repeated_id(rows: &[ImportedRow]) -> Option<&str> {
+    let mut seen = std::collections::HashSet::new();
+    rows.iter().map(|r| r.id.as_str()).find(|id| !seen.insert(*id))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error("{}: {source}", path.display())]

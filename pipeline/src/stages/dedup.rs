@@ -129,35 +129,16 @@ impl Stage for Dedup {
             if let (true, Some(vectors)) = (d.semantic.enabled, embeddings.as_mut()) {
                 let started = std::time::Instant::now();
                 let ids: Vec<&str> = kept.iter().map(|r| r.id.as_str()).collect();
-                let dups = crate::dedup::semantic_duplicates(&ids, vectors, d.semantic.threshold);
+                let keep = drop_semantic(&ids, vectors, d.semantic.threshold, &mut dropped);
                 semantic_seconds = Some(started.elapsed().as_secs_f64());
-                let gone: std::collections::HashSet<usize> = dups.iter().map(|x| x.dropped).collect();
-                for x in &dups {
-                    dropped.push(Dropped::duplicate(
-                        &kept[x.dropped].id,
-                        "semantic",
-                        &kept[x.kept].id,
-                        x.similarity,
-                    ));
-                }
-                dropped.sort_by(|a, b| a.id.cmp(&b.id));
-                let keep = |i: &usize| !gone.contains(i);
-                *vectors =
-                    vectors.iter().enumerate().filter(|(i, _)| keep(i)).map(|(_, v)| v.clone()).collect();
-                kept = kept.into_iter().enumerate().filter(|(i, _)| keep(i)).map(|(_, r)| r).collect();
+                *vectors = vectors.iter().zip(&keep).filter(|(_, k)| **k).map(|(v, _)| v.clone()).collect();
+                kept = kept.into_iter().zip(&keep).filter(|(_, k)| **k).map(|(r, _)| r).collect();
             }
             let dir = ctx.dir.join(strategy.as_str());
             std::fs::create_dir_all(&dir).map_err(|source| StageError::Io { path: dir.clone(), source })?;
             write_all(&dir.join("kept.jsonl"), &kept)?;
             write_all(&dir.join("dropped.jsonl"), &dropped)?;
-            let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
-            let mut by_benchmark: BTreeMap<String, usize> = BTreeMap::new();
-            for x in &dropped {
-                *by_reason.entry(x.reason.clone()).or_default() += 1;
-                if let Some(b) = &x.benchmark {
-                    *by_benchmark.entry(b.split('/').next().unwrap_or(b).to_owned()).or_default() += 1;
-                }
-            }
+            let (by_reason, by_benchmark) = tally(&dropped);
             // Degenerate items among *all* generated ones, whether or not the filter is on:
             // the paper arm keeps them, and their share is a finding about the strategy.
             let mut degenerate: BTreeMap<&str, usize> = BTreeMap::new();
@@ -338,6 +319,37 @@ impl Embedder {
     }
 }
 
+/// Semantic duplicates among kept items (`ids`, their unit `vectors`): each is added to
+/// `dropped` (kept sorted by id); the mask says which items stay.
+pub fn drop_semantic(
+    ids: &[&str],
+    vectors: &[Vec<f32>],
+    threshold: f64,
+    dropped: &mut Vec<Dropped>,
+) -> Vec<bool> {
+    let dups = crate::dedup::semantic_duplicates(ids, vectors, threshold);
+    let mut keep = vec![true; ids.len()];
+    for x in &dups {
+        dropped.push(Dropped::duplicate(ids[x.dropped], "semantic", ids[x.kept], x.similarity));
+        keep[x.dropped] = false;
+    }
+    dropped.sort_by(|a, b| a.id.cmp(&b.id));
+    keep
+}
+
+/// Dropped records by reason, and contaminated ones by benchmark.
+pub fn tally(dropped: &[Dropped]) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
+    let mut by_benchmark: BTreeMap<String, usize> = BTreeMap::new();
+    for x in dropped {
+        *by_reason.entry(x.reason.clone()).or_default() += 1;
+        if let Some(b) = &x.benchmark {
+            *by_benchmark.entry(b.split('/').next().unwrap_or(b).to_owned()).or_default() += 1;
+        }
+    }
+    (by_reason, by_benchmark)
+}
+
 /// The benchmarks' problems indexed for contamination checks under `[dedup]`'s settings.
 pub fn benchmark_index(
     d: &crate::config::DedupConfig,
@@ -487,4 +499,31 @@ fn cross_strategy(
         *pairs.entry(key).or_default() += 1;
     }
     json!(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semantic_drops_join_the_dropped_list_in_id_order_and_tally_by_reason() {
+        let ids = ["b", "a", "c"];
+        // b and a nearly the same direction; c orthogonal.
+        let vectors = vec![vec![0.995f32, 0.0998], vec![1.0, 0.0], vec![0.0, 1.0]];
+        let mut dropped = vec![Dropped::duplicate("z", "exact", "a", 1.0)];
+        let keep = drop_semantic(&ids, &vectors, 0.95, &mut dropped);
+        assert_eq!(keep, [false, true, true], "a comes first in id order and stays");
+        let why: Vec<(&str, &str, Option<&str>)> =
+            dropped.iter().map(|d| (d.id.as_str(), d.reason.as_str(), d.duplicate_of.as_deref())).collect();
+        assert_eq!(why, [("b", "semantic", Some("a")), ("z", "exact", Some("a"))]);
+        let mut contaminated = Dropped::duplicate("y", "contaminated", "-", 0.9);
+        contaminated.benchmark = Some("math500/test/1".into());
+        dropped.push(contaminated);
+        let (by_reason, by_benchmark) = tally(&dropped);
+        assert_eq!(
+            by_reason.into_iter().collect::<Vec<_>>(),
+            [("contaminated".into(), 1), ("exact".into(), 1), ("semantic".into(), 1)]
+        );
+        assert_eq!(by_benchmark.into_iter().collect::<Vec<_>>(), [("math500".to_owned(), 1)]);
+    }
 }

@@ -267,16 +267,14 @@ fn import_set(
     let usable = got.rows.len();
     let malformed = got.malformed_by_reason();
     let take = import.limit.unwrap_or(usable).min(usable);
-    let mut seen = BTreeSet::new();
+    if let Some(id) = crate::import::repeated_id(&got.rows[..take]) {
+        return Err(StageError::Failed(format!(
+            "generate.import.{name}: {}: id `{id}` appears more than once (map another field with `id`, or none)",
+            import.path.display()
+        )));
+    }
     let mut records = Vec::with_capacity(take);
     for row in got.rows.into_iter().take(take) {
-        if !seen.insert(row.id.clone()) {
-            return Err(StageError::Failed(format!(
-                "generate.import.{name}: {}: id `{}` appears more than once (map another field with `id`, or none)",
-                import.path.display(),
-                row.id
-            )));
-        }
         records.push(ProblemRecord {
             id: format!("{name}-{identity}-{}", row.id),
             strategy: name.to_owned(),
