@@ -12,8 +12,22 @@ pub fn math_prompt(problem: &str) -> String {
     )
 }
 
+/// The problem inside a [`math_prompt`], or `None` when `prompt` is not one.
+pub fn question_of(prompt: &str) -> Option<&str> {
+    prompt
+        .strip_prefix("Question: ")?
+        .strip_suffix("\nPlease reason step by step, and put your final answer within \\boxed{}.")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_question_comes_back_out_of_its_prompt() {
+        let q = "Find x if 2x = \\frac{1}{2}.\nGive x.";
+        assert_eq!(super::question_of(&super::math_prompt(q)), Some(q));
+        assert_eq!(super::question_of("What is 1+1?"), None);
+    }
+
     #[test]
     fn the_papers_wording() {
         assert_eq!(

@@ -96,7 +96,8 @@ async fn every_stage_from_one_config() {
     let url = mock_server().await;
     let tmp = tempfile::tempdir().unwrap();
     let config = write_config(tmp.path(), "e2e", &url, true);
-    let out = pipeline(run_args(&config, &[])).await;
+    // With the baseline on a sample of each arm's training problems.
+    let out = pipeline(run_args(&config, &["--set", "evaluate.training_probe=2"])).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
 
@@ -113,26 +114,45 @@ async fn every_stage_from_one_config() {
         let paper = verify["counts"][format!("{s}/paper")]["kept"].as_u64().unwrap();
         assert!(kept >= 2 && paper >= kept, "{s}: {kept} verified, {paper} in the paper arm");
     }
-    // Budget matching: every arm trained on the same number of examples, hence steps.
+    // Budget matching within each curation: every arm of a curation trains on as many examples
+    // as its smallest arm (hence as many steps), a subsample drawn per seed.
     let train: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("train/manifest.json")).unwrap()).unwrap();
-    let budget = train["counts"]["budget"]["examples_per_arm"].as_u64().unwrap();
-    let smallest = train["counts"]["budget"]["available"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .min();
-    assert_eq!(Some(budget), smallest);
-    let steps: Vec<u64> = ["direct/paper", "direct/curated", "vs_multi/paper", "vs_multi/curated"]
-        .iter()
-        .flat_map(|arm| [1, 2].map(|seed| format!("tiny/{arm}/seed-{seed}")))
-        .map(|run| {
-            assert_eq!(train["counts"][&run]["examples"].as_u64(), Some(budget), "{run}");
-            train["counts"][&run]["steps"].as_u64().unwrap()
-        })
-        .collect();
-    assert!(steps.iter().all(|&s| s == steps[0] && s > 0), "{steps:?}");
+    let budget = &train["counts"]["budget"];
+    assert_eq!(
+        (budget["unit"].as_str(), budget["matched_within"].as_str()),
+        (Some("examples"), Some("curation"))
+    );
+    let tiny = &budget["students"]["tiny"];
+    for curation in ["paper", "curated"] {
+        let target = tiny["targets"][curation].as_u64().unwrap();
+        let arms = [format!("direct/{curation}"), format!("vs_multi/{curation}")];
+        let smallest = arms.iter().map(|a| tiny["arms"][a]["available"]["examples"].as_u64().unwrap()).min();
+        assert_eq!(Some(target), smallest, "{curation}");
+        let mut steps = Vec::new();
+        let mut subsamples = Vec::new();
+        for arm in &arms {
+            for seed in [1, 2] {
+                let run_key = format!("tiny/{arm}/seed-{seed}");
+                assert_eq!(train["counts"][&run_key]["examples"].as_u64(), Some(target), "{run_key}");
+                assert!(
+                    tiny["arms"][arm]["seeds"][seed.to_string()]["supervised_tokens"].as_u64().unwrap() > 0
+                );
+                steps.push(train["counts"][&run_key]["steps"].as_u64().unwrap());
+                subsamples.push(
+                    std::fs::read_to_string(run.join(format!("train/budget/tiny/{arm}/seed-{seed}.jsonl")))
+                        .unwrap(),
+                );
+            }
+        }
+        assert!(steps.iter().all(|&s| s == steps[0] && s > 0), "{steps:?}");
+        // The larger arm's subsample is drawn per seed: another seed, other problems.
+        let larger =
+            arms.iter().position(|a| tiny["arms"][a]["available"]["examples"].as_u64().unwrap() > target);
+        if let Some(i) = larger {
+            assert_ne!(subsamples[2 * i], subsamples[2 * i + 1], "{curation}: one subsample for both seeds");
+        }
+    }
 
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("report/report.json")).unwrap()).unwrap();
@@ -140,35 +160,49 @@ async fn every_stage_from_one_config() {
     let labels: Vec<&str> = rows.iter().map(|r| r["data"].as_str().unwrap()).collect();
     assert_eq!(labels, ["baseline", "direct/paper", "direct/curated", "vs_multi/paper", "vs_multi/curated"]);
     assert_eq!(rows[0]["benchmarks"]["math500"]["n"], 2);
+    common::assert_one_rule(&report);
+    let comparisons = report["comparisons"].as_array().unwrap();
+    let find = |id: &str| comparisons.iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("{id}"));
     for row in &rows[1..] {
         // Every arm: paired differences to the baseline (and VS to Direct of its curation),
-        // per benchmark and on average, with an interval and McNemar's p.
+        // per benchmark and on average, each with its interval, p and adjusted p.
         assert_eq!(row["seeds"], serde_json::json!([1, 2]), "{row}");
+        let arm = row["data"].as_str().unwrap();
         for b in ["math500", "olympiadbench", "average"] {
-            let d = &row["vs_baseline"][b];
-            assert!(d["difference"].is_f64() && d["ci"][0].is_f64() && d["mcnemar_p"].is_f64(), "{row}");
-            assert!(
-                d["ci"][0].as_f64() <= d["difference"].as_f64()
-                    && d["difference"].as_f64() <= d["ci"][1].as_f64()
-            );
+            let d = find(&format!("tiny: {arm} - baseline, {b}"));
+            assert_eq!(d["family"], "exploratory");
+            assert_eq!(d["training_variance"], "included", "two seeds per arm: {d}");
+            let (lo, hi, x) = (d["interval"][0].as_f64(), d["interval"][1].as_f64(), d["estimate"].as_f64());
+            assert!(lo <= x && x <= hi && d["p_adjusted"].is_f64(), "{d}");
         }
         let direct = row["strategy"] == "direct";
         assert_eq!(row["vs_direct"].is_null(), direct, "{row}");
+        if !direct {
+            assert_eq!(find(row["vs_direct"].as_str().unwrap())["family"], "primary");
+        }
     }
     let headline = &report["headline"][0];
     assert_eq!(headline["strategy"], "vs_multi");
-    assert!(
-        headline["diversity"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|d| d["items"] == "all" && d["measure"] == "rouge_l")
-    );
+    assert!(headline["diversity"].as_array().unwrap().iter().any(|id| {
+        let d = find(id.as_str().unwrap());
+        d["items"] == "all" && d["measure"] == "rouge_l"
+    }));
     assert_eq!(
         headline["accuracy"].as_array().unwrap().len(),
         2 * 3,
         "two curations x (2 benchmarks + average)"
     );
+    // Every arm: what it trained on, and the baseline on two of its training problems.
+    let training = report["training_data"].as_array().unwrap();
+    assert_eq!(training.len(), 4, "{training:?}");
+    for t in training {
+        assert!(t["supervised_tokens"].as_f64().unwrap() > 0.0 && t["mean_agreement"].is_f64(), "{t}");
+        assert_eq!(t["baseline_accuracy"]["n"], 2, "{t}");
+    }
+    let evaluate: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("evaluate/manifest.json")).unwrap()).unwrap();
+    assert_eq!(evaluate["counts"]["tiny/baseline/training_probe/vs_multi/curated"]["problems"], 2);
+    assert!(evaluate["counts"].get("tiny/direct/curated/seed-1/training_probe/direct/curated").is_none());
     assert!(report["data"]["vs_multi"]["verified"]["curated"].as_u64().unwrap() >= 2);
     assert!(report["data"]["vs_multi"]["degenerate"]["share"].is_f64());
     assert!(report["wall_seconds"]["train"].is_number());
@@ -327,7 +361,9 @@ async fn an_imported_set_is_an_arm_through_every_stage() {
     let rows = report["students"]["tiny"].as_array().unwrap();
     let labels: Vec<&str> = rows.iter().map(|r| r["data"].as_str().unwrap()).collect();
     assert_eq!(labels, ["baseline", "direct/curated", "mine/curated"]);
-    assert!(rows[2]["vs_direct"]["average"]["difference"].is_f64(), "{}", rows[2]);
+    let vs_direct = rows[2]["vs_direct"].as_str().unwrap();
+    let comparison = report["comparisons"].as_array().unwrap().iter().find(|c| c["id"] == vs_direct).unwrap();
+    assert!(comparison["estimate"].is_f64() && comparison["family"] == "primary", "{comparison}");
     assert_eq!(report["headline"][0]["strategy"], "mine");
     assert_eq!(report["data"]["mine"]["generated"], 12, "{}", report["data"]["mine"]);
 

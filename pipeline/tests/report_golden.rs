@@ -3,6 +3,8 @@
 //! any number, interval or funnel count shows up as a diff of the golden file; rewrite it
 //! with `UPDATE_GOLDEN=1 cargo test -p pipeline --test report_golden` after checking the diff.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -30,6 +32,8 @@ num_problems = 10
 model_path = "unused"
 [evaluate]
 benchmarks = ["math500", "minerva_math"]
+[train]
+seeds = [7, 8, 9]
 [report]
 bootstrap_samples = 500
 "#;
@@ -52,13 +56,15 @@ fn manifest(stage: StageName, counts: Value, metrics: Value, wall: f64) -> Manif
     }
 }
 
-/// `n` records of which the first `correct` are right.
-fn records(dir: &Path, benchmark: &str, n: usize, correct: usize) {
+/// `n` records of which `correct` are right: problems `(i * 7 + shift) % n < correct`, so runs
+/// with different shifts get different problems right.
+fn records(dir: &Path, benchmark: &str, n: usize, correct: usize, shift: usize) {
     std::fs::create_dir_all(dir).unwrap();
     let lines: String = (0..n)
         .map(|i| {
+            let right = (i * 7 + shift) % n < correct;
             json!({"id": format!("{benchmark}-{i}"), "response": "\\boxed{1}", "extracted": "1",
-                   "gold": if i < correct { "1" } else { "2" }, "correct": i < correct,
+                   "gold": if right { "1" } else { "2" }, "correct": right,
                    "prompt_tokens": 10, "completion_tokens": 5, "finish": "stop"})
             .to_string()
                 + "\n"
@@ -75,11 +81,14 @@ fn the_report_on_fixed_inputs_matches_the_golden_file() {
     let run_dir = RunDir::open(&config).unwrap();
     let root = run_dir.root().to_owned();
     let eval = root.join("evaluate/tiny");
-    for (label, math, minerva) in
-        [("baseline", 8, 3), ("direct/curated/seed-7", 7, 2), ("vs_multi/curated/seed-7", 11, 5)]
-    {
-        records(&eval.join(label), "math500", 20, math);
-        records(&eval.join(label), "minerva_math", 20, minerva);
+    records(&eval.join("baseline"), "math500", 20, 8, 0);
+    records(&eval.join("baseline"), "minerva_math", 20, 3, 0);
+    for (seed, shift) in [(7, 1), (8, 2), (9, 3)] {
+        let dir = |arm: &str| eval.join(format!("{arm}/curated/seed-{seed}"));
+        records(&dir("direct"), "math500", 20, 7 + shift % 2, shift);
+        records(&dir("direct"), "minerva_math", 20, 2 + shift % 2, shift + 5);
+        records(&dir("vs_multi"), "math500", 20, 14 + shift % 2, shift + 1);
+        records(&dir("vs_multi"), "minerva_math", 20, 8 + shift, shift + 3);
     }
     let write = |m: Manifest| {
         let dir = root.join(m.stage.as_str());
@@ -100,9 +109,16 @@ fn the_report_on_fixed_inputs_matches_the_golden_file() {
         json!({}),
         200.0,
     ));
-    let div = |semantic: f64, rouge: f64, n: u64| {
-        let m = |v: f64| json!({"value": v, "ci": [v - 2.0, v + 2.0], "n": n});
-        json!({"semantic": m(semantic), "rouge_l": m(rouge), "distinct_1": m(50.0), "distinct_2": m(80.0)})
+    let div = |semantic: f64, rouge: f64, n: u64, clusters: u64| {
+        let m = |v: f64, se: f64| {
+            if clusters < 2 {
+                json!({"value": v, "ci": null, "se": null, "n": n, "clusters": clusters})
+            } else {
+                json!({"value": v, "ci": [v - 2.0 * se, v + 2.0 * se], "se": se, "n": n, "clusters": clusters})
+            }
+        };
+        json!({"semantic": m(semantic, 2.0), "rouge_l": m(rouge, 4.0), "distinct_1": m(50.0, 1.0),
+               "distinct_2": m(80.0, 1.0), "pairwise_items": n})
     };
     write(manifest(
         StageName::Dedup,
@@ -110,11 +126,8 @@ fn the_report_on_fixed_inputs_matches_the_golden_file() {
                           "degenerate": {"total": 1, "by_kind": {"placeholder": 1}, "share": 0.1}},
                "vs_multi": {"input": 10, "kept": 9, "dropped": {"exact": 0, "near": 1},
                             "degenerate": {"total": 0, "by_kind": {}, "share": 0.0}}}),
-        json!({"diversity/direct": {"all": div(20.0, 40.0, 10), "kept": div(24.0, 35.0, 7), "semantic_source": "local m", "pairwise_over_first": 400},
-               "diversity/vs_multi": {"all": div(35.0, 25.0, 10), "kept": div(36.0, 24.0, 9), "semantic_source": "local m", "pairwise_over_first": 400},
-               "diversity_vs_direct/vs_multi": {
-                   "all": {"semantic": {"value": 15.0, "ci": [9.0, 21.0], "n": 10}, "rouge_l": {"value": -15.0, "ci": [-19.0, 1.0], "n": 10}},
-                   "kept": {"semantic": {"value": 12.0, "ci": [5.0, 19.0], "n": 9}}}}),
+        json!({"diversity/direct": {"all": div(20.0, 40.0, 10, 10), "kept": div(24.0, 35.0, 7, 7), "semantic_source": "local m", "pairwise_cap": 400},
+               "diversity/vs_multi": {"all": div(35.0, 25.0, 10, 2), "kept": div(36.0, 24.0, 9, 1), "semantic_source": "local m", "pairwise_cap": 400}}),
         3.0,
     ));
     write(manifest(
@@ -125,11 +138,21 @@ fn the_report_on_fixed_inputs_matches_the_golden_file() {
     ));
     write(manifest(
         StageName::Train,
-        json!({"budget": {"examples_per_arm": 5, "rule": "min", "available": {"direct/curated": 5, "vs_multi/curated": 8}}}),
+        json!({"budget": {"unit": "examples", "rule": "min", "matched_within": "curation", "drawn_per_seed": true,
+               "students": {"tiny": {"targets": {"curated": 5}, "arms": {
+                   "direct/curated": {"available": {"examples": 5, "supervised_tokens": 600},
+                                      "seeds": {"7": {"examples": 5, "supervised_tokens": 600, "mean_solution_tokens": 120.0, "mean_agreement": 0.75}}},
+                   "vs_multi/curated": {"available": {"examples": 8, "supervised_tokens": 700},
+                                        "seeds": {"7": {"examples": 5, "supervised_tokens": 450, "mean_solution_tokens": 90.0, "mean_agreement": 0.9}}}}}}}}),
         json!({}),
         300.0,
     ));
-    write(manifest(StageName::Evaluate, json!({}), json!({}), 400.0));
+    write(manifest(
+        StageName::Evaluate,
+        json!({"tiny/baseline/training_probe/vs_multi/curated": {"problems": 4, "correct": 3}}),
+        json!({}),
+        400.0,
+    ));
 
     let ctx = StageContext {
         config: &config,
@@ -155,33 +178,58 @@ fn the_report_on_fixed_inputs_matches_the_golden_file() {
     assert_eq!(report, golden, "report.json differs from {}", golden_path.display());
 
     // Spot checks that do not depend on the golden file being right.
+    common::assert_one_rule(&report);
+    let md = std::fs::read_to_string(root.join("report/report.md")).unwrap();
+    // report.md is rendered from report.json alone.
+    let doc: pipeline::stages::report::doc::ReportDoc = serde_json::from_value(report.clone()).unwrap();
+    assert_eq!(pipeline::stages::report::markdown::render(&doc), md);
     let rows = report["students"]["tiny"].as_array().unwrap();
     assert_eq!(rows[2]["data"], "vs_multi/curated");
-    assert_eq!(rows[2]["benchmarks"]["math500"]["accuracy"], 0.55);
-    let vs_baseline = &rows[2]["vs_baseline"];
-    assert!((vs_baseline["average"]["difference"].as_f64().unwrap() - 0.125).abs() < 1e-12);
-    // math500: 11 vs 8 right, nested, so 3 discordant pairs all one way: p = 2/8.
-    assert_eq!(vs_baseline["math500"]["only_this_right"], 3);
-    assert!((vs_baseline["math500"]["mcnemar_p"].as_f64().unwrap() - 0.25).abs() < 1e-12);
-    assert!((rows[2]["vs_direct"]["average"]["difference"].as_f64().unwrap() - 0.175).abs() < 1e-12);
+    // Mean over three seeds of 15, 14, 15 of 20 right.
+    assert!((rows[2]["benchmarks"]["math500"]["accuracy"].as_f64().unwrap() - 44.0 / 60.0).abs() < 1e-12);
+    let find =
+        |id: &str| report["comparisons"].as_array().unwrap().iter().find(|c| c["id"] == id).cloned().unwrap();
+    // The default primary family: vs_multi against Direct of its curation, on the average.
+    let primary = find("tiny: vs_multi/curated - direct/curated, average");
+    assert_eq!(primary["family"], "primary");
+    assert_eq!(primary["adjustment"], "holm");
+    assert_eq!(primary["training_variance"], "included");
+    assert_eq!(report["method"]["primary"]["size"], 1);
+    assert_eq!(primary["seeds"]["arm"], json!([7, 8, 9]));
+    // The estimate is the mean of the benchmark means' differences.
+    let acc = |row: usize, b: &str| rows[row]["benchmarks"][b]["accuracy"].as_f64().unwrap();
+    let want =
+        ((acc(2, "math500") - acc(1, "math500")) + (acc(2, "minerva_math") - acc(1, "minerva_math"))) / 2.0;
+    assert!((primary["estimate"].as_f64().unwrap() - want).abs() < 1e-12);
+    assert!(primary["resolved"].as_bool().unwrap(), "a 40-point gap on 3 seeds x 40 problems: {primary}");
+    assert_eq!(report["summary"]["resolved"], json!(["tiny: vs_multi/curated - direct/curated, average"]));
+    // Everything else is exploratory, with q-values.
+    let per_benchmark = find("tiny: vs_multi/curated - baseline, math500");
+    assert_eq!(
+        (per_benchmark["family"].as_str(), per_benchmark["adjustment"].as_str()),
+        (Some("exploratory"), Some("benjamini_hochberg"))
+    );
+    // Diversity: resampled conversations; one side with a single conversation cannot be tested.
+    let semantic = find("diversity: semantic (all items), vs_multi - direct");
+    assert!((semantic["estimate"].as_f64().unwrap() - 15.0).abs() < 1e-12);
+    assert!((semantic["variance"]["problems"].as_f64().unwrap() - 8.0).abs() < 1e-12, "se^2 = 2^2 + 2^2");
+    let kept = find("diversity: semantic (kept items), vs_multi - direct");
+    assert!(kept["p"].is_null() && !kept["resolved"].as_bool().unwrap());
+    assert!(md.contains("| vs_multi/curated | 73.3 ["), "{md}");
     assert_eq!(report["data"]["direct"]["after_dedup"], 8);
     assert_eq!(report["data"]["direct"]["after_decontamination"], 7);
-    assert_eq!(report["data"]["direct"]["trained_per_arm"], 5);
+    assert_eq!(report["data"]["direct"]["trained_per_run"]["curated"], 5.0);
     assert_eq!(report["data"]["vs_multi"]["calls"], 25);
-    let md = std::fs::read_to_string(root.join("report/report.md")).unwrap();
-    assert!(md.contains("| vs_multi/curated | 55.0 ["), "{md}");
-    // The headline comes first: diversity (resolved) and accuracy (not, at n = 20).
-    assert!(md.find("## `vs_multi` vs `direct`").unwrap() < md.find("## Accuracy").unwrap(), "{md}");
-    assert!(md.contains("| semantic diversity, all generated items (n=10/10) | 35.0 [33.0, 37.0] | 20.0 [18.0, 22.0] | +15.0 [+9.0, +21.0] | resolved |"), "{md}");
-    assert!(
-        md.contains("pairwise ROUGE-L (%, lower = more diverse), all generated items (n=10/10)")
-            && md.contains("| -15.0 [-19.0, +1.0] | not resolved |"),
-        "{md}"
-    );
-    assert_eq!(
-        report["headline"][0]["resolved"][0],
-        "semantic diversity, all generated items (+15.0 [+9.0, +21.0])"
-    );
+    assert_eq!(report["training_data"][1]["mean_solution_tokens"], 90.0);
+    // The baseline on a sample of vs_multi's training problems: 3 of 4, with a Wilson interval.
+    assert_eq!(report["training_data"][1]["baseline_accuracy"]["accuracy"], 0.75);
+    assert!(report["training_data"][0]["baseline_accuracy"].is_null());
+    assert!(md.contains("| not measured |") && md.contains("| 75.0 ["), "{md}");
+    // The order: what the run resolves, the method, the headline, then the tables.
+    let at = |s: &str| md.find(s).unwrap_or_else(|| panic!("{s} missing:\n{md}"));
+    assert!(at("## What this run resolves") < at("## Method"));
+    assert!(at("## Method") < at("## `vs_multi` vs `direct`"));
+    assert!(at("## `vs_multi` vs `direct`") < at("## Accuracy"));
     assert!(md.contains("![accuracy_tiny.png](accuracy_tiny.png)"), "{md}");
 
     // Both figures, in both formats, are among the stage's outputs.

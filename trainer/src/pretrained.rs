@@ -34,6 +34,16 @@ pub fn model_config(path: &Path) -> Result<crate::model::ModelConfig, ModelError
     }
 }
 
+/// The tokenizer of the model at `path` (a `.gguf` file or an HF folder), without its weights.
+pub fn tokenizer(path: &Path) -> Result<Tokenizer, ModelError> {
+    if path.is_dir() {
+        let config = model_config(path)?;
+        Ok(Tokenizer::from_hf_dir(path, &config.eos_token_ids)?.0)
+    } else {
+        Ok(Tokenizer::from_gguf(&GgufFile::open(path)?)?.0)
+    }
+}
+
 impl Pretrained {
     /// Loads `path`: a `.gguf` file (dequantized to f32) or an HF folder with `config.json`,
     /// `tokenizer.json` and safetensors weights.

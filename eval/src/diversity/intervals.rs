@@ -1,30 +1,42 @@
-//! Diversity with bootstrap intervals, on any set of items (all generated items, as the paper
-//! measures, or the kept ones), and the difference between two strategies' sets.
+//! Diversity with bootstrap intervals and standard errors, on any set of items (all generated
+//! items, as the paper measures, or the kept ones).
 //!
-//! Each replicate resamples the items with replacement. distinct-n is a mean over items, so a
-//! replicate is the weighted mean. ROUGE-L and semantic diversity are means over *pairs of
-//! different items* (U-statistics): a replicate weighs pair (i, j) by w_i·w_j and leaves out the
-//! pairs of an item with its own copies, which would otherwise pull every replicate towards
-//! "identical" and bias the interval. A difference between strategies resamples each set on its
-//! own (they are different items) and takes the percentile interval of the replicate
-//! differences. The quadratic measures use the first `max_pairwise` items (the generator's
-//! order, so an unbiased sample).
+//! Items come in clusters: the items of one generation conversation (VS-Multi's k items of a
+//! call, the turns of a multi-turn conversation) are not independent, so each replicate
+//! resamples whole clusters with replacement. distinct-n is a mean over items, so a replicate
+//! is the ratio of the drawn clusters' sums to their item counts. ROUGE-L and semantic
+//! diversity are means over *pairs of different items* (U-statistics): a replicate weighs pair
+//! (i, j) by the multiplicities of their clusters and leaves out the pairs of an item with its
+//! own copies, which would otherwise pull every replicate towards "identical". The quadratic
+//! measures use a seeded random subset of whole clusters of at most `max_pairwise` items.
+//! Fewer than two clusters give a value but no interval and no standard error.
+//!
+//! Replicate `r` draws from its own stream (`seed`, `r`), so the result does not depend on
+//! how many threads compute it.
 
+use rayon::prelude::*;
 use serde::Serialize;
 
-/// A measure, its percentile interval and how many items it rests on.
+/// A measure, its percentile interval and bootstrap standard error (absent below two
+/// clusters), and how many items and clusters it rests on.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Measured {
     pub value: f64,
-    pub ci: [f64; 2],
+    pub ci: Option<[f64; 2]>,
+    pub se: Option<f64>,
     pub n: usize,
+    pub clusters: usize,
 }
 
-/// The measures of one set, with the replicates kept for differences.
+/// One measure of a set: `(name, point value, replicates, items, clusters)`.
+pub type Measure = (&'static str, f64, Vec<f64>, usize, usize);
+
+/// The measures of one set, with their replicates.
 #[derive(Debug, Clone)]
 pub struct DiversityEstimate {
-    /// `(name, point value, replicate values, items)`, e.g. `("semantic", 41.2, [...], 200)`.
-    pub measures: Vec<(&'static str, f64, Vec<f64>, usize)>,
+    pub measures: Vec<Measure>,
+    /// Items the pairwise measures used (a subset when capped).
+    pub pairwise_items: usize,
 }
 
 /// Options: replicates, confidence, seed, cap on the items of pairwise measures.
@@ -44,29 +56,51 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Multiplicities of `n` items drawn `n` times with replacement.
-fn weights(n: usize, state: &mut u64) -> Vec<f64> {
-    let mut w = vec![0.0; n];
-    for _ in 0..n {
-        w[(splitmix(state) % n as u64) as usize] += 1.0;
+/// Multiplicities of `g` clusters drawn `g` times with replacement, for replicate `r`.
+fn draw(g: usize, seed: u64, r: usize) -> Vec<f64> {
+    let mut state = seed ^ (r as u64).wrapping_mul(0xA076_1D64_78BD_642F);
+    splitmix(&mut state);
+    let mut w = vec![0.0; g];
+    for _ in 0..g {
+        w[(splitmix(&mut state) % g as u64) as usize] += 1.0;
     }
     w
 }
 
-fn item_mean(values: &[f64], w: &[f64]) -> f64 {
-    let total: f64 = w.iter().sum();
-    values.iter().zip(w).map(|(v, w)| v * w).sum::<f64>() / total.max(1e-12)
+/// Clusters as dense indices `0..g` (in order of first appearance).
+fn dense(labels: &[&str]) -> (Vec<usize>, usize) {
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let idx = labels
+        .iter()
+        .map(|l| {
+            let next = seen.len();
+            *seen.entry(l).or_insert(next)
+        })
+        .collect();
+    (idx, seen.len())
 }
 
-/// Mean of `pair[i][j]` (i < j) weighted by w_i·w_j.
-fn pair_mean(pair: &[Vec<f64>], w: &[f64]) -> f64 {
+fn replicates(r: Resampling, clusters: usize, salt: u64, f: impl Fn(&[f64]) -> f64 + Sync) -> Vec<f64> {
+    if clusters < 2 {
+        return Vec::new();
+    }
+    (0..r.replicates)
+        .into_par_iter()
+        .map(|i| f(&draw(clusters, r.seed ^ salt, i)))
+        .filter(|x| x.is_finite())
+        .collect()
+}
+
+/// Mean of `pair[i][j]` (i < j) weighted by the multiplicities of i's and j's clusters.
+fn pair_mean(pair: &[Vec<f64>], cluster: &[usize], w: &[f64]) -> f64 {
     let (mut sum, mut weight) = (0.0, 0.0);
     for i in 0..pair.len() {
-        if w[i] == 0.0 {
+        let wi = w[cluster[i]];
+        if wi == 0.0 {
             continue;
         }
         for j in i + 1..pair.len() {
-            let ww = w[i] * w[j];
+            let ww = wi * w[cluster[j]];
             sum += ww * pair[i][j];
             weight += ww;
         }
@@ -74,85 +108,143 @@ fn pair_mean(pair: &[Vec<f64>], w: &[f64]) -> f64 {
     if weight == 0.0 { f64::NAN } else { sum / weight }
 }
 
-fn upper(n: usize, f: impl Fn(usize, usize) -> f64) -> Vec<Vec<f64>> {
-    (0..n).map(|i| (0..n).map(|j| if j > i { f(i, j) } else { 0.0 }).collect()).collect()
+fn upper(items: &[usize], f: impl Fn(usize, usize) -> f64) -> Vec<Vec<f64>> {
+    let n = items.len();
+    (0..n).map(|i| (0..n).map(|j| if j > i { f(items[i], items[j]) } else { 0.0 }).collect()).collect()
+}
+
+/// A seeded random subset of whole clusters holding at most `cap` items (all when they fit):
+/// item indices, in their original order.
+fn subset(cluster: &[usize], clusters: usize, cap: usize, seed: u64) -> Vec<usize> {
+    if cluster.len() <= cap {
+        return (0..cluster.len()).collect();
+    }
+    let mut size = vec![0usize; clusters];
+    for &c in cluster {
+        size[c] += 1;
+    }
+    let mut state = seed ^ 0x5EED_5EB5;
+    let mut order: Vec<(u64, usize)> = (0..clusters).map(|c| (splitmix(&mut state), c)).collect();
+    order.sort_unstable();
+    let (mut chosen, mut total) = (vec![false; clusters], 0);
+    for (_, c) in order {
+        if total + size[c] <= cap {
+            chosen[c] = true;
+            total += size[c];
+        }
+    }
+    (0..cluster.len()).filter(|&i| chosen[cluster[i]]).collect()
 }
 
 /// distinct-1/2/3 (%), pairwise ROUGE-L (%) and, with embeddings of the same texts, the
-/// paper's semantic diversity, each with its replicates.
-pub fn estimate(texts: &[&str], embeddings: Option<&[Vec<f32>]>, r: Resampling) -> DiversityEstimate {
-    let mut state = r.seed ^ 0xD1CE_5EED;
+/// paper's semantic diversity, each with its replicates. `clusters[i]` names the generation
+/// conversation of `texts[i]`.
+pub fn estimate(
+    texts: &[&str],
+    clusters: &[&str],
+    embeddings: Option<&[Vec<f32>]>,
+    r: Resampling,
+) -> DiversityEstimate {
+    assert_eq!(texts.len(), clusters.len(), "one cluster label per text");
+    let (cluster, g) = dense(clusters);
     let mut measures = Vec::new();
-    for (name, n) in [("distinct_1", 1), ("distinct_2", 2), ("distinct_3", 3)] {
-        let per: Vec<f64> =
-            texts.iter().filter_map(|t| super::distinct_n(&[t], n)).map(|x| 100.0 * x).collect();
+    for (salt, (name, n)) in [("distinct_1", 1), ("distinct_2", 2), ("distinct_3", 3)].into_iter().enumerate()
+    {
+        // Items with at least n words, with their cluster.
+        let per: Vec<(f64, usize)> = texts
+            .iter()
+            .zip(&cluster)
+            .filter_map(|(t, &c)| super::distinct_n(&[t], n).map(|x| (100.0 * x, c)))
+            .collect();
         if per.is_empty() {
             continue;
         }
-        let all = vec![1.0; per.len()];
-        let reps = (0..r.replicates).map(|_| item_mean(&per, &weights(per.len(), &mut state))).collect();
-        measures.push((name, item_mean(&per, &all), reps, per.len()));
+        let (mut sums, mut counts) = (vec![0.0; g], vec![0.0; g]);
+        for &(v, c) in &per {
+            sums[c] += v;
+            counts[c] += 1.0;
+        }
+        let used = counts.iter().filter(|&&x| x > 0.0).count();
+        let value = sums.iter().sum::<f64>() / per.len() as f64;
+        let reps = if used < 2 {
+            Vec::new()
+        } else {
+            replicates(r, g, salt as u64, |w| {
+                let (s, c) = w
+                    .iter()
+                    .enumerate()
+                    .fold((0.0, 0.0), |(s, c), (k, wk)| (s + wk * sums[k], c + wk * counts[k]));
+                s / c
+            })
+        };
+        measures.push((name, value, reps, per.len(), used));
     }
-    let m = texts.len().min(r.max_pairwise);
+    let items = subset(&cluster, g, r.max_pairwise, r.seed);
+    let m = items.len();
     if m >= 2 {
-        let rouge = upper(m, |i, j| 100.0 * super::rouge_l(texts[i], texts[j]));
-        measures.push(pairwise("rouge_l", &rouge, r, &mut state));
+        let (sub_cluster, sub_g) = {
+            let labels: Vec<String> = items.iter().map(|&i| cluster[i].to_string()).collect();
+            let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+            dense(&refs)
+        };
+        let rouge = upper(&items, |i, j| 100.0 * super::rouge_l(texts[i], texts[j]));
+        measures.push(pairwise("rouge_l", &rouge, &sub_cluster, sub_g, r, 11));
         if let Some(e) = embeddings {
             let norms: Vec<f64> =
-                e[..m].iter().map(|v| v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt()).collect();
-            let sem = upper(m, |i, j| {
+                e.iter().map(|v| v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt()).collect();
+            let sem = upper(&items, |i, j| {
                 let dot: f64 = e[i].iter().zip(&e[j]).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
                 100.0 * (1.0 - (dot / (norms[i] * norms[j]).max(1e-12)).max(0.0))
             });
-            measures.push(pairwise("semantic", &sem, r, &mut state));
+            measures.push(pairwise("semantic", &sem, &sub_cluster, sub_g, r, 13));
         }
     }
-    DiversityEstimate { measures }
+    DiversityEstimate { measures, pairwise_items: m }
 }
 
 fn pairwise(
     name: &'static str,
     pair: &[Vec<f64>],
+    cluster: &[usize],
+    g: usize,
     r: Resampling,
-    state: &mut u64,
-) -> (&'static str, f64, Vec<f64>, usize) {
-    let n = pair.len();
-    let value = pair_mean(pair, &vec![1.0; n]);
-    let reps =
-        (0..r.replicates).map(|_| pair_mean(pair, &weights(n, state))).filter(|x| x.is_finite()).collect();
-    (name, value, reps, n)
+    salt: u64,
+) -> Measure {
+    let value = pair_mean(pair, cluster, &vec![1.0; g]);
+    let reps = replicates(r, g, salt, |w| pair_mean(pair, cluster, w));
+    (name, value, reps, pair.len(), g)
 }
 
-fn percentile(mut xs: Vec<f64>, confidence: f64) -> [f64; 2] {
-    xs.retain(|x| x.is_finite());
-    if xs.is_empty() {
-        return [f64::NAN, f64::NAN];
-    }
+fn percentile(xs: &[f64], confidence: f64) -> [f64; 2] {
+    let mut xs = xs.to_vec();
     xs.sort_by(f64::total_cmp);
     let q = |p: f64| xs[((xs.len() as f64 - 1.0) * p).round() as usize];
     let tail = (1.0 - confidence) / 2.0;
     [q(tail), q(1.0 - tail)]
 }
 
+fn sd(xs: &[f64]) -> f64 {
+    let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+    (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len().max(2) - 1) as f64).sqrt()
+}
+
 impl DiversityEstimate {
-    /// Every measure with its interval.
+    /// Every measure with its interval and standard error (none below two clusters).
     pub fn measured(&self, confidence: f64) -> Vec<(&'static str, Measured)> {
         self.measures
             .iter()
-            .map(|(name, value, reps, n)| {
-                (*name, Measured { value: *value, ci: percentile(reps.clone(), confidence), n: *n })
-            })
-            .collect()
-    }
-
-    /// `self - other` per shared measure, with the interval of the replicate differences.
-    pub fn minus(&self, other: &DiversityEstimate, confidence: f64) -> Vec<(&'static str, Measured)> {
-        self.measures
-            .iter()
-            .filter_map(|(name, value, reps, n)| {
-                let (_, v2, r2, _) = other.measures.iter().find(|m| m.0 == *name)?;
-                let diffs: Vec<f64> = reps.iter().zip(r2).map(|(a, b)| a - b).collect();
-                Some((*name, Measured { value: value - v2, ci: percentile(diffs, confidence), n: *n }))
+            .map(|(name, value, reps, n, clusters)| {
+                let resampled = reps.len() >= 2;
+                (
+                    *name,
+                    Measured {
+                        value: *value,
+                        ci: resampled.then(|| percentile(reps, confidence)),
+                        se: resampled.then(|| sd(reps)),
+                        n: *n,
+                        clusters: *clusters,
+                    },
+                )
             })
             .collect()
     }
@@ -168,30 +260,78 @@ mod tests {
         e.measured(0.95).into_iter().find(|m| m.0 == name).unwrap().1
     }
 
+    fn own(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("c{i}")).collect()
+    }
+
+    fn refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+
     #[test]
-    fn identical_items_have_no_pairwise_diversity_and_a_degenerate_interval() {
+    fn identical_items_have_no_pairwise_diversity() {
         let texts = vec!["the same problem text here"; 20];
-        let e = estimate(&texts, Some(&vec![vec![1.0, 0.0]; 20]), R);
+        let labels = own(20);
+        let e = estimate(&texts, &refs(&labels), Some(&vec![vec![1.0, 0.0]; 20]), R);
         assert_eq!(get(&e, "rouge_l").value, 100.0);
-        assert_eq!(get(&e, "rouge_l").ci, [100.0, 100.0]);
+        assert_eq!(get(&e, "rouge_l").ci, Some([100.0, 100.0]));
+        assert_eq!(get(&e, "rouge_l").se, Some(0.0));
         assert_eq!(get(&e, "semantic").value, 0.0);
     }
 
     #[test]
-    fn intervals_bracket_the_value_and_separate_different_sets() {
+    fn intervals_bracket_the_value_and_are_seeded() {
         let varied: Vec<String> = (0..60)
             .map(|i| format!("problem {i} about topic{} with words w{} w{}", i % 7, i * 3, i * 5))
             .collect();
-        let collapsed: Vec<String> =
-            (0..60).map(|i| format!("find x such that x plus {} equals ten", i % 3)).collect();
         let v: Vec<&str> = varied.iter().map(String::as_str).collect();
-        let c: Vec<&str> = collapsed.iter().map(String::as_str).collect();
-        let (ev, ec) = (estimate(&v, None, R), estimate(&c, None, R));
+        let labels = own(60);
+        let ev = estimate(&v, &refs(&labels), None, R);
         let rv = get(&ev, "rouge_l");
-        assert!(rv.ci[0] <= rv.value && rv.value <= rv.ci[1], "{rv:?}");
-        let d = ev.minus(&ec, 0.95).into_iter().find(|m| m.0 == "rouge_l").unwrap().1;
-        assert!(d.value < 0.0 && d.ci[1] < 0.0, "the varied set overlaps less: {d:?}");
-        // Seeded: the same numbers every time.
-        assert_eq!(get(&estimate(&v, None, R), "distinct_2"), get(&ev, "distinct_2"));
+        let [lo, hi] = rv.ci.unwrap();
+        assert!(lo <= rv.value && rv.value <= hi, "{rv:?}");
+        assert!(rv.se.unwrap() > 0.0);
+        assert_eq!(get(&estimate(&v, &refs(&labels), None, R), "distinct_2"), get(&ev, "distinct_2"));
+    }
+
+    #[test]
+    fn one_cluster_gets_a_value_but_no_interval() {
+        let texts = ["find the sum of two numbers", "compute the area of a circle", "solve for x in a line"];
+        let e = estimate(&texts, &["c0", "c0", "c0"], None, R);
+        for (_, m) in e.measured(0.95) {
+            assert!(m.value.is_finite());
+            assert_eq!((m.ci, m.se, m.clusters), (None, None, 1), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn resampling_whole_clusters_widens_the_interval_of_correlated_items() {
+        // 20 conversations of 5 near-identical items each, conversations unlike each other.
+        let texts: Vec<String> = (0..100)
+            .map(|i| {
+                let c = i / 5;
+                format!("topic{c} alpha{c} beta{c} gamma{c} delta{c} item {}", i % 5)
+            })
+            .collect();
+        let t: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let by_conversation: Vec<String> = (0..100).map(|i| format!("c{}", i / 5)).collect();
+        let items = own(100);
+        let clustered = get(&estimate(&t, &refs(&by_conversation), None, R), "rouge_l");
+        let independent = get(&estimate(&t, &refs(&items), None, R), "rouge_l");
+        assert_eq!(clustered.value, independent.value);
+        assert_eq!(clustered.clusters, 20);
+        assert!(clustered.se.unwrap() > 1.5 * independent.se.unwrap(), "{clustered:?} {independent:?}");
+    }
+
+    #[test]
+    fn the_pairwise_subset_takes_whole_clusters_up_to_the_cap() {
+        let cluster: Vec<usize> = (0..100).map(|i| i / 10).collect();
+        let chosen = subset(&cluster, 10, 35, 1);
+        assert_eq!(chosen.len(), 30);
+        let mut taken: Vec<usize> = chosen.iter().map(|&i| cluster[i]).collect();
+        taken.dedup();
+        assert_eq!(taken.len(), 3);
+        assert_ne!(subset(&cluster, 10, 35, 2), chosen, "another seed, another subset");
+        assert_eq!(subset(&cluster, 10, 1000, 1).len(), 100);
     }
 }

@@ -650,13 +650,43 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Checkpoint every N optimizer steps (and always at the end); only at the end when absent.
     pub checkpoint_every: Option<u64>,
-    /// Every arm trains on the same number of examples (a seeded subsample, nested: a larger
-    /// budget contains a smaller one), hence the same number of optimizer steps: `"min"` (the
-    /// smallest arm's size), a number, or `"all"` (no matching; arms then differ in size).
+    /// Every arm of a curation trains on the same budget (a subsample drawn per training seed,
+    /// nested: a larger budget contains a smaller one): `"min"` (the smallest arm of the
+    /// curation), a number of examples, or `"all"` (no matching; arms then differ in size).
     pub examples_per_arm: ExamplesPerArm,
-    /// Train each arm once per seed (initial data order); `[run.seed]` when empty. The
-    /// report gives the mean and spread over seeds and intervals that include them.
+    /// What the budget counts: `"examples"` (the paper: the same number of examples, hence of
+    /// optimizer steps) or `"tokens"` (the same number of supervised tokens of the student's
+    /// tokenizer, so an arm of shorter solutions trains on more problems; needs
+    /// `examples_per_arm = "min"`).
+    #[serde(skip_serializing_if = "BudgetUnit::is_examples")]
+    pub budget: BudgetUnit,
+    /// Train each arm once per seed (data order and the arm's subsample); `[run.seed]` when
+    /// empty. The report's tests and intervals count the variance between seeds (a random
+    /// effect of the training run); with one seed they cannot, and say so.
     pub seeds: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetUnit {
+    #[default]
+    Examples,
+    Tokens,
+}
+
+impl BudgetUnit {
+    /// Left out of serialized configs when `examples`, so identities made before the key
+    /// existed stay the same.
+    pub fn is_examples(&self) -> bool {
+        *self == BudgetUnit::Examples
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetUnit::Examples => "examples",
+            BudgetUnit::Tokens => "tokens",
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -687,6 +717,7 @@ impl Default for TrainConfig {
             log_every: 10,
             checkpoint_every: None,
             examples_per_arm: ExamplesPerArm::default(),
+            budget: BudgetUnit::Examples,
             seeds: Vec::new(),
         }
     }
@@ -720,6 +751,17 @@ pub struct EvaluateConfig {
     /// extraction: boxed, "final answer" phrases, then the last math or number) or `strict`
     /// (boxed and "final answer" phrases only, which scores models that do not box lower).
     pub extraction: eval::grader::Extraction,
+    /// Also evaluate each student's baseline on this many problems of each arm's training
+    /// data (a seeded sample of what the first seed trains on; gold: the answer verify kept):
+    /// how hard each arm's problems are for the student before training, in the report next to
+    /// the arm. 0 (the default): not measured.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub training_probe: usize,
+}
+
+/// Left out of serialized configs when 0, so identities made before the key existed stay.
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Default for EvaluateConfig {
@@ -736,6 +778,7 @@ impl Default for EvaluateConfig {
             endpoint_model: EndpointModel::Path,
             baseline: true,
             extraction: eval::grader::Extraction::MathVerify,
+            training_probe: 0,
         }
     }
 }
@@ -753,15 +796,87 @@ pub enum EndpointModel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportConfig {
+    /// Bootstrap replicates of the diversity measures (items resampled by generation
+    /// conversation). Accuracy needs none: its test and interval are closed-form.
     pub bootstrap_samples: usize,
-    /// Confidence level of the bootstrap intervals.
+    /// Confidence of the intervals; `1 - confidence` is the `alpha` every decision is made at
+    /// (family-wise over the primary comparisons, false discovery rate over the rest).
     pub confidence: f64,
     pub plots: bool,
+    /// The comparisons the run is for (Holm over them); every other comparison is
+    /// exploratory (Benjamini-Hochberg). Empty: each arm against Direct of its curation on the
+    /// benchmark average, for every student (against the baseline when the run has no Direct).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub primary: Vec<PrimaryComparison>,
+    /// What `pipeline validate` assumes to say what the run can detect before it runs.
+    pub power: PowerConfig,
 }
 
 impl Default for ReportConfig {
     fn default() -> Self {
-        Self { bootstrap_samples: 1000, confidence: 0.95, plots: true }
+        Self {
+            bootstrap_samples: 10_000,
+            confidence: 0.95,
+            plots: true,
+            primary: Vec::new(),
+            power: PowerConfig::default(),
+        }
+    }
+}
+
+impl ReportConfig {
+    /// The level every decision is made at: `1 - confidence` (rounded, so 0.95 gives 0.05).
+    pub fn alpha(&self) -> f64 {
+        ((1.0 - self.confidence) * 1e12).round() / 1e12
+    }
+}
+
+/// One primary comparison: `arm - against` on `benchmark`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrimaryComparison {
+    /// An arm, `<strategy or import>/<curation>` (`"vs_multi/curated"`), or `"custom"`.
+    pub arm: String,
+    /// `"baseline"` or another arm; Direct of the arm's curation when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub against: Option<String>,
+    /// A benchmark or `"average"` (the mean of benchmark means; the default).
+    #[serde(default = "PrimaryComparison::average")]
+    pub benchmark: String,
+    /// One student; every student when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub student: Option<String>,
+}
+
+impl PrimaryComparison {
+    pub const AVERAGE: &'static str = "average";
+
+    fn average() -> String {
+        Self::AVERAGE.to_owned()
+    }
+}
+
+/// Planning assumptions for the minimum detectable difference of each primary comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PowerConfig {
+    /// The power asked of a difference to call it detectable.
+    pub power: f64,
+    /// Assumed share of problems on which two single training runs (of the two arms compared)
+    /// disagree, one right and one wrong. The report replaces it with what it observes.
+    pub discordance: f64,
+    /// Assumed standard deviation, in points, of one training run's accuracy from the seed
+    /// beyond per-problem noise (a good or bad run as a whole).
+    pub seed_sd_points: f64,
+    /// A difference, in points, the run should be able to detect (e.g. the paper's 3.5 for
+    /// VS-Multi over Direct): validate says whether it can, and how many seeds would.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_points: Option<f64>,
+}
+
+impl Default for PowerConfig {
+    fn default() -> Self {
+        Self { power: 0.8, discordance: 0.25, seed_sd_points: 1.0, target_points: None }
     }
 }
 

@@ -448,3 +448,48 @@ fn imported_sets_are_checked_and_found_next_to_the_config() {
     let e = load(with("[generate.import.x]\npath = \"mine.jsonl\"\nquestoin = \"p\"\n")).unwrap_err();
     assert!(e.contains("generate.import.x.questoin: unknown key"), "{e}");
 }
+
+#[test]
+fn primary_comparisons_name_arms_benchmarks_and_students_of_the_run() {
+    let student = "\n[train.students.s]\nmodel_path = \"m\"\n";
+    let ok = format!(
+        "{MINIMAL}{student}\n[[report.primary]]\narm = \"vs_multi/curated\"\n[[report.primary]]\narm = \"vs_multi/curated\"\nagainst = \"baseline\"\nbenchmark = \"math500\"\nstudent = \"s\"\n"
+    );
+    let c = load_text(&ok, &[]).unwrap();
+    assert_eq!(c.report.primary.len(), 2);
+    assert_eq!(c.report.primary[0].benchmark, "average");
+    assert_eq!(c.report.alpha(), 0.05);
+    let e = err(&format!("{MINIMAL}{student}\n[[report.primary]]\narm = \"vs_mult/curated\"\n"), &[]);
+    assert!(e.contains("report.primary[0].arm: `vs_mult/curated` is not an arm of this run (arms: vs_multi/curated, direct/curated)"), "{e}");
+    let e = err(
+        &format!(
+            "{MINIMAL}{student}\n[[report.primary]]\narm = \"vs_multi/curated\"\nbenchmark = \"gsm8k\"\n"
+        ),
+        &[],
+    );
+    assert!(e.contains("report.primary[0].benchmark: `gsm8k` is not among evaluate.benchmarks"), "{e}");
+    let e = err(
+        &format!("{MINIMAL}{student}\n[[report.primary]]\narm = \"vs_multi/curated\"\nstudent = \"t\"\n"),
+        &[],
+    );
+    assert!(e.contains("report.primary[0].student: no [train.students.t]"), "{e}");
+    // Left out, `against` is Direct of the arm's curation, which Direct itself cannot use.
+    let e = err(&format!("{MINIMAL}{student}\n[[report.primary]]\narm = \"direct/curated\"\n"), &[]);
+    assert!(e.contains("report.primary[0].against: left out means Direct"), "{e}");
+    let e = err(&format!("{MINIMAL}\n[report.power]\ndiscordance = 0\npower = 0.3\n"), &[]);
+    assert!(
+        e.contains("report.power.discordance: must be in (0, 1]") && e.contains("report.power.power"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_token_budget_needs_the_smallest_arm_rule() {
+    let e = err(&format!("{MINIMAL}\n[train]\nbudget = \"tokens\"\nexamples_per_arm = 100\n"), &[]);
+    assert!(e.contains("train.budget: \"tokens\" matches every arm"), "{e}");
+    let c = load_text(&format!("{MINIMAL}\n[train]\nbudget = \"tokens\"\n"), &[]).unwrap();
+    assert_eq!(c.train.budget, BudgetUnit::Tokens);
+    // The default is left out of the serialized config (identities made before stay).
+    let c = load_text(MINIMAL, &[]).unwrap();
+    assert!(serde_json::to_value(&c.train).unwrap().get("budget").is_none());
+}

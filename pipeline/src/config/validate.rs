@@ -122,12 +122,15 @@ pub(super) fn validate(c: &Config) -> Vec<(KeyPath, String)> {
     }
     train(&mut p, &c.train);
     evaluate(&mut p, &c.evaluate, &c.llm);
-    p.within(c.report.bootstrap_samples, 1, 1_000_000, k("report.bootstrap_samples"));
-    p.check(
-        c.report.confidence > 0.0 && c.report.confidence < 1.0,
-        || k("report.confidence"),
-        format!("must be strictly between 0 and 1, got {}", c.report.confidence),
-    );
+    if c.train.budget == BudgetUnit::Tokens {
+        p.check(
+            c.train.examples_per_arm == ExamplesPerArm::Keyword(BudgetKeyword::Min),
+            || k("train.budget"),
+            "\"tokens\" matches every arm of a curation to the smallest one's supervised tokens: it needs \
+             train.examples_per_arm = \"min\"",
+        );
+    }
+    report(&mut p, c);
     slurm(&mut p, &c.slurm);
     let gpus = c.train.devices.iter().filter(|d| d.starts_with("cuda")).count();
     if let Some(asked) = c.slurm.stages.get("train").and_then(|s| s.gpus) {
@@ -628,5 +631,99 @@ fn evaluate(p: &mut Problems, e: &EvaluateConfig, llms: &BTreeMap<String, LlmCon
                 format!("[llm.{llm}] must be provider = \"openai\" (a server such as vLLM serving the models); leave evaluate.llm out to use the local engine"),
             ));
         }
+    }
+}
+
+/// The arms a config trains: `<origin>/<curation>`, or `custom` for `train.data`.
+fn arm_labels(c: &Config) -> Vec<String> {
+    if c.train.data.is_some() {
+        return vec!["custom".to_owned()];
+    }
+    let origins =
+        c.generate.strategies.iter().map(|s| s.as_str().to_owned()).chain(c.generate.import.keys().cloned());
+    origins.flat_map(|o| c.verify.curation.iter().map(move |cu| format!("{o}/{}", cu.as_str()))).collect()
+}
+
+fn report(p: &mut Problems, c: &Config) {
+    let r = &c.report;
+    p.within(r.bootstrap_samples, 1, 1_000_000, k("report.bootstrap_samples"));
+    p.check(
+        r.confidence > 0.0 && r.confidence < 1.0,
+        || k("report.confidence"),
+        format!("must be strictly between 0 and 1, got {}", r.confidence),
+    );
+    let w = &r.power;
+    p.check(
+        w.power > 0.5 && w.power < 1.0,
+        || k("report.power.power"),
+        format!("must be in (0.5, 1), got {}", w.power),
+    );
+    p.in_range(w.discordance, 0.0, 1.0, true, k("report.power.discordance"));
+    p.check(
+        w.seed_sd_points.is_finite() && w.seed_sd_points >= 0.0,
+        || k("report.power.seed_sd_points"),
+        "must be >= 0 (points of accuracy)",
+    );
+    if let Some(t) = w.target_points {
+        p.in_range(t, 0.0, 100.0, true, k("report.power.target_points"));
+    }
+    let arms = arm_labels(c);
+    let listed = || arms.join(", ");
+    let benchmarks: Vec<&str> = c.evaluate.benchmarks.iter().map(|b| b.as_str()).collect();
+    for (i, entry) in r.primary.iter().enumerate() {
+        let key = |field: &str| k("report.primary").index(i).key(field);
+        p.check(
+            arms.contains(&entry.arm),
+            || key("arm"),
+            format!("`{}` is not an arm of this run (arms: {})", entry.arm, listed()),
+        );
+        match entry.against.as_deref() {
+            Some("baseline") => {
+                p.check(c.evaluate.baseline, || key("against"), "\"baseline\" needs evaluate.baseline = true")
+            }
+            Some(other) => {
+                p.check(
+                    arms.iter().any(|a| a == other),
+                    || key("against"),
+                    format!("`{other}` is not an arm of this run (arms: {}, or \"baseline\")", listed()),
+                );
+                p.check(other != entry.arm, || key("against"), "compares the arm with itself");
+            }
+            None => {
+                let curation = entry.arm.rsplit_once('/').map(|(_, cu)| cu);
+                let direct = curation.map(|cu| format!("direct/{cu}"));
+                p.check(
+                    direct.as_ref().is_some_and(|d| arms.contains(d) && *d != entry.arm),
+                    || key("against"),
+                    format!(
+                        "left out means Direct of the arm's curation, which this run does not train against `{}`: \
+                         name `against` (\"baseline\" or an arm)",
+                        entry.arm
+                    ),
+                );
+            }
+        }
+        p.check(
+            entry.benchmark == PrimaryComparison::AVERAGE || benchmarks.contains(&entry.benchmark.as_str()),
+            || key("benchmark"),
+            format!(
+                "`{}` is not among evaluate.benchmarks ({}) or \"average\"",
+                entry.benchmark,
+                benchmarks.join(", ")
+            ),
+        );
+        if let Some(student) = &entry.student {
+            p.check(
+                c.train.students.contains_key(student),
+                || key("student"),
+                format!("no [train.students.{student}]"),
+            );
+        }
+    }
+    let mut seen = Vec::new();
+    for (i, entry) in r.primary.iter().enumerate() {
+        let id = (&entry.arm, &entry.against, &entry.benchmark, &entry.student);
+        p.check(!seen.contains(&id), || k("report.primary").index(i), "listed twice");
+        seen.push(id);
     }
 }

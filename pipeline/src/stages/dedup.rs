@@ -68,8 +68,10 @@ impl Stage for Dedup {
     }
 
     /// 4: one-permutation MinHash with densification, banding derived from the threshold.
+    /// 5: diversity resamples whole generation conversations, a random pairwise subset, and
+    /// standard errors (kept and dropped items unchanged).
     fn version(&self) -> u32 {
-        4
+        5
     }
 
     fn config_slice(&self, id: Identify<'_>) -> Result<serde_json::Value, StageError> {
@@ -108,7 +110,6 @@ impl Stage for Dedup {
         let embedder = Embedder::new(ctx.config, &ctx.run_dir.root().join("cache").join("llm"))?;
         let mut output = StageOutput::default();
         let mut kept_sets: Vec<(String, Vec<SolvedProblem>)> = Vec::new();
-        let mut estimates = Vec::new();
         for strategy in super::arms::origins(ctx.config) {
             let input = ctx.run_dir.root().join("solve").join(strategy.as_str()).join("solutions.jsonl");
             let records: Vec<SolvedProblem> = read_jsonl(&input)?;
@@ -161,38 +162,39 @@ impl Stage for Dedup {
                     .insert(format!("semantic_dedup_seconds/{}", strategy.as_str()), json!(seconds));
             }
             let kept_texts: Vec<&str> = kept.iter().map(|r| r.question.as_str()).collect();
+            let conversations = |rs: &[SolvedProblem]| -> Vec<String> {
+                rs.iter().map(|r| super::generate::conversation_key(&r.id).to_owned()).collect()
+            };
+            let (all_c, kept_c) = (conversations(&records), conversations(&kept));
+            let all_c: Vec<&str> = all_c.iter().map(String::as_str).collect();
+            let kept_c: Vec<&str> = kept_c.iter().map(String::as_str).collect();
             let resampling = eval::diversity::intervals::Resampling {
                 replicates: ctx.config.report.bootstrap_samples,
                 confidence: ctx.config.report.confidence,
                 seed: crate::seeds::mix(ctx.config.run.seed, crate::seeds::text_key(strategy.as_str())),
                 max_pairwise: PAIRWISE_MAX,
             };
-            let all = eval::diversity::intervals::estimate(&all_texts, all_embeddings.as_deref(), resampling);
+            let all = eval::diversity::intervals::estimate(
+                &all_texts,
+                &all_c,
+                all_embeddings.as_deref(),
+                resampling,
+            );
             let kept_estimate =
-                eval::diversity::intervals::estimate(&kept_texts, embeddings.as_deref(), resampling);
+                eval::diversity::intervals::estimate(&kept_texts, &kept_c, embeddings.as_deref(), resampling);
             output.metrics.insert(
                 format!("diversity/{}", strategy.as_str()),
                 json!({
                     "all": measured(&all, ctx.config.report.confidence),
                     "kept": measured(&kept_estimate, ctx.config.report.confidence),
                     "semantic_source": embedder.as_ref().map(Embedder::describe),
-                    "pairwise_over_first": PAIRWISE_MAX,
+                    "pairwise_cap": PAIRWISE_MAX,
+                    "clusters": "generation conversations",
                 }),
             );
             kept_sets.push((strategy.as_str().to_owned(), kept));
-            estimates.push((strategy, all, kept_estimate));
             output.outputs.push(dir.join("kept.jsonl"));
             output.outputs.push(dir.join("dropped.jsonl"));
-        }
-        // Each strategy against Direct, on all generated items and on the kept ones.
-        if let Some((_, direct_all, direct_kept)) = estimates.iter().find(|(s, _, _)| s.is_direct()) {
-            for (strategy, all, kept) in estimates.iter().filter(|(s, _, _)| !s.is_direct()) {
-                let c = ctx.config.report.confidence;
-                output.metrics.insert(
-                    format!("diversity_vs_direct/{}", strategy.as_str()),
-                    json!({ "all": differences(all, direct_all, c), "kept": differences(kept, direct_kept, c) }),
-                );
-            }
         }
         if d.across_strategies && kept_sets.len() > 1 {
             output
@@ -203,8 +205,8 @@ impl Stage for Dedup {
     }
 }
 
-/// Pairwise measures (ROUGE-L, semantic) are quadratic: measured over at most this many
-/// items (the first ones, the generator's order, so an unbiased sample).
+/// Pairwise measures (ROUGE-L, semantic) are quadratic: measured over a seeded random subset
+/// of whole conversations holding at most this many items.
 const PAIRWISE_MAX: usize = 400;
 
 fn measured(e: &eval::diversity::intervals::DiversityEstimate, confidence: f64) -> serde_json::Value {
@@ -212,18 +214,7 @@ fn measured(e: &eval::diversity::intervals::DiversityEstimate, confidence: f64) 
     for (name, x) in e.measured(confidence) {
         m.insert(name.to_owned(), json!(x));
     }
-    serde_json::Value::Object(m)
-}
-
-fn differences(
-    a: &eval::diversity::intervals::DiversityEstimate,
-    b: &eval::diversity::intervals::DiversityEstimate,
-    confidence: f64,
-) -> serde_json::Value {
-    let mut m = serde_json::Map::new();
-    for (name, x) in a.minus(b, confidence) {
-        m.insert(name.to_owned(), json!(x));
-    }
+    m.insert("pairwise_items".into(), json!(e.pairwise_items));
     serde_json::Value::Object(m)
 }
 

@@ -150,6 +150,59 @@ fn targets(config: &Config, run_root: &Path) -> Vec<(String, String, PathBuf)> {
     out
 }
 
+/// One student's baseline on a sample of one arm's training problems.
+struct Probe {
+    student: String,
+    /// `vs_multi/curated`.
+    arm: String,
+    /// The file stem: `training_probe.<origin>.<curation>.<digest of its problems>`, so a
+    /// changed sample (or gold) never mixes with records of another.
+    name: String,
+    problems: Vec<eval::Problem>,
+}
+
+/// With `evaluate.training_probe = N`: per student and arm, a seeded sample of N problems of
+/// what the arm's first training seed trains on (`train/budget/...`), gold the answer verify
+/// kept.
+fn training_probes(config: &Config, run_root: &Path) -> Result<Vec<Probe>, StageError> {
+    let n = config.evaluate.training_probe;
+    if n == 0 || !config.evaluate.baseline || config.train.data.is_some() {
+        return Ok(Vec::new());
+    }
+    let seed = super::arms::seeds(config)[0];
+    let mut out = Vec::new();
+    for student in config.train.students.keys() {
+        for source in super::arms::sources(config) {
+            let super::arms::Source::Arm(arm) = source else { continue };
+            let path = run_root
+                .join("train/budget")
+                .join(student)
+                .join(arm.path())
+                .join(format!("seed-{seed}.jsonl"));
+            let pairs: Vec<super::verify::VerifiedPair> = read_jsonl(&path)?;
+            let problems: Vec<eval::Problem> = pairs
+                .into_iter()
+                .map(|p| eval::Problem {
+                    problem: eval::prompt::question_of(&p.prompt).unwrap_or(&p.prompt).to_owned(),
+                    id: p.id,
+                    gold: p.answer,
+                    unit: None,
+                })
+                .collect();
+            let problems = subset(problems, Some(n), config.run.seed);
+            let digest: String = problems.iter().map(|p| format!("{}\t{}\n", p.id, p.gold)).collect();
+            let digest = &crate::manifest::sha256_hex(digest.as_bytes())[..12];
+            out.push(Probe {
+                student: student.clone(),
+                name: format!("training_probe.{}.{}.{digest}", arm.origin.as_str(), arm.curation.as_str()),
+                arm: arm.label(),
+                problems,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// A seeded, stable subset: the `k` problems whose (seed, id) hash is smallest, in benchmark
 /// order. The same ids for every model and every run with the same seed.
 pub fn subset(problems: Vec<eval::Problem>, k: Option<usize>, seed: u64) -> Vec<eval::Problem> {
@@ -237,8 +290,9 @@ impl Stage for Evaluate {
         let mut benchmarks = Vec::new();
         for &b in &e.benchmarks {
             let problems = b.load_embedded().map_err(|err| StageError::Failed(err.to_string()))?;
-            benchmarks.push((b, subset(problems, e.subset, ctx.config.run.seed)));
+            benchmarks.push((b.as_str().to_owned(), subset(problems, e.subset, ctx.config.run.seed)));
         }
+        let probes = training_probes(ctx.config, ctx.run_dir.root())?;
         let mut output = StageOutput::default();
         for (student, label, path) in targets(ctx.config, ctx.run_dir.root()) {
             let about = target_identity(ctx.identify(), &path)?;
@@ -271,18 +325,30 @@ impl Stage for Evaluate {
             };
             let dir = ctx.dir.join(&student).join(&label);
             prepare_dir(&dir, &about, &identity, ctx.force, ctx.shard.is_some())?;
-            let mut sets = Vec::with_capacity(benchmarks.len());
-            for (b, problems) in &benchmarks {
-                let main = dir.join(format!("{}.jsonl", b.as_str()));
+            // (file name, counts key, problems): the benchmarks, and for the baseline the
+            // arms' training probes.
+            let mut named: Vec<(&str, String, &[eval::Problem])> = benchmarks
+                .iter()
+                .map(|(b, problems)| (b.as_str(), format!("{student}/{label}/{b}"), &problems[..]))
+                .collect();
+            if label == "baseline" {
+                for probe in probes.iter().filter(|p| p.student == student) {
+                    let key = format!("{student}/baseline/training_probe/{}", probe.arm);
+                    named.push((probe.name.as_str(), key, &probe.problems[..]));
+                }
+            }
+            let mut sets = Vec::with_capacity(named.len());
+            for (b, _, problems) in &named {
+                let main = dir.join(format!("{b}.jsonl"));
                 // A shard evaluates its range into its own file, named with the identity so a
                 // later merge never folds in records of another model or setting.
                 sets.push(match ctx.shard {
                     Some(shard) => (
                         &problems[shard.range(problems.len())],
-                        dir.join(format!("{}.{}.{}.jsonl", b.as_str(), &identity[..12], shard.tag())),
+                        dir.join(format!("{b}.{}.{}.jsonl", &identity[..12], shard.tag())),
                     ),
                     None => {
-                        merge_shards(&dir, b.as_str(), &identity, problems, &main)?;
+                        merge_shards(&dir, b, &identity, problems, &main)?;
                         (&problems[..], main)
                     }
                 });
@@ -299,10 +365,10 @@ impl Stage for Evaluate {
                 &*bar,
             )?;
             bar.finish();
-            for ((b, _), (records, (_, out))) in benchmarks.iter().zip(results.into_iter().zip(sets)) {
+            for ((_, key, _), (records, (_, out))) in named.iter().zip(results.into_iter().zip(sets)) {
                 let correct = records.iter().filter(|r| r.correct).count();
                 output.counts.insert(
-                    format!("{student}/{label}/{}", b.as_str()),
+                    key.clone(),
                     json!({ "problems": records.len(), "correct": correct,
                             "accuracy": correct as f64 / records.len().max(1) as f64,
                             "truncated": records.iter().filter(|r| r.finish == "length").count(),

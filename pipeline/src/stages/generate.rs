@@ -669,6 +669,25 @@ fn conversation_of(call_id: &str) -> Option<usize> {
     parts.next()?.strip_prefix('c')?.parse().ok()
 }
 
+/// The generation conversation a problem id belongs to: `<strategy>-<identity>-c<conversation>`
+/// for generated problems (`...-c<conversation>-t<turn>-i<item>`); the id itself otherwise (an
+/// imported row is its own). Items of one conversation are not independent (one call's k
+/// items, later turns that see the earlier ones): diversity resamples them together.
+pub fn conversation_key(id: &str) -> &str {
+    let mut parts = id.rsplitn(3, '-');
+    let (Some(item), Some(turn), Some(rest)) = (parts.next(), parts.next(), parts.next()) else { return id };
+    let digits = |s: Option<&str>| s.is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    let conversation = rest.rsplit('-').next();
+    if digits(item.strip_prefix('i'))
+        && digits(turn.strip_prefix('t'))
+        && digits(conversation.and_then(|c| c.strip_prefix('c')))
+    {
+        rest
+    } else {
+        id
+    }
+}
+
 /// A call's index within its strategy: conversation, turn, parse attempt.
 fn call_key(c: usize, t: usize, attempt: u32) -> u64 {
     ((c as u64) << 16) | ((t as u64 & 0xff) << 8) | u64::from(attempt & 0xff)
@@ -701,5 +720,20 @@ impl Totals {
         v["conversations"] = json!(self.conversations);
         v["failed_conversations"] = json!(self.failed_conversations);
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn conversation_keys_group_the_items_of_one_conversation() {
+        use super::conversation_key;
+        assert_eq!(conversation_key("vs_multi-3fa2b1c9-c00003-t1-i2"), "vs_multi-3fa2b1c9-c00003");
+        assert_eq!(conversation_key("vs_multi-3fa2b1c9-c00003-t0-i4"), "vs_multi-3fa2b1c9-c00003");
+        assert_eq!(conversation_key("direct-3fa2b1c9-c00017-t0-i0"), "direct-3fa2b1c9-c00017");
+        // Imported rows (and anything else) are their own.
+        for id in ["mine-0123abcd-row-7", "x", "a-b-c", "a-c1-t-i2", "p-c1-t2-ix"] {
+            assert_eq!(conversation_key(id), id);
+        }
     }
 }

@@ -1,11 +1,15 @@
 //! The `train` stage: one supervised fine-tuning run per (student, arm, seed) over the arm's
 //! verified pairs (`verify/<strategy>/<curation>/train.jsonl`), or over `train.data` when set.
 //!
-//! Arms are budget-matched first (`train.examples_per_arm`): every arm trains on the same
-//! number of examples, a seeded subsample that is nested (the pairs are ranked by a hash of
-//! `run.seed` and their id, and the first N taken), so every arm takes the same number of
-//! optimizer steps and only the data differs. The subsamples are `train/budget/<arm>.jsonl`
-//! and their sizes `train/budget/budget.json`.
+//! Arms are budget-matched first, within each curation (the paper arm of VS-Multi against the
+//! paper arm of Direct, never against a curated arm): every arm of a curation trains on the same
+//! number of examples (`train.budget = "examples"`, the paper's choice: the same number of
+//! optimizer steps) or of supervised tokens of the student's tokenizer (`"tokens"`: curated
+//! solutions are shorter). The subsample is drawn per training seed (pairs ranked by a hash of
+//! the seed and their id, the first ones taken: nested, a larger budget contains a smaller one),
+//! so the variance between seeds includes which problems an arm happened to keep. Files:
+//! `train/budget/<student>/<strategy>/<curation>/seed-<s>.jsonl`; what was matched:
+//! `train/budget/budget.json` (also in the manifest).
 //!
 //! Each run writes `train/<student>/<strategy>/<curation>/seed-<s>/` with `metrics.jsonl`, its
 //! latest checkpoint, and `model/`, an HF folder (safetensors, config, tokenizer, chat
@@ -26,118 +30,240 @@ use trainer::{DeviceSpec, Pretrained};
 
 use super::arms::Source;
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
-use crate::config::{BudgetKeyword, Config, ExamplesPerArm, LrSchedule, TrainConfig};
+use crate::config::{BudgetKeyword, BudgetUnit, Config, ExamplesPerArm, LrSchedule, TrainConfig};
 use crate::identity::Identify;
 use crate::manifest::sha256_hex;
 
 pub struct Train;
 
-/// This stage's version: 3 since arms are budget-matched and trained once per seed.
-pub const VERSION: u32 = 4;
+/// This stage's version: 5 since the budget is matched within each curation and drawn per
+/// seed, in examples or tokens.
+pub const VERSION: u32 = 5;
+
+/// What one training run's weights depend on besides its options, data and model (its
+/// `run.json`): unchanged by how the budget chose the data, which the data's digest records.
+const RUN_VERSION: u32 = 4;
 
 /// The label of the run over `train.data`.
 pub const CUSTOM: &str = "custom";
 
-/// Budget-matches the arms: writes each arm's subsample under `dir` (`budget/<arm>.jsonl`) and
-/// returns `(source label, data file)` per source, plus what was decided.
+/// One verified pair of an arm, as the budget sees it.
+struct Pair {
+    id: String,
+    line: String,
+    /// Supervised tokens: the completion and its EOS, before any truncation at `max_seq_len`.
+    tokens: Option<usize>,
+    agreement: Option<f64>,
+}
+
+/// The data file of each training run, by (student, source label, seed).
+pub type BudgetFiles = std::collections::BTreeMap<(String, String, u64), PathBuf>;
+
+/// Budget-matches the arms within each curation, per student and training seed: writes each
+/// run's subsample under `dir/budget/` and returns the files and what was decided.
 fn budget(
     config: &Config,
     run_root: &Path,
     dir: &Path,
-) -> Result<(Vec<(String, PathBuf)>, serde_json::Value), StageError> {
+) -> Result<(BudgetFiles, serde_json::Value), StageError> {
+    let seeds = super::arms::seeds(config);
+    let t = &config.train;
+    let mut files = BudgetFiles::new();
     let sources = super::arms::sources(config);
-    let mut available = Vec::new();
-    for source in &sources {
-        match source {
-            Source::Custom(path) => {
-                return Ok((
-                    vec![(source.label(), path.clone())],
-                    json!({ "examples_per_arm": "all", "custom": true }),
-                ));
-            }
-            Source::Arm(arm) => {
-                let path = run_root.join("verify").join(arm.path()).join("train.jsonl");
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|source| StageError::Io { path: path.clone(), source })?;
-                let mut lines: Vec<(String, String)> = Vec::new();
-                for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                    let v: serde_json::Value = serde_json::from_str(line)
-                        .map_err(|e| StageError::Failed(format!("{}:{}: {e}", path.display(), i + 1)))?;
-                    let id = v["id"].as_str().map_or_else(|| format!("line-{}", i + 1), str::to_owned);
-                    lines.push((id, line.to_owned()));
-                }
-                available.push((arm.label(), arm.path(), lines));
+    if let Some(Source::Custom(path)) = sources.first() {
+        for student in t.students.keys() {
+            for &seed in &seeds {
+                files.insert((student.clone(), sources[0].label(), seed), path.clone());
             }
         }
+        let decided = json!({ "unit": "all", "custom": true });
+        let path = dir.join("budget").join("budget.json");
+        std::fs::create_dir_all(dir.join("budget"))
+            .map_err(|source| StageError::Io { path: dir.join("budget"), source })?;
+        crate::manifest::write_atomic(&path, decided.to_string().as_bytes())
+            .map_err(|source| StageError::Io { path, source })?;
+        return Ok((files, decided));
     }
-    let sizes: serde_json::Map<String, serde_json::Value> =
-        available.iter().map(|(label, _, lines)| (label.clone(), json!(lines.len()))).collect();
-    let n = match config.train.examples_per_arm {
-        ExamplesPerArm::Keyword(BudgetKeyword::All) => None,
-        ExamplesPerArm::Keyword(BudgetKeyword::Min) => available.iter().map(|(_, _, l)| l.len()).min(),
-        ExamplesPerArm::Count(n) => {
-            if let Some((label, _, lines)) = available.iter().find(|(_, _, l)| l.len() < n) {
+    let mut arms = Vec::new();
+    for source in &sources {
+        let Source::Arm(arm) = source else { continue };
+        let path = run_root.join("verify").join(arm.path()).join("train.jsonl");
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| StageError::Io { path: path.clone(), source })?;
+        let mut pairs = Vec::new();
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| StageError::Failed(format!("{}:{}: {e}", path.display(), i + 1)))?;
+            let id = v["id"].as_str().map_or_else(|| format!("line-{}", i + 1), str::to_owned);
+            pairs.push((
+                id,
+                line.to_owned(),
+                v["completion"].as_str().unwrap_or_default().to_owned(),
+                v["agreement"].as_f64(),
+            ));
+        }
+        arms.push((arm.clone(), pairs));
+    }
+    let mut students = serde_json::Map::new();
+    for (student, student_config) in &t.students {
+        // The student's tokenizer counts supervised tokens (needed to match them; reported
+        // either way, so a reader sees when equal examples are unequal tokens).
+        let tokenizer = match trainer::pretrained::tokenizer(&student_config.model_path) {
+            Ok(tok) => Some(tok),
+            Err(e) if t.budget == BudgetUnit::Examples => {
+                tracing::warn!("{student}: no tokenizer to count the budget's tokens ({e})");
+                None
+            }
+            Err(e) => {
                 return Err(StageError::Failed(format!(
-                    "train.examples_per_arm = {n}, but arm {label} has only {} verified examples (arms: {}); \
-                     lower it, or use \"min\" to match the smallest arm",
-                    lines.len(),
-                    serde_json::Value::Object(sizes.clone())
+                    "train.budget = \"tokens\" needs the tokenizer of train.students.{student} ({}): {e}",
+                    student_config.model_path.display()
                 )));
             }
-            Some(n)
-        }
-    };
-    if n == Some(0) {
-        let empty: Vec<&String> =
-            available.iter().filter(|(_, _, l)| l.is_empty()).map(|(label, _, _)| label).collect();
-        return Err(StageError::Failed(format!(
-            "arm(s) {empty:?} have no verified examples, so train.examples_per_arm = \"min\" leaves every arm empty \
-             (arms: {}); generate more problems, loosen verify, or drop the empty arm's strategy",
-            serde_json::Value::Object(sizes)
-        )));
-    }
-    let mut out = Vec::new();
-    for (label, path, lines) in &available {
-        let chosen = match n {
-            Some(n) => nested_subsample(lines, n, config.run.seed),
-            None => lines.iter().map(|(_, l)| l.as_str()).collect(),
         };
-        let file = dir.join("budget").join(path).with_extension("jsonl");
-        if let Some(parent) = file.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|source| StageError::Io { path: parent.to_owned(), source })?;
+        let mut counted: Vec<(&super::arms::Arm, Vec<Pair>)> = Vec::new();
+        for (arm, raw) in &arms {
+            let pairs = raw
+                .iter()
+                .map(|(id, line, completion, agreement)| {
+                    let tokens = match &tokenizer {
+                        Some(tok) => Some(
+                            tok.encode(completion, false)
+                                .map_err(|e| StageError::Failed(format!("{student}: tokenizing {id}: {e}")))?
+                                .len()
+                                + 1,
+                        ),
+                        None => None,
+                    };
+                    Ok(Pair { id: id.clone(), line: line.clone(), tokens, agreement: *agreement })
+                })
+                .collect::<Result<Vec<_>, StageError>>()?;
+            counted.push((arm, pairs));
         }
-        let mut text = chosen.join("\n");
-        if !text.is_empty() {
-            text.push('\n');
+        let mut targets = serde_json::Map::new();
+        let mut per_arm = serde_json::Map::new();
+        for curation in &config.verify.curation {
+            let group: Vec<&(&super::arms::Arm, Vec<Pair>)> =
+                counted.iter().filter(|(a, _)| a.curation == *curation).collect();
+            let sizes = || {
+                serde_json::Value::Object(
+                    group.iter().map(|(a, p)| (a.label(), json!(p.len()))).collect::<serde_json::Map<_, _>>(),
+                )
+            };
+            let total_tokens = |p: &[Pair]| p.iter().map(|x| x.tokens.unwrap_or(0)).sum::<usize>();
+            // The target per arm of this curation: examples, or supervised tokens.
+            let target: Option<usize> = match (t.budget, t.examples_per_arm) {
+                (_, ExamplesPerArm::Keyword(BudgetKeyword::All)) => None,
+                (BudgetUnit::Examples, ExamplesPerArm::Keyword(BudgetKeyword::Min)) => {
+                    group.iter().map(|(_, p)| p.len()).min()
+                }
+                (BudgetUnit::Examples, ExamplesPerArm::Count(n)) => {
+                    if let Some((a, p)) = group.iter().find(|(_, p)| p.len() < n) {
+                        return Err(StageError::Failed(format!(
+                            "train.examples_per_arm = {n}, but arm {} has only {} verified examples (arms: {}); \
+                             lower it, or use \"min\" to match the smallest arm of its curation",
+                            a.label(),
+                            p.len(),
+                            sizes()
+                        )));
+                    }
+                    Some(n)
+                }
+                (BudgetUnit::Tokens, _) => group.iter().map(|(_, p)| total_tokens(p)).min(),
+            };
+            if target == Some(0) {
+                let empty: Vec<String> =
+                    group.iter().filter(|(_, p)| p.is_empty()).map(|(a, _)| a.label()).collect();
+                return Err(StageError::Failed(format!(
+                    "arm(s) {empty:?} have no verified examples, so the {} budget of curation `{}` leaves every arm \
+                     empty (arms: {}); generate more problems, loosen verify, or drop the empty arm's strategy",
+                    t.budget.as_str(),
+                    curation.as_str(),
+                    sizes()
+                )));
+            }
+            targets.insert(curation.as_str().to_owned(), target.map_or(json!("all"), |n| json!(n)));
+            for (arm, pairs) in group {
+                let mut runs = serde_json::Map::new();
+                for &seed in &seeds {
+                    let chosen: Vec<&Pair> = match (target, t.budget) {
+                        (None, _) => pairs.iter().collect(),
+                        (Some(n), BudgetUnit::Examples) => nested(pairs, seed, |taken, _| taken < n),
+                        (Some(tokens), BudgetUnit::Tokens) => nested(pairs, seed, |_, sum| sum <= tokens),
+                    };
+                    let file =
+                        dir.join("budget").join(student).join(arm.path()).join(format!("seed-{seed}.jsonl"));
+                    if let Some(parent) = file.parent() {
+                        std::fs::create_dir_all(parent)
+                            .map_err(|source| StageError::Io { path: parent.to_owned(), source })?;
+                    }
+                    let mut text: String =
+                        chosen.iter().map(|p| p.line.as_str()).collect::<Vec<_>>().join("\n");
+                    if !text.is_empty() {
+                        text.push('\n');
+                    }
+                    crate::manifest::write_atomic(&file, text.as_bytes())
+                        .map_err(|source| StageError::Io { path: file.clone(), source })?;
+                    files.insert((student.clone(), arm.label(), seed), file);
+                    let n = chosen.len().max(1) as f64;
+                    let tokens: Option<usize> =
+                        tokenizer.as_ref().map(|_| chosen.iter().map(|p| p.tokens.unwrap_or(0)).sum());
+                    let agreements: Vec<f64> = chosen.iter().filter_map(|p| p.agreement).collect();
+                    runs.insert(
+                        seed.to_string(),
+                        json!({
+                            "examples": chosen.len(),
+                            "supervised_tokens": tokens,
+                            "mean_solution_tokens": tokens.map(|x| x as f64 / n),
+                            "mean_agreement": (!agreements.is_empty())
+                                .then(|| agreements.iter().sum::<f64>() / agreements.len() as f64),
+                        }),
+                    );
+                }
+                per_arm.insert(
+                    arm.label(),
+                    json!({
+                        "available": { "examples": pairs.len(),
+                                       "supervised_tokens": tokenizer.as_ref().map(|_| total_tokens(pairs)) },
+                        "seeds": runs,
+                    }),
+                );
+            }
         }
-        crate::manifest::write_atomic(&file, text.as_bytes())
-            .map_err(|source| StageError::Io { path: file.clone(), source })?;
-        out.push((label.clone(), file));
+        students.insert(student.clone(), json!({ "targets": targets, "arms": per_arm }));
     }
     let decided = json!({
-        "examples_per_arm": n.map_or(json!("all"), |n| json!(n)),
-        "rule": config.train.examples_per_arm,
-        "available": sizes,
+        "unit": t.budget.as_str(),
+        "rule": t.examples_per_arm,
+        "matched_within": "curation",
+        "drawn_per_seed": true,
+        "students": students,
     });
     let path = dir.join("budget").join("budget.json");
     crate::manifest::write_atomic(&path, serde_json::to_string_pretty(&decided).expect("json").as_bytes())
         .map_err(|source| StageError::Io { path, source })?;
-    Ok((out, decided))
+    Ok((files, decided))
 }
 
-/// The `n` lines of smallest `(seed, id)` hash, in their original order: the same seed gives
-/// the same choice, and a larger `n` contains a smaller one.
-pub fn nested_subsample(lines: &[(String, String)], n: usize, seed: u64) -> Vec<&str> {
-    let mut ranked: Vec<(u64, usize)> = lines
+/// The pairs ranked by the `(seed, id)` hash, taken while `keep(taken, tokens so far incl.
+/// this one)` holds, in their original order: nested in the budget, the same for the same seed.
+fn nested(pairs: &[Pair], seed: u64, keep: impl Fn(usize, usize) -> bool) -> Vec<&Pair> {
+    let mut ranked: Vec<(u64, usize)> = pairs
         .iter()
         .enumerate()
-        .map(|(i, (id, _))| (crate::seeds::text_key(&format!("{seed}:{id}")), i))
+        .map(|(i, p)| (crate::seeds::text_key(&format!("{seed}:{}", p.id)), i))
         .collect();
     ranked.sort_unstable();
-    let mut keep: Vec<usize> = ranked.into_iter().take(n).map(|(_, i)| i).collect();
-    keep.sort_unstable();
-    keep.into_iter().map(|i| lines[i].1.as_str()).collect()
+    let (mut chosen, mut tokens) = (Vec::new(), 0usize);
+    for (_, i) in ranked {
+        tokens += pairs[i].tokens.unwrap_or(0);
+        if !keep(chosen.len(), tokens) {
+            break;
+        }
+        chosen.push(i);
+    }
+    chosen.sort_unstable();
+    chosen.into_iter().map(|i| &pairs[i]).collect()
 }
 
 impl Stage for Train {
@@ -217,15 +343,16 @@ impl Stage for Train {
         let mut output = StageOutput::default();
         let (data, decided) = budget(config, ctx.run_dir.root(), &ctx.dir)?;
         output.counts.insert("budget".into(), decided);
-        // The arms' subsamples (a custom file is the user's, outside the run).
-        for (_, file) in data.iter().filter(|(_, f)| f.starts_with(&ctx.dir)) {
+        // The runs' subsamples (a custom file is the user's, outside the run).
+        for file in data.values().filter(|f| f.starts_with(&ctx.dir)) {
             output.outputs.push(file.clone());
         }
+        output.outputs.push(ctx.dir.join("budget").join("budget.json"));
         for (student, student_config) in &t.students {
             for run in super::arms::training_runs(config) {
                 let label = run.label();
-                let source = run.source.label();
-                let data_path = &data.iter().find(|(l, _)| *l == source).expect("every source is budgeted").1;
+                let key = (student.clone(), run.source.label(), run.seed);
+                let data_path = data.get(&key).expect("every run is budgeted");
                 let dir = ctx.dir.join(student).join(&label);
                 let opts = TrainOptions { seed: run.seed, ..opts.clone() };
                 let run = Run { student, label: &label, model_path: &student_config.model_path, data_path };
@@ -279,7 +406,7 @@ impl Run<'_> {
         // replaced at the same path starts over) and code.
         let outputs_only = TrainOptions { log_every: 0, checkpoint_every: None, ..opts.clone() };
         let identity = json!({ "options": outputs_only, "data_sha256": data_hash, "model_sha256": model_sha256,
-                               "max_seq_len": max_seq_len, "version": VERSION });
+                               "max_seq_len": max_seq_len, "version": RUN_VERSION });
         let identity_path = dir.join("run.json");
         let same = std::fs::read_to_string(&identity_path)
             .ok()
@@ -498,26 +625,48 @@ fn read_pairs(path: &Path) -> Result<(Vec<SftRecord>, String), StageError> {
 
 #[cfg(test)]
 mod tests {
-    use super::nested_subsample;
+    use super::{Pair, nested};
 
-    fn lines(n: usize) -> Vec<(String, String)> {
-        (0..n).map(|i| (format!("p{i}"), format!("{{\"id\": \"p{i}\"}}"))).collect()
+    fn pairs(n: usize) -> Vec<Pair> {
+        (0..n)
+            .map(|i| Pair {
+                id: format!("p{i}"),
+                line: format!("{{\"id\": \"p{i}\"}}"),
+                tokens: Some(10 + i),
+                agreement: None,
+            })
+            .collect()
+    }
+
+    fn lines<'a>(v: &[&'a Pair]) -> Vec<&'a str> {
+        v.iter().map(|p| p.line.as_str()).collect()
     }
 
     #[test]
     fn budget_subsamples_are_seeded_nested_and_in_order() {
-        let all = lines(50);
-        let small = nested_subsample(&all, 10, 42);
-        let large = nested_subsample(&all, 30, 42);
+        let all = pairs(50);
+        let small = lines(&nested(&all, 42, |taken, _| taken < 10));
+        let large = lines(&nested(&all, 42, |taken, _| taken < 30));
         assert_eq!((small.len(), large.len()), (10, 30));
         // Nested: a larger budget contains the smaller one.
         assert!(small.iter().all(|l| large.contains(l)));
         // Seeded: the same choice every time, another under another seed.
-        assert_eq!(small, nested_subsample(&all, 10, 42));
-        assert_ne!(small, nested_subsample(&all, 10, 43));
+        assert_eq!(small, lines(&nested(&all, 42, |taken, _| taken < 10)));
+        assert_ne!(small, lines(&nested(&all, 43, |taken, _| taken < 10)));
         // In the arm's own order, and the whole arm when the budget covers it.
-        let position = |l: &str| all.iter().position(|(_, x)| x == l).unwrap();
+        let position = |l: &str| all.iter().position(|p| p.line == l).unwrap();
         assert!(large.windows(2).all(|w| position(w[0]) < position(w[1])));
-        assert_eq!(nested_subsample(&all, 50, 1).len(), 50);
+        assert_eq!(nested(&all, 1, |taken, _| taken < 50).len(), 50);
+    }
+
+    #[test]
+    fn a_token_budget_takes_pairs_until_the_tokens_are_spent() {
+        let all = pairs(50);
+        let chosen = nested(&all, 7, |_, tokens| tokens <= 300);
+        let spent: usize = chosen.iter().map(|p| p.tokens.unwrap()).sum();
+        assert!(spent <= 300 && spent > 300 - 60, "{spent}");
+        // Nested under a larger token budget.
+        let more = lines(&nested(&all, 7, |_, tokens| tokens <= 600));
+        assert!(lines(&chosen).iter().all(|l| more.contains(l)));
     }
 }

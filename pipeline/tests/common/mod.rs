@@ -53,3 +53,26 @@ pub fn question(n: u64) -> String {
         ASKS[(n / 7 % 5) as usize]
     )
 }
+
+/// Every comparison's decision agrees with its adjusted p and with its interval.
+pub fn assert_one_rule(report: &serde_json::Value) {
+    let alpha = report["method"]["alpha"].as_f64().unwrap();
+    let comparisons = report["comparisons"].as_array().unwrap();
+    assert!(!comparisons.is_empty());
+    for c in comparisons {
+        let resolved = c["resolved"].as_bool().unwrap();
+        match c["p_adjusted"].as_f64() {
+            Some(q) => {
+                assert_eq!(resolved, q < alpha, "{c}");
+                let lo = c["interval"][0].as_f64().unwrap();
+                let hi = c["interval"][1].as_f64().unwrap();
+                assert_eq!(resolved, lo > 0.0 || hi < 0.0, "{c}");
+                assert!(hi > lo, "zero width: {c}");
+                assert!(c["p"].as_f64().unwrap() <= q + 1e-15, "{c}");
+                assert!(["primary", "exploratory"].contains(&c["family"].as_str().unwrap()));
+                assert!(c["method"].as_str().is_some_and(|m| !m.is_empty()));
+            }
+            None => assert!(!resolved && c["interval"].is_null(), "{c}"),
+        }
+    }
+}

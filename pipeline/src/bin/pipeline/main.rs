@@ -231,6 +231,10 @@ fn validate(args: &ConfigArgs) -> anyhow::Result<()> {
     );
     let students: Vec<&str> = c.train.students.keys().map(String::as_str).collect();
     println!("  students   {}", if students.is_empty() { "(none)".into() } else { students.join(", ") });
+    // What the primary comparisons can detect, from report.power's assumptions.
+    for (i, line) in pipeline::stages::report::power::describe(c).iter().enumerate() {
+        println!("  {}  {line}", if i == 0 { "power    " } else { "         " });
+    }
     // The memory plan of each student at the longest rows the config allows: a run that
     // cannot fit fails here, before any call is paid for.
     let t = &c.train;

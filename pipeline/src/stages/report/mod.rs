@@ -1,26 +1,29 @@
-//! The report stage: `report/report.json` and `report/report.md` from the run's records and
-//! manifests. It answers "does data from strategy X beat Direct (and no fine-tuning), by how
-//! much, and how sure are we?":
+//! The report stage: `report/report.json` (a [`doc::ReportDoc`]) and `report/report.md`,
+//! rendered from it. It answers "does data from strategy X beat Direct (and no fine-tuning), by
+//! how much, and how sure are we?", with one decision rule per comparison:
 //!
-//! 1. The headline: each strategy against Direct on the same items and problems: diversity on
-//!    *all generated items* (the paper's measure; dedup would erase the collapse it shows) and
-//!    on the kept ones, and accuracy per curation, each difference with its interval and
-//!    "resolved" or "not resolved".
-//! 2. Per student, the paper's Table 4 layout (baseline and every arm, strategy × curation):
-//!    accuracy per benchmark and on average with 95% bootstrap intervals over problems and
-//!    training seeds, the spread over seeds, the paired difference to the baseline and to
-//!    Direct of the same curation (interval and exact McNemar p).
-//! 3. The data: the funnel per strategy (generated, degenerate, deduplicated, decontaminated,
-//!    verified per curation, trained on after budget matching), diversity with intervals,
-//!    tokens and calls per verified problem; wall time per stage.
-//!
-//! The statistics are in [`stats`].
+//! - accuracy differences: a paired score-type test whose variance counts the problems and the
+//!   training runs (seeds as a random effect, pooled over the student's arms), its interval
+//!   the inversion of the same test ([`inference`]);
+//! - diversity differences: bootstrap standard errors over generation conversations and a
+//!   normal reference (the dedup stage resamples);
+//! - families: the primary comparisons (`report.primary`, by default each strategy against
+//!   Direct on the benchmark average) under Holm, every other comparison exploratory under
+//!   Benjamini-Hochberg ([`multiplicity`]). "resolved" means the adjusted p-value is below
+//!   `alpha = 1 - report.confidence`, and the interval shown is the one at the level that
+//!   agrees with that decision.
 
+pub mod data;
+pub mod doc;
+pub mod inference;
+pub mod markdown;
+pub mod multiplicity;
 pub mod plots;
-pub mod stats;
+pub mod power;
+#[cfg(test)]
+mod simulation;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -29,39 +32,22 @@ use super::arms::{Source, seeds, sources};
 use super::evaluate::EvalRecord;
 use super::jsonl::read_jsonl;
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
-use crate::config::Config;
+use crate::config::{Config, PrimaryComparison};
 use crate::manifest::Manifest;
-use crate::seeds::{mix, text_key};
-use stats::{Interval, McNemar, Outcomes};
+use doc::{
+    Accuracy, Comparison, Family, FamilyName, Headline, Kind, ReportDoc, Row, Seeds, Summary,
+    TrainingVarianceNote, Variance,
+};
+use inference::{Outcomes, PairedTest, Trained, TrainingVariance, weights};
+use multiplicity::Adjustment;
 
 pub struct Report;
 
-fn read_manifest(root: &Path, stage: &str) -> Option<Manifest> {
+/// This stage's version: 4 since one decision rule, families and seeds as a random effect.
+pub const VERSION: u32 = 4;
+
+pub(crate) fn read_manifest(root: &Path, stage: &str) -> Option<Manifest> {
     Manifest::read(&root.join(stage).join("manifest.json")).ok().flatten()
-}
-
-fn pct(x: f64) -> String {
-    format!("{:.1}", 100.0 * x)
-}
-
-fn signed(x: f64) -> String {
-    format!("{:+.1}", 100.0 * x)
-}
-
-fn interval_pct(i: &Interval) -> String {
-    format!("{} [{}, {}]", pct(i.value), pct(i.ci[0]), pct(i.ci[1]))
-}
-
-fn diff_pct(i: &Interval) -> String {
-    format!("{} [{}, {}]", signed(i.value), signed(i.ci[0]), signed(i.ci[1]))
-}
-
-fn verdict(i: &Interval) -> &'static str {
-    if i.resolved() { "resolved" } else { "not resolved" }
-}
-
-fn p_value(p: f64) -> String {
-    if p < 0.001 { "<0.001".to_owned() } else { format!("{p:.3}") }
 }
 
 /// Outcomes of one evaluation target folder, per benchmark, in the order of `ids`.
@@ -117,71 +103,104 @@ fn by_benchmark(per_seed: Vec<Vec<Vec<bool>>>) -> Outcomes {
     (0..benchmarks).map(|k| per_seed.iter().map(|s| s[k].clone()).collect()).collect()
 }
 
-/// A comparison of two models on the same problems.
-struct Comparison {
-    per: Vec<Interval>,
-    average: Interval,
-    mcnemar: Vec<McNemar>,
-    mcnemar_average: McNemar,
-}
-
-impl Comparison {
-    fn new(a: &Outcomes, b: &Outcomes, config: &Config, key: &str) -> Self {
-        let r = &config.report;
-        let (per, average) =
-            stats::paired(a, b, r.bootstrap_samples, r.confidence, mix(config.run.seed, text_key(key)));
-        let (mcnemar, mcnemar_average) = stats::mcnemar(a, b);
-        Self { per, average, mcnemar, mcnemar_average }
-    }
-
-    fn json(&self, benchmarks: &[&str], against: &str) -> Value {
-        let cell = |i: &Interval, m: &McNemar| {
-            json!({ "difference": i.value, "ci": i.ci, "resolved": i.resolved(), "mcnemar_p": m.p,
-                    "only_this_right": m.a_only, "only_other_right": m.b_only })
-        };
-        let mut m = serde_json::Map::new();
-        m.insert("against".into(), json!(against));
-        for ((b, i), mc) in benchmarks.iter().zip(&self.per).zip(&self.mcnemar) {
-            m.insert((*b).to_owned(), cell(i, mc));
-        }
-        m.insert("average".into(), cell(&self.average, &self.mcnemar_average));
-        Value::Object(m)
-    }
-
-    fn cell(&self) -> String {
-        format!(
-            "{} ({}, p={})",
-            diff_pct(&self.average),
-            verdict(&self.average),
-            p_value(self.mcnemar_average.p)
-        )
-    }
-}
-
-/// One row of a student's table.
-struct Row {
+/// One evaluated model of a student: the baseline or a source's runs.
+struct Target {
     label: String,
     source: Option<Source>,
-    outcomes: Outcomes,
-    per: Vec<Interval>,
-    average: Interval,
     seeds: Vec<u64>,
-    seed_spread: Option<f64>,
+    outcomes: Outcomes,
 }
 
-/// Standard deviation over seeds of the average accuracy (None with one seed).
-fn seed_spread(outcomes: &Outcomes) -> Option<f64> {
-    let seeds = outcomes.first().map_or(0, Vec::len);
-    if seeds < 2 {
-        return None;
+/// A comparison before multiplicity: its record (decision fields still empty) and its test.
+struct Pending {
+    record: Comparison,
+    test: Tested,
+}
+
+enum Tested {
+    Accuracy(PairedTest),
+    /// A difference with a bootstrap standard error, normal reference.
+    Normal {
+        estimate: f64,
+        se: f64,
+    },
+    /// No test possible; the record's note says why.
+    Untestable,
+}
+
+impl Tested {
+    fn p(&self) -> Option<f64> {
+        match self {
+            Tested::Accuracy(t) => Some(t.p()),
+            Tested::Normal { estimate, se } => Some(inference::two_sided_p(estimate / se, f64::INFINITY)),
+            Tested::Untestable => None,
+        }
     }
-    let avgs: Vec<f64> = (0..seeds)
-        .map(|s| {
-            outcomes.iter().map(|b| stats::accuracy(&b[s..=s])).sum::<f64>() / outcomes.len().max(1) as f64
+
+    fn interval(&self, alpha: f64) -> Option<[f64; 2]> {
+        match self {
+            Tested::Accuracy(t) => Some(t.interval(alpha)),
+            Tested::Normal { estimate, se } => {
+                let q = inference::critical(alpha, f64::INFINITY);
+                Some([estimate - q * se, estimate + q * se])
+            }
+            Tested::Untestable => None,
+        }
+    }
+}
+
+/// A statistic: one benchmark (its index) or the average.
+type Stat = Option<usize>;
+
+fn stat_name(stat: Stat, benchmarks: &[&str]) -> String {
+    stat.map_or(PrimaryComparison::AVERAGE.to_owned(), |k| benchmarks[k].to_owned())
+}
+
+pub fn accuracy_id(student: &str, arm: &str, against: &str, benchmark: &str) -> String {
+    format!("{student}: {arm} - {against}, {benchmark}")
+}
+
+fn diversity_id(measure: &str, items: &str, arm: &str) -> String {
+    format!("diversity: {measure} ({items} items), {arm} - direct")
+}
+
+/// The primary comparisons of one student as `(arm, against, benchmark)`: the config's, or the
+/// default (each arm against Direct of its curation on the average; against the baseline when
+/// the run has no Direct).
+pub fn primary_keys(config: &Config, student: &str) -> Vec<(String, String, String)> {
+    let average = PrimaryComparison::AVERAGE.to_owned();
+    let r = &config.report;
+    if !r.primary.is_empty() {
+        return r
+            .primary
+            .iter()
+            .filter(|p| p.student.as_deref().is_none_or(|s| s == student))
+            .map(|p| {
+                let against = p.against.clone().unwrap_or_else(|| {
+                    let curation = p.arm.rsplit_once('/').map_or("", |(_, c)| c);
+                    format!("direct/{curation}")
+                });
+                (p.arm.clone(), against, p.benchmark.clone())
+            })
+            .collect();
+    }
+    let sources = sources(config);
+    let has_direct = sources.iter().any(|s| matches!(s, Source::Arm(a) if a.origin.is_direct()));
+    sources
+        .iter()
+        .filter_map(|s| match s {
+            Source::Arm(a) if has_direct && !a.origin.is_direct() => {
+                Some((a.label(), format!("direct/{}", a.curation.as_str()), average.clone()))
+            }
+            Source::Arm(a) if !has_direct && config.evaluate.baseline => {
+                Some((a.label(), "baseline".to_owned(), average.clone()))
+            }
+            Source::Custom(_) if config.evaluate.baseline => {
+                Some((s.label(), "baseline".to_owned(), average.clone()))
+            }
+            _ => None,
         })
-        .collect();
-    let mean = avgs.iter().sum::<f64>() / seeds as f64;
-    Some((avgs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (seeds - 1) as f64).sqrt())
+        .collect()
 }
 
 impl Stage for Report {
@@ -198,7 +217,7 @@ impl Stage for Report {
     }
 
     fn version(&self) -> u32 {
-        3
+        VERSION
     }
 
     fn config_slice(&self, id: crate::identity::Identify<'_>) -> Result<Value, StageError> {
@@ -214,173 +233,156 @@ impl Stage for Report {
         let config = ctx.config;
         let root = ctx.run_dir.root();
         let r = &config.report;
+        let alpha = r.alpha();
         let benchmarks: Vec<&str> = config.evaluate.benchmarks.iter().map(|b| b.as_str()).collect();
         let train_seeds = seeds(config);
         let dedup = read_manifest(root, "dedup");
 
-        // Every student's rows and comparisons.
-        let mut student_tables: Vec<StudentTable> = Vec::new();
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut students = BTreeMap::new();
+        let mut training_included = false;
         for student in config.train.students.keys() {
-            let eval_dir = root.join("evaluate").join(student);
-            let mut targets: Vec<(String, Option<Source>, Vec<std::path::PathBuf>)> = Vec::new();
-            if config.evaluate.baseline {
-                targets.push(("baseline".into(), None, vec![eval_dir.join("baseline")]));
-            }
-            for source in sources(config) {
-                let dirs = train_seeds
-                    .iter()
-                    .map(|s| eval_dir.join(source.label()).join(format!("seed-{s}")))
-                    .collect();
-                targets.push((source.label(), Some(source), dirs));
-            }
-            let Some(first) = targets.first().and_then(|t| t.2.first()) else { continue };
-            let ids = problem_ids(first, &benchmarks)?;
+            let Some(targets) = load_student(config, root, student, &benchmarks, &train_seeds)? else {
+                continue;
+            };
+            let trained: Vec<&Outcomes> =
+                targets.iter().filter(|t| t.source.is_some()).map(|t| &t.outcomes).collect();
+            let stats: Vec<Stat> = (0..benchmarks.len()).map(Some).chain(std::iter::once(None)).collect();
+            let training: BTreeMap<Stat, Option<TrainingVariance>> = stats
+                .iter()
+                .map(|&s| (s, TrainingVariance::pooled(&trained, &weights(benchmarks.len(), s))))
+                .collect();
+            training_included |= training.values().any(Option::is_some);
             let mut rows = Vec::new();
-            for (label, source, dirs) in targets {
-                let per_seed =
-                    dirs.iter().map(|d| load_target(d, &benchmarks, &ids)).collect::<Result<Vec<_>, _>>()?;
-                let outcomes = by_benchmark(per_seed);
-                let key = format!("{student}/{label}");
-                let (per, average) = stats::estimate(
-                    &outcomes,
-                    r.bootstrap_samples,
-                    r.confidence,
-                    mix(config.run.seed, text_key(&key)),
-                );
-                let seeds_used = if source.is_some() { train_seeds.clone() } else { Vec::new() };
-                rows.push(Row {
-                    label,
-                    source,
-                    seed_spread: seed_spread(&outcomes),
-                    outcomes,
-                    per,
-                    average,
-                    seeds: seeds_used,
-                });
+            for t in &targets {
+                rows.push(row(t, &benchmarks, &training, r.confidence));
             }
-            let mut comparisons = BTreeMap::new();
-            for row in rows.iter().filter(|r| r.source.is_some()) {
-                let vs_baseline = rows.iter().find(|b| b.label == "baseline").map(|b| {
-                    Comparison::new(
-                        &row.outcomes,
-                        &b.outcomes,
-                        config,
-                        &format!("{student}/{}-baseline", row.label),
-                    )
-                });
-                let vs_direct = match &row.source {
-                    Some(Source::Arm(arm)) if !arm.origin.is_direct() => rows
-                        .iter()
-                        .find(|d| matches!(&d.source, Some(Source::Arm(a)) if a.origin.is_direct() && a.curation == arm.curation))
-                        .map(|d| Comparison::new(&row.outcomes, &d.outcomes, config, &format!("{student}/{}-{}", row.label, d.label))),
-                    _ => None,
+            // The comparisons: each arm against the baseline and against Direct of its
+            // curation, per benchmark and on average; then primary ones not among those.
+            let mut keys: Vec<(String, String, Stat)> = Vec::new();
+            for t in targets.iter().filter(|t| t.source.is_some()) {
+                if targets.iter().any(|b| b.label == "baseline") {
+                    keys.extend(stats.iter().map(|&s| (t.label.clone(), "baseline".to_owned(), s)));
+                }
+                if let Some(Source::Arm(arm)) = &t.source
+                    && !arm.origin.is_direct()
+                {
+                    let direct = format!("direct/{}", arm.curation.as_str());
+                    if targets.iter().any(|d| d.label == direct) {
+                        keys.extend(stats.iter().map(|&s| (t.label.clone(), direct.clone(), s)));
+                    }
+                }
+            }
+            let primary = primary_keys(config, student);
+            for (arm, against, benchmark) in &primary {
+                let stat = benchmarks.iter().position(|b| b == benchmark);
+                if !keys.iter().any(|(a, b, s)| a == arm && b == against && *s == stat) {
+                    keys.push((arm.clone(), against.clone(), stat));
+                }
+            }
+            for (arm, against, stat) in keys {
+                let find = |label: &str| targets.iter().find(|t| t.label == label);
+                let (Some(a), Some(b)) = (find(&arm), find(&against)) else {
+                    return Err(StageError::Failed(format!(
+                        "report.primary: {student} has no evaluated model `{}`; rerun evaluate or fix the key",
+                        if find(&arm).is_none() { &arm } else { &against }
+                    )));
                 };
-                comparisons.insert(row.label.clone(), (vs_baseline, vs_direct));
+                let benchmark = stat_name(stat, &benchmarks);
+                let family = if primary.iter().any(|(x, y, z)| *x == arm && *y == against && *z == benchmark)
+                {
+                    FamilyName::Primary
+                } else {
+                    FamilyName::Exploratory
+                };
+                pending.push(accuracy_comparison(
+                    student,
+                    a,
+                    b,
+                    stat,
+                    &benchmarks,
+                    training[&stat].as_ref(),
+                    family,
+                ));
             }
-            student_tables.push((student.clone(), rows, comparisons));
+            for row in &mut rows {
+                if row.strategy.is_none() && row.data == "baseline" {
+                    continue;
+                }
+                let id = |against: &str| accuracy_id(student, &row.data, against, PrimaryComparison::AVERAGE);
+                let exists = |id: &str| pending.iter().any(|p| p.record.id == id);
+                row.vs_baseline = Some(id("baseline")).filter(|i| exists(i));
+                row.vs_direct = row
+                    .curation
+                    .as_ref()
+                    .map(|c| id(&format!("direct/{c}")))
+                    .filter(|i| exists(i) && row.strategy.as_deref() != Some("direct"));
+            }
+            students.insert(student.clone(), rows);
         }
 
-        let mut md = format!("# Report: run `{}`\n\n", config.run.name);
-        let headline = headline(config, dedup.as_ref(), &student_tables, &benchmarks, &mut md);
+        let headline = headline(config, dedup.as_ref(), &benchmarks, &mut pending);
+        let (method, summary) = decide(config, &mut pending, training_included);
+        let power: Vec<doc::Power> = pending
+            .iter()
+            .filter(|p| p.record.family == FamilyName::Primary)
+            .filter_map(|p| match &p.test {
+                Tested::Accuracy(t) => {
+                    Some(power::observed(&p.record, t, method.primary.size, alpha, r.power.power))
+                }
+                _ => None,
+            })
+            .collect();
+        let comparisons: Vec<Comparison> = pending.into_iter().map(|p| p.record).collect();
 
-        // The accuracy tables.
-        let mut students = serde_json::Map::new();
-        for (student, rows, comparisons) in &student_tables {
-            let _ = writeln!(md, "## Accuracy: student `{student}`\n");
-            let header: Vec<String> = benchmarks.iter().map(|b| format!("{b} (%)")).collect();
-            let _ = writeln!(
-                md,
-                "| data | {} | average (%) | seed spread | vs baseline (avg, points) | vs direct (avg, points) |",
-                header.join(" | ")
-            );
-            let _ = writeln!(md, "|---|{}---:|---:|---|---|", "---:|".repeat(benchmarks.len()));
-            let mut json_rows = Vec::new();
-            for row in rows {
-                let cells: Vec<String> = row
-                    .per
-                    .iter()
-                    .zip(&row.outcomes)
-                    .map(|(e, o)| format!("{} (n={})", interval_pct(e), o.first().map_or(0, Vec::len)))
-                    .collect();
-                let (vs_b, vs_d) =
-                    comparisons.get(&row.label).map_or((None, None), |(b, d)| (b.as_ref(), d.as_ref()));
-                let _ = writeln!(
-                    md,
-                    "| {} | {} | {} | {} | {} | {} |",
-                    row.label,
-                    cells.join(" | "),
-                    interval_pct(&row.average),
-                    row.seed_spread.map_or("-".to_owned(), |s| format!(
-                        "±{} ({} seeds)",
-                        pct(s),
-                        row.seeds.len()
-                    )),
-                    vs_b.map_or("".to_owned(), Comparison::cell),
-                    vs_d.map_or("".to_owned(), Comparison::cell),
-                );
-                let (strategy, curation) = match &row.source {
-                    Some(Source::Arm(a)) => (json!(a.origin.as_str()), json!(a.curation.as_str())),
-                    _ => (Value::Null, Value::Null),
-                };
-                json_rows.push(json!({
-                    "data": row.label,
-                    "strategy": strategy,
-                    "curation": curation,
-                    "seeds": row.seeds,
-                    "benchmarks": benchmarks.iter().zip(&row.per).zip(&row.outcomes).map(|((b, e), o)| (b.to_string(), json!({"accuracy": e.value, "ci": e.ci, "n": o.first().map_or(0, Vec::len)}))).collect::<serde_json::Map<_, _>>(),
-                    "average": {"accuracy": row.average.value, "ci": row.average.ci},
-                    "seed_spread": row.seed_spread,
-                    "vs_baseline": vs_b.map(|c| c.json(&benchmarks, "baseline")),
-                    "vs_direct": vs_d.map(|c| c.json(&benchmarks, "direct")),
-                }));
-            }
-            let _ = writeln!(
-                md,
-                "\nAccuracy in %, greedy decoding, answers read with `evaluate.extraction = \"{}\"`; [low, high] is the {:.0}% percentile bootstrap interval ({} resamples of the problems and of the training seeds); n is the number of problems. Differences are paired (the same problems for both models, the same resample in each replicate), in points, with the exact McNemar p-value (pooled over benchmarks for the average; with several seeds the largest over seed-matched runs). \"not resolved\": the interval contains 0, so this run cannot tell the sign of the difference.\n",
-                serde_json::to_value(config.evaluate.extraction)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                100.0 * r.confidence,
-                r.bootstrap_samples
-            );
-            students.insert(student.clone(), Value::Array(json_rows));
-        }
-
-        let funnel = if config.train.data.is_none() {
-            data_tables(config, root, &mut md)
-        } else {
-            serde_json::Map::new()
-        };
-        let mut times = serde_json::Map::new();
-        let _ = writeln!(md, "## Wall time per stage\n\n| stage | seconds |\n|---|---:|");
+        let funnel = if config.train.data.is_none() { data::funnel(config, root) } else { BTreeMap::new() };
+        let budget =
+            read_manifest(root, "train").and_then(|m| m.counts.get("budget").cloned()).unwrap_or(Value::Null);
+        let mut wall_seconds = BTreeMap::new();
         for stage in StageName::FLOW.iter().filter(|&&s| s != StageName::Report) {
             if let Some(m) = read_manifest(root, stage.as_str()) {
-                let _ = writeln!(md, "| {} | {:.1} |", stage.as_str(), m.wall_seconds);
-                times.insert(stage.as_str().to_owned(), json!(m.wall_seconds));
+                wall_seconds.insert(stage.as_str().to_owned(), m.wall_seconds);
             }
         }
-        let budget = read_manifest(root, "train").and_then(|m| m.counts.get("budget").cloned());
-        let report = json!({ "run": config.run.name, "headline": headline, "students": students, "data": funnel,
-                             "budget": budget, "wall_seconds": times,
-                             "bootstrap": {"samples": r.bootstrap_samples, "confidence": r.confidence,
-                                           "over": "problems and training seeds"},
-                             "extraction": config.evaluate.extraction, "train_seeds": train_seeds });
+        let mut doc = ReportDoc {
+            run: config.run.name.clone(),
+            benchmarks: benchmarks.iter().map(|b| (*b).to_owned()).collect(),
+            curations: config.verify.curation.iter().map(|c| c.as_str().to_owned()).collect(),
+            method,
+            summary,
+            comparisons,
+            headline,
+            students,
+            power,
+            training_data: data::training_data(
+                &budget,
+                read_manifest(root, "evaluate").as_ref(),
+                r.confidence,
+            ),
+            data: funnel,
+            budget,
+            wall_seconds,
+            extraction: serde_json::to_value(config.evaluate.extraction).unwrap_or(Value::Null),
+            train_seeds,
+            plots: Vec::new(),
+        };
+
         let dir = &ctx.dir;
         std::fs::create_dir_all(dir).map_err(|source| StageError::Io { path: dir.clone(), source })?;
         let mut output = StageOutput::default();
         if r.plots {
-            let files = plots::draw_all(&report, &benchmarks, dir).map_err(StageError::Failed)?;
-            let _ = writeln!(md, "\n## Plots\n");
-            for file in files.iter().filter(|f| f.extension().is_some_and(|x| x == "png")) {
-                let name = file.file_name().expect("a file").to_string_lossy();
-                let _ = writeln!(md, "![{name}]({name})");
-            }
-            let _ = writeln!(md, "\n(each also as SVG beside it)");
+            let value = serde_json::to_value(&doc).expect("the report serializes");
+            let files = plots::draw_all(&value, &benchmarks, dir).map_err(StageError::Failed)?;
+            doc.plots = files
+                .iter()
+                .filter(|f| f.extension().is_some_and(|x| x == "png"))
+                .map(|f| f.file_name().expect("a file").to_string_lossy().into_owned())
+                .collect();
             output.outputs.extend(files);
         }
+        let md = markdown::render(&doc);
         for (name, text) in
-            [("report.json", serde_json::to_string_pretty(&report).expect("JSON") + "\n"), ("report.md", md)]
+            [("report.json", serde_json::to_string_pretty(&doc).expect("JSON") + "\n"), ("report.md", md)]
         {
             let path = dir.join(name);
             crate::manifest::write_atomic(&path, text.as_bytes())
@@ -392,267 +394,307 @@ impl Stage for Report {
     }
 }
 
-type StudentTable = (String, Vec<Row>, BTreeMap<String, (Option<Comparison>, Option<Comparison>)>);
+/// The baseline and every source's runs of a student, on the same problems; `None` when
+/// nothing is evaluated for it.
+fn load_student(
+    config: &Config,
+    root: &Path,
+    student: &str,
+    benchmarks: &[&str],
+    train_seeds: &[u64],
+) -> Result<Option<Vec<Target>>, StageError> {
+    let eval_dir = root.join("evaluate").join(student);
+    // (label, source, seeds) and the folder of each run.
+    let mut dirs: Vec<(Target, Vec<std::path::PathBuf>)> = Vec::new();
+    let target = |label: String, source: Option<Source>, seeds: Vec<u64>| Target {
+        label,
+        source,
+        seeds,
+        outcomes: Vec::new(),
+    };
+    if config.evaluate.baseline {
+        dirs.push((target("baseline".into(), None, Vec::new()), vec![eval_dir.join("baseline")]));
+    }
+    for source in sources(config) {
+        let d = train_seeds.iter().map(|s| eval_dir.join(source.label()).join(format!("seed-{s}"))).collect();
+        dirs.push((target(source.label(), Some(source), train_seeds.to_vec()), d));
+    }
+    let Some(first) = dirs.first().and_then(|t| t.1.first()) else { return Ok(None) };
+    let ids = problem_ids(first, benchmarks)?;
+    let mut targets = Vec::new();
+    for (mut t, folders) in dirs {
+        let per_seed =
+            folders.iter().map(|d| load_target(d, benchmarks, &ids)).collect::<Result<Vec<_>, _>>()?;
+        t.outcomes = by_benchmark(per_seed);
+        targets.push(t);
+    }
+    Ok(Some(targets))
+}
 
-/// Diversity measures shown in the headline and the data table, with their labels.
-const MEASURES: [(&str, &str); 3] = [
+fn row(
+    t: &Target,
+    benchmarks: &[&str],
+    training: &BTreeMap<Stat, Option<TrainingVariance>>,
+    confidence: f64,
+) -> Row {
+    let trained = t.source.is_some();
+    let n = |k: usize| t.outcomes[k].first().map_or(0, Vec::len);
+    let acc = |stat: Stat| {
+        let c = weights(benchmarks.len(), stat);
+        let e = inference::estimate(&t.outcomes, &c, training[&stat].as_ref(), trained, confidence);
+        let problems = stat.map_or_else(|| (0..benchmarks.len()).map(n).sum(), n);
+        Accuracy { accuracy: e.value, ci: e.ci, n: problems }
+    };
+    let (strategy, curation) = match &t.source {
+        Some(Source::Arm(a)) => (Some(a.origin.as_str().to_owned()), Some(a.curation.as_str().to_owned())),
+        _ => (None, None),
+    };
+    Row {
+        data: t.label.clone(),
+        strategy,
+        curation,
+        seeds: t.seeds.clone(),
+        benchmarks: benchmarks.iter().enumerate().map(|(k, b)| ((*b).to_owned(), acc(Some(k)))).collect(),
+        average: acc(None),
+        seed_spread: inference::run_spread(&t.outcomes, &weights(benchmarks.len(), None)),
+        vs_baseline: None,
+        vs_direct: None,
+    }
+}
+
+const ACCURACY_METHOD: &str = "paired score test (McNemar-type, problems and training runs)";
+
+fn accuracy_comparison(
+    student: &str,
+    a: &Target,
+    b: &Target,
+    stat: Stat,
+    benchmarks: &[&str],
+    training: Option<&TrainingVariance>,
+    family: FamilyName,
+) -> Pending {
+    let c = weights(benchmarks.len(), stat);
+    let trained = Trained { a: a.source.is_some(), b: b.source.is_some() };
+    let test = PairedTest::new(&a.outcomes, &b.outcomes, &c, training, trained);
+    let benchmark = stat_name(stat, benchmarks);
+    let ks: Vec<usize> = stat.map_or_else(|| (0..benchmarks.len()).collect(), |k| vec![k]);
+    let n =
+        ks.iter().map(|&k| (benchmarks[k].to_owned(), a.outcomes[k].first().map_or(0, Vec::len))).collect();
+    let one_run =
+        a.outcomes.first().is_none_or(|x| x.len() == 1) && b.outcomes.first().is_none_or(|x| x.len() == 1);
+    let discordant = one_run.then(|| {
+        ks.iter()
+            .map(|&k| {
+                let (x, y) = inference::discordant(&a.outcomes, &b.outcomes, k);
+                (benchmarks[k].to_owned(), [x, y])
+            })
+            .collect()
+    });
+    let discordance = ks
+        .iter()
+        .map(|&k| {
+            let (x, y) = inference::discordant(&a.outcomes, &b.outcomes, k);
+            (x + y) as f64 / a.outcomes[k].first().map_or(1, Vec::len).max(1) as f64
+        })
+        .sum::<f64>()
+        / ks.len().max(1) as f64;
+    let curation = match &a.source {
+        Some(Source::Arm(arm)) => Some(arm.curation.as_str().to_owned()),
+        _ => None,
+    };
+    let record = Comparison {
+        id: accuracy_id(student, &a.label, &b.label, &benchmark),
+        kind: Kind::Accuracy,
+        student: Some(student.to_owned()),
+        arm: a.label.clone(),
+        against: b.label.clone(),
+        curation,
+        measure: "accuracy".into(),
+        benchmark: Some(benchmark),
+        items: None,
+        family,
+        estimate: test.estimate,
+        interval: None,
+        interval_confidence: None,
+        interval_unadjusted: None,
+        p: Some(test.p()),
+        p_adjusted: None,
+        adjustment: adjustment(family),
+        resolved: false,
+        method: ACCURACY_METHOD.into(),
+        df: test.df.is_finite().then_some(test.df),
+        n,
+        seeds: Some(Seeds { arm: a.seeds.clone(), against: b.seeds.clone() }),
+        training_variance: if test.training_included {
+            TrainingVarianceNote::Included
+        } else {
+            TrainingVarianceNote::NotEstimable
+        },
+        variance: Some(Variance { problems: test.problem_variance(), training: test.training_variance }),
+        discordance: Some(discordance),
+        discordant,
+        note: None,
+    };
+    Pending { record, test: Tested::Accuracy(test) }
+}
+
+fn adjustment(family: FamilyName) -> Adjustment {
+    match family {
+        FamilyName::Primary => Adjustment::Holm,
+        FamilyName::Exploratory => Adjustment::BenjaminiHochberg,
+    }
+}
+
+/// Diversity measures compared in the headline, with their labels.
+pub const MEASURES: [(&str, &str); 3] = [
     ("semantic", "semantic diversity"),
     ("rouge_l", "pairwise ROUGE-L (%, lower = more diverse)"),
     ("distinct_2", "distinct-2 (%)"),
 ];
 
-fn measured(v: &Value) -> Option<Interval> {
-    Some(Interval { value: v["value"].as_f64()?, ci: [v["ci"][0].as_f64()?, v["ci"][1].as_f64()?] })
-}
-
-fn plain(i: &Interval) -> String {
-    format!("{:.1} [{:.1}, {:.1}]", i.value, i.ci[0], i.ci[1])
-}
-
-fn plain_diff(i: &Interval) -> String {
-    format!("{:+.1} [{:+.1}, {:+.1}]", i.value, i.ci[0], i.ci[1])
-}
-
-/// The first table: every strategy against Direct, diversity then accuracy, and a plain
-/// statement of what this run can and cannot resolve.
+/// Each strategy against Direct: its diversity comparisons (added to `pending`) and the ids of
+/// its accuracy comparisons.
 fn headline(
     config: &Config,
     dedup: Option<&Manifest>,
-    tables: &[StudentTable],
     benchmarks: &[&str],
-    md: &mut String,
-) -> Value {
-    let strategies = crate::stages::arms::origins(config);
-    if config.train.data.is_some() || !strategies.iter().any(|s| s.is_direct()) || strategies.len() < 2 {
-        let _ = writeln!(
-            md,
-            "(No strategy-vs-Direct comparison: the run does not generate with `direct` and another strategy.)\n"
-        );
-        return Value::Null;
+    pending: &mut Vec<Pending>,
+) -> Vec<Headline> {
+    let origins = crate::stages::arms::origins(config);
+    if config.train.data.is_some() || !origins.iter().any(|s| s.is_direct()) || origins.len() < 2 {
+        return Vec::new();
     }
+    let metric = |origin: &str| {
+        dedup.and_then(|m| m.metrics.get(&format!("diversity/{origin}"))).cloned().unwrap_or(Value::Null)
+    };
+    let direct = metric("direct");
     let mut out = Vec::new();
-    for strategy in strategies.iter().filter(|s| !s.is_direct()) {
-        let s = strategy.as_str();
-        let _ = writeln!(md, "## `{s}` vs `direct`, on the same problems\n");
-        let _ = writeln!(md, "| measure | {s} | direct | difference [95% interval] | |");
-        let _ = writeln!(md, "|---|---:|---:|---:|---|");
-        let metric = |strategy: &str| {
-            dedup
-                .and_then(|m| m.metrics.get(&format!("diversity/{strategy}")))
-                .cloned()
-                .unwrap_or(Value::Null)
-        };
-        let (mine, direct) = (metric(s), metric("direct"));
-        let diffs = dedup
-            .and_then(|m| m.metrics.get(&format!("diversity_vs_direct/{s}")))
-            .cloned()
-            .unwrap_or(Value::Null);
-        let (mut resolved, mut unresolved) = (Vec::new(), Vec::new());
-        let mut rows = Vec::new();
+    for origin in origins.iter().filter(|s| !s.is_direct()) {
+        let s = origin.as_str();
+        let mine = metric(s);
+        let mut diversity = Vec::new();
         for set in ["all", "kept"] {
-            for (key, name) in MEASURES {
-                let (Some(a), Some(b), Some(d)) =
-                    (measured(&mine[set][key]), measured(&direct[set][key]), measured(&diffs[set][key]))
-                else {
-                    continue;
+            for (key, _) in MEASURES {
+                let (a, b) = (&mine[set][key], &direct[set][key]);
+                let (Some(va), Some(vb)) = (a["value"].as_f64(), b["value"].as_f64()) else { continue };
+                let id = diversity_id(key, set, s);
+                let items = |v: &Value| v["n"].as_u64().unwrap_or(0) as usize;
+                let se = match (a["se"].as_f64(), b["se"].as_f64()) {
+                    (Some(x), Some(y)) => Some((x * x + y * y).sqrt()),
+                    _ => None,
                 };
-                let what = format!("{name}, {} items", if set == "all" { "all generated" } else { "kept" });
-                let n =
-                    (mine[set][key]["n"].as_u64().unwrap_or(0), direct[set][key]["n"].as_u64().unwrap_or(0));
-                let _ = writeln!(
-                    md,
-                    "| {what} (n={}/{}) | {} | {} | {} | {} |",
-                    n.0,
-                    n.1,
-                    plain(&a),
-                    plain(&b),
-                    plain_diff(&d),
-                    verdict(&d)
-                );
-                if d.resolved() {
-                    resolved.push(format!("{what} ({})", plain_diff(&d)))
-                } else {
-                    unresolved.push(what.clone())
-                }
-                rows.push(json!({ "measure": key, "items": set, "strategy": a, "direct": b, "difference": d, "resolved": d.resolved(), "n": [n.0, n.1] }));
+                let (test, note) = match se {
+                    Some(se) if se > 0.0 && se.is_finite() => (Tested::Normal { estimate: va - vb, se }, None),
+                    Some(_) => (Tested::Untestable, Some("no variation across bootstrap resamples".to_owned())),
+                    None => (
+                        Tested::Untestable,
+                        Some("n/a: fewer than two generation conversations on a side (or a dedup manifest from before standard errors: rerun dedup)".to_owned()),
+                    ),
+                };
+                pending.push(Pending {
+                    record: Comparison {
+                        id: id.clone(),
+                        kind: Kind::Diversity,
+                        student: None,
+                        arm: s.to_owned(),
+                        against: "direct".into(),
+                        curation: None,
+                        measure: key.to_owned(),
+                        benchmark: None,
+                        items: Some(set.to_owned()),
+                        family: FamilyName::Exploratory,
+                        estimate: va - vb,
+                        interval: None,
+                        interval_confidence: None,
+                        interval_unadjusted: None,
+                        p: test.p(),
+                        p_adjusted: None,
+                        adjustment: Adjustment::BenjaminiHochberg,
+                        resolved: false,
+                        method: "bootstrap standard error over generation conversations, normal reference"
+                            .into(),
+                        df: None,
+                        n: [("arm".to_owned(), items(a)), ("against".to_owned(), items(b))]
+                            .into_iter()
+                            .collect(),
+                        seeds: None,
+                        training_variance: TrainingVarianceNote::NotApplicable,
+                        variance: se.map(|se| Variance { problems: se * se, training: 0.0 }),
+                        discordance: None,
+                        discordant: None,
+                        note,
+                    },
+                    test,
+                });
+                diversity.push(id);
             }
         }
         let mut accuracy = Vec::new();
-        for (student, table_rows, comparisons) in tables {
-            for &curation in &config.verify.curation {
-                let label = format!("{s}/{}", curation.as_str());
-                let Some((_, Some(c))) = comparisons.get(&label) else { continue };
-                let find = |l: &str| table_rows.iter().find(|r| r.label == l);
-                let (Some(a), Some(d)) = (find(&label), find(&format!("direct/{}", curation.as_str())))
-                else {
-                    continue;
-                };
-                for (k, b) in benchmarks
-                    .iter()
-                    .enumerate()
-                    .map(|(k, b)| (Some(k), *b))
-                    .chain(std::iter::once((None, "average")))
-                {
-                    let (ia, id, diff, p) = match k {
-                        Some(k) => (a.per[k], d.per[k], c.per[k], c.mcnemar[k].p),
-                        None => (a.average, d.average, c.average, c.mcnemar_average.p),
-                    };
-                    let what = format!("accuracy `{student}`, {} data, {b}", curation.as_str());
-                    let _ = writeln!(
-                        md,
-                        "| {what} (%) | {} | {} | {} (McNemar p={}) | {} |",
-                        interval_pct(&ia),
-                        interval_pct(&id),
-                        diff_pct(&diff),
-                        p_value(p),
-                        verdict(&diff)
-                    );
-                    if diff.resolved() {
-                        resolved.push(format!("{what} ({} points)", diff_pct(&diff)))
-                    } else {
-                        unresolved.push(what)
+        for student in config.train.students.keys() {
+            for curation in &config.verify.curation {
+                let arm = format!("{s}/{}", curation.as_str());
+                let against = format!("direct/{}", curation.as_str());
+                for b in benchmarks.iter().copied().chain(std::iter::once(PrimaryComparison::AVERAGE)) {
+                    let id = accuracy_id(student, &arm, &against, b);
+                    if pending.iter().any(|p| p.record.id == id) {
+                        accuracy.push(id);
                     }
-                    accuracy.push(json!({ "student": student, "curation": curation.as_str(), "benchmark": b,
-                                          "strategy": ia, "direct": id, "difference": diff, "mcnemar_p": p, "resolved": diff.resolved() }));
                 }
             }
         }
-        let _ = writeln!(
-            md,
-            "\nDiversity is measured on every item the generator produced (what the paper measures: dedup would erase the collapse) and on the items dedup kept; its intervals resample the items (pairs of an item with its own copy left out). Accuracy differences are paired over the same benchmark problems. \"not resolved\": the interval contains 0.\n"
-        );
-        let _ = writeln!(
-            md,
-            "**Resolved at {:.0}%:** {}.\n",
-            100.0 * config.report.confidence,
-            if resolved.is_empty() { "nothing".to_owned() } else { resolved.join("; ") }
-        );
-        let _ = writeln!(
-            md,
-            "**Not resolved at this size:** {}.\n",
-            if unresolved.is_empty() { "nothing".to_owned() } else { unresolved.join("; ") }
-        );
-        out.push(json!({ "strategy": s, "against": "direct", "diversity": rows, "accuracy": accuracy,
-                          "resolved": resolved, "not_resolved": unresolved }));
+        out.push(Headline { strategy: s.to_owned(), diversity, accuracy });
     }
-    Value::Array(out)
+    out
 }
 
-/// The funnel and diversity per strategy.
-fn data_tables(config: &Config, root: &Path, md: &mut String) -> serde_json::Map<String, Value> {
-    let (g, s, d, v, t) = (
-        read_manifest(root, "generate"),
-        read_manifest(root, "solve"),
-        read_manifest(root, "dedup"),
-        read_manifest(root, "verify"),
-        read_manifest(root, "train"),
-    );
-    let trained = t
-        .as_ref()
-        .and_then(|m| m.counts.get("budget"))
-        .map(|b| b["examples_per_arm"].clone())
-        .unwrap_or(Value::Null);
-    let curations: Vec<&str> = config.verify.curation.iter().map(|c| c.as_str()).collect();
-    let _ = writeln!(md, "## Data per strategy\n");
-    let verified_cols: Vec<String> = curations.iter().map(|c| format!("verified ({c})")).collect();
-    let _ = writeln!(
-        md,
-        "| strategy | generated | degenerate | after dedup | after decontamination | {} | trained on per arm | calls / verified | tokens / verified |",
-        verified_cols.join(" | ")
-    );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|{}---:|---:|---:|", "---:|".repeat(curations.len()));
-    let mut funnel = serde_json::Map::new();
-    for strategy in &crate::stages::arms::origins(config) {
-        let label = strategy.as_str();
-        let count = |m: &Option<Manifest>, key: &str, what: &str| {
-            m.as_ref()
-                .and_then(|m| m.counts.get(key))
-                .and_then(|c| c.get(what))
-                .cloned()
-                .unwrap_or(Value::Null)
-        };
-        let generated = count(&g, label, "kept").as_u64().unwrap_or(0);
-        let dropped = count(&d, label, "dropped");
-        let removed =
-            |keys: &[&str]| keys.iter().filter_map(|k| dropped.get(*k).and_then(Value::as_u64)).sum::<u64>();
-        let input = count(&d, label, "input").as_u64().unwrap_or(0);
-        let after_dedup = input.saturating_sub(removed(&["degenerate", "exact", "near"]));
-        let after_decontam = count(&d, label, "kept").as_u64().unwrap_or(0);
-        let degenerate = count(&d, label, "degenerate");
-        let verified: Vec<(String, u64)> = curations
-            .iter()
-            .map(|c| ((*c).to_owned(), count(&v, &format!("{label}/{c}"), "kept").as_u64().unwrap_or(0)))
+/// Holm over the primary family, Benjamini-Hochberg over the exploratory one; fills every
+/// record's adjusted p, decision and interval.
+fn decide(config: &Config, pending: &mut [Pending], training_included: bool) -> (doc::Method, Summary) {
+    let r = &config.report;
+    let alpha = r.alpha();
+    let mut families = Vec::new();
+    for family in [FamilyName::Primary, FamilyName::Exploratory] {
+        let members: Vec<usize> = (0..pending.len())
+            .filter(|&i| pending[i].record.family == family && pending[i].test.p().is_some())
             .collect();
-        let calls = ["calls_sent", "calls_cached"]
-            .iter()
-            .map(|k| count(&g, label, k).as_u64().unwrap_or(0) + count(&s, label, k).as_u64().unwrap_or(0))
-            .sum::<u64>();
-        let tokens = count(&g, label, "completion_tokens").as_u64().unwrap_or(0)
-            + count(&s, label, "completion_tokens").as_u64().unwrap_or(0);
-        let denominator = verified.last().map_or(0, |x| x.1);
-        let per_verified = |x: u64| {
-            if denominator == 0 { "-".to_owned() } else { format!("{:.1}", x as f64 / denominator as f64) }
-        };
-        let share = degenerate["share"].as_f64();
-        let _ = writeln!(
-            md,
-            "| {label} | {generated} | {} | {after_dedup} | {after_decontam} | {} | {} | {} | {} |",
-            share.map_or("-".to_owned(), |x| format!("{}% ({})", pct(x), degenerate["total"])),
-            verified.iter().map(|x| x.1.to_string()).collect::<Vec<_>>().join(" | "),
-            trained,
-            per_verified(calls),
-            per_verified(tokens)
-        );
-        let diversity = d
-            .as_ref()
-            .and_then(|m| m.metrics.get(&format!("diversity/{label}")))
-            .cloned()
-            .unwrap_or(Value::Null);
-        funnel.insert(label.to_owned(), json!({
-            "generated": generated, "degenerate": degenerate, "after_dedup": after_dedup,
-            "after_decontamination": after_decontam,
-            "verified": verified.iter().map(|(c, n)| (c.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
-            "trained_per_arm": trained, "diversity": diversity, "calls": calls, "completion_tokens": tokens,
-        }));
-    }
-    let _ = writeln!(
-        md,
-        "\ndegenerate: items that are not problems (too short, markup, template placeholders, repetition loops), as a share of everything generated; the curated arm drops them, the paper arm keeps them. Calls and tokens (completion) of generation and solving per verified problem ({}).\n",
-        curations.last().copied().unwrap_or("curated")
-    );
-    let _ = writeln!(md, "### Diversity per strategy\n");
-    let _ = writeln!(
-        md,
-        "| strategy | items | {} |",
-        MEASURES.iter().map(|m| m.1).collect::<Vec<_>>().join(" | ")
-    );
-    let _ = writeln!(md, "|---|---|{}", "---:|".repeat(MEASURES.len()));
-    for (label, f) in &funnel {
-        for set in ["all", "kept"] {
-            let cells: Vec<String> = MEASURES
-                .iter()
-                .map(|(k, _)| measured(&f["diversity"][set][*k]).map_or("-".to_owned(), |i| plain(&i)))
-                .collect();
-            let n = f["diversity"][set]["distinct_1"]["n"].as_u64().unwrap_or(0);
-            let _ = writeln!(
-                md,
-                "| {label} | {} ({n}) | {} |",
-                if set == "all" { "all generated" } else { "kept" },
-                cells.join(" | ")
-            );
+        let p: Vec<f64> = members.iter().map(|&i| pending[i].test.p().expect("tested")).collect();
+        let decisions = multiplicity::adjust(&p, alpha, adjustment(family));
+        for (&i, d) in members.iter().zip(&decisions) {
+            let x = &mut pending[i];
+            x.record.p_adjusted = Some(d.p_adjusted);
+            x.record.resolved = d.resolved;
+            x.record.interval = x.test.interval(d.interval_alpha);
+            x.record.interval_confidence = Some(1.0 - d.interval_alpha);
+            x.record.interval_unadjusted = x.test.interval(alpha);
         }
-    }
-    let source = funnel
-        .values()
-        .find_map(|v| v["diversity"]["semantic_source"].as_str())
-        .map_or("semantic: not measured (dedup.embeddings.provider = \"none\")".to_owned(), |s| {
-            format!("semantic: the paper's 100 x mean(1 - max(cos, 0)) over pairs, embeddings from {s}")
+        families.push(Family {
+            adjustment: adjustment(family),
+            size: members.len(),
+            resolved: decisions.iter().filter(|d| d.resolved).count(),
+            chosen_by: match family {
+                FamilyName::Primary if r.primary.is_empty() => {
+                    "default: each strategy against Direct of its curation on the benchmark average".into()
+                }
+                FamilyName::Primary => "report.primary".into(),
+                FamilyName::Exploratory => "every other comparison shown".into(),
+            },
         });
-    let _ = writeln!(
-        md,
-        "\n[low, high]: {:.0}% bootstrap interval over items. {source}; ROUGE-L and semantic over the first {} items of a set.\n",
-        100.0 * config.report.confidence,
-        funnel.values().find_map(|v| v["diversity"]["pairwise_over_first"].as_u64()).unwrap_or(0)
-    );
-    funnel
+    }
+    let exploratory = families.pop().expect("two families");
+    let primary = families.pop().expect("two families");
+    let ids = |resolved: bool| {
+        pending
+            .iter()
+            .filter(|x| x.record.family == FamilyName::Primary && x.record.resolved == resolved)
+            .map(|x| x.record.id.clone())
+            .collect()
+    };
+    let summary = Summary {
+        resolved: ids(true),
+        not_resolved: ids(false),
+        exploratory_looked_at: exploratory.size,
+        exploratory_resolved: exploratory.resolved,
+    };
+    let method = markdown::method(config, primary, exploratory, training_included);
+    (method, summary)
 }
