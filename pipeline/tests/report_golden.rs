@@ -232,6 +232,22 @@ fn the_report_on_fixed_inputs_matches_the_golden_file() {
     assert!(at("## `vs_multi` vs `direct`") < at("## Accuracy"));
     assert!(md.contains("![accuracy_tiny.png](accuracy_tiny.png)"), "{md}");
 
+    // Counting each comparison's own arms' seeds instead: the same rule holds, with fewer
+    // degrees of freedom, and the report says which way it counted.
+    let mut own = config.clone();
+    own.report.training_variance = pipeline::config::TrainingVarianceMode::PerComparison;
+    let ctx_own = StageContext { config: &own, dir: root.join("report-own"), ..ctx };
+    Report.run(&ctx_own).unwrap();
+    let other: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("report-own/report.json")).unwrap()).unwrap();
+    common::assert_one_rule(&other);
+    let find_own =
+        |id: &str| other["comparisons"].as_array().unwrap().iter().find(|c| c["id"] == id).cloned().unwrap();
+    let own_primary = find_own("tiny: vs_multi/curated - direct/curated, average");
+    assert_eq!(own_primary["training_variance"], "included");
+    assert!(own_primary["df"].as_f64().unwrap() <= primary["df"].as_f64().unwrap() + 1e-6, "{own_primary}");
+    assert!(other["method"]["text"].as_str().unwrap().contains("two compared arms' own seeds"));
+
     // Both figures, in both formats, are among the stage's outputs.
     let names: Vec<String> =
         output.outputs.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();

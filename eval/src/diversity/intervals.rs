@@ -5,9 +5,11 @@
 //! call, the turns of a multi-turn conversation) are not independent, so each replicate
 //! resamples whole clusters with replacement. distinct-n is a mean over items, so a replicate
 //! is the ratio of the drawn clusters' sums to their item counts. ROUGE-L and semantic
-//! diversity are means over *pairs of different items* (U-statistics): a replicate weighs pair
-//! (i, j) by the multiplicities of their clusters and leaves out the pairs of an item with its
-//! own copies, which would otherwise pull every replicate towards "identical". The quadratic
+//! diversity are means over *pairs of different items* (U-statistics): a replicate weighs a
+//! pair across two clusters by the product of their multiplicities and a pair inside one
+//! cluster by the cluster's multiplicity, and leaves out the pairs between two copies of one
+//! cluster (and so of an item with its own copy), which would otherwise pull every replicate
+//! towards "alike" (replicate means then match the value; see the tests). The quadratic
 //! measures use a seeded random subset of whole clusters of at most `max_pairwise` items.
 //! Fewer than two clusters give a value but no interval and no standard error.
 //!
@@ -91,21 +93,54 @@ fn replicates(r: Resampling, clusters: usize, salt: u64, f: impl Fn(&[f64]) -> f
         .collect()
 }
 
-/// Mean of `pair[i][j]` (i < j) weighted by the multiplicities of i's and j's clusters.
-fn pair_mean(pair: &[Vec<f64>], cluster: &[usize], w: &[f64]) -> f64 {
-    let (mut sum, mut weight) = (0.0, 0.0);
-    for i in 0..pair.len() {
-        let wi = w[cluster[i]];
-        if wi == 0.0 {
-            continue;
+/// Sums and counts of the pair values between clusters: `[a][b]` (a <= b) over the pairs of
+/// different items with one in `a` and one in `b`. A replicate then costs clusters^2, not
+/// items^2 (VS-Multi's conversations hold ~15 items each).
+struct ClusterPairs {
+    sums: Vec<Vec<f64>>,
+    counts: Vec<Vec<f64>>,
+    /// `g / (g - 1)`: two different clusters are drawn together `(g - 1) / g` times on average
+    /// (a multinomial of g draws over g clusters), a cluster once; this keeps every pair's
+    /// expected weight at 1, so replicates centre on the value.
+    across: f64,
+}
+
+impl ClusterPairs {
+    fn new(pair: &[Vec<f64>], cluster: &[usize], g: usize) -> Self {
+        let (mut sums, mut counts) = (vec![vec![0.0; g]; g], vec![vec![0.0; g]; g]);
+        for i in 0..pair.len() {
+            for j in i + 1..pair.len() {
+                let (a, b) = (cluster[i].min(cluster[j]), cluster[i].max(cluster[j]));
+                sums[a][b] += pair[i][j];
+                counts[a][b] += 1.0;
+            }
         }
-        for j in i + 1..pair.len() {
-            let ww = wi * w[cluster[j]];
-            sum += ww * pair[i][j];
-            weight += ww;
-        }
+        Self { sums, counts, across: if g > 1 { g as f64 / (g - 1) as f64 } else { 1.0 } }
     }
-    if weight == 0.0 { f64::NAN } else { sum / weight }
+
+    /// The mean over every pair of different items.
+    fn value(&self) -> f64 {
+        let total = |m: &[Vec<f64>]| m.iter().flatten().sum::<f64>();
+        let count = total(&self.counts);
+        if count == 0.0 { f64::NAN } else { total(&self.sums) / count }
+    }
+
+    /// The mean pair value of a replicate that drew cluster `a` `w[a]` times. Pairs across two
+    /// clusters count `w[a] w[b] g/(g-1)` times; pairs inside a cluster count once per drawn copy
+    /// (`w[a]`). A pair between two copies of one cluster is left out: it would be a pair of
+    /// different draws scored with a within-conversation similarity, pulling replicates towards
+    /// "alike" (and an item is never paired with its own copy).
+    fn mean(&self, w: &[f64]) -> f64 {
+        let (mut sum, mut weight) = (0.0, 0.0);
+        for (a, &wa) in w.iter().enumerate().filter(|(_, wa)| **wa != 0.0) {
+            for (b, &wb) in w.iter().enumerate().skip(a).filter(|(_, wb)| **wb != 0.0) {
+                let ww = if a == b { wa } else { self.across * wa * wb };
+                sum += ww * self.sums[a][b];
+                weight += ww * self.counts[a][b];
+            }
+        }
+        if weight == 0.0 { f64::NAN } else { sum / weight }
+    }
 }
 
 fn upper(items: &[usize], f: impl Fn(usize, usize) -> f64) -> Vec<Vec<f64>> {
@@ -210,8 +245,9 @@ fn pairwise(
     r: Resampling,
     salt: u64,
 ) -> Measure {
-    let value = pair_mean(pair, cluster, &vec![1.0; g]);
-    let reps = replicates(r, g, salt, |w| pair_mean(pair, cluster, w));
+    let pairs = ClusterPairs::new(pair, cluster, g);
+    let value = pairs.value();
+    let reps = replicates(r, g, salt, |w| pairs.mean(w));
     (name, value, reps, pair.len(), g)
 }
 
@@ -274,8 +310,9 @@ mod tests {
         let labels = own(20);
         let e = estimate(&texts, &refs(&labels), Some(&vec![vec![1.0, 0.0]; 20]), R);
         assert_eq!(get(&e, "rouge_l").value, 100.0);
-        assert_eq!(get(&e, "rouge_l").ci, Some([100.0, 100.0]));
-        assert_eq!(get(&e, "rouge_l").se, Some(0.0));
+        let [lo, hi] = get(&e, "rouge_l").ci.unwrap();
+        assert!((lo - 100.0).abs() < 1e-9 && (hi - 100.0).abs() < 1e-9);
+        assert!(get(&e, "rouge_l").se.unwrap() < 1e-9);
         assert_eq!(get(&e, "semantic").value, 0.0);
     }
 
@@ -306,21 +343,66 @@ mod tests {
 
     #[test]
     fn resampling_whole_clusters_widens_the_interval_of_correlated_items() {
-        // 20 conversations of 5 near-identical items each, conversations unlike each other.
+        // 20 conversations of 5 items; how repetitive an item is depends on its conversation.
         let texts: Vec<String> = (0..100)
             .map(|i| {
                 let c = i / 5;
-                format!("topic{c} alpha{c} beta{c} gamma{c} delta{c} item {}", i % 5)
+                format!("{} end{i} fin{i}", format!("w{c} ").repeat(c % 5 + 1))
             })
             .collect();
         let t: Vec<&str> = texts.iter().map(String::as_str).collect();
         let by_conversation: Vec<String> = (0..100).map(|i| format!("c{}", i / 5)).collect();
         let items = own(100);
-        let clustered = get(&estimate(&t, &refs(&by_conversation), None, R), "rouge_l");
-        let independent = get(&estimate(&t, &refs(&items), None, R), "rouge_l");
-        assert_eq!(clustered.value, independent.value);
+        // distinct-n is a mean over items: the items of one conversation move together.
+        let clustered = get(&estimate(&t, &refs(&by_conversation), None, R), "distinct_1");
+        let independent = get(&estimate(&t, &refs(&items), None, R), "distinct_1");
+        assert!((clustered.value - independent.value).abs() < 1e-9);
         assert_eq!(clustered.clusters, 20);
         assert!(clustered.se.unwrap() > 1.5 * independent.se.unwrap(), "{clustered:?} {independent:?}");
+    }
+
+    #[test]
+    fn cluster_sums_weigh_pairs_as_the_items_would() {
+        // Item-level definition: pair (i, j), i < j, weighted w_c(i) w_c(j) across clusters and
+        // w_c(i) inside one.
+        let n = 9;
+        let cluster = [0, 0, 1, 2, 2, 2, 3, 1, 0];
+        let pair: Vec<Vec<f64>> =
+            (0..n).map(|i| (0..n).map(|j| ((i * 7 + j * 3) % 11) as f64).collect()).collect();
+        let pairs = ClusterPairs::new(&pair, &cluster, 4);
+        for w in [[1.0, 1.0, 1.0, 1.0], [2.0, 0.0, 1.0, 1.0], [0.0, 3.0, 0.0, 1.0], [4.0, 0.0, 0.0, 0.0]] {
+            let (mut sum, mut weight) = (0.0, 0.0);
+            for i in 0..n {
+                for j in i + 1..n {
+                    // g = 4 clusters: across-cluster pairs get 4/3.
+                    let ww = if cluster[i] == cluster[j] {
+                        w[cluster[i]]
+                    } else {
+                        4.0 / 3.0 * w[cluster[i]] * w[cluster[j]]
+                    };
+                    sum += ww * pair[i][j];
+                    weight += ww;
+                }
+            }
+            assert!((pairs.mean(&w) - sum / weight).abs() < 1e-12, "{w:?}");
+        }
+    }
+
+    #[test]
+    fn replicates_of_clustered_pairs_centre_on_the_value() {
+        // 26 conversations of 15 items: alike inside a conversation (similarity 35), less across
+        // (20). Replicates must not drift towards the within-conversation similarity.
+        let n = 26 * 15;
+        let cluster: Vec<usize> = (0..n).map(|i| i / 15).collect();
+        let pair: Vec<Vec<f64>> = (0..n)
+            .map(|i| (0..n).map(|j| if cluster[i] == cluster[j] { 35.0 } else { 20.0 }).collect())
+            .collect();
+        let r = Resampling { replicates: 2000, confidence: 0.95, seed: 3, max_pairwise: 400 };
+        let (_, value, reps, _, _) = pairwise("x", &pair, &cluster, 26, r, 1);
+        let mean = reps.iter().sum::<f64>() / reps.len() as f64;
+        assert!((mean - value).abs() < 0.1 * sd(&reps), "value {value}, replicate mean {mean}");
+        let [lo, hi] = percentile(&reps, 0.95);
+        assert!(lo < value && value < hi, "[{lo}, {hi}] around {value}");
     }
 
     #[test]

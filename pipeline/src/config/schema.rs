@@ -808,8 +808,21 @@ pub struct ReportConfig {
     /// benchmark average, for every student (against the baseline when the run has no Direct).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub primary: Vec<PrimaryComparison>,
+    /// How the variance between training runs enters each accuracy comparison: `"pooled"`
+    /// (default: one run-effect variance per student, estimated from all its arms' seeds; it
+    /// assumes the arms vary alike, which the report tests) or `"per_comparison"` (the two
+    /// compared arms' own seeds only: no such assumption, far less power with few seeds).
+    pub training_variance: TrainingVarianceMode,
     /// What `pipeline validate` assumes to say what the run can detect before it runs.
     pub power: PowerConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainingVarianceMode {
+    #[default]
+    Pooled,
+    PerComparison,
 }
 
 impl Default for ReportConfig {
@@ -819,6 +832,7 @@ impl Default for ReportConfig {
             confidence: 0.95,
             plots: true,
             primary: Vec::new(),
+            training_variance: TrainingVarianceMode::Pooled,
             power: PowerConfig::default(),
         }
     }

@@ -98,7 +98,7 @@ pub fn training_data(budget: &Value, evaluate: Option<&Manifest>, confidence: f6
                     .filter(|&(_, n)| n > 0)
                     .map(|(hits, n)| {
                         let outcomes = vec![vec![(0..n).map(|i| i < hits).collect()]];
-                        let e = super::inference::estimate(&outcomes, &[1.0], None, false, confidence);
+                        let e = super::inference::estimate(&outcomes, &[1.0], None, confidence);
                         Accuracy { accuracy: e.value, ci: e.ci, n }
                     }),
             });

@@ -50,8 +50,31 @@ pub struct Method {
     /// Whether the training-run variance is in the accuracy tests (some arm has two seeds).
     pub training_variance: bool,
     pub bootstrap_samples: usize,
+    /// Per student: how much whole training runs vary, and whether the arms vary alike.
+    pub training_runs: Vec<TrainingRuns>,
     /// The paragraph report.md prints.
     pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingRuns {
+    pub student: String,
+    pub mode: crate::config::TrainingVarianceMode,
+    /// Standard deviation of the run effect on the average (pooled over the student's arms),
+    /// and the degrees of freedom it rests on; absent with one run per arm.
+    pub pooled_run_sd: Option<f64>,
+    pub pooled_df: Option<f64>,
+    /// Each arm's own run-effect standard deviation on the average.
+    pub arms: Vec<(String, f64)>,
+    /// Bartlett's test that the arms' between-run variances are equal.
+    pub bartlett: Option<Bartlett>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bartlett {
+    pub statistic: f64,
+    pub df: f64,
+    pub p: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

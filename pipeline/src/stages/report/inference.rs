@@ -145,22 +145,27 @@ fn residual_mean_square(runs: &[Vec<bool>]) -> f64 {
     sum / ((s - 1) * (n - 1)) as f64
 }
 
-/// How much a statistic moves from one training run to the next beyond per-problem noise,
-/// pooled over a student's trained arms (each with its own mean): the method-of-moments
-/// (ANOVA) estimate of a run random effect, assuming every arm of a student varies as much.
+/// How much a statistic moves from one training run to the next beyond per-problem noise: the
+/// method-of-moments (ANOVA) estimate of a run random effect, of one arm or pooled over a
+/// student's arms (each with its own mean; pooling assumes the arms vary alike).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TrainingVariance {
     /// The run effect's variance `sigma_T^2` (0 when the between-run variance does not exceed
     /// what per-problem noise explains).
     pub sigma2: f64,
-    /// The pooled between-run variance of the statistic, per-problem noise included.
+    /// The between-run variance of the statistic, per-problem noise included.
     pub between: f64,
     /// Its degrees of freedom: `sum (S_a - 1)`.
     pub df: f64,
 }
 
 impl TrainingVariance {
-    /// From the arms' outcomes; `None` when no arm has two runs.
+    /// One arm's (`None` with fewer than two runs).
+    pub fn of_arm(arm: &Outcomes, c: &[f64]) -> Option<Self> {
+        Self::pooled(&[arm], c)
+    }
+
+    /// Pooled over the arms; `None` when no arm has two runs.
     pub fn pooled(arms: &[&Outcomes], c: &[f64]) -> Option<Self> {
         let (mut between, mut residual, mut df) = (0.0, 0.0, 0usize);
         for arm in arms {
@@ -188,11 +193,59 @@ impl TrainingVariance {
     }
 }
 
-/// Which sides of a comparison were trained (and so vary from run to run).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Trained {
-    pub a: bool,
-    pub b: bool,
+/// Bartlett's test that the arms' between-run variances are equal (what pooling assumes):
+/// `(statistic, degrees of freedom, p)`; `None` with fewer than two arms of two runs, or a
+/// variance of exactly 0.
+pub fn heterogeneity(arms: &[&Outcomes], c: &[f64]) -> Option<(f64, f64, f64)> {
+    let per: Vec<TrainingVariance> = arms.iter().filter_map(|a| TrainingVariance::of_arm(a, c)).collect();
+    if per.len() < 2 || per.iter().any(|v| v.between <= 0.0) {
+        return None;
+    }
+    let n: f64 = per.iter().map(|v| v.df).sum();
+    let pooled = per.iter().map(|v| v.df * v.between).sum::<f64>() / n;
+    let k = per.len() as f64;
+    let stat = (n * pooled.ln() - per.iter().map(|v| v.df * v.between.ln()).sum::<f64>())
+        / (1.0 + (per.iter().map(|v| 1.0 / v.df).sum::<f64>() - 1.0 / n) / (3.0 * (k - 1.0)));
+    let chi = statrs::distribution::ChiSquared::new(k - 1.0).expect("k >= 2");
+    Some((stat, k - 1.0, chi.sf(stat)))
+}
+
+/// The training part of a comparison's variance, `V_T`, and what its uncertainty contributes
+/// to the Satterthwaite denominator.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrainingTerm {
+    pub variance: f64,
+    /// `sum_j (coefficient_j * between_j)^2 / df_j` over the variance estimates it uses.
+    pub uncertainty: f64,
+}
+
+impl TrainingTerm {
+    /// From the student's pooled run variance: `sigma_T^2 (1/S_A + 1/S_B)` over the trained
+    /// sides (their numbers of runs).
+    pub fn pooled(pooled: &TrainingVariance, trained_runs: &[usize]) -> Option<Self> {
+        let m: f64 = trained_runs.iter().map(|&s| 1.0 / s.max(1) as f64).sum();
+        (m > 0.0).then(|| Self {
+            variance: m * pooled.sigma2,
+            uncertainty: (m * pooled.between).powi(2) / pooled.df,
+        })
+    }
+
+    /// From the two compared arms' own run variances (Welch): `sigma_A^2/S_A + sigma_B^2/S_B`
+    /// over the trained sides; `None` when a trained side has one run.
+    pub fn per_comparison(sides: &[(&Outcomes, bool)], c: &[f64]) -> Option<Self> {
+        let (mut variance, mut uncertainty, mut any) = (0.0, 0.0, false);
+        for (o, trained) in sides {
+            if !trained {
+                continue;
+            }
+            let v = TrainingVariance::of_arm(o, c)?;
+            let s = runs(o) as f64;
+            variance += v.sigma2 / s;
+            uncertainty += (v.between / s).powi(2) / v.df;
+            any = true;
+        }
+        any.then_some(Self { variance, uncertainty })
+    }
 }
 
 /// The test of one paired comparison `A - B` on one statistic.
@@ -210,13 +263,7 @@ pub struct PairedTest {
 }
 
 impl PairedTest {
-    pub fn new(
-        a: &Outcomes,
-        b: &Outcomes,
-        c: &[f64],
-        training: Option<&TrainingVariance>,
-        trained: Trained,
-    ) -> Self {
+    pub fn new(a: &Outcomes, b: &Outcomes, c: &[f64], training: Option<TrainingTerm>) -> Self {
         let mut quad = [0.0; 3];
         let mut estimate = 0.0;
         for (k, &ck) in c.iter().enumerate().filter(|(_, ck)| **ck != 0.0) {
@@ -235,19 +282,16 @@ impl PairedTest {
             quad[1] += w * sum;
             quad[2] += w * (n + 1.0);
         }
-        let m = f64::from(u8::from(trained.a)) / runs(a).max(1) as f64
-            + f64::from(u8::from(trained.b)) / runs(b).max(1) as f64;
         let (training_variance, df) = match training {
-            Some(t) if m > 0.0 => {
-                let v = quad[0] + m * t.sigma2;
-                // The run part's uncertainty is that of the pooled between-run variance (a
+            Some(t) => {
+                let v = quad[0] + t.variance;
+                // The run part's uncertainty is that of the between-run variance (a
                 // truncated-at-zero sigma_T^2 still counts: it is uncertain, not absent).
-                let denom = (m * t.between).powi(2) / t.df;
-                (m * t.sigma2, if denom > 0.0 { v * v / denom } else { f64::INFINITY })
+                (t.variance, if t.uncertainty > 0.0 { v * v / t.uncertainty } else { f64::INFINITY })
             }
-            _ => (0.0, f64::INFINITY),
+            None => (0.0, f64::INFINITY),
         };
-        Self { estimate, quad, training_variance, df, training_included: training.is_some() && m > 0.0 }
+        Self { estimate, quad, training_variance, df, training_included: training.is_some() }
     }
 
     /// `V_P(delta) + V_T`.
@@ -278,23 +322,28 @@ impl PairedTest {
         let qa = 1.0 - q2 * self.quad[2];
         let qb = -2.0 * e + 2.0 * q2 * self.quad[1];
         let qc = e * e - q2 * (self.quad[0] + self.training_variance);
-        let zero_inside = self.z(0.0).powi(2) <= q2;
+        let zero_inside = self.p() >= alpha;
         let clip = |x: f64| x.clamp(-1.0, 1.0);
-        if qa > 0.0 {
+        let roots = if qa > 0.0 {
             // Convex: negative at d = e, so two roots around it.
             let root = (qb * qb - 4.0 * qa * qc).max(0.0).sqrt();
-            let (lo, hi) = ((-qb - root) / (2.0 * qa), (-qb + root) / (2.0 * qa));
-            return [clip(lo), clip(hi)];
-        }
-        // Too few problems for this level (n <~ q^2): the accepted set is unbounded. Report all
-        // of [-1, 1] when 0 is accepted; else the side of the estimate, which excludes 0.
-        if zero_inside || qa == 0.0 {
-            return [-1.0, 1.0];
-        }
-        let root = (qb * qb - 4.0 * qa * qc).max(0.0).sqrt();
-        let (r1, r2) = ((-qb - root) / (2.0 * qa), (-qb + root) / (2.0 * qa));
-        let (lo, hi) = (r1.min(r2), r1.max(r2));
-        if e >= hi { [clip(hi), 1.0] } else { [-1.0, clip(lo)] }
+            [clip((-qb - root) / (2.0 * qa)), clip((-qb + root) / (2.0 * qa))]
+        } else if zero_inside {
+            // Too few problems for this level (n <~ q^2): the accepted set is unbounded; all of
+            // [-1, 1] when 0 is accepted (a superset of what the test accepts there).
+            [-1.0, 1.0]
+        } else {
+            // Else the ray on the estimate's side, which excludes 0 (a line when qa is 0).
+            let bound = if qa == 0.0 {
+                -qc / qb
+            } else {
+                let root = (qb * qb - 4.0 * qa * qc).max(0.0).sqrt();
+                let (r1, r2) = ((-qb - root) / (2.0 * qa), (-qb + root) / (2.0 * qa));
+                if e >= r1.max(r2) { r1.max(r2) } else { r1.min(r2) }
+            };
+            if e >= bound { [clip(bound), 1.0] } else { [-1.0, clip(bound)] }
+        };
+        agree_with_p(roots, e, zero_inside)
     }
 
     /// The smallest true difference this design detects with probability `power` at level
@@ -304,13 +353,28 @@ impl PairedTest {
     }
 }
 
+/// `interval` with 0 inside exactly when `zero_inside` (the p-value is at or above the level):
+/// the roots and the p-value are computed apart, and where the two meet at the level they can
+/// disagree in the last bit; the p-value decides, and the near end moves to 0 (or just past it).
+pub fn agree_with_p([mut lo, mut hi]: [f64; 2], estimate: f64, zero_inside: bool) -> [f64; 2] {
+    match (zero_inside, lo <= 0.0 && 0.0 <= hi) {
+        (true, false) if lo > 0.0 => lo = 0.0,
+        (true, false) => hi = 0.0,
+        (false, true) if estimate >= 0.0 => lo = f64::MIN_POSITIVE,
+        (false, true) => hi = -f64::MIN_POSITIVE,
+        _ => {}
+    }
+    [lo, hi]
+}
+
 /// `(t_{1-alpha/2} + t_power) * sqrt(variance)`.
 pub fn minimum_detectable(variance: f64, df: f64, alpha: f64, power: f64) -> f64 {
     (critical(alpha, df) + quantile(power, df)) * variance.max(0.0).sqrt()
 }
 
 /// One model's statistic with its interval: Wilson's score interval on the effective sample
-/// size (Korn & Graubard's design-effect rule), where the variance counts the problems and,
+/// size (a design-effect adjustment in the spirit of Korn & Graubard 1998, who pair it with
+/// Clopper-Pearson), with a t quantile when training runs add variance; the variance counts the problems and,
 /// for a trained model, the training runs. Never of zero width, also at 0 % and 100 %.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
@@ -318,15 +382,8 @@ pub struct Estimate {
     pub ci: [f64; 2],
 }
 
-pub fn estimate(
-    o: &Outcomes,
-    c: &[f64],
-    training: Option<&TrainingVariance>,
-    trained: bool,
-    confidence: f64,
-) -> Estimate {
+pub fn estimate(o: &Outcomes, c: &[f64], training: Option<TrainingTerm>, confidence: f64) -> Estimate {
     let value = statistic(o, c);
-    let s = runs(o).max(1);
     let mut problem = 0.0;
     // The problems are the sampling units: `1 / sum c_k^2 / n_k` of them (n for one benchmark).
     let mut inverse_size = 0.0;
@@ -338,12 +395,11 @@ pub fn estimate(
         inverse_size += ck * ck / n;
     }
     let (run, df) = match training {
-        Some(t) if trained => {
-            let v = problem + t.sigma2 / s as f64;
-            let denom = (t.between / s as f64).powi(2) / t.df;
-            (t.sigma2 / s as f64, if denom > 0.0 { v * v / denom } else { f64::INFINITY })
+        Some(t) => {
+            let v = problem + t.variance;
+            (t.variance, if t.uncertainty > 0.0 { v * v / t.uncertainty } else { f64::INFINITY })
         }
-        _ => (0.0, f64::INFINITY),
+        None => (0.0, f64::INFINITY),
     };
     let variance = problem + run;
     let cap = if inverse_size > 0.0 { 1.0 / inverse_size } else { 1.0 };

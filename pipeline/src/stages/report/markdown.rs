@@ -16,8 +16,19 @@ fn points(x: f64) -> String {
     format!("{:+.1}", 100.0 * x)
 }
 
-fn p_value(p: f64) -> String {
-    if p < 0.001 { "<0.001".to_owned() } else { format!("{p:.3}") }
+/// A p-value to three decimals, with more where three would print it equal to alpha (a
+/// resolved q = 0.0496 must not read "0.050").
+fn p_value(p: f64, alpha: f64) -> String {
+    if p < 0.001 {
+        return "<0.001".to_owned();
+    }
+    for digits in 3..=8 {
+        let (x, a) = (format!("{p:.digits$}"), format!("{alpha:.digits$}"));
+        if x != a || digits == 8 {
+            return x;
+        }
+    }
+    unreachable!("the loop returns at 8 digits")
 }
 
 /// A difference in its units: accuracy in points, diversity as measured.
@@ -65,14 +76,14 @@ fn verdict(c: &Comparison) -> String {
 }
 
 /// One comparison in a cell: difference, interval, p, adjusted p, decision.
-fn cell(c: &Comparison) -> String {
+fn cell(c: &Comparison, alpha: f64) -> String {
     match (c.p, c.p_adjusted) {
         (Some(p), Some(q)) => format!(
             "{}, p={}, {}={}: {}{}",
             interval(c),
-            p_value(p),
+            p_value(p, alpha),
             adjusted_name(c),
-            p_value(q),
+            p_value(q, alpha),
             verdict(c),
             if c.training_variance == TrainingVarianceNote::NotEstimable { "¹" } else { "" }
         ),
@@ -105,6 +116,7 @@ pub fn render(doc: &ReportDoc) -> String {
     headline(doc, &mut md);
     accuracy_tables(doc, &mut md);
     power(doc, &mut md);
+    training_runs(doc, &mut md);
     training_data(doc, &mut md);
     funnel(doc, &mut md);
     let _ = writeln!(md, "## Wall time per stage\n\n| stage | seconds |\n|---|---:|");
@@ -138,7 +150,7 @@ fn summary(doc: &ReportDoc, md: &mut String) {
         );
         for id in s.resolved.iter().chain(&s.not_resolved) {
             if let Some(c) = find(doc, id) {
-                let _ = writeln!(md, "- `{id}`: {}", cell(c));
+                let _ = writeln!(md, "- `{id}`: {}", cell(c, m.alpha));
             }
         }
         if s.resolved.is_empty() {
@@ -165,12 +177,31 @@ fn summary(doc: &ReportDoc, md: &mut String) {
     if !m.training_variance {
         let _ = writeln!(
             md,
-            "¹ One training run per arm: the variance between training runs cannot be estimated, so no interval or p-value here includes it (train.seeds with three or more seeds lets the report count it).\n"
+            "¹ One training run per arm: the variance between training runs (a good or bad seed moves a whole model) cannot be estimated, so no interval or p-value here includes it, and \"resolved\" is far less safe than stated: in our simulation at the paper's sizes with a seed effect of ~1.5 points, one run per arm calls a single null comparison resolved 25% of the time (README, \"How the rule behaves\"). train.seeds with two or more seeds lets the report count it; three are the least we suggest.\n"
         );
+    }
+    // Pooling the run effect assumes the arms vary alike; say so loudly when they do not.
+    for t in &m.training_runs {
+        if let (crate::config::TrainingVarianceMode::Pooled, Some(b)) = (t.mode, &t.bartlett)
+            && b.p < m.alpha
+        {
+            let _ = writeln!(
+                md,
+                "**Warning (`{}`):** the arms' training runs do not vary alike (Bartlett p = {}): the pooled run effect understates the variance of the most variable arms, and comparisons with them can read resolved too easily. `report.training_variance = \"per_comparison\"` does not assume it (see \"Training runs\" below).\n",
+                t.student,
+                p_value(b.p, m.alpha)
+            );
+        }
     }
 }
 
-pub fn method(config: &Config, primary: Family, exploratory: Family, training_variance: bool) -> Method {
+pub fn method(
+    config: &Config,
+    primary: Family,
+    exploratory: Family,
+    training_variance: bool,
+    training_runs: Vec<super::doc::TrainingRuns>,
+) -> Method {
     let r = &config.report;
     let alpha = r.alpha();
     let seeds = crate::stages::arms::seeds(config).len();
@@ -178,7 +209,8 @@ pub fn method(config: &Config, primary: Family, exploratory: Family, training_va
          paired per-problem variance about d (McNemar's asymptotic statistic for one benchmark and one run, with \
          Agresti & Min's half pseudo-count per discordant cell), V_training the run-to-run variance beyond \
          per-problem noise (a random effect of the training seed, method of moments, pooled over the student's \
-         arms), Student's t with Satterthwaite degrees of freedom"
+         arms or the two compared arms' own: report.training_variance), Student's t with Satterthwaite degrees \
+         of freedom"
         .to_owned();
     let accuracy_interval = "the inversion of the same test (every d it does not reject), at the level that agrees with the decision".to_owned();
     let diversity_test = format!(
@@ -186,8 +218,16 @@ pub fn method(config: &Config, primary: Family, exploratory: Family, training_va
         r.bootstrap_samples
     );
     let seeds_text = if training_variance {
+        let how = match r.training_variance {
+            crate::config::TrainingVarianceMode::Pooled => {
+                "estimated from the seeds of all of the student's arms, assumed alike across arms: Bartlett's test of that is under Training runs, and report.training_variance = \"per_comparison\" drops it"
+            }
+            crate::config::TrainingVarianceMode::PerComparison => {
+                "estimated from the two compared arms' own seeds, report.training_variance = \"per_comparison\": no assumption that the arms vary alike, few degrees of freedom"
+            }
+        };
         format!(
-            "Each arm is trained with {seeds} seeds; a model's accuracy is the mean over its seeds, and the variance counts the problems and the training runs (how much a whole run moves beyond per-problem noise, estimated from the seeds of all of the student's arms, assumed alike across arms)."
+            "Each arm is trained with {seeds} seeds; a model's accuracy is the mean over its seeds, and the variance counts the problems and the training runs (how much a whole run moves beyond per-problem noise, {how})."
         )
     } else {
         "Each arm is trained once (one seed): the variance counts the problems and the per-problem noise between the two models, but not how much a whole training run moves with its seed, which one run cannot show; results flagged ¹ carry that caveat.".to_owned()
@@ -200,11 +240,13 @@ pub fn method(config: &Config, primary: Family, exploratory: Family, training_va
          et al. 2013, with Agresti & Min's half pseudo-count in each discordant cell) plus a training-run term; the \
          reference is Student's t with Satterthwaite degrees of freedom. The interval shown is the set of differences \
          the same test does not reject, so it excludes 0 exactly when the comparison is resolved. {seeds_text} \
-         Single accuracies carry Wilson intervals on the effective number of problems (never of zero width). \
+         Single accuracies carry Wilson intervals on the effective number of problems (a design-effect \
+         adjustment; never of zero width). \
          Primary comparisons ({}, {} of them) are decided under Holm's procedure (family-wise error at most {alpha}); \
-         their intervals are at the level Holm tested them. Every other comparison ({}) is exploratory, with \
-         Benjamini-Hochberg q-values (false discovery rate at most {alpha}) and Benjamini-Yekutieli intervals at \
-         level 1 - R alpha / m. Diversity differences use bootstrap standard errors ({} replicates, resampling whole \
+         their intervals are at the level Holm tested them (each at its step's level, not simultaneous intervals). \
+         Every other comparison ({}) is exploratory, with Benjamini-Hochberg q-values (false discovery rate at most \
+         {alpha}; comparisons that share an arm are not guaranteed the positive dependence that bound assumes) and \
+         Benjamini-Yekutieli intervals at level 1 - R alpha / m (alpha / m when none is resolved). Diversity differences use bootstrap standard errors ({} replicates, resampling whole \
          generation conversations, since the items of one call are not independent) and a normal reference; no \
          diversity interval rests on fewer than two conversations. \"resolved\": the adjusted p-value is below {alpha}.",
         primary.chosen_by, primary.size, exploratory.size, r.bootstrap_samples,
@@ -219,6 +261,7 @@ pub fn method(config: &Config, primary: Family, exploratory: Family, training_va
         exploratory,
         training_variance,
         bootstrap_samples: r.bootstrap_samples,
+        training_runs,
         text,
     }
 }
@@ -258,7 +301,7 @@ fn headline(doc: &ReportDoc, md: &mut String) {
                 c.family.as_str(),
                 value(s),
                 value("direct"),
-                cell(c)
+                cell(c, doc.method.alpha)
             );
         }
         for id in &h.accuracy {
@@ -281,7 +324,7 @@ fn headline(doc: &ReportDoc, md: &mut String) {
                 c.family.as_str(),
                 acc(&c.arm),
                 acc(&c.against),
-                cell(c)
+                cell(c, doc.method.alpha)
             );
         }
         let _ = writeln!(
@@ -312,8 +355,9 @@ fn accuracy_tables(doc: &ReportDoc, md: &mut String) {
                         .map_or("-".to_owned(), |a| format!("{} (n={})", accuracy_ci(a.accuracy, a.ci), a.n))
                 })
                 .collect();
-            let comparison =
-                |id: &Option<String>| id.as_ref().and_then(|i| find(doc, i)).map_or(String::new(), cell);
+            let comparison = |id: &Option<String>| {
+                id.as_ref().and_then(|i| find(doc, i)).map_or(String::new(), |c| cell(c, doc.method.alpha))
+            };
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} |",
@@ -365,6 +409,42 @@ fn power(doc: &ReportDoc, md: &mut String) {
     let _ = writeln!(
         md,
         "\nThe smallest true difference (points) each comparison would resolve with that probability, from the variance this run observed: a comparison with no resolved difference and a large detectable one says little either way. `pipeline validate` prints the same before a run, from assumptions (`report.power`).\n"
+    );
+}
+
+fn training_runs(doc: &ReportDoc, md: &mut String) {
+    let runs: Vec<&super::doc::TrainingRuns> =
+        doc.method.training_runs.iter().filter(|t| t.pooled_run_sd.is_some()).collect();
+    if runs.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Training runs
+"
+    );
+    let _ = writeln!(
+        md,
+        "| student | run effect on the average, pooled (points) | df | each arm's own (points) | Bartlett p (arms vary alike) |"
+    );
+    let _ = writeln!(md, "|---|---:|---:|---|---:|");
+    for t in runs {
+        let arms: Vec<String> = t.arms.iter().map(|(arm, sd)| format!("{arm} {}", pct(*sd))).collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            t.student,
+            t.pooled_run_sd.map_or("-".to_owned(), pct),
+            t.pooled_df.map_or("-".to_owned(), |d| format!("{d:.0}")),
+            arms.join(", "),
+            t.bartlett.as_ref().map_or("-".to_owned(), |b| p_value(b.p, doc.method.alpha)),
+        );
+    }
+    let _ = writeln!(
+        md,
+        "
+The standard deviation of a whole training run's average accuracy from its seed, beyond per-problem noise (method of moments; 0 when the runs differ no more than per-problem noise explains). With three seeds an arm's own estimate rests on two degrees of freedom, so Bartlett's test has little power: a high p is weak evidence that the arms vary alike.
+"
     );
 }
 

@@ -32,13 +32,13 @@ use super::arms::{Source, seeds, sources};
 use super::evaluate::EvalRecord;
 use super::jsonl::read_jsonl;
 use super::{Stage, StageContext, StageError, StageName, StageOutput};
-use crate::config::{Config, PrimaryComparison};
+use crate::config::{Config, PrimaryComparison, TrainingVarianceMode};
 use crate::manifest::Manifest;
 use doc::{
     Accuracy, Comparison, Family, FamilyName, Headline, Kind, ReportDoc, Row, Seeds, Summary,
     TrainingVarianceNote, Variance,
 };
-use inference::{Outcomes, PairedTest, Trained, TrainingVariance, weights};
+use inference::{Outcomes, PairedTest, TrainingVariance, weights};
 use multiplicity::Adjustment;
 
 pub struct Report;
@@ -142,7 +142,8 @@ impl Tested {
             Tested::Accuracy(t) => Some(t.interval(alpha)),
             Tested::Normal { estimate, se } => {
                 let q = inference::critical(alpha, f64::INFINITY);
-                Some([estimate - q * se, estimate + q * se])
+                let zero_inside = self.p().is_some_and(|p| p >= alpha);
+                Some(inference::agree_with_p([estimate - q * se, estimate + q * se], *estimate, zero_inside))
             }
             Tested::Untestable => None,
         }
@@ -241,6 +242,7 @@ impl Stage for Report {
         let mut pending: Vec<Pending> = Vec::new();
         let mut students = BTreeMap::new();
         let mut training_included = false;
+        let mut diagnostics = Vec::new();
         for student in config.train.students.keys() {
             let Some(targets) = load_student(config, root, student, &benchmarks, &train_seeds)? else {
                 continue;
@@ -253,9 +255,10 @@ impl Stage for Report {
                 .map(|&s| (s, TrainingVariance::pooled(&trained, &weights(benchmarks.len(), s))))
                 .collect();
             training_included |= training.values().any(Option::is_some);
+            diagnostics.push(diagnostic(config, student, &targets, &training, benchmarks.len()));
             let mut rows = Vec::new();
             for t in &targets {
-                rows.push(row(t, &benchmarks, &training, r.confidence));
+                rows.push(row(config, t, &benchmarks, &training));
             }
             // The comparisons: each arm against the baseline and against Direct of its
             // curation, per benchmark and on average; then primary ones not among those.
@@ -295,15 +298,9 @@ impl Stage for Report {
                 } else {
                     FamilyName::Exploratory
                 };
-                pending.push(accuracy_comparison(
-                    student,
-                    a,
-                    b,
-                    stat,
-                    &benchmarks,
-                    training[&stat].as_ref(),
-                    family,
-                ));
+                let c = weights(benchmarks.len(), stat);
+                let term = training_term(config, training[&stat].as_ref(), &[a, b], &c);
+                pending.push(accuracy_comparison(student, a, b, stat, &benchmarks, term, family));
             }
             for row in &mut rows {
                 if row.strategy.is_none() && row.data == "baseline" {
@@ -322,7 +319,7 @@ impl Stage for Report {
         }
 
         let headline = headline(config, dedup.as_ref(), &benchmarks, &mut pending);
-        let (method, summary) = decide(config, &mut pending, training_included);
+        let (method, summary) = decide(config, &mut pending, training_included, diagnostics);
         let power: Vec<doc::Power> = pending
             .iter()
             .filter(|p| p.record.family == FamilyName::Primary)
@@ -432,16 +429,16 @@ fn load_student(
 }
 
 fn row(
+    config: &Config,
     t: &Target,
     benchmarks: &[&str],
     training: &BTreeMap<Stat, Option<TrainingVariance>>,
-    confidence: f64,
 ) -> Row {
-    let trained = t.source.is_some();
     let n = |k: usize| t.outcomes[k].first().map_or(0, Vec::len);
     let acc = |stat: Stat| {
         let c = weights(benchmarks.len(), stat);
-        let e = inference::estimate(&t.outcomes, &c, training[&stat].as_ref(), trained, confidence);
+        let term = training_term(config, training[&stat].as_ref(), &[t], &c);
+        let e = inference::estimate(&t.outcomes, &c, term, config.report.confidence);
         let problems = stat.map_or_else(|| (0..benchmarks.len()).map(n).sum(), n);
         Accuracy { accuracy: e.value, ci: e.ci, n: problems }
     };
@@ -462,6 +459,62 @@ fn row(
     }
 }
 
+/// The training part of the variance for models `sides` (the baseline is not trained), by
+/// `report.training_variance`: the student's pooled run effect, or the sides' own.
+fn training_term(
+    config: &Config,
+    pooled: Option<&TrainingVariance>,
+    sides: &[&Target],
+    c: &[f64],
+) -> Option<inference::TrainingTerm> {
+    match config.report.training_variance {
+        TrainingVarianceMode::Pooled => {
+            let runs: Vec<usize> = sides
+                .iter()
+                .filter(|t| t.source.is_some())
+                .map(|t| t.outcomes.first().map_or(1, Vec::len))
+                .collect();
+            inference::TrainingTerm::pooled(pooled?, &runs)
+        }
+        TrainingVarianceMode::PerComparison => {
+            let sides: Vec<(&Outcomes, bool)> =
+                sides.iter().map(|t| (&t.outcomes, t.source.is_some())).collect();
+            inference::TrainingTerm::per_comparison(&sides, c)
+        }
+    }
+}
+
+/// How much whole training runs vary for a student: the pooled run effect on the average, each
+/// arm's, and Bartlett's test that they are alike (what pooling assumes).
+fn diagnostic(
+    config: &Config,
+    student: &str,
+    targets: &[Target],
+    training: &BTreeMap<Stat, Option<TrainingVariance>>,
+    benchmarks: usize,
+) -> doc::TrainingRuns {
+    let c = weights(benchmarks, None);
+    let trained: Vec<&Target> = targets.iter().filter(|t| t.source.is_some()).collect();
+    let outcomes: Vec<&Outcomes> = trained.iter().map(|t| &t.outcomes).collect();
+    doc::TrainingRuns {
+        student: student.to_owned(),
+        mode: config.report.training_variance,
+        pooled_run_sd: training[&None].map(|t| t.sigma2.sqrt()),
+        pooled_df: training[&None].map(|t| t.df),
+        arms: trained
+            .iter()
+            .filter_map(|t| {
+                TrainingVariance::of_arm(&t.outcomes, &c).map(|v| (t.label.clone(), v.sigma2.sqrt()))
+            })
+            .collect(),
+        bartlett: inference::heterogeneity(&outcomes, &c).map(|(statistic, df, p)| doc::Bartlett {
+            statistic,
+            df,
+            p,
+        }),
+    }
+}
+
 const ACCURACY_METHOD: &str = "paired score test (McNemar-type, problems and training runs)";
 
 fn accuracy_comparison(
@@ -470,12 +523,11 @@ fn accuracy_comparison(
     b: &Target,
     stat: Stat,
     benchmarks: &[&str],
-    training: Option<&TrainingVariance>,
+    training: Option<inference::TrainingTerm>,
     family: FamilyName,
 ) -> Pending {
     let c = weights(benchmarks.len(), stat);
-    let trained = Trained { a: a.source.is_some(), b: b.source.is_some() };
-    let test = PairedTest::new(&a.outcomes, &b.outcomes, &c, training, trained);
+    let test = PairedTest::new(&a.outcomes, &b.outcomes, &c, training);
     let benchmark = stat_name(stat, benchmarks);
     let ks: Vec<usize> = stat.map_or_else(|| (0..benchmarks.len()).collect(), |k| vec![k]);
     let n =
@@ -649,7 +701,12 @@ fn headline(
 
 /// Holm over the primary family, Benjamini-Hochberg over the exploratory one; fills every
 /// record's adjusted p, decision and interval.
-fn decide(config: &Config, pending: &mut [Pending], training_included: bool) -> (doc::Method, Summary) {
+fn decide(
+    config: &Config,
+    pending: &mut [Pending],
+    training_included: bool,
+    training_runs: Vec<doc::TrainingRuns>,
+) -> (doc::Method, Summary) {
     let r = &config.report;
     let alpha = r.alpha();
     let mut families = Vec::new();
@@ -695,6 +752,6 @@ fn decide(config: &Config, pending: &mut [Pending], training_included: bool) -> 
         exploratory_looked_at: exploratory.size,
         exploratory_resolved: exploratory.resolved,
     };
-    let method = markdown::method(config, primary, exploratory, training_included);
+    let method = markdown::method(config, primary, exploratory, training_included, training_runs);
     (method, summary)
 }

@@ -54,6 +54,18 @@ pub fn adjust(p: &[f64], alpha: f64, how: Adjustment) -> Vec<Decision> {
     }
 }
 
+/// The largest float below `alpha`.
+fn below(alpha: f64) -> f64 {
+    f64::from_bits(alpha.to_bits() - 1)
+}
+
+/// The adjusted p-value agreeing with the decision to the last bit: the decision compares raw
+/// p-values with the levels (as the intervals do), the adjusted value multiplies instead, and the
+/// two can round apart exactly at the boundary.
+fn agreeing(adjusted: f64, resolved: bool, alpha: f64) -> f64 {
+    if resolved { adjusted.min(below(alpha)) } else { adjusted.max(alpha) }
+}
+
 pub fn holm(p: &[f64], alpha: f64) -> Vec<Decision> {
     let m = p.len();
     let mut out = vec![Decision { p_adjusted: 1.0, interval_alpha: alpha, resolved: false }; m];
@@ -62,11 +74,16 @@ pub fn holm(p: &[f64], alpha: f64) -> Vec<Decision> {
     for (j, &i) in order(p).iter().enumerate() {
         let step = alpha / (m - j) as f64;
         running = running.max(((m - j) as f64 * p[i]).min(1.0));
-        let resolved = running < alpha;
-        if !resolved && stopped.is_none() {
+        // Resolved while every smaller p-value (and this one) is below its step's level.
+        if stopped.is_none() && p[i] >= step {
             stopped = Some(step);
         }
-        out[i] = Decision { p_adjusted: running, interval_alpha: stopped.unwrap_or(step), resolved };
+        let resolved = stopped.is_none();
+        out[i] = Decision {
+            p_adjusted: agreeing(running, resolved, alpha),
+            interval_alpha: stopped.unwrap_or(step),
+            resolved,
+        };
     }
     out
 }
@@ -74,16 +91,22 @@ pub fn holm(p: &[f64], alpha: f64) -> Vec<Decision> {
 pub fn benjamini_hochberg(p: &[f64], alpha: f64) -> Vec<Decision> {
     let m = p.len();
     let idx = order(p);
+    let level = |rank: usize| alpha * rank as f64 / m as f64;
+    // R: the largest rank whose p-value is below its level; the R smallest are resolved.
+    let resolved = (1..=m).rev().find(|&rank| p[idx[rank - 1]] < level(rank)).unwrap_or(0);
     let mut q = vec![1.0; m];
     let mut running: f64 = 1.0;
     for (j, &i) in idx.iter().enumerate().rev() {
         running = running.min((m as f64 * p[i] / (j + 1) as f64).min(1.0));
         q[i] = running;
     }
-    // The resolved ones are the R smallest p-values (q is monotone in p).
-    let resolved = q.iter().filter(|&&x| x < alpha).count();
-    let level = alpha * resolved.max(1) as f64 / m.max(1) as f64;
-    (0..m).map(|i| Decision { p_adjusted: q[i], interval_alpha: level, resolved: q[i] < alpha }).collect()
+    let interval_alpha = level(resolved.max(1));
+    let mut out = vec![Decision { p_adjusted: 1.0, interval_alpha, resolved: false }; m];
+    for (rank, &i) in idx.iter().enumerate() {
+        let resolved = rank < resolved;
+        out[i] = Decision { p_adjusted: agreeing(q[i], resolved, alpha), interval_alpha, resolved };
+    }
+    out
 }
 
 #[cfg(test)]
@@ -133,6 +156,33 @@ mod tests {
         assert_eq!(resolved, [false, true, true, true, true], "{d:?}");
         for (x, &pi) in d.iter().zip(&p) {
             assert_eq!(pi < x.interval_alpha, x.resolved, "{x:?} {pi}");
+        }
+    }
+
+    #[test]
+    fn decisions_agree_to_the_last_bit_at_the_boundary() {
+        // 19 x (0.05 / 19) rounds to just below 0.05, while 0.05 / 19 is not below itself.
+        let p = vec![0.05 / 19.0; 19];
+        for how in [Adjustment::Holm, Adjustment::BenjaminiHochberg] {
+            for (x, &pi) in adjust(&p, 0.05, how).iter().zip(&p) {
+                assert_eq!(x.resolved, x.p_adjusted < 0.05, "{how:?} {x:?}");
+                assert_eq!(x.resolved, pi < x.interval_alpha, "{how:?} {x:?}");
+            }
+        }
+        // And across many families whose p-values sit on the levels.
+        for m in 1..60 {
+            for rank in 1..=m {
+                let p = vec![0.05 * rank as f64 / m as f64; m];
+                let q = vec![0.05 / (m - rank + 1) as f64; m];
+                for family in [&p, &q] {
+                    for how in [Adjustment::Holm, Adjustment::BenjaminiHochberg] {
+                        for (x, &pi) in adjust(family, 0.05, how).iter().zip(family.iter()) {
+                            assert_eq!(x.resolved, x.p_adjusted < 0.05);
+                            assert_eq!(x.resolved, pi < x.interval_alpha);
+                        }
+                    }
+                }
+            }
         }
     }
 

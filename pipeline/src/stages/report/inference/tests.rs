@@ -11,13 +11,11 @@ fn pair(n: usize, b: usize, c: usize, both: usize) -> (Outcomes, Outcomes) {
     (one(&a), one(&x))
 }
 
-const UNTRAINED: Trained = Trained { a: false, b: false };
-
 #[test]
 fn one_benchmark_one_run_is_mcnemars_asymptotic_statistic_with_half_pseudo_counts() {
     for (n, b, c) in [(20, 0, 5), (20, 1, 9), (500, 30, 55), (40, 7, 7)] {
         let (a, x) = pair(n, b, c, 3);
-        let t = PairedTest::new(&a, &x, &[1.0], None, UNTRAINED);
+        let t = PairedTest::new(&a, &x, &[1.0], None);
         let z = (b as f64 - c as f64) / (b as f64 + c as f64 + 1.0).sqrt();
         assert!((t.z(0.0) - z).abs() < 1e-12, "{n} {b} {c}: {} vs {z}", t.z(0.0));
         assert!((t.estimate - (b as f64 - c as f64) / n as f64).abs() < 1e-12);
@@ -48,10 +46,14 @@ fn the_interval_excludes_zero_exactly_when_p_is_below_its_level() {
         };
         let a = make(pa, &mut next);
         let b = make(pb, &mut next);
-        let training = TrainingVariance::pooled(&[&a, &b], &weights(benchmarks, None));
         for only in std::iter::once(None).chain((0..benchmarks).map(Some)) {
             let c = weights(benchmarks, only);
-            let t = PairedTest::new(&a, &b, &c, training.as_ref(), Trained { a: true, b: true });
+            let pooled = TrainingVariance::pooled(&[&a, &b], &c);
+            let term = match next() < 0.5 {
+                true => pooled.and_then(|p| TrainingTerm::pooled(&p, &[runs, runs])),
+                false => TrainingTerm::per_comparison(&[(&a, true), (&b, true)], &c),
+            };
+            let t = PairedTest::new(&a, &b, &c, term);
             for alpha in [0.05, 0.01, 0.05 / 12.0, 0.2] {
                 let [lo, hi] = t.interval(alpha);
                 assert!(lo <= t.estimate + 1e-12 && t.estimate <= hi + 1e-12, "{lo} {} {hi}", t.estimate);
@@ -68,7 +70,7 @@ fn the_interval_excludes_zero_exactly_when_p_is_below_its_level() {
 #[test]
 fn identical_models_give_zero_difference_p_one_and_an_interval_of_positive_width() {
     let v: Vec<bool> = (0..20).map(|i| i % 3 == 0).collect();
-    let t = PairedTest::new(&one(&v), &one(&v), &[1.0], None, UNTRAINED);
+    let t = PairedTest::new(&one(&v), &one(&v), &[1.0], None);
     assert_eq!(t.estimate, 0.0);
     assert!((t.p() - 1.0).abs() < 1e-12);
     let [lo, hi] = t.interval(0.05);
@@ -79,16 +81,16 @@ fn identical_models_give_zero_difference_p_one_and_an_interval_of_positive_width
 fn wilson_intervals_match_the_textbook_and_never_have_zero_width() {
     // Wilson 95 % for 8/20: [0.2188, 0.6134] (e.g. Newcombe 1998, Table I method 3).
     let v: Vec<bool> = (0..20).map(|i| i < 8).collect();
-    let e = estimate(&one(&v), &[1.0], None, false, 0.95);
+    let e = estimate(&one(&v), &[1.0], None, 0.95);
     assert!((e.ci[0] - 0.2188).abs() < 5e-4 && (e.ci[1] - 0.6134).abs() < 5e-4, "{e:?}");
     for hits in [0, 20] {
         let v: Vec<bool> = (0..20).map(|i| i < hits).collect();
-        let e = estimate(&one(&v), &[1.0], None, false, 0.95);
+        let e = estimate(&one(&v), &[1.0], None, 0.95);
         assert!(e.ci[1] - e.ci[0] > 0.1, "{hits}/20: {e:?}");
         assert!(e.ci[0] <= e.value && e.value <= e.ci[1]);
     }
     // 0/20: [0, 3.84 / 23.84].
-    let e = estimate(&one(&[false; 20]), &[1.0], None, false, 0.95);
+    let e = estimate(&one(&[false; 20]), &[1.0], None, 0.95);
     assert!((e.ci[1] - 0.1611).abs() < 5e-4, "{e:?}");
 }
 
@@ -122,6 +124,14 @@ fn the_training_variance_is_what_runs_add_beyond_per_problem_noise() {
     assert!((t.sigma2 - 0.0025).abs() < 0.001, "{t:?}");
     // One run per arm: nothing to pool.
     assert!(TrainingVariance::pooled(&[&one(&[true, false])], &[1.0]).is_none());
+    // Bartlett: alike arms pass, an arm whose runs swing much more does not.
+    let (_, df, p) = heterogeneity(&flat.iter().collect::<Vec<_>>(), &[1.0]).unwrap();
+    assert_eq!(df, 19.0);
+    assert!(p > 0.001, "{p}");
+    let mut mixed: Vec<Outcomes> = (0..6).map(|_| arm(&[0.0, 0.0, 0.0])).collect();
+    mixed.extend((0..6).map(|_| arm(&[-0.1, 0.0, 0.1])));
+    let (_, _, p) = heterogeneity(&mixed.iter().collect::<Vec<_>>(), &[1.0]).unwrap();
+    assert!(p < 0.01, "{p}");
 }
 
 #[test]
@@ -132,7 +142,7 @@ fn the_average_is_tested_as_it_is_estimated() {
     let (a2, b2) = pair(400, 0, 20, 50);
     let a: Outcomes = vec![a1[0].clone(), a2[0].clone()];
     let b: Outcomes = vec![b1[0].clone(), b2[0].clone()];
-    let t = PairedTest::new(&a, &b, &weights(2, None), None, UNTRAINED);
+    let t = PairedTest::new(&a, &b, &weights(2, None), None);
     assert!((t.estimate - 0.025).abs() < 1e-12);
     assert!(t.z(0.0) > 0.0, "the test has the estimate's sign");
 }
@@ -147,7 +157,7 @@ fn agrees_with_scipy_and_statsmodels() {
         let (hits, n, conf) =
             (w[0].as_u64().unwrap() as usize, w[1].as_u64().unwrap() as usize, w[2].as_f64().unwrap());
         let v: Vec<bool> = (0..n).map(|i| i < hits).collect();
-        let e = estimate(&one(&v), &[1.0], None, false, conf);
+        let e = estimate(&one(&v), &[1.0], None, conf);
         let (lo, hi) = (w[3].as_f64().unwrap(), w[4].as_f64().unwrap());
         assert!((e.ci[0] - lo).abs() < 1e-9 && (e.ci[1] - hi).abs() < 1e-9, "{w}: {e:?}");
     }
@@ -172,7 +182,7 @@ fn agrees_with_scipy_and_statsmodels() {
     for m in r["mcnemar"].as_array().unwrap() {
         let (b, c) = (m[0].as_u64().unwrap() as usize, m[1].as_u64().unwrap() as usize);
         let (a, x) = pair(400, b, c, 20);
-        let t = PairedTest::new(&a, &x, &[1.0], None, UNTRAINED);
+        let t = PairedTest::new(&a, &x, &[1.0], None);
         assert!(close(t.p(), m[2].as_f64().unwrap(), 1e-9), "{m}: {}", t.p());
     }
 }
