@@ -177,7 +177,7 @@ fn summary(doc: &ReportDoc, md: &mut String) {
     if !m.training_variance {
         let _ = writeln!(
             md,
-            "¹ One training run per arm: the variance between training runs (a good or bad seed moves a whole model) cannot be estimated, so no interval or p-value here includes it, and \"resolved\" is far less safe than stated: in our simulation at the paper's sizes with a seed effect of ~1.5 points, one run per arm calls a single null comparison resolved 25% of the time (README, \"How the rule behaves\"). train.seeds with two or more seeds lets the report count it; three are the least we suggest.\n"
+            "¹ One training run per arm: the variance between training runs (a good or bad seed moves a whole model) cannot be estimated, so no interval or p-value here includes it, and \"resolved\" is far less safe than stated: in our simulation at the paper's sizes with a seed effect of ~1.5 points, one run per arm calls a single null comparison resolved 26% of the time (README, \"How the rule behaves\"). train.seeds with two or more seeds lets the report count it; three are the least we suggest.\n"
         );
     }
     // Pooling the run effect assumes the arms vary alike; say so loudly when they do not.
