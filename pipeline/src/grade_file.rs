@@ -1,9 +1,12 @@
-//! `pipeline grade`: batch grading of JSONL records `{gold, pred, ...}`. Each output line is the
-//! input object with `equal` set (replacing any `equal` already there); every other field is
-//! passed through byte for byte, in its original order.
+//! `pipeline grade`: batch grading of JSONL records `{gold, pred, ...}` with the evaluate
+//! stage's own entry point ([`eval::grader::grade_response`], the same extraction option; an
+//! optional `problem` field is passed as the evaluate stage passes the benchmark problem). Each
+//! output line is the input object with `equal`, `extracted` and `extraction` set (replacing
+//! any already there); every other field is passed through byte for byte, in its original order.
 
 use std::path::{Path, PathBuf};
 
+use eval::grader::Extraction;
 use indexmap::IndexMap;
 use rayon::prelude::*;
 use serde_json::value::RawValue;
@@ -18,10 +21,13 @@ pub enum GradeFileError {
 
 type Record = IndexMap<String, Box<RawValue>>;
 
+/// One parsed record: the object, gold, prediction and the problem when given.
+type Parsed = (Record, String, String, Option<String>);
+
 /// Grades every record of `text` (the contents of `path`) in parallel and returns the output
 /// lines in input order. Blank lines are skipped; any malformed line fails the whole file
 /// before anything is written.
-pub fn grade_jsonl(text: &str, path: &Path) -> Result<Vec<String>, GradeFileError> {
+pub fn grade_jsonl(text: &str, path: &Path, extraction: Extraction) -> Result<Vec<String>, GradeFileError> {
     let lines: Vec<(usize, &str)> =
         text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).map(|(i, l)| (i + 1, l)).collect();
     let parsed = lines
@@ -30,36 +36,46 @@ pub fn grade_jsonl(text: &str, path: &Path) -> Result<Vec<String>, GradeFileErro
             parse_record(raw).map_err(|message| GradeFileError::Line { path: path.to_owned(), line, message })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let how = serde_json::to_string(&extraction).expect("an enum serializes");
     Ok(parsed
         .into_par_iter()
-        .map(|(mut record, gold, pred)| {
-            let equal = eval::grader::grade(&gold, &pred).equal;
-            let value = RawValue::from_string(equal.to_string()).expect("a bool is valid JSON");
-            record.insert("equal".to_owned(), value);
+        .map(|(mut record, gold, pred, problem)| {
+            let graded = eval::grader::grade_response(&gold, &pred, problem.as_deref(), extraction);
+            let raw = |v: String| RawValue::from_string(v).expect("serialized JSON is valid JSON");
+            record.insert("equal".to_owned(), raw(graded.verdict.equal.to_string()));
+            record
+                .insert("extracted".to_owned(), raw(serde_json::to_string(&graded.extracted).expect("JSON")));
+            record.insert("extraction".to_owned(), raw(how.clone()));
             serde_json::to_string(&record).expect("records serialize")
         })
         .collect())
 }
 
-fn parse_record(raw: &str) -> Result<(Record, String, String), String> {
+fn parse_record(raw: &str) -> Result<Parsed, String> {
     let record: Record = serde_json::from_str(raw).map_err(|e| format!("not a JSON object: {e}"))?;
-    let field = |name: &str| -> Result<String, String> {
-        let value = record.get(name).ok_or_else(|| format!("missing string field `{name}`"))?;
-        serde_json::from_str::<String>(value.get()).map_err(|_| format!("field `{name}` must be a string"))
+    let field = |name: &str| -> Result<Option<String>, String> {
+        record
+            .get(name)
+            .map(|value| {
+                serde_json::from_str::<String>(value.get())
+                    .map_err(|_| format!("field `{name}` must be a string"))
+            })
+            .transpose()
     };
-    let (gold, pred) = (field("gold")?, field("pred")?);
-    Ok((record, gold, pred))
+    let required = |name: &str| field(name)?.ok_or_else(|| format!("missing string field `{name}`"));
+    let (gold, pred, problem) = (required("gold")?, required("pred")?, field("problem")?);
+    Ok((record, gold, pred, problem))
 }
 
 /// Reads `path` (`-` for standard input) and grades it.
-pub fn grade_file(path: &Path) -> Result<Vec<String>, GradeFileError> {
+pub fn grade_file(path: &Path, extraction: Extraction) -> Result<Vec<String>, GradeFileError> {
     let io_err = |source| GradeFileError::Io { path: path.to_owned(), source };
     let text = if path == Path::new("-") {
         std::io::read_to_string(std::io::stdin()).map_err(io_err)?
     } else {
         std::fs::read_to_string(path).map_err(io_err)?
     };
-    grade_jsonl(&text, path)
+    grade_jsonl(&text, path, extraction)
 }
 
 #[cfg(test)]
@@ -74,24 +90,70 @@ mod tests {
             r#"{"gold": "3", "pred": "4", "meta": {"z": 1, "a": [1e3]}}"#,
             "\n"
         );
-        let out = grade_jsonl(input, Path::new("in.jsonl")).unwrap();
+        let out = grade_jsonl(input, Path::new("in.jsonl"), Extraction::MathVerify).unwrap();
         assert_eq!(
             out,
             vec![
-                r#"{"id":7,"gold":"\\frac{1}{2}","pred":"so \\boxed{0.5}","score":1.50,"equal":true}"#,
-                r#"{"gold":"3","pred":"4","meta":{"z": 1, "a": [1e3]},"equal":false}"#,
+                r#"{"id":7,"gold":"\\frac{1}{2}","pred":"so \\boxed{0.5}","score":1.50,"equal":true,"extracted":"0.5","extraction":"math_verify"}"#,
+                r#"{"gold":"3","pred":"4","meta":{"z": 1, "a": [1e3]},"equal":false,"extracted":"4","extraction":"math_verify"}"#,
             ]
         );
+        // Strict reads only committed answers: an unboxed last number is no answer.
+        let strict =
+            grade_jsonl(r#"{"gold": "12", "pred": "so it is 12"}"#, Path::new("x"), Extraction::Strict);
+        assert_eq!(
+            strict.unwrap(),
+            vec![
+                r#"{"gold":"12","pred":"so it is 12","equal":false,"extracted":null,"extraction":"strict"}"#
+            ]
+        );
+    }
+
+    /// `pipeline grade` and the evaluate stage give the same verdict: on every response of the
+    /// differential suite (math-verify 0.9.0's fixture), with and without the problem text.
+    #[test]
+    fn the_same_verdicts_as_the_evaluate_stage() {
+        let text = include_str!("../../eval/tests/fixtures/math_verify_responses.jsonl");
+        let mut lines = String::new();
+        let mut want = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let (gold, response) = (v["gold"].as_str().unwrap(), v["response"].as_str().unwrap());
+            // Every other record carries a problem text (the evaluate stage always passes one).
+            let problem = (i % 2 == 0).then(|| format!("Compute the value asked for, record {i}."));
+            let mut record = serde_json::json!({ "gold": gold, "pred": response });
+            if let Some(p) = &problem {
+                record["problem"] = serde_json::json!(p);
+            }
+            lines.push_str(&(record.to_string() + "\n"));
+            for extraction in [Extraction::MathVerify, Extraction::Strict] {
+                want.push((
+                    extraction,
+                    eval::grader::grade_response(gold, response, problem.as_deref(), extraction),
+                ));
+            }
+        }
+        assert!(want.len() > 500);
+        for extraction in [Extraction::MathVerify, Extraction::Strict] {
+            let out = grade_jsonl(&lines, Path::new("x"), extraction).unwrap();
+            let expected: Vec<_> = want.iter().filter(|(e, _)| *e == extraction).map(|(_, g)| g).collect();
+            for (line, g) in out.iter().zip(expected) {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(v["equal"], g.verdict.equal, "{line}");
+                assert_eq!(v["extracted"].as_str(), g.extracted.as_deref(), "{line}");
+            }
+        }
     }
 
     #[test]
     fn malformed_lines_name_the_file_and_line() {
         let p = Path::new("in.jsonl");
-        let err = grade_jsonl("{\"gold\": \"1\", \"pred\": \"1\"}\n[1, 2]\n", p).unwrap_err().to_string();
+        let grade = |text: &str| grade_jsonl(text, p, Extraction::MathVerify);
+        let err = grade("{\"gold\": \"1\", \"pred\": \"1\"}\n[1, 2]\n").unwrap_err().to_string();
         assert!(err.starts_with("in.jsonl:2: not a JSON object"), "{err}");
-        let err = grade_jsonl("{\"gold\": \"1\"}", p).unwrap_err().to_string();
+        let err = grade("{\"gold\": \"1\"}").unwrap_err().to_string();
         assert_eq!(err, "in.jsonl:1: missing string field `pred`");
-        let err = grade_jsonl("{\"gold\": 1, \"pred\": \"1\"}", p).unwrap_err().to_string();
+        let err = grade("{\"gold\": 1, \"pred\": \"1\"}").unwrap_err().to_string();
         assert_eq!(err, "in.jsonl:1: field `gold` must be a string");
     }
 }

@@ -161,6 +161,14 @@ fn grade_pairs_and_files() {
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((v["equal"].as_bool(), v["extracted"].as_str()), (Some(true), Some("0.5")));
+    assert_eq!(v["extraction"], "math_verify");
+    // The evaluate stage's extraction options: strict reads only committed answers.
+    let out = pipeline(&["grade", "--gold", "12", "--pred", "so it is 12", "--extraction", "strict"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["equal"].as_bool(), v["extraction"].as_str()), (Some(false), Some("strict")));
+    let out = pipeline(&["grade", "--gold", "12", "--pred", "so it is 12", "--extraction", "loose"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("expected `math_verify` or `strict`"), "{}", stderr(&out));
 
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("pairs.jsonl");
@@ -173,7 +181,10 @@ fn grade_pairs_and_files() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "{\"gold\":\"3\",\"pred\":\"3.0\",\"k\":1,\"equal\":true}\n{\"gold\":\"3\",\"pred\":\"4\",\"equal\":false}\n"
+        concat!(
+            "{\"gold\":\"3\",\"pred\":\"3.0\",\"k\":1,\"equal\":true,\"extracted\":\"3.0\",\"extraction\":\"math_verify\"}\n",
+            "{\"gold\":\"3\",\"pred\":\"4\",\"equal\":false,\"extracted\":\"4\",\"extraction\":\"math_verify\"}\n"
+        )
     );
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_pipeline"))
@@ -185,7 +196,10 @@ fn grade_pairs_and_files() {
     use std::io::Write;
     child.stdin.take().unwrap().write_all(b"{\"gold\": \"x=2\", \"pred\": \"2\"}\n").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"gold\":\"x=2\",\"pred\":\"2\",\"equal\":true}\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"gold\":\"x=2\",\"pred\":\"2\",\"equal\":true,\"extracted\":\"2\",\"extraction\":\"math_verify\"}\n"
+    );
 
     std::fs::write(&input, "{\"gold\": \"3\"}\n").unwrap();
     let out = pipeline(&["grade", "--input", input.to_str().unwrap()]);

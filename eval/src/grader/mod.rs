@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use compare::Budget;
 pub use compare::{REL_TOL, STEP_BUDGET};
-use extract::{Method, last_math_env, last_number};
+use extract::Method;
 use normalize::Units;
 use parse::Answer;
 pub use response::{Extraction, Graded, grade_response, math_verify_candidates, restates};
@@ -37,36 +37,20 @@ impl Verdict {
     }
 }
 
-/// Grades `pred` (a bare answer or a whole response) against `gold`.
+/// Grades `pred` (a bare answer or a whole response) against `gold` exactly as the evaluate
+/// stage does by default: [`grade_response`] with math-verify's extraction and no problem text.
+/// Every caller that grades a response goes through [`grade_response`], so `pipeline grade`
+/// and the evaluate stage cannot disagree.
 pub fn grade(gold: &str, pred: &str) -> Verdict {
-    match answer_of(pred) {
-        Some(answer) => answers_equal(gold, answer),
-        None => Verdict::new(false, "no answer found in the prediction"),
-    }
+    grade_response(gold, pred, None, Extraction::default()).verdict
 }
 
 /// The final answer a full solution commits to: its last `\boxed{}` or "final answer is"
-/// phrase, nothing else (a solution that boxes nothing has no answer to vote with).
+/// phrase, nothing else (a solution that boxes nothing has no answer to vote with). This is
+/// [`Extraction::Strict`]'s reading.
 pub fn committed_answer(solution: &str) -> Option<&str> {
     let config = extract::ExtractConfig { order: vec![Method::Boxed, Method::FinalAnswer] };
     extract::extract(solution.trim(), &config).map(|e| e.answer)
-}
-
-/// The answer inside `pred`: its last `\boxed{}` or "final answer is" phrase; else the whole
-/// text when it is short enough to be a bare answer; else its last math environment or number.
-pub fn answer_of(pred: &str) -> Option<&str> {
-    let pred = pred.trim();
-    if let Some(answer) = committed_answer(pred) {
-        return Some(answer);
-    }
-    if pred.is_empty() {
-        return None;
-    }
-    let bare = !pred.contains('\n') && pred.split_whitespace().count() <= 12;
-    if bare {
-        return Some(pred);
-    }
-    last_math_env(pred).or_else(|| last_number(pred))
 }
 
 static CHOICE: LazyLock<Regex> = LazyLock::new(|| {

@@ -171,7 +171,9 @@ fn responses_are_extracted_before_grading() {
     assert!(grade("x=5", "x = 5").equal);
     assert!(!grade("3", "I could not solve it.").equal);
     let long = "Let me think step by step.\nFirst we note that 2+2 = 4.\nThen the result is 12.";
-    assert_eq!(answer_of(long), Some("12"));
+    let graded = grade_response("12", long, None, Extraction::MathVerify);
+    assert_eq!(graded.extracted.as_deref(), Some("12"));
+    assert!(graded.verdict.equal);
 }
 
 #[test]
