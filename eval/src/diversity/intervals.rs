@@ -69,11 +69,11 @@ fn draw(g: usize, seed: u64, r: usize) -> Vec<f64> {
     w
 }
 
-/// Clusters as dense indices `0..g` (in order of first appearance).
-fn dense(labels: &[&str]) -> (Vec<usize>, usize) {
-    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+/// Labels as dense indices `0..g` (in order of first appearance), and g.
+fn dense<T: Eq + std::hash::Hash>(labels: impl IntoIterator<Item = T>) -> (Vec<usize>, usize) {
+    let mut seen: std::collections::HashMap<T, usize> = std::collections::HashMap::new();
     let idx = labels
-        .iter()
+        .into_iter()
         .map(|l| {
             let next = seen.len();
             *seen.entry(l).or_insert(next)
@@ -226,11 +226,7 @@ pub fn estimate(
     let items = subset(&cluster, g, r.max_pairwise, r.seed);
     let m = items.len();
     if m >= 2 {
-        let (sub_cluster, sub_g) = {
-            let labels: Vec<String> = items.iter().map(|&i| cluster[i].to_string()).collect();
-            let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
-            dense(&refs)
-        };
+        let (sub_cluster, sub_g) = dense(items.iter().map(|&i| cluster[i]));
         let rouge = upper(&items, |i, j| 100.0 * super::rouge_l(texts[i], texts[j]));
         measures.push(pairwise("rouge_l", &rouge, &sub_cluster, sub_g, r, 11));
         if let Some(e) = embeddings {

@@ -865,6 +865,14 @@ pub struct PrimaryComparison {
 impl PrimaryComparison {
     pub const AVERAGE: &'static str = "average";
 
+    /// What the arm is compared with: `against`, or Direct of the arm's curation
+    /// (`direct/<curation>`; `None` for an arm without one, such as `custom`).
+    pub fn against_or_direct(&self) -> Option<String> {
+        self.against
+            .clone()
+            .or_else(|| self.arm.rsplit_once('/').map(|(_, curation)| format!("direct/{curation}")))
+    }
+
     fn average() -> String {
         Self::AVERAGE.to_owned()
     }

@@ -634,14 +634,9 @@ fn evaluate(p: &mut Problems, e: &EvaluateConfig, llms: &BTreeMap<String, LlmCon
     }
 }
 
-/// The arms a config trains: `<origin>/<curation>`, or `custom` for `train.data`.
+/// The arms a config trains (`<origin>/<curation>`, or `custom`), as the stages label them.
 fn arm_labels(c: &Config) -> Vec<String> {
-    if c.train.data.is_some() {
-        return vec!["custom".to_owned()];
-    }
-    let origins =
-        c.generate.strategies.iter().map(|s| s.as_str().to_owned()).chain(c.generate.import.keys().cloned());
-    origins.flat_map(|o| c.verify.curation.iter().map(move |cu| format!("{o}/{}", cu.as_str()))).collect()
+    crate::stages::arms::sources(c).iter().map(crate::stages::arms::Source::label).collect()
 }
 
 fn report(p: &mut Problems, c: &Config) {
@@ -690,8 +685,7 @@ fn report(p: &mut Problems, c: &Config) {
                 p.check(other != entry.arm, || key("against"), "compares the arm with itself");
             }
             None => {
-                let curation = entry.arm.rsplit_once('/').map(|(_, cu)| cu);
-                let direct = curation.map(|cu| format!("direct/{cu}"));
+                let direct = entry.against_or_direct();
                 p.check(
                     direct.as_ref().is_some_and(|d| arms.contains(d) && *d != entry.arm),
                     || key("against"),

@@ -16,17 +16,15 @@ fn count(m: &Option<Manifest>, key: &str, what: &str) -> Value {
     m.as_ref().and_then(|m| m.counts.get(key)).and_then(|c| c.get(what)).cloned().unwrap_or(Value::Null)
 }
 
-/// Per origin: the funnel and diversity, from the stages' manifests.
-pub fn funnel(config: &Config, root: &Path) -> BTreeMap<String, Value> {
-    let (g, s, d, v, t) = (
+/// Per origin: the funnel and diversity, from the stages' manifests and what each arm trained
+/// on ([`training_data`]).
+pub fn funnel(config: &Config, root: &Path, training: &[TrainingData]) -> BTreeMap<String, Value> {
+    let (g, s, d, v) = (
         read_manifest(root, "generate"),
         read_manifest(root, "solve"),
         read_manifest(root, "dedup"),
         read_manifest(root, "verify"),
-        read_manifest(root, "train"),
     );
-    let budget = t.as_ref().and_then(|m| m.counts.get("budget")).cloned().unwrap_or(Value::Null);
-    let training = training_data(&budget, None, config.report.confidence);
     let curations: Vec<&str> = config.verify.curation.iter().map(|c| c.as_str()).collect();
     let mut out = BTreeMap::new();
     for origin in &crate::stages::arms::origins(config) {

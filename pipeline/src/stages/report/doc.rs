@@ -93,8 +93,11 @@ pub struct Summary {
     pub resolved: Vec<String>,
     /// Primary comparisons that do not.
     pub not_resolved: Vec<String>,
+    /// Exploratory comparisons with a test.
     pub exploratory_looked_at: usize,
     pub exploratory_resolved: usize,
+    /// Exploratory comparisons shown without a test (e.g. fewer than two conversations).
+    pub exploratory_untested: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -193,11 +193,10 @@ impl TrainingVariance {
     }
 }
 
-/// Bartlett's test that the arms' between-run variances are equal (what pooling assumes):
-/// `(statistic, degrees of freedom, p)`; `None` with fewer than two arms of two runs, or a
-/// variance of exactly 0.
-pub fn heterogeneity(arms: &[&Outcomes], c: &[f64]) -> Option<(f64, f64, f64)> {
-    let per: Vec<TrainingVariance> = arms.iter().filter_map(|a| TrainingVariance::of_arm(a, c)).collect();
+/// Bartlett's test that the arms' between-run variances (each [`TrainingVariance::of_arm`])
+/// are equal, what pooling assumes: `(statistic, degrees of freedom, p)`; `None` with fewer
+/// than two arms of two runs, or a variance of exactly 0.
+pub fn heterogeneity(per: &[TrainingVariance]) -> Option<(f64, f64, f64)> {
     if per.len() < 2 || per.iter().any(|v| v.between <= 0.0) {
         return None;
     }
@@ -228,6 +227,19 @@ impl TrainingTerm {
             variance: m * pooled.sigma2,
             uncertainty: (m * pooled.between).powi(2) / pooled.df,
         })
+    }
+
+    /// `(V_T, Satterthwaite degrees of freedom of V_problems + V_T)` for an optional term, the
+    /// problem part taken as exact (`(0, inf)` without one). The run part's uncertainty is that
+    /// of the between-run variance: a truncated-at-zero `sigma_T^2` is uncertain, not absent.
+    pub fn split(term: Option<Self>, problems: f64) -> (f64, f64) {
+        match term {
+            Some(t) => {
+                let v = problems + t.variance;
+                (t.variance, if t.uncertainty > 0.0 { v * v / t.uncertainty } else { f64::INFINITY })
+            }
+            None => (0.0, f64::INFINITY),
+        }
     }
 
     /// From the two compared arms' own run variances (Welch): `sigma_A^2/S_A + sigma_B^2/S_B`
@@ -282,15 +294,7 @@ impl PairedTest {
             quad[1] += w * sum;
             quad[2] += w * (n + 1.0);
         }
-        let (training_variance, df) = match training {
-            Some(t) => {
-                let v = quad[0] + t.variance;
-                // The run part's uncertainty is that of the between-run variance (a
-                // truncated-at-zero sigma_T^2 still counts: it is uncertain, not absent).
-                (t.variance, if t.uncertainty > 0.0 { v * v / t.uncertainty } else { f64::INFINITY })
-            }
-            None => (0.0, f64::INFINITY),
-        };
+        let (training_variance, df) = TrainingTerm::split(training, quad[0]);
         Self { estimate, quad, training_variance, df, training_included: training.is_some() }
     }
 
@@ -394,13 +398,7 @@ pub fn estimate(o: &Outcomes, c: &[f64], training: Option<TrainingTerm>, confide
         problem += ck * ck / n * m.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
         inverse_size += ck * ck / n;
     }
-    let (run, df) = match training {
-        Some(t) => {
-            let v = problem + t.variance;
-            (t.variance, if t.uncertainty > 0.0 { v * v / t.uncertainty } else { f64::INFINITY })
-        }
-        None => (0.0, f64::INFINITY),
-    };
+    let (run, df) = TrainingTerm::split(training, problem);
     let variance = problem + run;
     let cap = if inverse_size > 0.0 { 1.0 / inverse_size } else { 1.0 };
     let n_eff = if variance > 0.0 && value > 0.0 && value < 1.0 {

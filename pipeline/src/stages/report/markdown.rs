@@ -22,13 +22,8 @@ fn p_value(p: f64, alpha: f64) -> String {
     if p < 0.001 {
         return "<0.001".to_owned();
     }
-    for digits in 3..=8 {
-        let (x, a) = (format!("{p:.digits$}"), format!("{alpha:.digits$}"));
-        if x != a || digits == 8 {
-            return x;
-        }
-    }
-    unreachable!("the loop returns at 8 digits")
+    let shown = |digits: usize| format!("{p:.digits$}");
+    (3..8).find(|&d| shown(d) != format!("{alpha:.d$}")).map_or_else(|| shown(8), shown)
 }
 
 /// A difference in its units: accuracy in points, diversity as measured.
@@ -171,8 +166,14 @@ fn summary(doc: &ReportDoc, md: &mut String) {
     }
     let _ = writeln!(
         md,
-        "\nExploratory: {} more comparisons were looked at (each benchmark on its own, against the baseline, diversity); {} of them have a Benjamini-Hochberg q below {}. They are leads for a next run, not findings of this one.\n",
-        s.exploratory_looked_at, s.exploratory_resolved, m.alpha
+        "\nExploratory: {} more comparisons were tested (each benchmark on its own, against the baseline, diversity); {} of them have a Benjamini-Hochberg q below {}. They are leads for a next run, not findings of this one.{}\n",
+        s.exploratory_looked_at,
+        s.exploratory_resolved,
+        m.alpha,
+        match s.exploratory_untested {
+            0 => String::new(),
+            n => format!(" {n} more are shown but could not be tested (their notes say why)."),
+        }
     );
     if !m.training_variance {
         let _ = writeln!(
@@ -440,11 +441,11 @@ fn training_runs(doc: &ReportDoc, md: &mut String) {
             t.bartlett.as_ref().map_or("-".to_owned(), |b| p_value(b.p, doc.method.alpha)),
         );
     }
+    let seeds = doc.train_seeds.len();
     let _ = writeln!(
         md,
-        "
-The standard deviation of a whole training run's average accuracy from its seed, beyond per-problem noise (method of moments; 0 when the runs differ no more than per-problem noise explains). With three seeds an arm's own estimate rests on two degrees of freedom, so Bartlett's test has little power: a high p is weak evidence that the arms vary alike.
-"
+        "\nThe standard deviation of a whole training run's average accuracy from its seed, beyond per-problem noise (method of moments; 0 when the runs differ no more than per-problem noise explains). With {seeds} seeds an arm's own estimate rests on {} degree(s) of freedom, so Bartlett's test has little power: a high p is weak evidence that the arms vary alike.\n",
+        seeds.saturating_sub(1)
     );
 }
 
@@ -571,4 +572,17 @@ fn funnel(doc: &ReportDoc, md: &mut String) {
         "\n[low, high]: {:.0}% percentile bootstrap interval resampling whole generation conversations; n/a with fewer than two conversations. {source}; ROUGE-L and semantic over a seeded random subset of whole conversations of at most {cap} items per set.\n",
         100.0 * doc.method.confidence,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn p_values_never_print_as_alpha_unless_they_are() {
+        use super::p_value;
+        assert_eq!(p_value(0.0496, 0.05), "0.0496");
+        assert_eq!(p_value(0.0504, 0.05), "0.0504");
+        assert_eq!(p_value(0.2, 0.05), "0.200");
+        assert_eq!(p_value(0.0004, 0.05), "<0.001");
+        assert_eq!(p_value(0.05, 0.05), "0.05000000");
+    }
 }

@@ -176,13 +176,8 @@ pub fn primary_keys(config: &Config, student: &str) -> Vec<(String, String, Stri
             .primary
             .iter()
             .filter(|p| p.student.as_deref().is_none_or(|s| s == student))
-            .map(|p| {
-                let against = p.against.clone().unwrap_or_else(|| {
-                    let curation = p.arm.rsplit_once('/').map_or("", |(_, c)| c);
-                    format!("direct/{curation}")
-                });
-                (p.arm.clone(), against, p.benchmark.clone())
-            })
+            // Validation made sure every entry has something to compare with.
+            .filter_map(|p| Some((p.arm.clone(), p.against_or_direct()?, p.benchmark.clone())))
             .collect();
     }
     let sources = sources(config);
@@ -332,9 +327,15 @@ impl Stage for Report {
             .collect();
         let comparisons: Vec<Comparison> = pending.into_iter().map(|p| p.record).collect();
 
-        let funnel = if config.train.data.is_none() { data::funnel(config, root) } else { BTreeMap::new() };
         let budget =
             read_manifest(root, "train").and_then(|m| m.counts.get("budget").cloned()).unwrap_or(Value::Null);
+        let training_data =
+            data::training_data(&budget, read_manifest(root, "evaluate").as_ref(), r.confidence);
+        let funnel = if config.train.data.is_none() {
+            data::funnel(config, root, &training_data)
+        } else {
+            BTreeMap::new()
+        };
         let mut wall_seconds = BTreeMap::new();
         for stage in StageName::FLOW.iter().filter(|&&s| s != StageName::Report) {
             if let Some(m) = read_manifest(root, stage.as_str()) {
@@ -351,11 +352,7 @@ impl Stage for Report {
             headline,
             students,
             power,
-            training_data: data::training_data(
-                &budget,
-                read_manifest(root, "evaluate").as_ref(),
-                r.confidence,
-            ),
+            training_data,
             data: funnel,
             budget,
             wall_seconds,
@@ -494,20 +491,20 @@ fn diagnostic(
     benchmarks: usize,
 ) -> doc::TrainingRuns {
     let c = weights(benchmarks, None);
-    let trained: Vec<&Target> = targets.iter().filter(|t| t.source.is_some()).collect();
-    let outcomes: Vec<&Outcomes> = trained.iter().map(|t| &t.outcomes).collect();
+    // Each trained arm's own run variance on the average, computed once for the table and test.
+    let per_arm: Vec<(String, TrainingVariance)> = targets
+        .iter()
+        .filter(|t| t.source.is_some())
+        .filter_map(|t| TrainingVariance::of_arm(&t.outcomes, &c).map(|v| (t.label.clone(), v)))
+        .collect();
+    let variances: Vec<TrainingVariance> = per_arm.iter().map(|(_, v)| *v).collect();
     doc::TrainingRuns {
         student: student.to_owned(),
         mode: config.report.training_variance,
         pooled_run_sd: training[&None].map(|t| t.sigma2.sqrt()),
         pooled_df: training[&None].map(|t| t.df),
-        arms: trained
-            .iter()
-            .filter_map(|t| {
-                TrainingVariance::of_arm(&t.outcomes, &c).map(|v| (t.label.clone(), v.sigma2.sqrt()))
-            })
-            .collect(),
-        bartlett: inference::heterogeneity(&outcomes, &c).map(|(statistic, df, p)| doc::Bartlett {
+        arms: per_arm.iter().map(|(label, v)| (label.clone(), v.sigma2.sqrt())).collect(),
+        bartlett: inference::heterogeneity(&variances).map(|(statistic, df, p)| doc::Bartlett {
             statistic,
             df,
             p,
@@ -534,21 +531,17 @@ fn accuracy_comparison(
         ks.iter().map(|&k| (benchmarks[k].to_owned(), a.outcomes[k].first().map_or(0, Vec::len))).collect();
     let one_run =
         a.outcomes.first().is_none_or(|x| x.len() == 1) && b.outcomes.first().is_none_or(|x| x.len() == 1);
-    let discordant = one_run.then(|| {
-        ks.iter()
-            .map(|&k| {
-                let (x, y) = inference::discordant(&a.outcomes, &b.outcomes, k);
-                (benchmarks[k].to_owned(), [x, y])
-            })
-            .collect()
-    });
-    let discordance = ks
+    // Per benchmark: problems only A's first run got right, only B's, and how many there are.
+    let counts: Vec<(u64, u64, usize)> = ks
         .iter()
         .map(|&k| {
             let (x, y) = inference::discordant(&a.outcomes, &b.outcomes, k);
-            (x + y) as f64 / a.outcomes[k].first().map_or(1, Vec::len).max(1) as f64
+            (x, y, a.outcomes[k].first().map_or(0, Vec::len))
         })
-        .sum::<f64>()
+        .collect();
+    let discordant = one_run
+        .then(|| ks.iter().zip(&counts).map(|(&k, &(x, y, _))| (benchmarks[k].to_owned(), [x, y])).collect());
+    let discordance = counts.iter().map(|&(x, y, n)| (x + y) as f64 / n.max(1) as f64).sum::<f64>()
         / ks.len().max(1) as f64;
     let curation = match &a.source {
         Some(Source::Arm(arm)) => Some(arm.curation.as_str().to_owned()),
@@ -751,6 +744,10 @@ fn decide(
         not_resolved: ids(false),
         exploratory_looked_at: exploratory.size,
         exploratory_resolved: exploratory.resolved,
+        exploratory_untested: pending
+            .iter()
+            .filter(|x| x.record.family == FamilyName::Exploratory && x.record.p.is_none())
+            .count(),
     };
     let method = markdown::method(config, primary, exploratory, training_included, training_runs);
     (method, summary)

@@ -125,12 +125,15 @@ fn the_training_variance_is_what_runs_add_beyond_per_problem_noise() {
     // One run per arm: nothing to pool.
     assert!(TrainingVariance::pooled(&[&one(&[true, false])], &[1.0]).is_none());
     // Bartlett: alike arms pass, an arm whose runs swing much more does not.
-    let (_, df, p) = heterogeneity(&flat.iter().collect::<Vec<_>>(), &[1.0]).unwrap();
+    let per_arm = |arms: &[Outcomes]| -> Vec<TrainingVariance> {
+        arms.iter().filter_map(|a| TrainingVariance::of_arm(a, &[1.0])).collect()
+    };
+    let (_, df, p) = heterogeneity(&per_arm(&flat)).unwrap();
     assert_eq!(df, 19.0);
     assert!(p > 0.001, "{p}");
     let mut mixed: Vec<Outcomes> = (0..6).map(|_| arm(&[0.0, 0.0, 0.0])).collect();
     mixed.extend((0..6).map(|_| arm(&[-0.1, 0.0, 0.1])));
-    let (_, _, p) = heterogeneity(&mixed.iter().collect::<Vec<_>>(), &[1.0]).unwrap();
+    let (_, _, p) = heterogeneity(&per_arm(&mixed)).unwrap();
     assert!(p < 0.01, "{p}");
 }
 
