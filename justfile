@@ -12,13 +12,27 @@ default:
 setup *args:
     tools/setup/setup.sh "$@"
 
+# Create .venv-grader, math-verify 0.9.0 pinned (~15 s): for evaluate.grader = "math_verify" | "both".
+grader-venv *args:
+    tools/grader/venv.sh "$@"
+
+# The differential fuzzer against math-verify itself, optimised: 6,000 seeded pairs, the agreement
+# table with every disagreement classified, and both graders' pairs/s side by side
+# (also in target/grader-diff/fuzz.md). `just test` runs the same test unoptimised.
+grader-diff:
+    tools/grader/venv.sh
+    cargo test --release --locked -p eval --test grader_fuzz -- --nocapture --test-threads 1
+
 # Run the pipeline on the offline default config; extra arguments go to `pipeline run`
 # (e.g. `just run-pipeline --stages generate --set generate.num_problems=10`).
 run-pipeline *args: setup
     cargo run --release --locked -p pipeline -- run --config configs/default.toml "$@"
 
-# Run every test in the workspace.
+# Run every test in the workspace. Makes .venv-grader first (~15 s once), so the tests that grade
+# with math-verify itself (the differential fuzzer, the reference client, evaluate.grader = "both")
+# run rather than skip.
 test *args: setup
+    tools/grader/venv.sh
     cargo test --workspace --locked "$@"
 
 # Run the benchmarks.

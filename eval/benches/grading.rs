@@ -3,7 +3,7 @@
 //! Run: `just bench` or `cargo bench -p eval --bench grading`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use eval::grader::grade;
+use eval::grader::{Extraction, grade, grade_response};
 
 const EASY: &[(&str, &str)] = &[
     ("5", "5"),
@@ -45,5 +45,25 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Whole responses from the differential fuzzer (`eval::grader::fuzz`): every rewrite kind and
+/// response shape, about 40% wrong answers, graded as the evaluate stage grades.
+fn fuzz(c: &mut Criterion) {
+    let pairs = eval::grader::fuzz::pairs(1, 2000);
+    let mut group = c.benchmark_group("fuzz");
+    group.throughput(Throughput::Elements(pairs.len() as u64));
+    group.bench_function("grade_response", |b| {
+        b.iter(|| {
+            pairs
+                .iter()
+                .filter(|p| {
+                    let (g, r) = (std::hint::black_box(&p.gold), std::hint::black_box(&p.response));
+                    grade_response(g, r, None, Extraction::MathVerify).verdict.equal
+                })
+                .count()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, fuzz);
 criterion_main!(benches);

@@ -109,40 +109,67 @@ mod tests {
         );
     }
 
-    /// `pipeline grade` and the evaluate stage give the same verdict: on every response of the
-    /// differential suite (math-verify 0.9.0's fixture), with and without the problem text.
-    #[test]
-    fn the_same_verdicts_as_the_evaluate_stage() {
-        let text = include_str!("../../eval/tests/fixtures/math_verify_responses.jsonl");
+    /// `pipeline grade --input` against the evaluate stage's own graders
+    /// ([`crate::stages::grading::Graders`], native): the same verdict and extraction on every
+    /// pair, under both extractions. Records with a problem text are graded by the stage with
+    /// it; those without, as the stage's entry point grades them with none.
+    fn same_as_the_evaluate_stage(pairs: &[(String, String)]) {
         let mut lines = String::new();
-        let mut want = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            let (gold, response) = (v["gold"].as_str().unwrap(), v["response"].as_str().unwrap());
-            // Every other record carries a problem text (the evaluate stage always passes one).
-            let problem = (i % 2 == 0).then(|| format!("Compute the value asked for, record {i}."));
+        let problems: Vec<Option<String>> = (0..pairs.len())
+            .map(|i| (i % 2 == 0).then(|| format!("Compute the value asked for, record {i}.")))
+            .collect();
+        for ((gold, response), problem) in pairs.iter().zip(&problems) {
             let mut record = serde_json::json!({ "gold": gold, "pred": response });
-            if let Some(p) = &problem {
+            if let Some(p) = problem {
                 record["problem"] = serde_json::json!(p);
             }
             lines.push_str(&(record.to_string() + "\n"));
-            for extraction in [Extraction::MathVerify, Extraction::Strict] {
-                want.push((
-                    extraction,
-                    eval::grader::grade_response(gold, response, problem.as_deref(), extraction),
-                ));
-            }
         }
-        assert!(want.len() > 500);
         for extraction in [Extraction::MathVerify, Extraction::Strict] {
+            let config = crate::config::EvaluateConfig { extraction, ..Default::default() };
+            let mut stage = crate::stages::grading::Graders::new(&config);
             let out = grade_jsonl(&lines, Path::new("x"), extraction).unwrap();
-            let expected: Vec<_> = want.iter().filter(|(e, _)| *e == extraction).map(|(_, g)| g).collect();
-            for (line, g) in out.iter().zip(expected) {
+            assert_eq!(out.len(), pairs.len());
+            for ((line, (gold, response)), problem) in out.iter().zip(pairs).zip(&problems) {
+                let (equal, extracted) = match problem {
+                    Some(p) => {
+                        let item = crate::stages::grading::Item { gold, response, problem: p };
+                        let g = stage.grade(&[item]).unwrap().remove(0);
+                        (g.correct, g.extracted)
+                    }
+                    None => {
+                        let g = eval::grader::grade_response(gold, response, None, extraction);
+                        (g.verdict.equal, g.extracted)
+                    }
+                };
                 let v: serde_json::Value = serde_json::from_str(line).unwrap();
-                assert_eq!(v["equal"], g.verdict.equal, "{line}");
-                assert_eq!(v["extracted"].as_str(), g.extracted.as_deref(), "{line}");
+                assert_eq!(v["equal"], equal, "{line}");
+                assert_eq!(v["extracted"].as_str(), extracted.as_deref(), "{line}");
             }
         }
+    }
+
+    /// On every response of the differential suite (math-verify 0.9.0's fixture).
+    #[test]
+    fn the_same_verdicts_as_the_evaluate_stage_on_the_differential_suite() {
+        let text = include_str!("../../eval/tests/fixtures/math_verify_responses.jsonl");
+        let pairs: Vec<(String, String)> = text
+            .lines()
+            .map(|line| {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                (v["gold"].as_str().unwrap().to_owned(), v["response"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        assert!(pairs.len() > 300);
+        same_as_the_evaluate_stage(&pairs);
+    }
+
+    /// On every pair of the differential fuzzer (the seed `eval/tests/grader_fuzz.rs` uses).
+    #[test]
+    fn the_same_verdicts_as_the_evaluate_stage_on_the_fuzzer() {
+        let pairs: Vec<(String, String)> =
+            eval::grader::fuzz::pairs(2026, 6000).into_iter().map(|p| (p.gold, p.response)).collect();
+        same_as_the_evaluate_stage(&pairs);
     }
 
     #[test]

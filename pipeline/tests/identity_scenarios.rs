@@ -506,6 +506,22 @@ fn each_change_reruns_exactly_what_it_affects_and_no_record_is_stale() {
             NONE_SENT,
         ),
     ];
+    // math-verify itself (the venv `just test` makes): grading with it re-grades the stored
+    // responses, and the model is not asked again.
+    let mut cases = cases;
+    match common::math_verify_python() {
+        Some(python) => cases.push((
+            "grader both",
+            vec![
+                "evaluate.grader=\"both\"".into(),
+                format!("evaluate.math_verify.python={:?}", python.display().to_string()),
+            ],
+            None,
+            evaluation.to_vec(),
+            Sent { generate: Some(0), solve: Some(0), evaluate: Some(0) },
+        )),
+        None => eprintln!("NOT RUN: the `grader both` case needs .venv-grader (just grader-venv)"),
+    }
 
     for (i, (case, overrides, setup, expected, sent)) in cases.into_iter().enumerate() {
         let name = format!("case{i:02}");
@@ -518,6 +534,14 @@ fn each_change_reruns_exactly_what_it_affects_and_no_record_is_stale() {
         assert_eq!(ran, expected, "{case}: stages that ran");
         check_sent(case, sent, calls);
         let run = env.runs().join(&name);
+        if case == "grader both" {
+            let report = std::fs::read_to_string(run.join("report/report.md")).unwrap();
+            assert!(report.contains("## Graders: `grader-"), "{report}");
+            assert!(report.contains("+math-verify-0.9.0`"), "{report}");
+            assert!(report.contains("graded differently"), "{report}");
+            let records = std::fs::read_to_string(run.join("evaluate/tiny/baseline/math500.jsonl")).unwrap();
+            assert!(records.contains("\"grader\":\"math_verify\""), "{records}");
+        }
         let ids = assert_no_stale_record(&run, case);
         let generated = ran.contains(&G);
         if generated

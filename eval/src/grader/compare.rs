@@ -607,7 +607,8 @@ pub(crate) fn answers_equal(gold: &Answer, pred: &Answer, budget: &mut Budget) -
                 || (alone(&sides[1]) && exprs_equal(&sides[0], e, budget))
         }
         // An inequality in the gold is answered by its interval (`x > 3` ~ `(3, \infty)`); the
-        // reverse is not accepted, as in math-verify.
+        // reverse is not accepted, as in math-verify, whose comparison is one-way by design: a
+        // question whose gold is an interval asks for one.
         (A::Relation { sides, ops }, A::Intervals(iv)) if iv.len() == 1 => {
             relation_as_interval(sides, ops).is_some_and(|i| intervals_equal(&i, &iv[0], budget))
         }
@@ -622,8 +623,16 @@ pub(crate) fn answers_equal(gold: &Answer, pred: &Answer, budget: &mut Budget) -
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| answers_equal(x, y, budget))
         }
         (A::Set(a) | A::List(a), A::Set(b) | A::List(b)) => unordered_equal(a, b, budget),
+        // A union is a set of numbers: its intervals may come in any order.
         (A::Intervals(a), A::Intervals(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| intervals_equal(x, y, budget))
+            if a.len() != b.len() {
+                return false;
+            }
+            let mut used = vec![false; b.len()];
+            a.iter().all(|x| {
+                let found = (0..b.len()).find(|&j| !used[j] && intervals_equal(x, &b[j], budget));
+                found.map(|j| used[j] = true).is_some()
+            })
         }
         // `(a, b)` is a tuple or an open interval: let the other side decide.
         (A::Tuple(t), A::Intervals(iv)) | (A::Intervals(iv), A::Tuple(t)) if iv.len() == 1 => {
@@ -638,6 +647,13 @@ pub(crate) fn answers_equal(gold: &Answer, pred: &Answer, budget: &mut Budget) -
         // A one-element collection against a bare answer.
         (A::Set(v) | A::List(v), other) | (other, A::Set(v) | A::List(v)) if v.len() == 1 => {
             answers_equal(&v[0], other, budget)
+        }
+        // A set's repeats collapse: `\{15\frac{39}{40}, \frac{639}{40}\}` (a solution boxing
+        // one value twice) is that one value.
+        (A::Set(v), other) | (other, A::Set(v))
+            if !v.is_empty() && !matches!(other, A::Set(_) | A::List(_)) =>
+        {
+            v.iter().all(|x| answers_equal(x, other, budget))
         }
         _ => false,
     }

@@ -4,8 +4,11 @@
 
 mod compare;
 pub mod extract;
+pub mod fuzz;
+mod matrix;
 pub mod normalize;
 pub mod parse;
+pub mod reference;
 mod response;
 
 use std::sync::LazyLock;
@@ -16,13 +19,12 @@ use serde::Serialize;
 use compare::Budget;
 pub use compare::{REL_TOL, STEP_BUDGET};
 use extract::Method;
-use normalize::Units;
 use parse::Answer;
 pub use response::{Extraction, Graded, grade_response, math_verify_candidates, restates};
 
 /// Bumped whenever a verdict can change (extraction, normalisation, parsing, comparison): it
 /// enters the identity of the verify and evaluate outputs that rest on the grader.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
@@ -53,9 +55,28 @@ pub fn committed_answer(solution: &str) -> Option<&str> {
     extract::extract(solution.trim(), &config).map(|e| e.answer)
 }
 
+/// The answer a response commits to under `extraction`, without a gold to compare against:
+/// the strict reading ([`committed_answer`]), or math-verify's candidates in priority order, the
+/// first that parses (the first, as text, if none does). The verify vote reads solutions with
+/// it, so its answers are read as the evaluate stage and `pipeline grade` read them.
+pub fn extract_answer(response: &str, extraction: Extraction) -> Option<std::borrow::Cow<'_, str>> {
+    match extraction {
+        Extraction::Strict => committed_answer(response.trim()).map(std::borrow::Cow::Borrowed),
+        Extraction::MathVerify => {
+            let mut candidates = math_verify_candidates(response);
+            let k = candidates.iter().position(|c| parse::parse_answer(c).is_ok()).unwrap_or(0);
+            (k < candidates.len()).then(|| candidates.swap_remove(k))
+        }
+    }
+}
+
 static CHOICE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?:\\(?:text|textbf|mathrm)\{)?\s*\(?\s*([A-E])\s*\)?\s*\}?$").expect("valid regex")
 });
+
+static DECIMAL_COMMA: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^-?\d+,\d+$").expect("valid regex"));
+static THOUSANDS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^-?[1-9]\d{0,2}(?:,\d{3})+$").expect("valid regex"));
 
 /// The letter of a normalized multiple-choice answer (`(C)`, `\text{C}`).
 fn choice(normalized: &str) -> Option<char> {
@@ -64,21 +85,51 @@ fn choice(normalized: &str) -> Option<char> {
 
 /// Compares two bare answers, gold first.
 pub fn answers_equal(gold: &str, pred: &str) -> Verdict {
-    let stripped = (normalize::normalize(gold), normalize::normalize(pred));
-    let first = answers_equal_normalized(&stripped.0, &stripped.1);
-    if first.equal {
+    answers_equal_prepared(&Prepared::new(gold), &Prepared::new(pred))
+}
+
+/// An answer normalized both ways (units stripped and kept) and parsed once, so that grading
+/// a response neither normalizes nor parses the same text twice.
+pub(crate) struct Prepared {
+    strip: String,
+    keep: String,
+    tree: Result<Answer, String>,
+}
+
+impl Prepared {
+    pub(crate) fn new(raw: &str) -> Self {
+        if raw.len() > parse::MAX_ANSWER_CHARS {
+            let err = Err(format!("longer than {} characters", parse::MAX_ANSWER_CHARS));
+            return Self { strip: String::new(), keep: String::new(), tree: err };
+        }
+        let (strip, keep) = normalize::normalize_both(raw);
+        let tree = parse::parse_prepared(&strip);
+        Self { strip, keep, tree }
+    }
+
+    pub(crate) fn parses(&self) -> bool {
+        self.tree.is_ok()
+    }
+}
+
+pub(crate) fn answers_equal_prepared(gold: &Prepared, pred: &Prepared) -> Verdict {
+    let first = answers_equal_normalized((&gold.strip, &gold.tree), (&pred.strip, &pred.tree));
+    if first.equal || (gold.keep == gold.strip && pred.keep == pred.strip) {
         return first;
     }
     // A unit dropped on one side only (`6 m` vs `6m`): read both with their units kept.
-    let kept = (normalize::normalize_with(gold, Units::Keep), normalize::normalize_with(pred, Units::Keep));
-    if kept == stripped {
-        return first;
-    }
-    let second = answers_equal_normalized(&kept.0, &kept.1);
+    let reparse = |p: &Prepared| if p.keep == p.strip { None } else { Some(parse::parse_prepared(&p.keep)) };
+    let (gk, pk) = (reparse(gold), reparse(pred));
+    let second = answers_equal_normalized(
+        (&gold.keep, gk.as_ref().unwrap_or(&gold.tree)),
+        (&pred.keep, pk.as_ref().unwrap_or(&pred.tree)),
+    );
     if second.equal { Verdict::new(true, format!("{} (units kept)", second.reason)) } else { first }
 }
 
-fn answers_equal_normalized(g: &str, p: &str) -> Verdict {
+type Parsed<'a> = (&'a str, &'a Result<Answer, String>);
+
+fn answers_equal_normalized((g, gold_tree): Parsed<'_>, (p, pred_tree): Parsed<'_>) -> Verdict {
     if g.is_empty() {
         return Verdict::new(false, "empty gold answer");
     }
@@ -91,20 +142,25 @@ fn answers_equal_normalized(g: &str, p: &str) -> Verdict {
             None => Verdict::new(false, "gold is a choice letter, prediction is not"),
         };
     }
-    let gold_tree = match parse::parse_prepared(g) {
+    let gold_tree = match gold_tree {
         Ok(t) => t,
         Err(e) => return Verdict::new(false, format!("gold not parsed ({e}); texts differ")),
     };
-    let pred_tree = match parse::parse_prepared(p) {
+    // `0,15` against a number is a decimal comma, not the list 0, 15 (a list gold keeps
+    // `11,13` a list; `1,234` stays a thousands grouping).
+    let decimal_comma =
+        matches!(gold_tree, Answer::Expr(_)) && DECIMAL_COMMA.is_match(p) && !THOUSANDS.is_match(p);
+    let reread = decimal_comma.then(|| parse::parse_prepared(&p.replacen(',', ".", 1)));
+    let pred_tree = match reread.as_ref().unwrap_or(pred_tree) {
         Ok(t) => t,
         Err(e) => return Verdict::new(false, format!("prediction not parsed: {e}")),
     };
     let mut budget = Budget::new();
-    let equal = compare::answers_equal(&gold_tree, &pred_tree, &mut budget);
+    let equal = compare::answers_equal(gold_tree, pred_tree, &mut budget);
     let reason = if budget.exhausted() {
         "step budget exhausted".to_owned()
     } else {
-        format!("{} vs {}", shape(&gold_tree), shape(&pred_tree))
+        format!("{} vs {}", shape(gold_tree), shape(pred_tree))
     };
     Verdict::new(equal && !budget.exhausted(), reason)
 }

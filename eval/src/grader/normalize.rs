@@ -3,6 +3,7 @@
 //! trailing units and punctuation. Structure (`\frac`, braces, `\text{}` around words) is kept
 //! for the parser.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -18,7 +19,8 @@ const UNITS: &[&str] = &[
 ];
 
 static TEXT_CMD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|mathit|operatorname)\s*\{").unwrap()
+    Regex::new(r"\\(?:text|textbf|textit|textnormal|textrm|mathrm|mathbf|mbox|mathit|operatorname)\s*\{")
+        .unwrap()
 });
 
 static ARRAY_SPEC: LazyLock<Regex> =
@@ -26,6 +28,9 @@ static ARRAY_SPEC: LazyLock<Regex> =
 static BRACKETED_MATRIX: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?s)^\s*[\[(]\s*(\\begin\{pmatrix\}.*\\end\{pmatrix\})\s*[\])]\s*$").expect("valid regex")
 });
+
+static PERCENT_WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(\d)\s*(?:[Pp]ercentage|[Pp]ercent|[Pp]ct)\b").expect("valid regex"));
 
 const ROW_BREAK: &str = "\u{1}";
 
@@ -43,61 +48,153 @@ pub enum Units {
 }
 
 pub fn normalize_with(raw: &str, units: Units) -> String {
+    let base = normalize_base(raw);
+    match units {
+        Units::Strip => finish(&strip_text_units(&base)),
+        Units::Keep => finish(&base),
+    }
+}
+
+/// Which bytes occur in a text, and which occur right after a `\\`.
+struct Present {
+    any: [u64; 4],
+    after_backslash: [u64; 4],
+}
+
+impl Present {
+    fn of(s: &str) -> Self {
+        let mut p = Self { any: [0; 4], after_backslash: [0; 4] };
+        let bytes = s.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            p.any[usize::from(b >> 6)] |= 1 << (b & 63);
+            if b == b'\\'
+                && let Some(&n) = bytes.get(i + 1)
+            {
+                p.after_backslash[usize::from(n >> 6)] |= 1 << (n & 63);
+            }
+        }
+        p
+    }
+
+    /// False only where `other`'s text cannot occur in this one: one of its bytes is absent,
+    /// or one it has right after a `\\` never follows one here. (A cheap test before a
+    /// substring search: the search for `,\\! ` in every text with a comma was a visible cost.)
+    fn may_hold(&self, other: &Present) -> bool {
+        (0..4).all(|k| {
+            other.any[k] & !self.any[k] == 0 && other.after_backslash[k] & !self.after_backslash[k] == 0
+        })
+    }
+}
+
+/// Both readings at the cost of one: (units stripped, units kept).
+pub fn normalize_both(raw: &str) -> (String, String) {
+    let base = normalize_base(raw);
+    let stripped = strip_text_units(&base);
+    let strip = finish(&stripped);
+    let keep = if stripped == base { strip.clone() } else { finish(&base) };
+    (strip, keep)
+}
+
+fn finish(s: &str) -> String {
+    // (Most answers have no row break: no copy to make for them.)
+    let s = if s.contains(ROW_BREAK) { Cow::Owned(s.replace(ROW_BREAK, "\\\\")) } else { Cow::Borrowed(s) };
+    // A lone leading `x=`-style assignment is kept: the comparer decides how to use it.
+    s.trim().trim_end_matches(['.', ';']).trim().to_owned()
+}
+
+/// Textual rewrites, in order: (pattern, replacement).
+const REWRITE_PAIRS: &[(&str, &str)] = &[
+    ("\\dfrac", "\\frac"),
+    ("\\tfrac", "\\frac"),
+    ("\\dbinom", "\\binom"),
+    ("\\tbinom", "\\binom"),
+    ("\\displaystyle", ""),
+    ("\\left", ""),
+    ("\\right", ""),
+    ("\\bigl", ""),
+    ("\\bigr", ""),
+    ("\\Bigl", ""),
+    ("\\Bigr", ""),
+    ("\\big", ""),
+    ("\\Big", ""),
+    // `11,\\! 111` is a thousands separator, not a list.
+    (",\\! ", ","),
+    (",\\!", ","),
+    ("\\!", ""),
+    ("{,}", ","),
+    ("\\,", ""),
+    ("\\;", ""),
+    ("\\:", ""),
+    ("\\quad", " "),
+    ("\\qquad", " "),
+    ("\\ ", " "),
+    ("~", " "),
+    ("^{\\prime\\prime}", "''"),
+    ("^{\\prime}", "'"),
+    ("^\\prime", "'"),
+    ("\\prime", "'"),
+    ("\\%", "%"),
+    // Currency signs, like `\$`, are not part of the value; nor is a unit's `²`.
+    ("\\euro", ""),
+    ("€", ""),
+    ("£", ""),
+    ("¥", ""),
+    ("²", "^2"),
+    ("³", "^3"),
+    ("\\circ", "°"),
+    ("\\degree", "°"),
+    ("^{°}", ""),
+    ("^°", ""),
+    ("°", ""),
+    ("\\le ", "\\leq "),
+    ("\\ge ", "\\geq "),
+    ("\\neq", "≠"),
+    ("\\ne ", "≠ "),
+    ("\\leq", "≤"),
+    ("\\geq", "≥"),
+    ("\\leqslant", "≤"),
+    ("\\geqslant", "≥"),
+    ("\\lt", "<"),
+    ("\\gt", ">"),
+    ("\\dots", ""),
+    ("\\ldots", ""),
+    ("\\cdots", ""),
+    ("\\bmatrix", "\\pmatrix"),
+    ("{bmatrix}", "{pmatrix}"),
+    ("{array}", "{pmatrix}"),
+    ("{vmatrix}", "{pmatrix}"),
+];
+
+/// `REWRITE_PAIRS` with the bytes each pattern needs (see `Present::may_hold`), computed once.
+static REWRITES: LazyLock<Vec<(&str, &str, Present)>> =
+    LazyLock::new(|| REWRITE_PAIRS.iter().map(|&(from, to)| (from, to, Present::of(from))).collect());
+
+/// Everything but the units step.
+fn normalize_base(raw: &str) -> String {
     // `\\` (a matrix row break) must not be read as `\` + the next character.
-    let mut s = raw.trim().replace("\\\\", ROW_BREAK).replace("\\$", "");
-    s = strip_math_delimiters(&s);
-    for (from, to) in [
-        ("\\dfrac", "\\frac"),
-        ("\\tfrac", "\\frac"),
-        ("\\dbinom", "\\binom"),
-        ("\\tbinom", "\\binom"),
-        ("\\displaystyle", ""),
-        ("\\left", ""),
-        ("\\right", ""),
-        ("\\bigl", ""),
-        ("\\bigr", ""),
-        ("\\Bigl", ""),
-        ("\\Bigr", ""),
-        ("\\big", ""),
-        ("\\Big", ""),
-        // `11,\\! 111` is a thousands separator, not a list.
-        (",\\! ", ","),
-        (",\\!", ","),
-        ("\\!", ""),
-        ("{,}", ","),
-        ("\\,", ""),
-        ("\\;", ""),
-        ("\\:", ""),
-        ("\\quad", " "),
-        ("\\qquad", " "),
-        ("\\ ", " "),
-        ("~", " "),
-        ("\\%", "%"),
-        ("\\circ", "°"),
-        ("\\degree", "°"),
-        ("^{°}", ""),
-        ("^°", ""),
-        ("°", ""),
-        ("\\le ", "\\leq "),
-        ("\\ge ", "\\geq "),
-        ("\\neq", "≠"),
-        ("\\ne ", "≠ "),
-        ("\\leq", "≤"),
-        ("\\geq", "≥"),
-        ("\\leqslant", "≤"),
-        ("\\geqslant", "≥"),
-        ("\\lt", "<"),
-        ("\\gt", ">"),
-        ("\\dots", ""),
-        ("\\ldots", ""),
-        ("\\cdots", ""),
-        ("\\bmatrix", "\\pmatrix"),
-        ("{bmatrix}", "{pmatrix}"),
-        ("{array}", "{pmatrix}"),
-        ("{vmatrix}", "{pmatrix}"),
-    ] {
-        if s.contains(from) {
+    // (Each replacement only where its pattern occurs: `str::replace` copies even when not.)
+    let mut t = Cow::Borrowed(raw.trim());
+    if t.contains("\\\\") {
+        t = Cow::Owned(t.replace("\\\\", ROW_BREAK));
+    }
+    if t.contains("\\$") {
+        t = Cow::Owned(t.replace("\\$", ""));
+    }
+    let mut s = strip_math_delimiters(&t);
+    // A box around the whole answer (`$\\boxed{x}$` read from a "final answer is" phrase) is
+    // decoration, as math-verify's normalization drops it.
+    while let Some(inner) = s.strip_prefix("\\boxed{")
+        && matching_brace(inner, 0) == Some(inner.len() - 1)
+    {
+        s = inner[..inner.len() - 1].trim().to_owned();
+    }
+    let mut present = Present::of(&s);
+    for (from, to, needs) in REWRITES.iter() {
+        // Most patterns cannot occur: test the bytes the pattern needs (every byte, and each
+        // letter right after a `\\`) against the bytes present before searching for it.
+        if present.may_hold(needs) && s.contains(from) {
             s = s.replace(from, to);
+            present = Present::of(&s);
         }
     }
     if s.contains("\\begin{pmatrix}") {
@@ -107,13 +204,14 @@ pub fn normalize_with(raw: &str, units: Units) -> String {
             s = c[1].to_owned();
         }
     }
-    if units == Units::Strip {
-        s = strip_text_units(&s);
+    // `28 pct`, `28 percentage`: the percent sign, written out. (Every spelling holds `ct` or
+    // `ercent`: the many texts with a `p`, `\\pi` or `pmatrix`, skip the regex.)
+    if (s.contains("ercent") || s.contains("ct"))
+        && let Cow::Owned(replaced) = PERCENT_WORD.replace_all(&s, "$1%")
+    {
+        s = replaced;
     }
-    s = s.replace(ROW_BREAK, "\\\\");
-    let s = s.trim().trim_end_matches(['.', ';']).trim();
-    // A lone leading `x=`-style assignment is kept: the comparer decides how to use it.
-    s.to_owned()
+    s
 }
 
 /// `$...$`, `$$...$$`, `\(...\)`, `\[...\]` around the whole answer, and stray `$`.
@@ -138,8 +236,10 @@ fn strip_math_delimiters(s: &str) -> String {
 /// `6.5 \mathrm{~m}`, `45 minutes`. A `\text{...}` that is the whole answer is kept.
 fn strip_text_units(s: &str) -> String {
     let mut out = s.to_owned();
-    // Trailing \text{...} whose content is a unit (or anything, after a number).
-    while let Some(m) = TEXT_CMD.find_iter(&out).last() {
+    // Trailing \text{...} whose content is a unit (or anything, after a number). Every
+    // command `TEXT_CMD` knows starts so: a text without one skips the regex.
+    let text_cmd = ["\\text", "\\math", "\\mbox", "\\operatorname"].iter().any(|c| s.contains(c));
+    while text_cmd && let Some(m) = TEXT_CMD.find_iter(&out).last() {
         let Some(close) = matching_brace(&out, m.end()) else { break };
         if !out[close + 1..].trim().is_empty() {
             break;
@@ -154,8 +254,9 @@ fn strip_text_units(s: &str) -> String {
     }
     // Bare trailing unit words: `45 minutes`, `3.2 km/h`.
     if let Some((head, tail)) = out.rsplit_once(' ')
-        && is_unit(tail.trim_start_matches('\\'))
+        // (The cheap test first: both are pure.)
         && head.trim_end().ends_with(|c: char| c.is_ascii_digit() || c == '}')
+        && is_unit(tail.trim_start_matches('\\'))
     {
         out = head.trim_end().to_owned();
     }

@@ -109,7 +109,7 @@ const MAX_DEPTH: usize = 64;
 
 /// Answers longer than this are not parsed (they still compare as text): parsing is
 /// near-linear, but nothing that long is an answer.
-const MAX_ANSWER_CHARS: usize = 10_000;
+pub(crate) const MAX_ANSWER_CHARS: usize = 10_000;
 /// Digits in one number literal; bigger literals are refused rather than slow.
 const MAX_DIGITS: usize = 400;
 
@@ -136,10 +136,11 @@ pub(crate) fn parse_prepared(s: &str) -> Result<Answer, String> {
     parse_normalized(s, 0)
 }
 
+// A first group of `0` is no thousands grouping: `0,554` is a decimal comma.
 static THOUSANDS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$").unwrap());
+    LazyLock::new(|| Regex::new(r"^-?[1-9]\d{0,2}(?:(?:,\d{3})+|(?: \d{3})+)(?:\.\d+)?$").unwrap());
 static WHOLE_TEXT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}$").unwrap());
+    LazyLock::new(|| Regex::new(r"^\\(?:text|textbf|textnormal|textrm|mathrm|mbox)\{([^{}]*)\}$").unwrap());
 static WORDS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z][A-Za-z ]*[A-Za-z]$").unwrap());
 static IN_PREFIX: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z]\s*\\in\s*").unwrap());
 
@@ -148,19 +149,41 @@ fn parse_normalized(s: &str, depth: usize) -> Result<Answer, String> {
         return Err("nested too deeply".into());
     }
     let s = s.trim();
-    if THOUSANDS.is_match(s) {
-        return parse_normalized(&s.replace(',', ""), depth + 1);
+    // (Each regex only where its first character can match: parsing is on the hot path.)
+    // (A thousands grouping starts with `-` or a digit 1-9: the answers with a space, most
+    // of them, skip the regex.)
+    if s.starts_with(['-', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+        && s.contains([',', ' '])
+        && THOUSANDS.is_match(s)
+    {
+        // `1,234` and `1 234` (a space groups thousands too; nobody writes 1·234 so).
+        return parse_normalized(&s.replace([',', ' '], ""), depth + 1);
     }
-    if let Some(c) = WHOLE_TEXT.captures(s) {
+    if let Some(c) = s.starts_with('\\').then(|| WHOLE_TEXT.captures(s)).flatten() {
         return Ok(Answer::Text(text_key(&c[1])));
     }
-    if WORDS.is_match(s) && s.split(' ').any(|w| w.len() >= 2 && func_by_name(w).is_none()) {
+    if s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && WORDS.is_match(s)
+        && s.split(' ').any(|w| w.len() >= 2 && func_by_name(w).is_none())
+    {
         return Ok(Answer::Text(text_key(s)));
+    }
+    if s.contains("\\begin{pmatrix}")
+        && let Some(m) =
+            super::matrix::evaluate(s, &|c| parse_normalized(c, depth + 1), &|c| match parse_normalized(
+                c,
+                depth + 1,
+            )? {
+                Answer::Expr(e) => Ok(e),
+                _ => Err("a matrix's factor that is not a number".to_owned()),
+            })
+    {
+        return m;
     }
     if let Some(rest) = s.strip_prefix("\\begin{pmatrix}").and_then(|r| r.strip_suffix("\\end{pmatrix}")) {
         return parse_matrix(rest, depth);
     }
-    let s = IN_PREFIX.find(s).map_or(s, |m| &s[m.end()..]);
+    let s = if s.contains("\\in") { IN_PREFIX.find(s).map_or(s, |m| &s[m.end()..]) } else { s };
     if s == "\\emptyset" || s == "\\varnothing" || s == "\\{\\}" {
         return Ok(Answer::Set(Vec::new()));
     }
@@ -208,6 +231,8 @@ enum Tok {
     Slash,
     Caret,
     Underscore,
+    /// `'` (also `^{\prime}`): a derivative's mark, part of the name it follows.
+    Prime,
     Bang,
     Comma,
     Percent,
@@ -217,7 +242,8 @@ enum Tok {
 
 fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
     let chars: Vec<char> = s.chars().collect();
-    let mut toks = Vec::new();
+    // (At most a token per character: one allocation, not a doubling series.)
+    let mut toks = Vec::with_capacity(chars.len());
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
@@ -272,9 +298,29 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
                         "vert" | "lvert" | "rvert" | "mid" => Tok::Pipe,
                         "langle" => Tok::LParen,
                         "rangle" => Tok::RParen,
+                        // Relations however written (`\le5` has no space for normalization
+                        // to see); `x \approx 11` states the value, as `x = 11` does.
+                        "le" | "leq" | "leqslant" => Tok::Rel(RelOp::Le),
+                        "ge" | "geq" | "geqslant" => Tok::Rel(RelOp::Ge),
+                        "ne" | "neq" => Tok::Rel(RelOp::Ne),
+                        "lt" => Tok::Rel(RelOp::Lt),
+                        "gt" => Tok::Rel(RelOp::Gt),
+                        "approx" => Tok::Rel(RelOp::Eq),
                         _ => Tok::Cmd(name),
                     }
                 }
+            }
+            // Plain-text relations: `x >= 5`, `x <= 2`, `x != 3`.
+            // (`!=` only after a space: `3!=6` is a factorial.)
+            '<' | '>' | '!'
+                if chars.get(i) == Some(&'=') && (c != '!' || i >= 2 && chars[i - 2].is_whitespace()) =>
+            {
+                i += 1;
+                Tok::Rel(match c {
+                    '<' => RelOp::Le,
+                    '>' => RelOp::Ge,
+                    _ => RelOp::Ne,
+                })
             }
             '{' => Tok::LBrace,
             '}' => Tok::RBrace,
@@ -288,6 +334,7 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
             '/' | '÷' => Tok::Slash,
             '^' => Tok::Caret,
             '_' => Tok::Underscore,
+            '\'' | '′' => Tok::Prime,
             '!' => Tok::Bang,
             ',' => Tok::Comma,
             '%' => Tok::Percent,
@@ -305,7 +352,11 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
         };
         toks.push(tok);
     }
-    Ok(split_command_digits(toks))
+    // Only these commands' arguments are split: without one, it would return `toks` as is.
+    let splits = toks.iter().any(
+        |t| matches!(t, Tok::Cmd(c) if matches!(c.as_str(), "frac" | "cfrac" | "binom" | "choose" | "sqrt")),
+    );
+    Ok(if splits { split_command_digits(toks) } else { toks })
 }
 
 /// The exponent of scientific notation right after a mantissa ending at `i` (`e33`, `E-5`,
@@ -523,6 +574,11 @@ impl Parser<'_> {
         parts
     }
 
+    /// `split_top`, or nothing (no part at all) where no token is a separator.
+    fn split_if_any(toks: &[Tok], is_sep: impl Fn(&Tok) -> bool) -> Vec<&[Tok]> {
+        if toks.iter().any(&is_sep) { Self::split_top(toks, is_sep) } else { Vec::new() }
+    }
+
     /// Index of the bracket closing the one at `open` (any of `( [ { \{`).
     fn closing(toks: &[Tok], open: usize) -> Option<usize> {
         let mut depth = 0i32;
@@ -545,7 +601,7 @@ impl Parser<'_> {
     fn items(&self, parts: &[&[Tok]]) -> Result<Vec<Answer>, String> {
         let mut out = Vec::new();
         for p in parts {
-            let pm = Self::split_top(p, |t| *t == Tok::Cmd("pm".into())).len() == 2;
+            let pm = Self::split_if_any(p, |t| is_cmd(t, "pm")).len() == 2;
             match self.sub(p)? {
                 Answer::List(v) if pm => out.extend(v),
                 other => out.push(other),
@@ -559,11 +615,14 @@ impl Parser<'_> {
         if toks.is_empty() {
             return Err("empty answer".into());
         }
-        let parts = Self::split_top(toks, |t| *t == Tok::Comma);
+        // Each split only where its separator occurs at all (without one the split is the
+        // whole, one part, which no test below takes): most answers have none, and each
+        // split allocates.
+        let parts = Self::split_if_any(toks, |t| *t == Tok::Comma);
         if parts.len() > 1 {
             return self.items(&parts).map(Answer::List);
         }
-        let pm = Self::split_top(toks, |t| *t == Tok::Cmd("pm".into()));
+        let pm = Self::split_if_any(toks, |t| is_cmd(t, "pm"));
         if pm.len() == 2 {
             // `a \pm b` is the two answers a + b and a - b.
             let (a, b) = (self.sub_expr(pm[0])?, self.sub_expr(pm[1])?);
@@ -572,7 +631,7 @@ impl Parser<'_> {
                 Answer::Expr(Expr::Add(vec![a, Expr::Neg(Box::new(b))])),
             ]));
         }
-        let unions = Self::split_top(toks, |t| *t == Tok::Cmd("cup".into()));
+        let unions = Self::split_if_any(toks, |t| is_cmd(t, "cup"));
         if unions.len() > 1 {
             let mut all = Vec::new();
             for part in unions {
@@ -610,7 +669,7 @@ impl Parser<'_> {
                 return items.iter().map(|p| self.sub(p)).collect::<Result<Vec<_>, _>>().map(Answer::Tuple);
             }
         }
-        let sides = Self::split_top(toks, |t| matches!(t, Tok::Rel(_)));
+        let sides = Self::split_if_any(toks, |t| matches!(t, Tok::Rel(_)));
         if sides.len() > 1 {
             let ops = toks
                 .iter()
@@ -634,7 +693,12 @@ impl Parser<'_> {
     }
 
     fn expr(&mut self) -> Result<Expr, String> {
-        let mut terms = vec![self.term()?];
+        let first = self.term()?;
+        // A single term is itself (as the loop below would give): no Vec to allocate.
+        if !matches!(self.peek(), Some(Tok::Plus | Tok::Minus)) {
+            return Ok(first);
+        }
+        let mut terms = vec![first];
         loop {
             match self.peek() {
                 Some(Tok::Plus) => {
@@ -660,7 +724,13 @@ impl Parser<'_> {
     }
 
     fn term(&mut self) -> Result<Expr, String> {
-        let mut factors = vec![self.unary()?];
+        let first = self.unary()?;
+        // A single factor is itself (`flatten_mul` of one factor): no Vec to allocate.
+        if !matches!(self.peek(), Some(t) if matches!(t, Tok::Times | Tok::Slash) || Self::starts_primary(t))
+        {
+            return Ok(first);
+        }
+        let mut factors = vec![first];
         loop {
             match self.peek() {
                 Some(Tok::Times) => {
@@ -675,7 +745,7 @@ impl Parser<'_> {
                 }
                 Some(t) if Self::starts_primary(t) => {
                     let mixed = matches!(factors.last(), Some(Expr::Num(n)) if n.is_integer())
-                        && *t == Tok::Cmd("frac".into())
+                        && is_cmd(t, "frac")
                         && factors.len() == 1;
                     let next = self.power()?;
                     if mixed
@@ -774,17 +844,28 @@ impl Parser<'_> {
     }
 
     fn primary(&mut self) -> Result<Expr, String> {
-        let tok = self.next().ok_or("unexpected end")?;
+        // By reference into the token slice: cloning a token copies its text.
+        let toks = self.toks;
+        let tok = toks.get(self.pos).ok_or("unexpected end")?;
+        self.pos += 1;
         match tok {
             // `52_8` (a numeral in base 8) is compared as a name, digit for digit.
             Tok::Num(n) if self.peek() == Some(&Tok::Underscore) => {
                 self.pos += 1;
                 Ok(Expr::Var(format!("{n}_{}", self.subscript()?)))
             }
-            Tok::Num(n) if n.contains('.') => parse_decimal(&n).map(Expr::Decimal),
-            Tok::Num(n) => parse_decimal(&n).map(Expr::Num),
-            Tok::Letter(c) => {
+            Tok::Num(n) if n.contains('.') => parse_decimal(n).map(Expr::Decimal),
+            Tok::Num(n) => parse_decimal(n).map(Expr::Num),
+            &Tok::Letter(c) => {
                 let mut name = c.to_string();
+                if self.peek() == Some(&Tok::Prime) {
+                    // `y'` is a name of its own (`y' + ry = 0`), not y times something.
+                    while self.peek() == Some(&Tok::Prime) {
+                        self.pos += 1;
+                        name.push('\'');
+                    }
+                    return Ok(Expr::Var(name));
+                }
                 if self.peek() == Some(&Tok::Underscore) {
                     self.pos += 1;
                     name.push('_');
@@ -812,7 +893,7 @@ impl Parser<'_> {
                 self.pos = end + 1;
                 Ok(Expr::Func(Func::Abs, Box::new(e)))
             }
-            Tok::Cmd(name) => self.command(&name),
+            Tok::Cmd(name) => self.command(name),
             other => Err(format!("unexpected {other:?}")),
         }
     }
@@ -858,7 +939,8 @@ impl Parser<'_> {
             }
             "pi" => Ok(Expr::Const(Constant::Pi)),
             "infty" | "infinity" | "inf" => Ok(Expr::Const(Constant::Infinity)),
-            "text" | "textbf" | "mathrm" | "mathbf" | "mbox" | "mathit" | "operatorname" => {
+            "text" | "textbf" | "textnormal" | "textrm" | "mathrm" | "mathbf" | "mbox" | "mathit"
+            | "operatorname" => {
                 let open = self.pos;
                 if self.toks.get(open) != Some(&Tok::LBrace) {
                     return Err(format!("`\\{name}` without braces"));
@@ -968,6 +1050,11 @@ fn open_interval(v: Vec<Answer>) -> Result<Interval, String> {
     }
 }
 
+/// `t` is the command `\name` (compared without building a token).
+fn is_cmd(t: &Tok, name: &str) -> bool {
+    matches!(t, Tok::Cmd(c) if c == name)
+}
+
 fn tok_text(t: &Tok) -> String {
     match t {
         Tok::Num(n) => n.clone(),
@@ -993,6 +1080,20 @@ fn parse_decimal(text: &str) -> Result<BigRational, String> {
         return Err(format!("a number with more than {MAX_DIGITS} digits"));
     }
     let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    // Most numbers fit a u64: no decimal string to build and parse as a big integer.
+    if int.len() + frac.len() <= 18
+        && let (Ok(i), Ok(f)) = (
+            if int.is_empty() { Ok(0) } else { int.parse::<u64>() },
+            if frac.is_empty() { Ok(0) } else { frac.parse::<u64>() },
+        )
+    {
+        let scale = 10u64.pow(frac.len() as u32);
+        // Reduced here in u64 (below 10^18, the scale positive): what `BigRational::new`
+        // would give, without its big-integer gcd, which was most of this function's time.
+        let n = i * scale + f;
+        let g = gcd_u64(n, scale);
+        return Ok(BigRational::new_raw(BigInt::from(n / g), BigInt::from(scale / g)));
+    }
     let digits = format!("{int}{frac}");
     let digits = if digits.is_empty() { "0".to_owned() } else { digits };
     let n: BigInt = digits.parse().map_err(|_| format!("malformed number `{text}`"))?;
@@ -1001,6 +1102,14 @@ fn parse_decimal(text: &str) -> Result<BigRational, String> {
         return Err(format!("malformed number `{text}`"));
     }
     Ok(BigRational::new(n, scale))
+}
+
+/// Greatest common divisor; `gcd_u64(0, b) == b`, as a reduced `0 / b` is `0 / 1`.
+fn gcd_u64(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 #[cfg(test)]
@@ -1023,6 +1132,19 @@ mod tests {
         assert_eq!(expr("0.25"), Expr::Decimal(BigRational::new(1.into(), 4.into())));
         assert_eq!(expr("7,425,000"), num(7_425_000));
         assert_eq!(expr(".5"), Expr::Decimal(BigRational::new(1.into(), 2.into())));
+    }
+
+    #[test]
+    fn small_decimals_reduce_as_big_rationals_do() {
+        // `parse_decimal` reduces numbers that fit a u64 itself: the same value and form as
+        // `BigRational::new`'s own reduction.
+        for text in ["0", "0.0", "12", "0.25", ".5", "10.50", "100", "3.000", "999999999.999999999", "1.5"] {
+            let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+            let digits: BigInt = format!("0{int}{frac}").parse().expect("digits");
+            let expected = BigRational::new(digits, num_traits::pow(BigInt::from(10), frac.len()));
+            let got = parse_decimal(text).expect("parses");
+            assert_eq!((got.numer(), got.denom()), (expected.numer(), expected.denom()), "{text}");
+        }
     }
 
     #[test]

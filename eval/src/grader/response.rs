@@ -22,7 +22,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::extract::{final_answer_minerva, final_answer_plain, last_boxed, math_spans};
-use super::{Verdict, answers_equal};
+use super::{Prepared, Verdict, answers_equal_prepared};
 
 /// How the answer is found in a response (`evaluate.extraction`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -45,81 +45,223 @@ pub struct Graded {
 /// Grades a whole `response` against `gold`. With the `problem` text, a compound expression
 /// copied from it is not taken as an answer.
 pub fn grade_response(gold: &str, response: &str, problem: Option<&str>, extraction: Extraction) -> Graded {
-    let candidates = match extraction {
-        Extraction::MathVerify => math_verify_candidates(response),
-        Extraction::Strict => {
-            super::committed_answer(response.trim()).map(|a| vec![Cow::Borrowed(a)]).unwrap_or_default()
-        }
-    };
+    // math-verify parses the gold as it parses a response: a gold that is a whole solution
+    // (`... so $\boxed{5}$.`) is the answer it commits to.
+    let (gold, gold_prepared) = gold_answer(gold);
+    let gold = gold.as_ref();
+    let gold_parses = gold_prepared.parses();
     // Writing the gold itself is an answer even where the problem shows it (`\sqrt{53}`).
     let restated = |c: &str| problem.is_some_and(|p| restates(p, c)) && squash(c) != squash(gold);
-    let usable: Vec<&Cow<'_, str>> = candidates.iter().filter(|c| !restated(c)).collect();
-    if usable.is_empty() {
-        let reason = if candidates.is_empty() {
-            "no answer found in the response"
-        } else {
+    // Candidates are produced one priority at a time and stop at the first that parses
+    // (math-verify's "any match"): most responses box their answer, and the lower priorities
+    // (every number and math span of the text) are then never looked for.
+    let text = response.trim();
+    let levels = match extraction {
+        Extraction::MathVerify => LEVELS + 1,
+        Extraction::Strict => 1,
+    };
+    let mut seen = false;
+    let mut first_usable: Option<(Cow<'_, str>, Prepared)> = None;
+    let mut chosen: Option<(Cow<'_, str>, Prepared)> = None;
+    'levels: for k in 0..levels {
+        let candidates = match extraction {
+            Extraction::Strict => super::committed_answer(text).map(Cow::Borrowed).into_iter().collect(),
+            Extraction::MathVerify if k < LEVELS => level(text, k),
+            Extraction::MathVerify if seen => Vec::new(),
+            Extraction::MathVerify => bare(text).map(Cow::Borrowed).into_iter().collect(),
+        };
+        for c in candidates {
+            seen = true;
+            if restated(&c) {
+                continue;
+            }
+            let prepared = Prepared::new(&c);
+            // Against a gold the parser cannot read either, the first one, compared as text.
+            if !gold_parses || prepared.parses() {
+                chosen = Some((c, prepared));
+                break 'levels;
+            }
+            if first_usable.is_none() {
+                first_usable = Some((c, prepared));
+            }
+        }
+    }
+    let Some((chosen, prepared)) = chosen.or(first_usable) else {
+        let reason = if seen {
             "the response's answer restates an expression of the problem"
+        } else {
+            "no answer found in the response"
         };
         return Graded { verdict: Verdict::new(false, reason), extracted: None };
-    }
-    // The first candidate that parses (math-verify's "any match"); against a gold the parser
-    // cannot read either, the first one, compared as text.
-    let gold_parses = super::parse::parse_answer(gold).is_ok();
-    let chosen =
-        usable.iter().find(|c| !gold_parses || super::parse::parse_answer(c).is_ok()).unwrap_or(&usable[0]);
+    };
     // A gold written as a definition (`N(n) = \lfloor 2n/3 \rfloor + 1`) is its value, as the
     // prediction's is.
-    let gold_value = value_side(gold.trim().trim_matches('$'));
-    let verdict = answers_equal(gold, chosen);
-    let verdict = if !verdict.equal && gold_value != gold.trim().trim_matches('$') {
-        answers_equal(gold_value, chosen)
+    let verdict = answers_equal_prepared(&gold_prepared, &prepared);
+    let whole = gold.trim().trim_matches('$');
+    let gold_value = value_side(whole);
+    let verdict = if !verdict.equal && gold_value != whole {
+        answers_equal_prepared(&Prepared::new(gold_value), &prepared)
     } else {
         verdict
     };
-    Graded { verdict, extracted: Some(chosen.to_string()) }
+    Graded { verdict, extracted: Some(chosen.into_owned()) }
 }
+
+/// The gold's answer, prepared: the gold itself when it parses, else the first candidate
+/// extracted from it that does (math-verify extracts from `"$" + gold + "$"`).
+fn gold_answer(gold: &str) -> (Cow<'_, str>, Prepared) {
+    let prepared = Prepared::new(gold);
+    // Only a gold that is a solution: a bare answer we cannot parse is
+    // compared as text, not replaced by a number inside it (`y' = 0` is not 0).
+    if prepared.parses() || !is_solution(gold) {
+        return (Cow::Borrowed(gold), prepared);
+    }
+    first_parsing_candidate(gold).unwrap_or((Cow::Borrowed(gold), prepared))
+}
+
+/// The first of [`math_verify_candidates`] that parses, found one priority level at a time: a
+/// solution's box parses, and its every number and math span (the costly lowest levels) are
+/// then never looked for. The same answer as searching the whole list: the levels come in its
+/// order, and a candidate the phrase level repeats, or the bare text (only where no level
+/// found any), can parse only where an earlier candidate, the same text, already did.
+fn first_parsing_candidate(text: &str) -> Option<(Cow<'_, str>, Prepared)> {
+    let text = text.trim();
+    let mut seen = false;
+    for k in 0..LEVELS {
+        for c in level(text, k) {
+            seen = true;
+            let p = Prepared::new(&c);
+            if p.parses() {
+                return Some((c, p));
+            }
+        }
+    }
+    if seen {
+        return None;
+    }
+    bare(text).map(|c| (Cow::Borrowed(c), Prepared::new(c))).filter(|(_, p)| p.parses())
+}
+
+/// Whether `gold` is a worked solution rather than an answer: it boxes its answer. (A prose
+/// gold without a box, OlympiadBench's "`$f(x)=ax+b$`, where ...", is compared as written.)
+fn is_solution(gold: &str) -> bool {
+    gold.contains("\\boxed")
+}
+
+/// math-verify's priorities (0, 50, 100, 200, 300), then our "the answer is X" phrase.
+const LEVELS: usize = 6;
 
 /// Candidate answers in math-verify's order of priority.
 pub fn math_verify_candidates(response: &str) -> Vec<Cow<'_, str>> {
     let text = response.trim();
     let mut out: Vec<Cow<'_, str>> = Vec::new();
-    if let Some(a) = final_answer_minerva(text) {
-        out.push(Cow::Borrowed(a));
-    }
-    // Priority 50: the box or "final answer ... is" that ends last.
-    let boxed = last_boxed(text).map(|a| (end_of(text, a), a));
-    let phrase = FINAL_IS.captures_iter(text).last().and_then(|c| c.get(1)).map(|m| (m.end(), m.as_str()));
-    let mut fifty: Vec<(usize, &str)> =
-        boxed.into_iter().chain(phrase.and_then(|(e, s)| leading_answer(s).map(|a| (e, a)))).collect();
-    fifty.sort_by_key(|&(end, _)| std::cmp::Reverse(end));
-    out.extend(fifty.into_iter().map(|(_, a)| Cow::Borrowed(a)));
-    // 100 and 200: an answer anchor, then the first math or number within 50 characters.
-    for anchor in [&*ANSWER_COLON, &*ANSWER_WORD] {
-        let mut found: Vec<(usize, Cow<'_, str>)> = Vec::new();
-        for m in anchor.find_iter(text) {
-            let window_end = floor_char(text, (m.end() + 50).min(text.len()));
-            if let Some((end, a)) = first_answer_after(text, m.end(), window_end) {
-                found.push((end, a));
+    for k in 0..LEVELS {
+        for c in level(text, k) {
+            // The phrase level repeats nothing found before.
+            if k + 1 < LEVELS || !out.contains(&c) {
+                out.push(c);
             }
         }
-        found.sort_by_key(|(end, _)| std::cmp::Reverse(*end));
-        out.extend(found.into_iter().map(|(_, a)| a));
     }
-    // 300: whatever math or number ends last.
-    let mut last: Vec<(usize, Cow<'_, str>)> = math_envs(text).into_iter().map(|(_, e, a)| (e, a)).collect();
-    last.extend(numbers(text).into_iter().map(|(_, e, a)| (e, a)));
-    last.sort_by_key(|(end, _)| std::cmp::Reverse(*end));
-    out.extend(last.into_iter().map(|(_, a)| a));
-    if let Some(f) = final_answer_plain(text)
-        && !out.iter().any(|c| c == f)
-    {
-        out.push(Cow::Borrowed(f));
-    }
-    // A bare short answer (`\sqrt{2}`, `x^2+1`) is itself the answer.
-    if out.is_empty() && !text.is_empty() && !text.contains('\n') && text.split_whitespace().count() <= 12 {
-        out.push(Cow::Borrowed(text));
+    if out.is_empty() {
+        out.extend(bare(text).map(Cow::Borrowed));
     }
     out
+}
+
+/// A bare short answer (`\sqrt{2}`, `x^2+1`) is itself the answer.
+fn bare(text: &str) -> Option<&str> {
+    (!text.is_empty() && !text.contains('\n') && text.split_whitespace().count() <= 12).then_some(text)
+}
+
+/// Whether `text` holds `word` (lower case ASCII) in any case: a cheap test before a regex.
+fn contains_ignore_case(text: &str, word: &str) -> bool {
+    let (t, w) = (text.as_bytes(), word.as_bytes());
+    let Some((&first, rest)) = w.split_first() else { return true };
+    t.iter().enumerate().any(|(i, &b)| {
+        (b | 0x20) == first && t.get(i + 1..i + w.len()).is_some_and(|r| r.eq_ignore_ascii_case(rest))
+    })
+}
+
+/// The candidates of priority level `k`, best first.
+fn level(text: &str, k: usize) -> Vec<Cow<'_, str>> {
+    let answer_word = || contains_ignore_case(text, "answer");
+    match k {
+        0 if contains_ignore_case(text, "i hope") => {
+            final_answer_minerva(text).map(Cow::Borrowed).into_iter().collect()
+        }
+        // The box or "final answer ... is" that ends last.
+        1 => {
+            let boxed = last_boxed(text).map(|a| (end_of(text, a), Cow::Borrowed(a)));
+            // Boxes in math spans joined by "and", "or" or commas are one answer, a set.
+            let boxed = match (boxed, joined_boxes(text)) {
+                (Some((end, _)), Some((group_end, set))) if group_end >= end => {
+                    Some((group_end, Cow::Owned(set)))
+                }
+                (b, _) => b,
+            };
+            let phrase = if answer_word() {
+                FINAL_IS.captures_iter(text).last().and_then(|c| c.get(1)).map(|m| (m.end(), m.as_str()))
+            } else {
+                None
+            };
+            let mut fifty: Vec<(usize, Cow<'_, str>)> = boxed
+                .into_iter()
+                .chain(phrase.and_then(|(e, s)| leading_answer(s).map(|a| (e, Cow::Borrowed(a)))))
+                .collect();
+            fifty.sort_by_key(|(end, _)| std::cmp::Reverse(*end));
+            fifty.into_iter().map(|(_, a)| a).collect()
+        }
+        // An answer anchor, then the first math or number within 50 characters.
+        2 | 3 if answer_word() => {
+            let anchor = if k == 2 { &*ANSWER_COLON } else { &*ANSWER_WORD };
+            let mut found: Vec<(usize, Cow<'_, str>)> = Vec::new();
+            for m in anchor.find_iter(text) {
+                let window_end = floor_char(text, (m.end() + 50).min(text.len()));
+                if let Some((end, a)) = first_answer_after(text, m.end(), window_end) {
+                    found.push((end, a));
+                }
+            }
+            found.sort_by_key(|(end, _)| std::cmp::Reverse(*end));
+            found.into_iter().map(|(_, a)| a).collect()
+        }
+        // Whatever math or number ends last.
+        4 => {
+            let mut last: Vec<(usize, Cow<'_, str>)> =
+                math_envs(text).into_iter().map(|(_, e, a)| (e, a)).collect();
+            last.extend(numbers(text).into_iter().map(|(_, e, a)| (e, a)));
+            last.sort_by_key(|(end, _)| std::cmp::Reverse(*end));
+            last.into_iter().map(|(_, a)| a).collect()
+        }
+        5 if answer_word() => final_answer_plain(text).map(Cow::Borrowed).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The last run of two or more math spans that each hold a `\boxed{}`, joined only by "and",
+/// "or" or commas (math-verify's boxed pattern and its `next` groups): (where the run ends,
+/// the boxes' contents as a set).
+fn joined_boxes(text: &str) -> Option<(usize, String)> {
+    // Two boxes at least, or no run to find.
+    text.matches("\\boxed").nth(1)?;
+    let spans: Vec<(usize, usize, &str)> = math_spans(text)
+        .into_iter()
+        .filter_map(|(start, inner, end)| last_boxed(inner).map(|b| (start, end, b)))
+        .collect();
+    let mut best: Option<(usize, String)> = None;
+    let mut k = 0;
+    while k < spans.len() {
+        let mut j = k;
+        while j + 1 < spans.len() && JOINER.is_match(&text[spans[j].1..spans[j + 1].0]) {
+            j += 1;
+        }
+        if j > k {
+            let items: Vec<&str> = spans[k..=j].iter().map(|s| s.2).collect();
+            best = Some((spans[j].1, format!("\\{{{}\\}}", items.join(", "))));
+        }
+        k = j + 1;
+    }
+    best
 }
 
 fn floor_char(text: &str, mut i: usize) -> usize {
@@ -212,7 +354,11 @@ fn math_envs(text: &str) -> Vec<(usize, usize, Cow<'_, str>)> {
 /// line ends on. A single `x = 3` or a list is left whole.
 fn last_side(s: &str) -> &str {
     // `x = 1/3 \approx 0.33`: the exact value, before the approximation.
-    let s = s.split("\\approx").next().unwrap_or(s).trim();
+    // A lone `x \approx 11` is the value 11 (the parser reads `\approx` as `=`).
+    let s = match s.split_once("\\approx") {
+        Some((exact, _)) if exact.contains('=') => exact.trim(),
+        _ => s.trim(),
+    };
     if s.contains([',', ';']) {
         return s;
     }
@@ -252,22 +398,27 @@ fn rhs(s: &str) -> &str {
 static COMMAND: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\\[A-Za-z]+").expect("valid regex"));
 static FUNCTION_NOTATION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z](?:_\{?\w+\}?)?\s*\([^()=]*\)$").expect("valid regex"));
-static BARE_FRAC: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\\d?frac\{-?\d+(?:[.,]\d+)?\}\{-?\d+(?:[.,]\d+)?\}").expect("valid regex"));
+static BARE_FRAC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"-?\\d?frac\{-?\d+(?:[.,]\d+)?\}\{-?\d+(?:[.,]\d+)?\}").expect("valid regex")
+});
 static PERCENT_AFTER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?:\\?%|[Pp]ercentage|[Pp]ercent|[Pp]ct)").expect("valid regex"));
 static JOINER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?:,?\s*and|,?\s*or|,)\s*$").expect("valid regex"));
+// math-verify's plain expression (digits and operators, at least one operator) must end at
+// punctuation, a space or the end; a number need not (`0.5€`, `100m2`), as in its
+// `number_with_anchors`. Both follow the start, a space or `=`.
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
-        r"(?:^|[\s=])\**[$€£¥]?(?P<n>",
+        r"(?:^|[\s=])\**(?:",
+        r"(?P<x>-?\(?-?\d[\d.\s+\-*×/^()÷]*[+\-*×/^()÷][\d.+\-*×/^()÷]*[\d)])\**(?:[.,:\s)$]|$)",
+        r"|[$€£¥]?(?P<n>",
         r"-?[1-9]\d{0,2}(?:[ ,]\d{3})+(?:\.\d+)?",
         r"|-?\d+[.,]\d+(?:[eE][-+]?\d+)?",
-        // math-verify's plain expression: digits and operators, at least one operator.
-        r"|-?\(?-?\d[\d.\s+\-*×/^()÷]*[+\-*×/^()÷][\d.+\-*×/^()÷]*[\d)]",
         r"|-?\d+(?:[eE][-+]?\d+)?",
-        r"|\.\d+",
-        r")(?P<pct>\s*(?:%|[Pp]ercentage|[Pp]ercent|[Pp]ct))?(?:\**)(?:[.,:\s)$]|$)",
+        r"|-?\.\d+",
+        r")(?P<pct>\s*(?:%|[Pp]ercentage|[Pp]ercent|[Pp]ct))?",
+        r")",
     ))
     .expect("valid regex")
 });
@@ -279,7 +430,7 @@ fn numbers(text: &str) -> Vec<(usize, usize, Cow<'_, str>)> {
     let mut at = 0;
     while at < text.len() {
         let Some(c) = NUMBER.captures_at(text, at) else { break };
-        let n = c.name("n").expect("group n");
+        let Some(n) = c.name("x").or_else(|| c.name("n")) else { break };
         let whole = c.get(0).expect("match");
         // The suffix character is shared with the next match's prefix: resume on it.
         at = floor_char(text, whole.end().max(n.end()).saturating_sub(1).max(at + 1));

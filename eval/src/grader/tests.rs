@@ -142,12 +142,14 @@ fn equations_and_inequalities() {
     ne("x > 3", "x \\ge 3");
     ne("x > 3", "x < 3");
     eq("1 < x < 3", "3 > x > 1");
-    // Gold inequality, predicted interval: accepted; the reverse is not (math-verify's asymmetry).
+    // A gold inequality is answered by its interval; a gold interval is not answered by an
+    // inequality (math-verify's one-way rule, kept: the question asked for an interval).
     eq("x > 3", "(3, \\infty)");
     eq("1 < x \\le 3", "(1, 3]");
     eq("x \\le 2", "(-\\infty, 2]");
     ne("x > 3", "[3, \\infty)");
     ne("(3, \\infty)", "x > 3");
+    ne("(3, \\infty)", "x \\geq 3");
 }
 
 #[test]
@@ -201,4 +203,107 @@ fn huge_inputs_stay_bounded() {
     assert!(!answers_equal(&"9".repeat(5000), "1").equal);
     assert!(!answers_equal("\\binom{10^{300}}{4000}", "1").equal);
     assert!(!answers_equal(&"x+".repeat(20_000), "x").equal);
+}
+
+/// Kinds the differential fuzzer (`fuzz::pairs` against math-verify) found, each at its cause.
+mod fuzzer_found {
+    use super::*;
+
+    fn graded(gold: &str, response: &str) -> bool {
+        grade_response(gold, response, None, Extraction::MathVerify).verdict.equal
+    }
+
+    #[test]
+    fn relations_in_both_notations_and_approximations() {
+        eq("x \\geq 5", "x >= 5");
+        eq("x \\le 2", "x <= 2");
+        eq("x \\neq 3", "x != 3");
+        eq("x \\ne 3", "x\\neq3");
+        ne("x \\geq 5", "x > 5");
+        // `3!=6` is a factorial, not `3 != 6`.
+        ne("x \\neq 3", "x!=3");
+        assert!(graded("11", "So the final answer is $\\boxed{x \\approx 11}$."));
+        assert!(graded("\\frac{1}{3}", "So $x=1/3\\approx0.33$."));
+    }
+
+    #[test]
+    fn inequalities_in_both_notations_and_unions_in_any_order() {
+        // A gold inequality, in either notation, is answered by its interval; a gold interval
+        // is not answered by an inequality (math-verify's one-way rule, kept).
+        eq("x \\geq 5", "[5, \\infty)");
+        eq("x >= 5", "[5, \\infty)");
+        eq("\\frac{1}{2} \\le x \\le 8", "[\\frac{1}{2}, 8]");
+        eq("x \\geq 5", "x >= 5");
+        eq("x \\neq 3", "x != 3");
+        ne("[5, \\infty)", "x \\geq 5");
+        ne("x \\geq 5", "(5, \\infty)");
+        // A union is a set of numbers: any order.
+        eq("(0,9) \\cup (9,36)", "(9, 36) \\cup (0, 9)");
+        ne("(0,9) \\cup (9,36)", "(0, 9] \\cup (9, 36)");
+    }
+
+    #[test]
+    fn numbers_as_people_write_them() {
+        eq("1525", "1 525");
+        eq("0.554", "0,554");
+        eq("0.15", "0,15");
+        eq("-0.2", "-0,2");
+        ne("0.15", "0,16");
+        // A list gold keeps `11,13` a list.
+        eq("11,13", "13,11");
+        eq("900", "900€");
+        eq("3", "3 m²");
+        eq("34", "34\\textnormal{ miles}");
+        eq("8 \\%", "8 pct");
+        eq("28\\%", "28 percentage");
+        assert!(graded("0.5", "The answer is 0.5€."));
+        assert!(graded("-0.875", "So the total comes to -.875"));
+        // A minus before a bare `\frac` is the answer's sign.
+        assert!(!graded("\\frac{1}{2}", "-\\frac{1}{2}"));
+        assert!(graded("-\\frac{10}{9}", "The value is -\\frac{10}{9}."));
+    }
+
+    #[test]
+    fn matrices_written_as_arithmetic() {
+        let gold = "\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}";
+        eq(
+            gold,
+            "\\begin{pmatrix} -2 & -1 \\\\ -1 & -2 \\end{pmatrix} + \\begin{pmatrix} 1 & 1 \\\\ 1 & 1 \\end{pmatrix}",
+        );
+        eq(gold, "-\\begin{pmatrix} 1 & 0 \\\\ 0 & 1 \\end{pmatrix}");
+        eq(
+            gold,
+            "\\begin{pmatrix} 0 & 1 \\\\ 1 & 0 \\end{pmatrix} \\begin{pmatrix} 0 & -1 \\\\ -1 & 0 \\end{pmatrix}",
+        );
+        ne(
+            gold,
+            "\\begin{pmatrix} -2 & -1 \\\\ -1 & -2 \\end{pmatrix} + \\begin{pmatrix} 2 & 1 \\\\ 1 & 1 \\end{pmatrix}",
+        );
+    }
+
+    #[test]
+    fn boxes_joined_into_one_answer() {
+        assert!(graded(
+            "1,-1,7,-7",
+            "The solutions are $\\boxed{1}$, $\\boxed{-1}$, $\\boxed{7}$ and $\\boxed{-7}$."
+        ));
+        assert!(graded("$(1,1), (3,2)$", "The solutions are $\\boxed{(1,1)}$ and $\\boxed{(3,2)}$."));
+        assert!(!graded("1,-1,7,-7", "The solutions are $\\boxed{1}$ and $\\boxed{-1}$."));
+        // A box after a phrase, with an answer the parser cannot read, is still that answer.
+        let gold = "\\hbar \\omega(v+1 / 2)";
+        assert!(graded(gold, "So the final answer is $\\boxed{\\hbar \\omega(v+1 / 2)}$."));
+        eq("x^{\\prime}+\\frac{r}{V} x-r c=0", "x'+\\dfrac{r}{V} x-r c=0");
+    }
+
+    #[test]
+    fn a_gold_that_is_a_whole_solution_is_read_for_its_answer() {
+        let solution = "Cross-multiplying, $d = 15\\frac{975}{1000} = \\boxed{15\\frac{39}{40}},$ or $\\boxed{\\frac{639}{40}}$ inches.";
+        assert!(graded(solution, "Putting it together,\n\\[\n15.975\n\\]"));
+        assert!(!graded(solution, "So we get $15.9$."));
+        let math = "At $t = 2,$ $(x,y) = (2^3 + 7, -3 \\cdot 2^2 - 6 \\cdot 2 - 5) = \\boxed{(15,-29)}.$";
+        assert!(graded(math, "Putting it together,\n\\[\n(15,-29)\n\\]"));
+        assert!(!graded(math, "So we get $(-29, 15)$."));
+        // A bare gold the parser cannot read is compared as text, not replaced by a number in it.
+        assert!(!graded("y^{\\prime}+r y-r x(t)=0", "$0$"));
+    }
 }

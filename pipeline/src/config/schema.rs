@@ -514,11 +514,27 @@ pub struct VerifyConfig {
     /// well-formedness filter, dedup, decontamination and the agreement vote (ours).
     #[serde(deserialize_with = "one_or_many")]
     pub curation: Vec<Curation>,
+    /// How each solution's answer is read for the vote, with the grader's one entry point
+    /// ([`eval::grader::extract_answer`]): `strict` (default: the solver is asked to box its
+    /// answer, and a solution that commits to none has no vote) or `math_verify` (as
+    /// `evaluate.extraction`: the last math or number counts too).
+    #[serde(skip_serializing_if = "is_strict")]
+    pub extraction: eval::grader::Extraction,
+}
+
+/// Left out of serialized configs when strict (the default), so identities made before the
+/// key existed stay.
+fn is_strict(e: &eval::grader::Extraction) -> bool {
+    *e == eval::grader::Extraction::Strict
 }
 
 impl Default for VerifyConfig {
     fn default() -> Self {
-        Self { min_agreement: 0.5, curation: vec![Curation::Curated] }
+        Self {
+            min_agreement: 0.5,
+            curation: vec![Curation::Curated],
+            extraction: eval::grader::Extraction::Strict,
+        }
     }
 }
 
@@ -751,6 +767,15 @@ pub struct EvaluateConfig {
     /// extraction: boxed, "final answer" phrases, then the last math or number) or `strict`
     /// (boxed and "final answer" phrases only, which scores models that do not box lower).
     pub extraction: eval::grader::Extraction,
+    /// Who decides `correct`: `native` (our grader, offline, no Python), `math_verify` (the
+    /// math-verify package itself, as the paper graded, in `evaluate.math_verify.python`) or
+    /// `both` (each record carries both verdicts; math-verify's is the headline, as the
+    /// paper's, and the report counts where they disagree).
+    #[serde(skip_serializing_if = "GraderChoice::is_native")]
+    pub grader: GraderChoice,
+    /// Where math-verify runs (with `grader = "math_verify"` or `"both"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub math_verify: Option<MathVerifyConfig>,
     /// Also evaluate each student's baseline on this many problems of each arm's training
     /// data (a seeded sample of what the first seed trains on; gold: the answer verify kept):
     /// how hard each arm's problems are for the student before training, in the report next to
@@ -778,8 +803,56 @@ impl Default for EvaluateConfig {
             endpoint_model: EndpointModel::Path,
             baseline: true,
             extraction: eval::grader::Extraction::MathVerify,
+            grader: GraderChoice::Native,
+            math_verify: None,
             training_probe: 0,
         }
+    }
+}
+
+/// `evaluate.grader`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GraderChoice {
+    #[default]
+    Native,
+    MathVerify,
+    Both,
+}
+
+impl GraderChoice {
+    pub fn is_native(&self) -> bool {
+        *self == GraderChoice::Native
+    }
+
+    /// Whether math-verify runs.
+    pub fn uses_math_verify(self) -> bool {
+        self != GraderChoice::Native
+    }
+
+    /// Whether our grader runs.
+    pub fn uses_native(self) -> bool {
+        self != GraderChoice::MathVerify
+    }
+}
+
+/// `[evaluate.math_verify]`: the reference grader's process. Neither key can change a verdict
+/// that completes (the package version is pinned and checked at start), so neither is part of
+/// the stage's identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MathVerifyConfig {
+    /// The interpreter with math-verify installed: `.venv-grader/bin/python`, which
+    /// `tools/setup/setup.sh --config <this config>` (or `just grader-venv`) makes.
+    pub python: PathBuf,
+    /// Seconds one case may take before the process is restarted and the case counted as a
+    /// timeout (named in the report, never silently wrong).
+    pub timeout_s: f64,
+}
+
+impl Default for MathVerifyConfig {
+    fn default() -> Self {
+        Self { python: PathBuf::from(".venv-grader/bin/python"), timeout_s: 30.0 }
     }
 }
 

@@ -623,6 +623,18 @@ fn evaluate(p: &mut Problems, e: &EvaluateConfig, llms: &BTreeMap<String, LlmCon
             "engine = \"command\" needs a command with {port} and {model}",
         );
     }
+    if let Some(m) = &e.math_verify {
+        p.check(
+            m.timeout_s.is_finite() && m.timeout_s > 0.0,
+            || k("evaluate.math_verify.timeout_s"),
+            "must be a positive number of seconds",
+        );
+        p.check(
+            e.grader.uses_math_verify(),
+            || k("evaluate.math_verify"),
+            "is only used with evaluate.grader = \"math_verify\" or \"both\"",
+        );
+    }
     if let Some(llm) = &e.llm {
         p.llm_ref(llm, llms, k("evaluate.llm"));
         if llms.get(llm).is_some_and(|l| l.provider != Provider::Openai) {

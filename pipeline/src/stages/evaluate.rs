@@ -39,17 +39,14 @@ pub struct EvalRecord {
     /// pre-identity files.
     #[serde(default)]
     pub identity: String,
-    /// How `correct` was decided (see [`grading`]): a record graded otherwise is re-graded from
-    /// its response, never re-generated.
+    /// How `correct` was decided (see [`super::grading::label`]): a record graded otherwise
+    /// is re-graded from its response, never re-generated.
     #[serde(default)]
     pub graded_by: String,
-}
-
-/// The grader version and extraction a verdict comes from, e.g. `grader-2/math_verify`.
-pub fn grading(extraction: eval::grader::Extraction) -> String {
-    let name =
-        serde_json::to_value(extraction).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    format!("grader-{}/{name}", eval::grader::VERSION)
+    /// Each grader's verdict under `evaluate.grader = "math_verify"` or `"both"` (`correct`
+    /// is math-verify's); empty with the native grader alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grades: Vec<super::grading::Grade>,
 }
 
 /// This stage's version: 3 since responses are graded by `evaluate.extraction` with the
@@ -242,11 +239,11 @@ impl Stage for Evaluate {
         evaluate
             .as_object_mut()
             .expect("an object")
-            .retain(|k, _| !matches!(k.as_str(), "batch_size" | "dtype" | "serve"));
+            .retain(|k, _| !matches!(k.as_str(), "batch_size" | "dtype" | "serve" | "math_verify"));
         // What a served target answers with (engine, args) is in each target's identity; its
         // port, timeout and GPUs are not what it answers.
         let mut slice = json!({ "evaluate": evaluate, "seed": c.run.seed, "baselines": baselines,
-                   "grading": grading(c.evaluate.extraction),
+                   "grading": super::grading::label(&c.evaluate),
                    "train_data": c.train.data.is_some(), "strategies": crate::stages::arms::origin_names(c) });
         let precision = local_precision(c)?;
         if c.evaluate.llm.is_none() && precision != trainer::Precision::F32 {
@@ -293,6 +290,7 @@ impl Stage for Evaluate {
             benchmarks.push((b.as_str().to_owned(), subset(problems, e.subset, ctx.config.run.seed)));
         }
         let probes = training_probes(ctx.config, ctx.run_dir.root())?;
+        let mut graders = super::grading::Graders::new(e);
         let mut output = StageOutput::default();
         for (student, label, path) in targets(ctx.config, ctx.run_dir.root()) {
             let about = target_identity(ctx.identify(), &path)?;
@@ -361,7 +359,7 @@ impl Stage for Evaluate {
                 &identity,
                 e.batch_size,
                 e.max_new_tokens as usize,
-                e.extraction,
+                &mut graders,
                 &*bar,
             )?;
             bar.finish();
@@ -571,25 +569,38 @@ fn evaluate_target(
     identity: &str,
     batch_size: usize,
     max_new_tokens: usize,
-    extraction: eval::grader::Extraction,
+    graders: &mut super::grading::Graders,
     bar: &dyn crate::progress::Progress,
 ) -> Result<Vec<Vec<EvalRecord>>, StageError> {
     let mut pending: Vec<(usize, &eval::Problem)> = Vec::new();
     let mut files = Vec::with_capacity(sets.len());
-    let graded_by = grading(extraction);
+    let graded_by = graders.label().to_owned();
     for (i, (problems, out)) in sets.iter().enumerate() {
         let mut existing = read_jsonl::<EvalRecord>(out)?;
         if existing.iter().any(|r| r.graded_by != graded_by) {
             // Graded by another grader or extraction: re-grade the stored responses.
             let by_id: std::collections::HashMap<&str, &eval::Problem> =
                 problems.iter().map(|p| (p.id.as_str(), p)).collect();
-            let mut regraded = 0;
-            for r in existing.iter_mut().filter(|r| r.graded_by != graded_by) {
-                if let Some(p) = by_id.get(r.id.as_str()) {
-                    let g = eval::grader::grade_response(&p.gold, &r.response, Some(&p.problem), extraction);
-                    (r.correct, r.extracted, r.graded_by) = (g.verdict.equal, g.extracted, graded_by.clone());
-                    regraded += 1;
-                }
+            let stale: Vec<(usize, &eval::Problem)> = existing
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.graded_by != graded_by)
+                .filter_map(|(k, r)| by_id.get(r.id.as_str()).map(|p| (k, *p)))
+                .collect();
+            let items: Vec<super::grading::Item<'_>> = stale
+                .iter()
+                .map(|&(k, p)| super::grading::Item {
+                    gold: &p.gold,
+                    response: &existing[k].response,
+                    problem: &p.problem,
+                })
+                .collect();
+            let graded = graders.grade(&items)?;
+            let regraded = graded.len();
+            for ((k, _), g) in stale.iter().zip(graded) {
+                let r = &mut existing[*k];
+                (r.correct, r.extracted, r.grades, r.graded_by) =
+                    (g.correct, g.extracted, g.grades, graded_by.clone());
             }
             super::jsonl::write_all(out, &existing)?;
             tracing::info!("{}: re-graded {regraded} stored responses with {graded_by}", out.display());
@@ -606,15 +617,24 @@ fn evaluate_target(
         let answers = engine
             .answer(&problems, max_new_tokens)
             .map_err(|err| StageError::Failed(format!("{}: {err}", sets[chunk[0].0].1.display())))?;
-        for (&(i, p), a) in chunk.iter().zip(answers) {
-            let graded = eval::grader::grade_response(&p.gold, &a.text, Some(&p.problem), extraction);
-            let verdict = graded.verdict;
+        let items: Vec<super::grading::Item<'_>> = chunk
+            .iter()
+            .zip(&answers)
+            .map(|(&(_, p), a)| super::grading::Item {
+                gold: &p.gold,
+                response: &a.text,
+                problem: &p.problem,
+            })
+            .collect();
+        let graded = graders.grade(&items)?;
+        for ((&(i, p), a), graded) in chunk.iter().zip(answers).zip(graded) {
             let record = EvalRecord {
                 id: p.id.clone(),
                 extracted: graded.extracted,
                 response: a.text,
                 gold: p.gold.clone(),
-                correct: verdict.equal,
+                correct: graded.correct,
+                grades: graded.grades,
                 prompt_tokens: a.prompt_tokens,
                 completion_tokens: a.completion_tokens,
                 finish: a.finish,

@@ -5,6 +5,7 @@ pub mod arms;
 pub mod dedup;
 pub mod evaluate;
 pub mod generate;
+pub mod grading;
 pub mod jsonl;
 pub mod report;
 pub mod solve;

@@ -34,7 +34,10 @@ pub struct Solve;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Solution {
     pub text: String,
-    /// The extracted final answer (`\boxed{}` or "final answer is ..."), if any.
+    /// The final answer the solution commits to (`\boxed{}` or "final answer is ..."), if
+    /// any, as the solve stage read it: for the record and its counts. The verify vote reads
+    /// the answer from `text` again with `verify.extraction` (the grader's one entry point), so
+    /// a newer grader never votes on a stale reading.
     pub answer: Option<String>,
     pub completion_tokens: u64,
     /// `stop`, `length` (cut by the token budget: its answer is not trusted) or the server's.

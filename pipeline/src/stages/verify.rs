@@ -69,14 +69,19 @@ pub const VERSION: u32 = 3;
 /// The vote on one problem: the pair to train on, or why not. Every solution asked for
 /// counts: one whose call failed, or which the token budget cut off (`finish_reason =
 /// "length"`: its "answer" may be a fragment), agrees with nothing.
-pub fn vote(problem: &SolvedProblem, min_agreement: f64) -> Result<VerifiedPair, Rejected> {
-    let answered: Vec<(usize, &str)> = problem
+pub fn vote(
+    problem: &SolvedProblem,
+    min_agreement: f64,
+    extraction: eval::grader::Extraction,
+) -> Result<VerifiedPair, Rejected> {
+    let read: Vec<(usize, std::borrow::Cow<'_, str>)> = problem
         .solutions
         .iter()
         .enumerate()
         .filter(|(_, s)| s.finish_reason.as_deref() != Some("length"))
-        .filter_map(|(i, s)| s.answer.as_deref().map(|a| (i, a)))
+        .filter_map(|(i, s)| eval::grader::extract_answer(&s.text, extraction).map(|a| (i, a)))
         .collect();
+    let answered: Vec<(usize, &str)> = read.iter().map(|(i, a)| (*i, a.as_ref())).collect();
     let answers: Vec<&str> = answered.iter().map(|&(_, a)| a).collect();
     let classes = answer_classes(&answers);
     let total = (problem.solutions.len() + problem.failed_calls.len()).max(1);
@@ -121,15 +126,23 @@ pub fn vote(problem: &SolvedProblem, min_agreement: f64) -> Result<VerifiedPair,
 }
 
 /// The paper's pair for a problem: its first solution with an answer, whatever the others say.
-pub fn paper_pair(problem: &SolvedProblem) -> Result<VerifiedPair, Rejected> {
+pub fn paper_pair(
+    problem: &SolvedProblem,
+    extraction: eval::grader::Extraction,
+) -> Result<VerifiedPair, Rejected> {
     let total = (problem.solutions.len() + problem.failed_calls.len()).max(1);
-    let answered = problem.solutions.iter().filter(|s| s.answer.is_some()).count();
-    match problem.solutions.iter().find(|s| s.answer.is_some()) {
-        Some(s) => Ok(VerifiedPair {
+    let read: Vec<(&super::solve::Solution, std::borrow::Cow<'_, str>)> = problem
+        .solutions
+        .iter()
+        .filter_map(|s| eval::grader::extract_answer(&s.text, extraction).map(|a| (s, a)))
+        .collect();
+    let answered = read.len();
+    match read.first() {
+        Some((s, answer)) => Ok(VerifiedPair {
             id: problem.id.clone(),
             prompt: eval::prompt::math_prompt(&problem.question),
             completion: s.text.clone(),
-            answer: s.answer.clone().unwrap_or_default(),
+            answer: answer.to_string(),
             agreement: answered as f64 / total as f64,
         }),
         None => Err(Rejected {
@@ -163,6 +176,7 @@ impl Stage for Verify {
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let min = ctx.config.verify.min_agreement;
+        let extraction = ctx.config.verify.extraction;
         let mut output = StageOutput::default();
         for arm in super::arms::arms(ctx.config) {
             let (strategy, curation) = (&arm.origin, arm.curation);
@@ -178,8 +192,8 @@ impl Stage for Verify {
             let (mut kept, mut rejected) = (Vec::new(), Vec::new());
             for p in &problems {
                 let verdict = match curation {
-                    Curation::Curated => vote(p, min),
-                    Curation::Paper => paper_pair(p),
+                    Curation::Curated => vote(p, min, extraction),
+                    Curation::Paper => paper_pair(p, extraction),
                 };
                 match verdict {
                     Ok(pair) => kept.push(pair),
@@ -212,6 +226,8 @@ mod tests {
     use super::*;
     use crate::stages::solve::Solution;
 
+    const STRICT: eval::grader::Extraction = eval::grader::Extraction::Strict;
+
     fn problem(answers: &[Option<&str>]) -> SolvedProblem {
         SolvedProblem {
             id: "p".into(),
@@ -221,7 +237,10 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, a)| Solution {
-                    text: format!("solution {i}"),
+                    text: match a {
+                        Some(a) => format!("solution {i}: \\boxed{{{a}}}"),
+                        None => format!("solution {i}"),
+                    },
                     answer: a.map(str::to_owned),
                     completion_tokens: 1,
                     finish_reason: Some("stop".into()),
@@ -236,54 +255,67 @@ mod tests {
     fn failed_and_truncated_solutions_agree_with_nothing() {
         // 3 of 4 agree: kept at 0.5; a failed call and a truncated one make it 2 of 5.
         let mut p = problem(&[Some("7"), Some("7"), Some("7"), Some("4")]);
-        assert_eq!(vote(&p, 0.5).unwrap().agreement, 0.75);
+        assert_eq!(vote(&p, 0.5, STRICT).unwrap().agreement, 0.75);
         p.failed_calls.push("HTTP 500".into());
         p.solutions[1].finish_reason = Some("length".into());
-        let r = vote(&p, 0.5).unwrap_err();
+        let r = vote(&p, 0.5, STRICT).unwrap_err();
         assert_eq!((r.reason.as_str(), r.agreement), ("low_agreement", 0.4));
     }
 
     #[test]
     fn equivalent_answers_vote_together() {
         let p = problem(&[Some("0.5"), Some("\\frac{1}{2}"), Some("3"), Some("1/2")]);
-        let pair = vote(&p, 0.5).unwrap();
+        let pair = vote(&p, 0.5, STRICT).unwrap();
         assert_eq!((pair.answer.as_str(), pair.agreement), ("0.5", 0.75));
-        assert_eq!(pair.completion, "solution 0");
+        assert_eq!(pair.completion, "solution 0: \\boxed{0.5}");
         assert!(pair.prompt.starts_with("Question: What is 1/2?\nPlease reason step by step"));
     }
 
     #[test]
     fn ties_and_exactly_the_threshold_do_not_pass() {
         // Half agreeing is not more than half.
-        let half = vote(&problem(&[Some("7"), Some("7"), None, None]), 0.5).unwrap_err();
+        let half = vote(&problem(&[Some("7"), Some("7"), None, None]), 0.5, STRICT).unwrap_err();
         assert_eq!((half.reason.as_str(), half.agreement), ("low_agreement", 0.5));
         // Two classes of two: no majority, even under a threshold they clear.
-        let tie = vote(&problem(&[Some("1"), Some("2"), Some("2"), Some("1")]), 0.25).unwrap_err();
+        let tie = vote(&problem(&[Some("1"), Some("2"), Some("2"), Some("1")]), 0.25, STRICT).unwrap_err();
         assert_eq!((tie.reason.as_str(), tie.classes[0].1), ("tie", 2));
         // With two solutions, both must agree.
-        assert!(vote(&problem(&[Some("7"), Some("8")]), 0.5).is_err());
-        assert!(vote(&problem(&[Some("7"), Some("7")]), 0.5).is_ok());
-        assert_eq!(vote(&problem(&[None, None]), 0.5).unwrap_err().reason, "no_answer");
+        assert!(vote(&problem(&[Some("7"), Some("8")]), 0.5, STRICT).is_err());
+        assert!(vote(&problem(&[Some("7"), Some("7")]), 0.5, STRICT).is_ok());
+        assert_eq!(vote(&problem(&[None, None]), 0.5, STRICT).unwrap_err().reason, "no_answer");
     }
 
     #[test]
     fn the_pair_is_a_solution_that_stopped_on_its_own() {
         let mut p = problem(&[Some("7"), Some("7"), Some("7")]);
         p.solutions[0].finish_reason = Some("content_filter".into());
-        assert_eq!(vote(&p, 0.5).unwrap().completion, "solution 1");
+        assert_eq!(vote(&p, 0.5, STRICT).unwrap().completion, "solution 1: \\boxed{7}");
         for s in &mut p.solutions {
             s.finish_reason = None;
         }
-        assert_eq!(vote(&p, 0.5).unwrap_err().reason, "no_stopped_solution");
+        assert_eq!(vote(&p, 0.5, STRICT).unwrap_err().reason, "no_stopped_solution");
     }
 
     #[test]
     fn the_paper_keeps_every_answered_problem_unverified() {
         // A split vote the curated arm rejects is kept, with the first answered solution.
         let p = problem(&[None, Some("1"), Some("2")]);
-        let pair = paper_pair(&p).unwrap();
-        assert_eq!((pair.completion.as_str(), pair.answer.as_str()), ("solution 1", "1"));
-        assert!(vote(&p, 0.5).is_err());
-        assert_eq!(paper_pair(&problem(&[None, None])).unwrap_err().reason, "no_answer");
+        let pair = paper_pair(&p, STRICT).unwrap();
+        assert_eq!((pair.completion.as_str(), pair.answer.as_str()), ("solution 1: \\boxed{1}", "1"));
+        assert!(vote(&p, 0.5, STRICT).is_err());
+        assert_eq!(paper_pair(&problem(&[None, None]), STRICT).unwrap_err().reason, "no_answer");
+    }
+
+    #[test]
+    fn the_vote_reads_answers_with_the_configured_extraction() {
+        let mut p = problem(&[None, None, None]);
+        for (s, text) in p.solutions.iter_mut().zip(["So x = 7.", "This gives 7", "We get $7$."]) {
+            s.text = text.into();
+        }
+        // Nothing boxed: no answer to vote with under the strict reading.
+        assert_eq!(vote(&p, 0.5, STRICT).unwrap_err().reason, "no_answer");
+        let pair = vote(&p, 0.5, eval::grader::Extraction::MathVerify).unwrap();
+        assert_eq!((pair.answer.as_str(), pair.agreement), ("7", 1.0));
+        assert_eq!(paper_pair(&p, eval::grader::Extraction::MathVerify).unwrap().answer, "7");
     }
 }

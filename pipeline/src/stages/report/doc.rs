@@ -33,6 +33,9 @@ pub struct ReportDoc {
     pub budget: Value,
     pub wall_seconds: BTreeMap<String, f64>,
     pub extraction: Value,
+    /// Which grader decided every accuracy above, and how often the graders disagree.
+    #[serde(default)]
+    pub grading: Grading,
     pub train_seeds: Vec<u64>,
     /// Figures drawn beside the report (PNG names; an SVG of each too).
     pub plots: Vec<String>,
@@ -263,4 +266,51 @@ pub struct TrainingData {
     /// The baseline student's accuracy on a sample of the arm's training problems
     /// (`evaluate.training_probe`), gold the answer verify kept; absent when not measured.
     pub baseline_accuracy: Option<Accuracy>,
+}
+
+/// `evaluate.grader` and what it gave.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Grading {
+    /// `native`, `math_verify` or `both`.
+    pub grader: String,
+    /// Whose verdict every accuracy and test of the report uses: `math_verify` whenever it
+    /// runs (as the paper reported), else `native`.
+    pub headline: String,
+    /// Graders and versions, e.g. `grader-3/math_verify+math-verify-0.9.0`.
+    pub label: String,
+    /// Per evaluated model, with math-verify in use.
+    pub models: Vec<GraderAgreement>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GraderAgreement {
+    pub student: String,
+    /// `baseline` or a training run (`vs_multi/curated/seed-42`).
+    pub model: String,
+    pub records: usize,
+    /// Accuracy over every benchmark's records pooled, by each grader.
+    pub native_accuracy: Option<f64>,
+    pub math_verify_accuracy: Option<f64>,
+    /// Records the two graders decide differently (with `both`), and their share.
+    pub disagreements: usize,
+    pub disagreement_share: Option<f64>,
+    /// Of those, right by ours only, and right by math-verify only.
+    pub native_only: usize,
+    pub math_verify_only: usize,
+    /// Cases math-verify gave no verdict on (it raised, timed out or crashed; counted wrong).
+    pub failures: usize,
+    /// The first few of them, `benchmark/id: why`.
+    pub failed: Vec<String>,
+    pub examples: Vec<DisagreementExample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DisagreementExample {
+    pub benchmark: String,
+    pub id: String,
+    pub gold: String,
+    pub native: bool,
+    pub native_extracted: Option<String>,
+    pub math_verify: bool,
+    pub math_verify_extracted: Option<String>,
 }

@@ -110,6 +110,7 @@ pub fn render(doc: &ReportDoc) -> String {
     let _ = writeln!(md, "## Method\n\n{}\n", doc.method.text);
     headline(doc, &mut md);
     accuracy_tables(doc, &mut md);
+    grading(doc, &mut md);
     power(doc, &mut md);
     training_runs(doc, &mut md);
     training_data(doc, &mut md);
@@ -196,6 +197,27 @@ fn summary(doc: &ReportDoc, md: &mut String) {
     }
 }
 
+/// The method's sentence on grading: who decides `correct`, in which version.
+fn graders_text(config: &Config) -> String {
+    let e = &config.evaluate;
+    let label = crate::stages::grading::label(e);
+    let extraction = serde_json::to_value(e.extraction)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    match e.grader {
+        crate::config::GraderChoice::Native => format!(
+            "Answers are graded by our grader ({label}: math-verify's semantics re-implemented, answers read with the `{extraction}` extraction), not by the math-verify package; evaluate.grader = \"both\" grades with both and counts their disagreements."
+        ),
+        crate::config::GraderChoice::MathVerify => format!(
+            "Answers are graded by the math-verify package itself ({label}, `verify(parse(\"$\" + gold + \"$\"), parse(response))` as the paper's harness calls it)."
+        ),
+        crate::config::GraderChoice::Both => format!(
+            "Answers are graded by the math-verify package itself ({label}, `verify(parse(\"$\" + gold + \"$\"), parse(response))` as the paper's harness calls it) and by ours (the `{extraction}` extraction); accuracies and tests use math-verify's verdicts, and the Graders section counts where the two disagree."
+        ),
+    }
+}
+
 pub fn method(
     config: &Config,
     primary: Family,
@@ -249,8 +271,13 @@ pub fn method(
          {alpha}; comparisons that share an arm are not guaranteed the positive dependence that bound assumes) and \
          Benjamini-Yekutieli intervals at level 1 - R alpha / m (alpha / m when none is resolved). Diversity differences use bootstrap standard errors ({} replicates, resampling whole \
          generation conversations, since the items of one call are not independent) and a normal reference; no \
-         diversity interval rests on fewer than two conversations. \"resolved\": the adjusted p-value is below {alpha}.",
-        primary.chosen_by, primary.size, exploratory.size, r.bootstrap_samples,
+         diversity interval rests on fewer than two conversations. \"resolved\": the adjusted p-value is below {alpha}. \
+         {}",
+        primary.chosen_by,
+        primary.size,
+        exploratory.size,
+        r.bootstrap_samples,
+        graders_text(config),
     );
     Method {
         alpha,
@@ -381,6 +408,110 @@ fn accuracy_tables(doc: &ReportDoc, md: &mut String) {
             100.0 * doc.method.confidence,
         );
     }
+}
+
+/// With math-verify in use: each model's accuracy by each grader, their disagreements with a
+/// few examples, and the cases math-verify gave no verdict on.
+fn grading(doc: &ReportDoc, md: &mut String) {
+    let g = &doc.grading;
+    if g.models.is_empty() {
+        return;
+    }
+    let both = g.grader == "both";
+    let _ = writeln!(md, "## Graders: `{}`\n", g.label);
+    let _ = writeln!(
+        md,
+        "Every accuracy and test above uses math-verify's verdict (as the paper reported).{}\n",
+        if both { " Ours is beside it; a disagreement is a record the two decide differently." } else { "" }
+    );
+    if both {
+        let _ = writeln!(
+            md,
+            "| student | model | records | math-verify % | ours % | disagree | share | ours right only | math-verify right only | math-verify failed |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+    } else {
+        let _ = writeln!(
+            md,
+            "| student | model | records | math-verify % | math-verify failed |\n|---|---|---:|---:|---:|"
+        );
+    }
+    let opt = |x: Option<f64>| x.map_or("-".to_owned(), pct);
+    for m in &g.models {
+        if both {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                m.student,
+                m.model,
+                m.records,
+                opt(m.math_verify_accuracy),
+                opt(m.native_accuracy),
+                m.disagreements,
+                opt(m.disagreement_share),
+                m.native_only,
+                m.math_verify_only,
+                m.failures
+            );
+        } else {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                m.student,
+                m.model,
+                m.records,
+                opt(m.math_verify_accuracy),
+                m.failures
+            );
+        }
+    }
+    let total: usize = g.models.iter().map(|m| m.disagreements).sum();
+    let records: usize = g.models.iter().map(|m| m.records).sum();
+    let failures: usize = g.models.iter().map(|m| m.failures).sum();
+    if both {
+        let _ = writeln!(
+            md,
+            "\nIn all: {total} of {records} records ({}) graded differently.",
+            pct(total as f64 / records.max(1) as f64)
+        );
+    }
+    if failures > 0 {
+        let _ = writeln!(
+            md,
+            "\n**math-verify gave no verdict on {failures} records** (it raised, timed out or crashed; counted wrong, as its `verify` does on a timeout):\n"
+        );
+        for m in g.models.iter().filter(|m| !m.failed.is_empty()) {
+            for f in &m.failed {
+                let _ = writeln!(md, "- {} / {}: {f}", m.student, m.model);
+            }
+        }
+    }
+    let examples: Vec<_> =
+        g.models.iter().flat_map(|m| m.examples.iter().map(move |e| (m, e))).take(6).collect();
+    if !examples.is_empty() {
+        let _ = writeln!(md, "\nExamples of disagreement (gold; what each grader read and decided):\n");
+        let code = |x: &Option<String>| {
+            x.as_deref().map_or("nothing".to_owned(), |s| {
+                format!("`{}`", s.chars().take(80).collect::<String>().replace('`', "'"))
+            })
+        };
+        let mark = |ok: bool| if ok { "right" } else { "wrong" };
+        for (m, e) in examples {
+            let _ = writeln!(
+                md,
+                "- {} / {}, {} {}: gold `{}`; ours read {} ({}), math-verify read {} ({})",
+                m.student,
+                m.model,
+                e.benchmark,
+                e.id,
+                e.gold.replace('`', "'"),
+                code(&e.native_extracted),
+                mark(e.native),
+                code(&e.math_verify_extracted),
+                mark(e.math_verify)
+            );
+        }
+    }
+    let _ = writeln!(md);
 }
 
 fn power(doc: &ReportDoc, md: &mut String) {

@@ -15,6 +15,7 @@
 
 pub mod data;
 pub mod doc;
+pub mod grading;
 pub mod inference;
 pub mod markdown;
 pub mod multiplicity;
@@ -357,6 +358,7 @@ impl Stage for Report {
             budget,
             wall_seconds,
             extraction: serde_json::to_value(config.evaluate.extraction).unwrap_or(Value::Null),
+            grading: grading::grading(config, root, &benchmarks)?,
             train_seeds,
             plots: Vec::new(),
         };
