@@ -184,7 +184,8 @@ fn normalize_base(raw: &str) -> String {
     // A box around the whole answer (`$\\boxed{x}$` read from a "final answer is" phrase) is
     // decoration, as math-verify's normalization drops it.
     while let Some(inner) = s.strip_prefix("\\boxed{")
-        && matching_brace(inner, 0) == Some(inner.len() - 1)
+        && let Some(last) = inner.len().checked_sub(1)
+        && matching_brace(inner, 0) == Some(last)
     {
         s = inner[..inner.len() - 1].trim().to_owned();
     }
