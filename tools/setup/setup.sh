@@ -68,6 +68,7 @@ function string_value(text,   v) {
 BEGIN { section = ""; in_string = 0 }
 {
   line = $0
+  sub(/\r$/, "", line)   # a config saved with CRLF line ends
   quotes = gsub(/"""|'''/, "&", line)
   if (in_string) { if (quotes % 2 == 1) in_string = 0; next }
   if (quotes % 2 == 1) { in_string = 1; next }
@@ -107,7 +108,10 @@ config_grader() {
     [ -n "$base" ] || return 0
     depth=$((depth + 1))
     [ "$depth" -le 8 ] || die "--config: $1 extends more than 8 files deep (a cycle?)"
-    file="$(dirname "$file")/$base"
+    case $base in
+      /*) file=$base ;;   # an absolute base, as the pipeline's Path::join takes it
+      *) file="$(dirname "$file")/$base" ;;
+    esac
   done
 }
 

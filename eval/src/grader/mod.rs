@@ -24,7 +24,7 @@ pub use response::{Extraction, Graded, grade_response, math_verify_candidates, r
 
 /// Bumped whenever a verdict can change (extraction, normalisation, parsing, comparison): it
 /// enters the identity of the verify and evaluate outputs that rest on the grader.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {

@@ -37,8 +37,13 @@ pub const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(60);
 /// a second when warm, but a cold disk cache on a busy node can take tens of seconds.
 pub const START_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Consecutive restarts that may fail before the remaining cases are given up as crashed.
-const MAX_FAILED_STARTS: u32 = 3;
+/// Consecutive restarts that may fail before the remaining cases are abandoned.
+pub const MAX_FAILED_STARTS: u32 = 3;
+
+/// Cases in a row that may time out or crash, with no reply between them, before the
+/// remaining cases are abandoned: a server that hangs on everything must not cost a timeout per
+/// case (6,000 cases x 30 s).
+pub const MAX_FAILED_CASES: u32 = 5;
 
 /// The end of the server's stderr that is kept for error messages.
 const STDERR_TAIL_BYTES: usize = 4096;
@@ -85,8 +90,12 @@ pub enum Outcome {
     Error(String),
     /// No reply within the per-case timeout; the server was restarted.
     Timeout,
-    /// The server died on this case (or could not be restarted): why, with its stderr's end.
+    /// The server died on this case: why, with its stderr's end.
     Crashed(String),
+    /// Not graded: the server could not be restarted, or failed this many cases in a row
+    /// without answering one ([`MAX_FAILED_STARTS`], [`MAX_FAILED_CASES`]). No verdict at all:
+    /// a caller must not store it as one.
+    Abandoned(String),
 }
 
 impl Outcome {
@@ -191,8 +200,11 @@ impl MathVerify {
         let mut answered = false;
         let mut failed_starts = 0;
         let mut last_failure = String::new();
+        // Cases timed out or crashed on since the last reply: a server that hangs or dies on
+        // every case must not cost a timeout per case.
+        let mut failed_cases = 0;
 
-        while cases.done < n && failed_starts < MAX_FAILED_STARTS {
+        while cases.done < n && failed_starts < MAX_FAILED_STARTS && failed_cases < MAX_FAILED_CASES {
             if self.server.is_none() {
                 match Server::start(&self.python, &self.script, self.start_timeout) {
                     Ok((server, _)) => self.server = Some(server),
@@ -251,6 +263,7 @@ impl MathVerify {
                     }
                     answered = true;
                     failed_starts = 0;
+                    failed_cases = 0;
                     cases.finish(i, verdict);
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -258,6 +271,9 @@ impl MathVerify {
                     if let Some(i) = in_flight.pop_front() {
                         cases.finish(i, Outcome::Timeout.into());
                     }
+                    failed_cases += 1;
+                    last_failure =
+                        format!("{failed_cases} cases in a row timed out or crashed, the last by a timeout");
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let (status, tail) = self.stop(EXIT_GRACE);
@@ -270,6 +286,11 @@ impl MathVerify {
                         failed_starts += 1;
                         last_failure = why.clone();
                     }
+                    failed_cases += 1;
+                    if answered {
+                        last_failure =
+                            format!("{failed_cases} cases in a row timed out or crashed, the last: {why}");
+                    }
                     if let Some(i) = in_flight.pop_front() {
                         cases.finish(i, Outcome::Crashed(why).into());
                     }
@@ -277,13 +298,17 @@ impl MathVerify {
             }
         }
 
-        let gave_up = format!(
-            "the math-verify server could not be restarted ({MAX_FAILED_STARTS} tries in a row failed); \
-             the last: {last_failure}"
-        );
+        let gave_up = if failed_starts >= MAX_FAILED_STARTS {
+            format!(
+                "the math-verify server could not be restarted ({MAX_FAILED_STARTS} tries in a row failed); \
+                 the last: {last_failure}"
+            )
+        } else {
+            format!("math-verify was given up on: {last_failure}")
+        };
         for i in 0..n {
             if cases.verdicts[i].is_none() {
-                cases.finish(i, Outcome::Crashed(gave_up.clone()).into());
+                cases.finish(i, Outcome::Abandoned(gave_up.clone()).into());
             }
         }
         cases.verdicts.into_iter().flatten().collect()
@@ -385,6 +410,7 @@ impl Server {
         timeout: Duration,
     ) -> Result<(Self, serde_json::Value), ReferenceError> {
         let mut child = Command::new(python)
+            .arg("-I") // isolated: no PYTHONPATH or user site-packages in place of the pinned ones
             .arg("-c")
             .arg(script)
             .stdin(Stdio::piped())
@@ -690,13 +716,33 @@ for line in sys.stdin:
         assert!(matches!(&verdicts[1].outcome, Outcome::Crashed(why) if why.contains("exiting on purpose")));
         for v in &verdicts[2..] {
             match &v.outcome {
-                Outcome::Crashed(why) => {
+                Outcome::Abandoned(why) => {
                     assert!(why.contains("could not be restarted"), "{why}");
                     assert!(why.contains("broken on restart"), "{why}");
                 }
-                other => panic!("expected Crashed, got {other:?}"),
+                other => panic!("expected Abandoned, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_server_that_hangs_on_every_case_is_given_up_after_a_few() {
+        let mut server = MathVerify::start_with_script(
+            python(),
+            &fake(""),
+            Duration::from_millis(300),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        let pairs = vec![("1", "SLEEP"); 20];
+        let started = Instant::now();
+        let verdicts = server.grade_all(&pairs, &mut |_| {});
+        let timed_out = verdicts.iter().filter(|v| v.outcome == Outcome::Timeout).count();
+        assert_eq!(timed_out, MAX_FAILED_CASES as usize);
+        for v in &verdicts[timed_out..] {
+            assert!(matches!(&v.outcome, Outcome::Abandoned(why) if why.contains("in a row")), "{v:?}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
     }
 
     #[test]

@@ -434,6 +434,14 @@ fn numbers(text: &str) -> Vec<(usize, usize, Cow<'_, str>)> {
         let whole = c.get(0).expect("match");
         // The suffix character is shared with the next match's prefix: resume on it.
         at = floor_char(text, whole.end().max(n.end()).saturating_sub(1).max(at + 1));
+        // A thousands group ends at a non-digit: `1 2345` is the number 1 (then 2345), not
+        // 1 234 and a stray 5.
+        if text[n.end()..].starts_with(|ch: char| ch.is_ascii_digit()) && THOUSANDS.is_match(n.as_str()) {
+            let cut = n.as_str().find([' ', ',']).unwrap_or(n.len());
+            at = floor_char(text, n.start() + cut);
+            out.push((n.start(), n.start() + cut, Cow::Borrowed(&n.as_str()[..cut])));
+            continue;
+        }
         let mut s: Cow<'_, str> = Cow::Borrowed(n.as_str());
         if THOUSANDS.is_match(&s) {
             s = Cow::Owned(s.replace([',', ' '], ""));

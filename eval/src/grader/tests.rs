@@ -244,6 +244,10 @@ mod fuzzer_found {
 
     #[test]
     fn numbers_as_people_write_them() {
+        // A thousands group ends at a non-digit in a response.
+        assert!(!graded("1234", "The count is 1 2345"));
+        assert!(graded("2345", "The count is 1 2345"));
+        assert!(graded("2300", "We need 2 300 ml."));
         eq("1525", "1 525");
         eq("0.554", "0,554");
         eq("0.15", "0,15");

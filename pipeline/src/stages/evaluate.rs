@@ -291,6 +291,7 @@ impl Stage for Evaluate {
         }
         let probes = training_probes(ctx.config, ctx.run_dir.root())?;
         let mut graders = super::grading::Graders::new(e);
+        graders.ready()?;
         let mut output = StageOutput::default();
         for (student, label, path) in targets(ctx.config, ctx.run_dir.root()) {
             let about = target_identity(ctx.identify(), &path)?;
@@ -577,14 +578,14 @@ fn evaluate_target(
     let graded_by = graders.label().to_owned();
     for (i, (problems, out)) in sets.iter().enumerate() {
         let mut existing = read_jsonl::<EvalRecord>(out)?;
-        if existing.iter().any(|r| r.graded_by != graded_by) {
+        if existing.iter().any(|r| graders.stale(&r.graded_by, &r.grades)) {
             // Graded by another grader or extraction: re-grade the stored responses.
             let by_id: std::collections::HashMap<&str, &eval::Problem> =
                 problems.iter().map(|p| (p.id.as_str(), p)).collect();
             let stale: Vec<(usize, &eval::Problem)> = existing
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| r.graded_by != graded_by)
+                .filter(|(_, r)| graders.stale(&r.graded_by, &r.grades))
                 .filter_map(|(k, r)| by_id.get(r.id.as_str()).map(|p| (k, *p)))
                 .collect();
             let items: Vec<super::grading::Item<'_>> = stale

@@ -21,6 +21,21 @@ use eval::grader::reference::{MathVerify, Outcome};
 /// a different one fails the stage at start, since its verdicts would carry another identity.
 pub const MATH_VERIFY_PIN: &str = "0.9.0";
 
+/// The pins that decide math-verify's verdicts: (package, handshake key, version), read from
+/// `tools/grader/requirements.txt` as built into the binary.
+fn pins() -> Vec<(&'static str, &'static str, &'static str)> {
+    const REQUIREMENTS: &str = include_str!("../../../tools/grader/requirements.txt");
+    let pin = |package: &str| {
+        REQUIREMENTS
+            .lines()
+            .find_map(|l| l.split_whitespace().next()?.strip_prefix(package)?.strip_prefix("=="))
+    };
+    [("math-verify", "math_verify"), ("latex2sympy2_extended", "latex2sympy2_extended"), ("sympy", "sympy")]
+        .into_iter()
+        .map(|(package, key)| (package, key, pin(package).unwrap_or("unpinned")))
+        .collect()
+}
+
 /// One grader's verdict on a record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grade {
@@ -103,6 +118,21 @@ impl Graders {
         &self.label
     }
 
+    /// Starts math-verify now if this configuration uses it: a missing interpreter or a wrong
+    /// version fails the stage before any model is asked.
+    pub fn ready(&mut self) -> Result<(), StageError> {
+        if self.choice.uses_math_verify() {
+            self.reference()?;
+        }
+        Ok(())
+    }
+
+    /// Whether a stored record must be graded again: graded otherwise, or math-verify gave no
+    /// verdict on it (a timeout or crash may not recur).
+    pub fn stale(&self, graded_by: &str, grades: &[Grade]) -> bool {
+        graded_by != self.label || grades.iter().any(|g| g.failure.is_some())
+    }
+
     fn reference(&mut self) -> Result<&mut MathVerify, StageError> {
         if self.reference.is_none() {
             let s = &self.settings;
@@ -117,14 +147,18 @@ impl Graders {
                         s.python.display()
                     ))
                 })?;
-            let want = format!("math-verify {MATH_VERIFY_PIN}");
-            if started.version() != want {
-                return Err(StageError::Failed(format!(
-                    "{} has {}, but the grader is pinned to {want} (tools/grader/requirements.txt): \
-                     rerun `just grader-venv` so every verdict comes from the pinned release",
-                    s.python.display(),
-                    started.version()
-                )));
+            // Every verdict carries the pinned release's label, so the environment must be the
+            // pinned one: math-verify and the packages that parse and compare for it.
+            for (package, key, pin) in pins() {
+                let have = started.versions()[key].as_str().unwrap_or("none");
+                if have != pin {
+                    return Err(StageError::Failed(format!(
+                        "{} has {package} {have}, but the grader is pinned to {package} {pin} \
+                         (tools/grader/requirements.txt): rerun `just grader-venv` so every verdict comes \
+                         from the pinned environment",
+                        s.python.display()
+                    )));
+                }
             }
             tracing::info!("math-verify started: {}", started.versions());
             self.reference = Some(started);
@@ -150,6 +184,16 @@ impl Graders {
         }
         let pairs: Vec<(&str, &str)> = items.iter().map(|i| (i.gold, i.response)).collect();
         let verdicts = self.reference()?.grade_all(&pairs, &mut |_| {});
+        // Given up on: no verdict to store (the stage stops; a rerun grades these again).
+        if let Some(why) = verdicts.iter().find_map(|v| match &v.outcome {
+            Outcome::Abandoned(why) => Some(why),
+            _ => None,
+        }) {
+            return Err(StageError::Failed(format!(
+                "math-verify ({}) stopped grading: {why}",
+                self.settings.python.display()
+            )));
+        }
         let mut out = Vec::with_capacity(items.len());
         for (k, v) in verdicts.into_iter().enumerate() {
             let (correct, failure) = match v.outcome {
@@ -158,6 +202,7 @@ impl Graders {
                 Outcome::Error(e) => (false, Some(format!("error: {e}"))),
                 Outcome::Timeout => (false, Some("timeout".to_owned())),
                 Outcome::Crashed(e) => (false, Some(format!("crashed: {e}"))),
+                Outcome::Abandoned(e) => (false, Some(format!("abandoned: {e}"))),
             };
             if let Some(f) = &failure {
                 tracing::warn!("math-verify gave no verdict on a case (gold {:?}): {f}", items[k].gold);
@@ -189,6 +234,16 @@ impl Graders {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_verdict_deciding_package_is_pinned() {
+        let pins = pins();
+        assert_eq!(pins[0], ("math-verify", "math_verify", MATH_VERIFY_PIN));
+        assert!(
+            pins.iter().all(|(_, _, v)| v.chars().next().is_some_and(|c| c.is_ascii_digit())),
+            "{pins:?}"
+        );
+    }
 
     #[test]
     fn the_pin_is_the_requirements_pin() {

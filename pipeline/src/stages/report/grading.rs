@@ -70,7 +70,13 @@ pub fn grading(config: &Config, root: &Path, benchmarks: &[&str]) -> Result<Grad
                 if let Some(f) = &reference.failure {
                     m.failures += 1;
                     if m.failed.len() < EXAMPLES {
-                        m.failed.push(format!("{b}/{}: {}", r.id, f.chars().take(200).collect::<String>()));
+                        // One line of it: a crash's stderr tail would break the report's list.
+                        let line: String = f.split_whitespace().collect::<Vec<_>>().join(" ");
+                        m.failed.push(format!(
+                            "{b}/{}: {}",
+                            r.id,
+                            line.chars().take(200).collect::<String>()
+                        ));
                     }
                 }
                 let Some(native) = of("native") else { continue };
