@@ -427,7 +427,7 @@ fn grading(doc: &ReportDoc, md: &mut String) {
     if both {
         let _ = writeln!(
             md,
-            "| student | model | records | math-verify % | ours % | disagree | share | ours right only | math-verify right only | math-verify failed |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "| student | model | records | math-verify % | ours % | disagree | share % | ours right only | math-verify right only | math-verify failed |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
     } else {
         let _ = writeln!(
@@ -470,7 +470,7 @@ fn grading(doc: &ReportDoc, md: &mut String) {
     if both {
         let _ = writeln!(
             md,
-            "\nIn all: {total} of {records} records ({}) graded differently.",
+            "\nIn all: {total} of {records} records ({}%) graded differently.",
             pct(total as f64 / records.max(1) as f64)
         );
     }
