@@ -95,13 +95,6 @@ fn narrowed(p: &FuzzPair) -> bool {
     }
 }
 
-fn python() -> Option<PathBuf> {
-    let python = std::env::var_os("MATH_VERIFY_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv-grader/bin/python"));
-    python.exists().then_some(python)
-}
-
 #[derive(Default)]
 struct Row {
     pairs: usize,
@@ -143,7 +136,9 @@ fn ours_agrees_with_math_verify_and_every_disagreement_is_classified() {
         &ours_wrong[..ours_wrong.len().min(5)]
     );
 
-    let Some(python) = python() else {
+    let Some(python) =
+        eval::grader::reference::test_python(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+    else {
         eprintln!(
             "NOT RUN: the comparison with math-verify needs .venv-grader (`just grader-venv`) or MATH_VERIFY_PYTHON"
         );

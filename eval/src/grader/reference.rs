@@ -35,6 +35,17 @@ pub const DEFAULT_CASE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a server may take to import sympy and math-verify and say it is ready: well under
 /// a second when warm, but a cold disk cache on a busy node can take tens of seconds.
+/// Where `tools/grader/venv.sh` puts the interpreter, relative to the repository root.
+pub const VENV_PYTHON: &str = ".venv-grader/bin/python";
+
+/// The interpreter tests grade with: `MATH_VERIFY_PYTHON`, else `root`'s [`VENV_PYTHON`];
+/// `None` when it does not exist (the tests that need it then say they did not run).
+pub fn test_python(root: &Path) -> Option<PathBuf> {
+    let python =
+        std::env::var_os("MATH_VERIFY_PYTHON").map(PathBuf::from).unwrap_or_else(|| root.join(VENV_PYTHON));
+    python.exists().then_some(python)
+}
+
 pub const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Consecutive restarts that may fail before the remaining cases are abandoned.

@@ -35,6 +35,16 @@ pub enum Extraction {
     Strict,
 }
 
+impl Extraction {
+    /// The name configs and outputs use (`math_verify`, `strict`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Extraction::MathVerify => "math_verify",
+            Extraction::Strict => "strict",
+        }
+    }
+}
+
 /// A graded response: the verdict and the answer it rests on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Graded {

@@ -821,6 +821,15 @@ pub enum GraderChoice {
 }
 
 impl GraderChoice {
+    /// The name configs and reports use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GraderChoice::Native => "native",
+            GraderChoice::MathVerify => "math_verify",
+            GraderChoice::Both => "both",
+        }
+    }
+
     pub fn is_native(&self) -> bool {
         *self == GraderChoice::Native
     }
@@ -852,7 +861,7 @@ pub struct MathVerifyConfig {
 
 impl Default for MathVerifyConfig {
     fn default() -> Self {
-        Self { python: PathBuf::from(".venv-grader/bin/python"), timeout_s: 30.0 }
+        Self { python: PathBuf::from(eval::grader::reference::VENV_PYTHON), timeout_s: 30.0 }
     }
 }
 

@@ -68,11 +68,7 @@ pub struct Item<'a> {
 }
 
 fn native_version(e: &EvaluateConfig) -> String {
-    let name = serde_json::to_value(e.extraction)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    format!("grader-{}/{name}", eval::grader::VERSION)
+    format!("grader-{}/{}", eval::grader::VERSION, e.extraction.as_str())
 }
 
 fn reference_version() -> String {
@@ -136,17 +132,15 @@ impl Graders {
     fn reference(&mut self) -> Result<&mut MathVerify, StageError> {
         if self.reference.is_none() {
             let s = &self.settings;
-            let started =
-                MathVerify::start(&s.python, Duration::from_secs_f64(s.timeout_s)).map_err(|e| {
-                    StageError::Failed(format!(
-                        "evaluate.grader = \"{}\" needs math-verify (evaluate.math_verify.python = {}): {e}",
-                        serde_json::to_value(self.choice)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
-                        s.python.display()
-                    ))
-                })?;
+            // Validated to at most a day; no panic on a value that was not.
+            let timeout = Duration::try_from_secs_f64(s.timeout_s).unwrap_or(Duration::MAX);
+            let started = MathVerify::start(&s.python, timeout).map_err(|e| {
+                StageError::Failed(format!(
+                    "evaluate.grader = \"{}\" needs math-verify (evaluate.math_verify.python = {}): {e}",
+                    self.choice.as_str(),
+                    s.python.display()
+                ))
+            })?;
             // Every verdict carries the pinned release's label, so the environment must be the
             // pinned one: math-verify and the packages that parse and compare for it.
             for (package, key, pin) in pins() {

@@ -77,13 +77,9 @@ pub fn assert_one_rule(report: &serde_json::Value) {
     }
 }
 
-/// The math-verify interpreter for tests that grade with math-verify itself:
-/// `MATH_VERIFY_PYTHON`, else the repository's `.venv-grader` (which `just test` makes); `None`
-/// when neither exists.
+/// The math-verify interpreter for tests that grade with math-verify itself (see
+/// [`eval::grader::reference::test_python`]).
 #[allow(dead_code)]
 pub fn math_verify_python() -> Option<PathBuf> {
-    let python = std::env::var_os("MATH_VERIFY_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv-grader/bin/python"));
-    python.exists().then_some(python)
+    eval::grader::reference::test_python(&root())
 }

@@ -35,9 +35,8 @@ fn models(config: &Config, root: &Path) -> Vec<(String, String, std::path::PathB
 /// The grading section: what decided `correct`, and each model's agreement between graders.
 pub fn grading(config: &Config, root: &Path, benchmarks: &[&str]) -> Result<Grading, StageError> {
     let e = &config.evaluate;
-    let name = |g: GraderChoice| serde_json::to_value(g).ok().and_then(|v| v.as_str().map(str::to_owned));
     let mut out = Grading {
-        grader: name(e.grader).unwrap_or_default(),
+        grader: e.grader.as_str().to_owned(),
         headline: if e.grader.uses_math_verify() { "math_verify" } else { "native" }.to_owned(),
         label: crate::stages::grading::label(e),
         models: Vec::new(),

@@ -201,10 +201,7 @@ fn summary(doc: &ReportDoc, md: &mut String) {
 fn graders_text(config: &Config) -> String {
     let e = &config.evaluate;
     let label = crate::stages::grading::label(e);
-    let extraction = serde_json::to_value(e.extraction)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let extraction = e.extraction.as_str();
     match e.grader {
         crate::config::GraderChoice::Native => format!(
             "Answers are graded by our grader ({label}: math-verify's semantics re-implemented, answers read with the `{extraction}` extraction), not by the math-verify package; evaluate.grader = \"both\" grades with both and counts their disagreements."
