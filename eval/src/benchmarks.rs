@@ -63,7 +63,7 @@ impl Benchmark {
     pub fn load_embedded(self) -> Result<Vec<Problem>, BenchmarkError> {
         let path = self.vendored_path();
         let text = self.embedded();
-        let got = crate::sha256_hex(text.as_bytes());
+        let got = vs_core::digest::sha256_hex(text.as_bytes());
         if got != self.sha256() {
             return Err(BenchmarkError::Checksum { path, expected: self.sha256(), got });
         }
@@ -75,7 +75,7 @@ impl Benchmark {
         let path = dir.join(self.file_name());
         let bytes =
             std::fs::read(&path).map_err(|source| BenchmarkError::Io { path: path.clone(), source })?;
-        let got = crate::sha256_hex(&bytes);
+        let got = vs_core::digest::sha256_hex(&bytes);
         if got != self.sha256() {
             return Err(BenchmarkError::Checksum { path, expected: self.sha256(), got });
         }

@@ -8,9 +8,3 @@ pub mod grader;
 pub mod prompt;
 
 pub use benchmarks::{Benchmark, BenchmarkError, Problem};
-
-/// sha256 of `bytes`, hex-encoded (pinned benchmark files).
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}

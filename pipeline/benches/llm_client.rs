@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::routing::post;
+use llm::cache::CallCache;
+use llm::openai::OpenAiClient;
 use pipeline::config::{LlmConfig, Provider, ResolvedLlm};
-use pipeline::llm::ChatRequest;
-use pipeline::llm::cache::CallCache;
-use pipeline::llm::openai::OpenAiClient;
-use pipeline::strategy::{Message, Role};
+use vs_core::ChatRequest;
+use vs_core::{Message, Role};
 
 const CALLS: u64 = 1000;
 

@@ -84,15 +84,15 @@ pub fn curate(o: &CurateOptions) -> Result<Summary, StageError> {
 
     std::fs::create_dir_all(&o.out).map_err(|source| StageError::Io { path: o.out.clone(), source })?;
     let kept_rows: Vec<&ImportedRow> = kept.iter().map(|&i| &rows[i]).collect();
-    crate::stages::jsonl::write_all(&o.out.join("kept.jsonl"), &kept_rows)?;
+    vs_core::jsonl::write_all(&o.out.join("kept.jsonl"), &kept_rows)?;
     let position: std::collections::HashMap<&str, usize> =
         rows.iter().enumerate().map(|(i, r)| (r.id.as_str(), i)).collect();
     let dropped_rows: Vec<DroppedRow> = dropped
         .iter()
         .map(|why| DroppedRow { why, question: &rows[position[why.id.as_str()]].question })
         .collect();
-    crate::stages::jsonl::write_all(&o.out.join("dropped.jsonl"), &dropped_rows)?;
-    crate::stages::jsonl::write_all(&o.out.join("malformed.jsonl"), &imported.malformed)?;
+    vs_core::jsonl::write_all(&o.out.join("dropped.jsonl"), &dropped_rows)?;
+    vs_core::jsonl::write_all(&o.out.join("malformed.jsonl"), &imported.malformed)?;
 
     let (by_reason, by_benchmark) = tally(&dropped);
     let summary = Summary {
@@ -115,8 +115,7 @@ pub fn curate(o: &CurateOptions) -> Result<Summary, StageError> {
     }))
     .expect("summaries serialize");
     let path = o.out.join("summary.json");
-    crate::manifest::write_atomic(&path, text.as_bytes())
-        .map_err(|source| StageError::Io { path, source })?;
+    vs_core::fs::write_atomic(&path, text.as_bytes()).map_err(|source| StageError::Io { path, source })?;
     Ok(summary)
 }
 

@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::manifest::{Manifest, write_atomic};
+use crate::manifest::Manifest;
 use crate::stages::StageError;
 use crate::stages::arms::Arm;
 use crate::stages::verify::VerifiedPair;
+use vs_core::fs::write_atomic;
 
 /// A row of the Hugging Face export (`data/train.jsonl`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,7 +95,7 @@ pub fn export_run(config: &Config, run_root: &Path, out: &Path) -> Result<Writte
     let mut info = serde_json::Map::new();
     for arm in crate::stages::arms::arms(config) {
         let path = run_root.join("verify").join(arm.path()).join("train.jsonl");
-        let pairs: Vec<VerifiedPair> = crate::stages::jsonl::read_jsonl(&path)?;
+        let pairs: Vec<VerifiedPair> = vs_core::jsonl::read_jsonl(&path)?;
         // Export only what the last verify run vouches for: a file it did not write (the config's
         // arms changed since) or that changed after it would be data no manifest describes.
         let label = path.strip_prefix(run_root).unwrap_or(&path).to_string_lossy().into_owned();
@@ -103,7 +104,7 @@ pub fn export_run(config: &Config, run_root: &Path, out: &Path) -> Result<Writte
                 "{label}: not written by the last verify run (the config's arms changed since?): run verify first"
             ))
         })?;
-        let (sha256, _) = crate::manifest::sha256_file(&path).map_err(io(&path))?;
+        let (sha256, _) = vs_core::digest::sha256_file(&path).map_err(io(&path))?;
         if sha256 != vouched.sha256 {
             return Err(StageError::Failed(format!(
                 "{label}: changed since verify wrote it (sha256 {sha256}, manifest {}): rerun verify",
@@ -155,7 +156,7 @@ pub fn export_run(config: &Config, run_root: &Path, out: &Path) -> Result<Writte
             })
             .collect();
         let jsonl = data.join("train.jsonl");
-        crate::stages::jsonl::write_all(&jsonl, &rows)?;
+        vs_core::jsonl::write_all(&jsonl, &rows)?;
         let bytes = std::fs::metadata(&jsonl).map_err(io(&jsonl))?.len();
         written.files.push(jsonl);
         let card =
@@ -217,7 +218,7 @@ fn dataset_card(
     );
     let _ = writeln!(md, "## How it was made\n");
     match &arm.origin {
-        crate::stages::arms::Origin::Strategy(s) => {
+        vs_core::Origin::Strategy(s) => {
             let model = model_of(config, &config.generate.llm);
             let _ = writeln!(
                 md,
@@ -228,7 +229,7 @@ fn dataset_card(
                     .map_or(config.generate.task.clone(), |n| n.to_string_lossy().into_owned())
             );
         }
-        crate::stages::arms::Origin::Import(name) => {
+        vs_core::Origin::Import(name) => {
             let import = &config.generate.import[name];
             let _ = writeln!(
                 md,
@@ -357,13 +358,13 @@ mod tests {
                     agreement,
                 })
                 .collect();
-            crate::stages::jsonl::write_all(&dir.join("train.jsonl"), &rows).unwrap();
+            vs_core::jsonl::write_all(&dir.join("train.jsonl"), &rows).unwrap();
         }
         let outputs: Vec<Value> = ["direct", "vs_multi"]
             .iter()
             .map(|origin| {
                 let label = format!("verify/{origin}/paper/train.jsonl");
-                let (sha256, bytes) = crate::manifest::sha256_file(&root.join(&label)).unwrap();
+                let (sha256, bytes) = vs_core::digest::sha256_file(&root.join(&label)).unwrap();
                 json!({"path": label, "sha256": sha256, "bytes": bytes})
             })
             .collect();
@@ -413,7 +414,7 @@ mod tests {
         // Hugging Face: what `datasets.load_dataset(<folder>)` read from this very export
         // (recorded once with datasets 5.2 and LLaMA-Factory 0.9.5: tools/compat/read_exports.py), row for row.
         let rows: Vec<DatasetRow> =
-            crate::stages::jsonl::read_jsonl(&out.join("hf/vs_multi-paper/data/train.jsonl")).unwrap();
+            vs_core::jsonl::read_jsonl(&out.join("hf/vs_multi-paper/data/train.jsonl")).unwrap();
         let fixture: Value =
             serde_json::from_str(include_str!("../tests/fixtures/exports/read_back.json")).unwrap();
         assert_eq!(serde_json::to_value(&rows).unwrap(), fixture["vs_multi-paper"]["rows"]);

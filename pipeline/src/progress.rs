@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::manifest::Manifest;
-use crate::stages::StageName;
+use vs_core::StageName;
 
 pub trait Reporter: Sync {
     fn stage_started(&self, _stage: StageName) {}

@@ -6,8 +6,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
-use crate::manifest::write_atomic;
-use crate::stages::StageName;
+use vs_core::StageName;
+use vs_core::fs::write_atomic;
 
 #[derive(Debug)]
 pub struct RunDir {

@@ -8,11 +8,14 @@ use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
 use crate::config::Config;
-use crate::identity::{DigestCache, Identify};
-use crate::manifest::{FileDigest, Manifest, ManifestError, sha256_file, sha256_hex};
+use crate::identity::Identify;
+use crate::manifest::{FileDigest, Manifest, ManifestError};
 use crate::progress::Reporter;
 use crate::run_dir::{RunDir, RunDirError};
-use crate::stages::{Shard, Stage, StageContext, StageError, StageName};
+use crate::stages::{Stage, StageContext, StageError};
+use vs_core::DigestCache;
+use vs_core::digest::{sha256_file, sha256_hex};
+use vs_core::{Shard, StageName};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -241,7 +244,7 @@ impl<'a> Runner<'a> {
         for (path, data) in stage.embedded_inputs(self.config) {
             inputs.push(FileDigest {
                 path: path.to_string_lossy().into_owned(),
-                sha256: crate::manifest::sha256_hex(data),
+                sha256: vs_core::digest::sha256_hex(data),
                 bytes: data.len() as u64,
             });
         }

@@ -1,6 +1,6 @@
 //! `pipeline slurm`: the run as a chain of Slurm jobs. One sbatch script per stage under
 //! `runs/<name>/slurm/`, rendered from `slurm.template`; generate, solve and evaluate can be
-//! job arrays (each task a disjoint shard, see [`crate::stages::Shard`]) followed by a merge
+//! job arrays (each task a disjoint shard, see [`vs_core::Shard`]) followed by a merge
 //! job, which is the stage's ordinary run. Each job starts only after the one before it
 //! succeeded (`--dependency=afterok:<id>`). `submit.sh` replays the same chain by hand.
 
@@ -10,8 +10,8 @@ use std::process::Command;
 use serde::Serialize;
 
 use crate::config::{Config, SlurmConfig};
-use crate::manifest::write_atomic;
-use crate::stages::StageName;
+use vs_core::StageName;
+use vs_core::fs::write_atomic;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SlurmError {

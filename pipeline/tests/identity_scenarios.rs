@@ -11,13 +11,14 @@ use std::path::{Path, PathBuf};
 
 use common::mock::{self, Calls, Mock};
 use pipeline::config;
-use pipeline::manifest::sha256_hex;
 use pipeline::progress::Silent;
 use pipeline::run_dir::RunDir;
 use pipeline::runner::{Outcome, RunOptions, Runner};
-use pipeline::stages::{self, StageName};
+use pipeline::stages;
 use serde_json::Value;
 use trainer::model::config::Family;
+use vs_core::StageName;
+use vs_core::digest::sha256_hex;
 
 const CONFIG: &str = r#"
 [run]

@@ -4,10 +4,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use llm::Client;
+use llm::cache::CallCache;
 use pipeline::config::{LlmConfig, Provider, ResolvedLlm};
-use pipeline::llm::cache::CallCache;
-use pipeline::llm::{ChatRequest, Client};
-use pipeline::strategy::{Message, Role};
+use vs_core::ChatRequest;
+use vs_core::{Message, Role};
 
 fn local_config() -> LlmConfig {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");

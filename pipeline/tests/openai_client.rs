@@ -11,11 +11,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use llm::LlmError;
+use llm::cache::CallCache;
+use llm::openai::OpenAiClient;
 use pipeline::config::{LlmConfig, Provider, ResolvedLlm, StructuredOutput};
-use pipeline::llm::cache::CallCache;
-use pipeline::llm::openai::OpenAiClient;
-use pipeline::llm::{ChatRequest, LlmError};
-use pipeline::strategy::{Message, Role};
+use vs_core::ChatRequest;
+use vs_core::{Message, Role};
 
 #[derive(Clone, Debug)]
 enum Reply {

@@ -13,8 +13,9 @@ use pipeline::manifest::Manifest;
 use pipeline::progress::Silent;
 use pipeline::run_dir::RunDir;
 use pipeline::stages::report::Report;
-use pipeline::stages::{Stage, StageContext, StageName};
+use pipeline::stages::{Stage, StageContext};
 use serde_json::{Value, json};
+use vs_core::StageName;
 
 const CONFIG: &str = r#"
 [run]
@@ -162,7 +163,7 @@ fn the_report_on_fixed_inputs_matches_the_golden_file() {
         reporter: &Silent,
         shard: None,
         refresh_cache: false,
-        digests: &pipeline::identity::DigestCache::in_memory(),
+        digests: &vs_core::DigestCache::in_memory(),
     };
     let output = Report.run(&ctx).unwrap();
     if std::env::var_os("SHOW_REPORT").is_some() {

@@ -7,11 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pipeline::config::{self, Config};
 use pipeline::identity::Identify;
-use pipeline::manifest::{Manifest, sha256_file};
+use pipeline::manifest::Manifest;
 use pipeline::progress::Silent;
 use pipeline::run_dir::{RunDir, RunDirError};
 use pipeline::runner::{Outcome, RunError, RunOptions, Runner};
-use pipeline::stages::{Stage, StageContext, StageError, StageName, StageOutput};
+use pipeline::stages::{Stage, StageContext, StageError, StageOutput};
+use vs_core::StageName;
+use vs_core::digest::sha256_file;
 
 /// Writes `<stage>.txt` holding its config value and its upstream output, counting runs.
 struct Echo {

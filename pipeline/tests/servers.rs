@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use llm::server::RunningServer;
 use pipeline::config::{ServeConfig, ServeEngine};
-use pipeline::llm::server::RunningServer;
 use trainer::model::config::Family;
 
 fn command(line: &str, timeout_s: f64) -> ServeConfig {

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use pipeline::config::{self, Config};
-use pipeline::strategy::{ProbabilityDefinition, PromptSpec, Role, Strategy, task_prompt};
+use pipeline::strategy::{PromptSpec, Prompting, task_prompt};
+use vs_core::{ProbabilityDefinition, Role, Strategy};
 
 fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))

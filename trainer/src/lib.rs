@@ -2,7 +2,6 @@
 //! checkpoints and generation; and a BERT sentence encoder for embeddings. Knows nothing of math.
 
 pub mod backend;
-pub mod digest;
 pub mod embed;
 pub mod error;
 pub mod export;

@@ -5,15 +5,14 @@
 
 mod error;
 mod overrides;
-mod resolved;
 mod schema;
 pub(crate) mod validate;
 
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, Origin, Problem};
+pub use llm::{Endpoint, ResolvedLlm, Sampling, Throughput};
 pub use overrides::Override;
-pub use resolved::{Endpoint, ResolvedLlm, Sampling, Throughput};
 pub use schema::*;
 
 /// A validated config and where it came from.

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::strategy::Strategy;
+use vs_core::Strategy;
 
 const MINIMAL: &str = r#"
 [llm.gen]
@@ -398,7 +398,7 @@ fn structured_output_dialects_are_for_servers_and_imply_schemas() {
     let endpoint = |extra: &str| {
         let text = MINIMAL.replace("[generate]", &format!("{extra}\n[generate]"));
         let config = load_str(&text, Path::new("configs/x.toml"), &[]).unwrap().config;
-        let digests = crate::identity::DigestCache::in_memory();
+        let digests = vs_core::DigestCache::in_memory();
         config.resolved_llm("gen").unwrap().endpoint_identity(&digests).unwrap()
     };
     assert_eq!(endpoint("json_schema = true"), endpoint(""));

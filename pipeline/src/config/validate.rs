@@ -192,7 +192,7 @@ fn slurm(p: &mut Problems, s: &crate::config::SlurmConfig) {
     for (name, stage) in &s.stages {
         let key = || k("slurm.stages").key(name);
         p.check(
-            name.parse::<crate::stages::StageName>().is_ok(),
+            name.parse::<vs_core::StageName>().is_ok(),
             key,
             "is not a stage (generate, solve, dedup, verify, train, evaluate, report)",
         );
@@ -402,7 +402,7 @@ fn generate(p: &mut Problems, g: &GenerateConfig, llms: &BTreeMap<String, LlmCon
             "the name is a folder, a report row and the head of problem ids: letters, digits or `_`",
         );
         p.check(
-            !crate::strategy::Strategy::ALL.iter().any(|s| s.as_str() == name),
+            !vs_core::Strategy::ALL.iter().any(|s| s.as_str() == name),
             key,
             "is a strategy's name: an imported set needs a name of its own",
         );

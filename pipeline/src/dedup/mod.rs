@@ -31,7 +31,7 @@ pub fn normalize(text: &str) -> String {
 
 /// The exact-duplicate key: sha256 of the normalised text.
 pub fn exact_key(text: &str) -> String {
-    crate::manifest::sha256_hex(normalize(text).as_bytes())
+    vs_core::digest::sha256_hex(normalize(text).as_bytes())
 }
 
 fn hash64(bytes: &[u8]) -> u64 {

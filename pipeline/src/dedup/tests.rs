@@ -133,7 +133,7 @@ fn planted_near_copies_are_found_and_nothing_else_is_dropped() {
     for i in 0..2000u64 {
         let mut t = templates[(i % 2) as usize].to_owned();
         for k in 0..5 {
-            let v = crate::seeds::mix(i, k) % 100_000;
+            let v = vs_core::seeds::mix(i, k) % 100_000;
             t = t.replacen("{}", &format!("{v}x{}", (v * 31) % 977), 1);
         }
         texts.push(t);

@@ -4,17 +4,14 @@
 //! stage reads ([`DigestCache`]), and the stage's, grader's and prompts' versions. Fields that
 //! change throughput only (concurrency, rate limits, timeouts, retries) never enter.
 
-mod digests;
-
 use std::path::Path;
 
 use serde_json::Value;
-
-pub use digests::DigestCache;
+use vs_core::DigestCache;
 
 use crate::config::{Config, ResolvedLlm};
-use crate::manifest::sha256_hex;
 use crate::stages::StageError;
+use vs_core::digest::sha256_hex;
 
 /// Hex characters of an identity kept in records and ids (64 bits: unique among the
 /// identities one run folder ever sees).

@@ -22,12 +22,13 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::jsonl::{read_jsonl, write_all};
 use super::solve::SolvedProblem;
-use super::{Stage, StageContext, StageError, StageName, StageOutput};
+use super::{Stage, StageContext, StageError, StageOutput};
 use crate::config::{Config, EmbeddingsProvider};
 use crate::dedup::{ContaminationIndex, MinHasher, exact_key, near_duplicates};
 use crate::identity::Identify;
+use vs_core::StageName;
+use vs_core::jsonl::{read_jsonl, write_all};
 
 pub struct Dedup;
 
@@ -171,7 +172,7 @@ impl Stage for Dedup {
             let resampling = eval::diversity::intervals::Resampling {
                 replicates: ctx.config.report.bootstrap_samples,
                 confidence: ctx.config.report.confidence,
-                seed: crate::seeds::mix(ctx.config.run.seed, crate::seeds::text_key(strategy.as_str())),
+                seed: vs_core::seeds::mix(ctx.config.run.seed, vs_core::seeds::text_key(strategy.as_str())),
                 max_pairwise: PAIRWISE_MAX,
             };
             let all = eval::diversity::intervals::estimate(
@@ -228,7 +229,7 @@ pub(crate) enum Embedder {
     Endpoint {
         name: String,
         model: String,
-        client: Box<crate::llm::openai::OpenAiClient>,
+        client: Box<llm::openai::OpenAiClient>,
         runtime: Box<tokio::runtime::Runtime>,
     },
 }
@@ -264,9 +265,9 @@ impl Embedder {
                     crate::config::Endpoint::Local { .. } => String::new(),
                 };
                 // Embeddings are not cached (cheap, and the stage itself is skipped when up to date).
-                let client = crate::llm::openai::OpenAiClient::new(
+                let client = llm::openai::OpenAiClient::new(
                     &llm,
-                    crate::llm::cache::CallCache::new(cache_dir, name.as_str()),
+                    llm::cache::CallCache::new(cache_dir, name.as_str()),
                 )
                 .map_err(|err| StageError::Failed(err.to_string()))?;
                 let runtime = tokio::runtime::Builder::new_current_thread()

@@ -16,10 +16,11 @@ use trainer::Pretrained;
 use trainer::generate::Request;
 use trainer::text::ChatMessage;
 
-use super::jsonl::{append_file, read_jsonl, write_line};
-use super::{Stage, StageContext, StageError, StageName, StageOutput};
+use super::{Stage, StageContext, StageError, StageOutput};
 use crate::config::Config;
 use crate::identity::Identify;
+use vs_core::StageName;
+use vs_core::jsonl::{append_file, read_jsonl, write_line};
 
 pub struct Evaluate;
 
@@ -188,7 +189,7 @@ fn training_probes(config: &Config, run_root: &Path) -> Result<Vec<Probe>, Stage
                 .collect();
             let problems = subset(problems, Some(n), config.run.seed);
             let digest: String = problems.iter().map(|p| format!("{}\t{}\n", p.id, p.gold)).collect();
-            let digest = &crate::manifest::sha256_hex(digest.as_bytes())[..12];
+            let digest = &vs_core::digest::sha256_hex(digest.as_bytes())[..12];
             out.push(Probe {
                 student: student.clone(),
                 name: format!("training_probe.{}.{}.{digest}", arm.origin.as_str(), arm.curation.as_str()),
@@ -204,7 +205,7 @@ fn training_probes(config: &Config, run_root: &Path) -> Result<Vec<Probe>, Stage
 /// order. The same ids for every model and every run with the same seed.
 pub fn subset(problems: Vec<eval::Problem>, k: Option<usize>, seed: u64) -> Vec<eval::Problem> {
     let Some(k) = k else { return problems };
-    let rank = |id: &str| crate::seeds::text_key(&format!("{seed}:{id}"));
+    let rank = |id: &str| vs_core::seeds::text_key(&format!("{seed}:{id}"));
     let mut ranked: Vec<(u64, usize)> = problems.iter().enumerate().map(|(i, p)| (rank(&p.id), i)).collect();
     ranked.sort_unstable();
     let chosen: BTreeSet<usize> = ranked.into_iter().take(k).map(|(_, i)| i).collect();
@@ -406,9 +407,9 @@ fn prepare_dir(
                 std::fs::remove_file(&p).map_err(|source| StageError::Io { path: p.clone(), source })?;
             }
         } else if force {
-            super::jsonl::write_all::<EvalRecord>(&p, &[])?;
+            vs_core::jsonl::write_all::<EvalRecord>(&p, &[])?;
         } else {
-            super::jsonl::keep_identity::<EvalRecord>(
+            vs_core::jsonl::keep_identity::<EvalRecord>(
                 &p,
                 identity,
                 &format!("evaluate {}", dir.display()),
@@ -419,7 +420,7 @@ fn prepare_dir(
     let path = dir.join("identity.json");
     let text = serde_json::to_string_pretty(&json!({ "identity": identity, "about": about }))
         .expect("json serializes");
-    crate::manifest::write_atomic(&path, text.as_bytes()).map_err(|source| StageError::Io { path, source })
+    vs_core::fs::write_atomic(&path, text.as_bytes()).map_err(|source| StageError::Io { path, source })
 }
 
 /// Folds the records of this identity's shard files (`<benchmark>.<identity>.shard-*.jsonl`)
@@ -469,7 +470,7 @@ fn merge_shards(
 enum Engine<'a> {
     Local(Box<Pretrained>),
     Endpoint {
-        client: &'a std::sync::Arc<crate::llm::Client>,
+        client: &'a std::sync::Arc<llm::Client>,
         runtime: &'a tokio::runtime::Runtime,
         /// The `model` sent: see [`served_model`].
         model: String,
@@ -530,9 +531,9 @@ impl Engine<'_> {
             Engine::Endpoint { client, runtime, model, arm } => runtime.block_on(async {
                 let mut tasks = tokio::task::JoinSet::new();
                 for (i, p) in problems.iter().enumerate() {
-                    let request = crate::llm::ChatRequest {
+                    let request = vs_core::ChatRequest {
                         model: model.clone(),
-                        messages: vec![crate::strategy::Message::new(crate::strategy::Role::User, prompt(p))],
+                        messages: vec![vs_core::Message::new(vs_core::Role::User, prompt(p))],
                         temperature: 0.0,
                         top_p: 1.0,
                         max_tokens: max_new_tokens as u32,
@@ -540,7 +541,7 @@ impl Engine<'_> {
                         response_format: None,
                     };
                     let (client, arm) = (std::sync::Arc::clone(client), arm.clone());
-                    let key = crate::seeds::text_key(&p.id);
+                    let key = vs_core::seeds::text_key(&p.id);
                     tasks.spawn(async move { (i, client.chat(&request, &arm, key).await) });
                 }
                 let mut answers: Vec<Option<Answer>> = (0..problems.len()).map(|_| None).collect();
@@ -603,7 +604,7 @@ fn evaluate_target(
                 (r.correct, r.extracted, r.grades, r.graded_by) =
                     (g.correct, g.extracted, g.grades, graded_by.clone());
             }
-            super::jsonl::write_all(out, &existing)?;
+            vs_core::jsonl::write_all(out, &existing)?;
             tracing::info!("{}: re-graded {regraded} stored responses with {graded_by}", out.display());
         }
         let done: BTreeSet<String> = existing.into_iter().map(|r| r.id).collect();

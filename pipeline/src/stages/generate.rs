@@ -25,16 +25,19 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::arms::Origin;
-use super::jsonl::{append_file, keep_identity, write_all, write_line};
-use super::{Shard, Stage, StageContext, StageError, StageName, StageOutput};
+use super::{Stage, StageContext, StageError, StageOutput};
 use crate::config::{Config, ResolvedLlm, Sampling};
 use crate::identity::Identify;
-use crate::llm::{ChatRequest, Client, LlmError};
-use crate::seeds::mix;
 use crate::strategy::reply::{Item, extract_problem, parse_reply};
 use crate::strategy::select::select;
-use crate::strategy::{Message, PromptSpec, Role, Strategy, TaskSource, task_prompt};
+use crate::strategy::{PromptSpec, Prompting, TaskSource, task_prompt};
+use llm::{Client, LlmError};
+use vs_core::ChatRequest;
+use vs_core::Origin;
+use vs_core::jsonl::{append_file, keep_identity, write_all, write_line};
+use vs_core::seeds::mix;
+use vs_core::{Message, Role, Strategy};
+use vs_core::{Shard, StageName};
 
 /// Conversations tried per strategy, as a multiple of those planned, before giving up.
 const MAX_CONVERSATION_FACTOR: usize = 4;
@@ -68,7 +71,7 @@ pub fn unit_identity(id: Identify<'_>, origin: &Origin) -> Result<serde_json::Va
     let llm = id.llm(&c.generate.llm)?;
     let task = TaskSource::of(&c.generate.task);
     let task_sha256 = match &task {
-        TaskSource::Builtin { text, .. } => crate::manifest::sha256_hex(text.as_bytes()),
+        TaskSource::Builtin { text, .. } => vs_core::digest::sha256_hex(text.as_bytes()),
         TaskSource::File(path) => id.file(path)?,
     };
     let mut generate = serde_json::to_value(&c.generate).expect("config serializes");
@@ -372,17 +375,17 @@ impl Job<'_> {
         let mut in_flight: BTreeSet<usize> = BTreeSet::new();
         let mut finished: BTreeMap<usize, Result<Outcome, LlmError>> = BTreeMap::new();
         let mut tasks = tokio::task::JoinSet::new();
-        let mut syncer = super::jsonl::Syncer::new(max_in_flight);
+        let mut syncer = vs_core::jsonl::Syncer::new(max_in_flight);
         let mut unlogged: Vec<ConversationLog> = Vec::new();
         let flush = |unlogged: &mut Vec<ConversationLog>, problems: &File, conv_log: &mut File| {
             if unlogged.is_empty() {
                 return Ok(());
             }
-            super::jsonl::sync(problems, &problems_path)?;
+            vs_core::jsonl::sync(problems, &problems_path)?;
             for log in unlogged.drain(..) {
                 write_line(conv_log, &log_path, &log)?;
             }
-            super::jsonl::sync(conv_log, &log_path)
+            vs_core::jsonl::sync(conv_log, &log_path)
         };
         while kept_ids.len() < target {
             failures.check(
@@ -549,7 +552,7 @@ impl Job<'_> {
             selection: self.config.generate.selection.clone(),
             // Each strategy samples its own stream: Multi-turn's first request is Direct's, and
             // the two arms must not share a sample.
-            seed: mix(self.config.run.seed, crate::seeds::text_key(self.strategy.as_str())),
+            seed: mix(self.config.run.seed, vs_core::seeds::text_key(self.strategy.as_str())),
             selection_seed: self.config.run.seed,
             identity: self.identity.to_owned(),
             arm: format!("generate/{}", self.strategy),

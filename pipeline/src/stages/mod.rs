@@ -6,146 +6,20 @@ pub mod dedup;
 pub mod evaluate;
 pub mod generate;
 pub mod grading;
-pub mod jsonl;
 pub mod report;
 pub mod solve;
 pub mod train;
 pub mod verify;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use vs_core::{DigestCache, Shard, StageName};
 
 use crate::config::{Config, ResolvedLlm};
-use crate::identity::{DigestCache, Identify};
+use crate::identity::Identify;
 use crate::progress::Reporter;
 use crate::run_dir::RunDir;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StageName {
-    Generate,
-    Solve,
-    Dedup,
-    Verify,
-    Train,
-    Evaluate,
-    Report,
-}
-
-impl StageName {
-    /// Flow order: each stage reads the one before it.
-    pub const FLOW: [StageName; 7] = [
-        StageName::Generate,
-        StageName::Solve,
-        StageName::Dedup,
-        StageName::Verify,
-        StageName::Train,
-        StageName::Evaluate,
-        StageName::Report,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StageName::Generate => "generate",
-            StageName::Solve => "solve",
-            StageName::Dedup => "dedup",
-            StageName::Verify => "verify",
-            StageName::Train => "train",
-            StageName::Evaluate => "evaluate",
-            StageName::Report => "report",
-        }
-    }
-
-    pub fn description(self) -> &'static str {
-        match self {
-            StageName::Generate => {
-                "ask the generator LLM for problems with each strategy (VS-Multi, Direct, ...)"
-            }
-            StageName::Solve => "have the solver LLM write several solutions per problem",
-            StageName::Dedup => "drop exact and near duplicates and benchmark overlaps",
-            StageName::Verify => "keep problems whose solutions agree on the answer",
-            StageName::Train => "fine-tune each student on each strategy's verified data",
-            StageName::Evaluate => {
-                "score baseline and fine-tuned students on MATH500, OlympiadBench, Minerva"
-            }
-            StageName::Report => "tables, confidence intervals, data funnel, diversity and plots",
-        }
-    }
-
-    pub fn previous(self) -> Option<StageName> {
-        let i = Self::FLOW.iter().position(|&s| s == self).expect("every stage is in FLOW");
-        i.checked_sub(1).map(|j| Self::FLOW[j])
-    }
-}
-
-impl fmt::Display for StageName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("unknown stage `{0}`; stages are: generate, solve, dedup, verify, train, evaluate, report")]
-pub struct UnknownStage(String);
-
-impl FromStr for StageName {
-    type Err = UnknownStage;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::FLOW.into_iter().find(|n| n.as_str() == s.trim()).ok_or_else(|| UnknownStage(s.to_owned()))
-    }
-}
-
-/// One task of a Slurm job array: share `index` (from 0) of `count` of a stage's work. A
-/// shard does a disjoint range of the work and writes no manifest; the unsharded run of the
-/// stage that follows merges the shards' work (from the call cache for `generate` and
-/// `solve`, from shard files for `evaluate`) and pays for nothing twice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: usize,
-    pub count: usize,
-}
-
-impl Shard {
-    /// This shard's part of `0..n`: contiguous, disjoint across shards, covering `0..n`.
-    pub fn range(self, n: usize) -> std::ops::Range<usize> {
-        n * self.index / self.count..n * (self.index + 1) / self.count
-    }
-
-    /// The file-name tag of this shard's own outputs: `shard-002-of-008`.
-    pub fn tag(self) -> String {
-        format!("shard-{:03}-of-{:03}", self.index, self.count)
-    }
-}
-
-impl fmt::Display for Shard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("shard `{0}`: expected INDEX/COUNT with 0 <= INDEX < COUNT, e.g. 3/8")]
-pub struct BadShard(String);
-
-impl FromStr for Shard {
-    type Err = BadShard;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || BadShard(s.to_owned());
-        let (i, n) = s.trim().split_once('/').ok_or_else(bad)?;
-        let index: usize = i.trim().parse().map_err(|_| bad())?;
-        let count: usize = n.trim().parse().map_err(|_| bad())?;
-        if count == 0 || index >= count {
-            return Err(bad());
-        }
-        Ok(Self { index, count })
-    }
-}
 
 /// What a stage gets to do its work.
 pub struct StageContext<'a> {
@@ -186,6 +60,8 @@ pub enum StageError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Failed(String),
+    #[error(transparent)]
+    Records(#[from] vs_core::jsonl::JsonlError),
     #[error(transparent)]
     Other(#[from] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -240,7 +116,7 @@ pub fn device(spec: &str, key: &str) -> Result<trainer::DeviceSpec, StageError> 
 /// stage's config slice is made of (and its records carry, hashed).
 pub fn strategy_identities(
     id: Identify<'_>,
-    unit: impl Fn(Identify<'_>, &arms::Origin) -> Result<serde_json::Value, StageError>,
+    unit: impl Fn(Identify<'_>, &vs_core::Origin) -> Result<serde_json::Value, StageError>,
 ) -> Result<serde_json::Value, StageError> {
     let mut units = serde_json::Map::new();
     for origin in arms::origins(id.config) {
@@ -252,7 +128,7 @@ pub fn strategy_identities(
 /// What an LLM-calling stage holds while it runs: the client, the runtime that drives it, and
 /// the server started for it (stopped when this is dropped).
 pub type LlmSession =
-    (std::sync::Arc<crate::llm::Client>, tokio::runtime::Runtime, Option<crate::llm::server::RunningServer>);
+    (std::sync::Arc<llm::Client>, tokio::runtime::Runtime, Option<llm::server::RunningServer>);
 
 /// The client for `llm` (its calls cached under the run, keyed by its endpoint identity) and a
 /// runtime to drive it: what every LLM-calling stage starts with. When the LLM has a `serve`
@@ -261,7 +137,7 @@ pub fn llm_client(ctx: &StageContext<'_>, llm: &ResolvedLlm) -> Result<LlmSessio
     let endpoint = llm
         .endpoint_identity(ctx.digests)
         .map_err(|e| StageError::Failed(format!("llm.{}: {e}", llm.name)))?;
-    let cache = crate::llm::cache::CallCache::new(
+    let cache = llm::cache::CallCache::new(
         ctx.run_dir.root().join("cache").join("llm"),
         crate::identity::short(&endpoint),
     )
@@ -281,14 +157,14 @@ pub fn llm_client(ctx: &StageContext<'_>, llm: &ResolvedLlm) -> Result<LlmSessio
                 false => "evaluate.serve".to_owned(),
             };
             let server = runtime
-                .block_on(crate::llm::server::RunningServer::start(&key, model, spec, &log))
+                .block_on(llm::server::RunningServer::start(&key, model, spec, &log))
                 .map_err(|e| StageError::Failed(e.to_string()))?;
             *base_url = server.base_url().to_owned();
             Some(server)
         }
         _ => None,
     };
-    let client = crate::llm::Client::new(&llm, cache).map_err(|e| StageError::Failed(e.to_string()))?;
+    let client = llm::Client::new(&llm, cache).map_err(|e| StageError::Failed(e.to_string()))?;
     Ok((std::sync::Arc::new(client), runtime, server))
 }
 
@@ -301,7 +177,7 @@ pub struct Failures {
 }
 
 impl Failures {
-    pub fn add(&mut self, e: &crate::llm::LlmError) {
+    pub fn add(&mut self, e: &llm::LlmError) {
         *self.by_reason.entry(e.kind().to_owned()).or_default() += 1;
         if self.examples.len() < 3 {
             self.examples.push(e.to_string().chars().take(300).collect());

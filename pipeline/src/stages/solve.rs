@@ -18,15 +18,17 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::arms::Origin;
 use super::generate::ProblemRecord;
-use super::jsonl::{append_file, read_jsonl, write_line};
-use super::{Stage, StageContext, StageError, StageName, StageOutput};
+use super::{Stage, StageContext, StageError, StageOutput};
 use crate::config::ResolvedLlm;
 use crate::identity::Identify;
-use crate::llm::{ChatRequest, Client};
-use crate::seeds::mix;
-use crate::strategy::{Message, Role};
+use llm::Client;
+use vs_core::ChatRequest;
+use vs_core::Origin;
+use vs_core::StageName;
+use vs_core::jsonl::{append_file, read_jsonl, write_line};
+use vs_core::seeds::mix;
+use vs_core::{Message, Role};
 
 pub struct Solve;
 
@@ -99,7 +101,7 @@ fn call_key(id: &str, j: usize) -> u64 {
         Some((strategy, place)) => format!("{strategy}-{place}"),
         None => id.to_owned(),
     };
-    mix(crate::seeds::text_key(&key), j as u64)
+    mix(vs_core::seeds::text_key(&key), j as u64)
 }
 
 impl Stage for Solve {
@@ -173,7 +175,7 @@ impl SolveJob<'_> {
         let wanted: BTreeSet<&str> = problems.iter().map(|p| p.id.as_str()).collect();
         let what = format!("solve/{strategy}");
         let mut existing =
-            super::jsonl::keep_identity::<SolvedProblem>(out_path, self.identity, &what, |r| &r.identity)?;
+            vs_core::jsonl::keep_identity::<SolvedProblem>(out_path, self.identity, &what, |r| &r.identity)?;
         let before = existing.len();
         existing.retain(|r| wanted.contains(r.id.as_str()) && r.failed_calls.is_empty());
         if existing.len() < before {
@@ -181,7 +183,7 @@ impl SolveJob<'_> {
                 "{what}: {} records dropped (problems no longer generated, or calls that failed: asked again)",
                 before - existing.len()
             );
-            super::jsonl::write_all(out_path, &existing)?;
+            vs_core::jsonl::write_all(out_path, &existing)?;
         }
         let done: BTreeSet<String> = existing.into_iter().map(|r| r.id).collect();
         let m = config.solve.num_solutions;
@@ -198,10 +200,10 @@ impl SolveJob<'_> {
         // loses at most that much of (cached) calls.
         let window = (llm.throughput.max_concurrency * 4).div_ceil(m.max(1)).max(1);
         let mut tasks = tokio::task::JoinSet::new();
-        let mut replies: BTreeMap<(usize, usize), Result<crate::llm::ChatResponse, crate::llm::LlmError>> =
+        let mut replies: BTreeMap<(usize, usize), Result<vs_core::ChatResponse, llm::LlmError>> =
             BTreeMap::new();
         let (mut next, mut committed) = (0usize, 0usize);
-        let mut syncer = super::jsonl::Syncer::new(window);
+        let mut syncer = vs_core::jsonl::Syncer::new(window);
         while committed < pending.len() {
             while next < pending.len() && next - committed < window {
                 let problem = pending[next];
@@ -271,7 +273,7 @@ impl SolveJob<'_> {
                 }
                 write_line(&mut file, out_path, &record)?;
                 if syncer.due() {
-                    super::jsonl::sync(&file, out_path)?;
+                    vs_core::jsonl::sync(&file, out_path)?;
                     syncer.synced();
                 }
                 bar.inc(1);
@@ -283,7 +285,7 @@ impl SolveJob<'_> {
                 config.run.max_failed_fraction,
             )?;
         }
-        super::jsonl::sync(&file, out_path)?;
+        vs_core::jsonl::sync(&file, out_path)?;
         bar.finish();
         let records: Vec<SolvedProblem> = read_jsonl(out_path)?;
         let solutions: usize = records.iter().map(|r| r.solutions.len()).sum();

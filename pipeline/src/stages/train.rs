@@ -29,10 +29,11 @@ use trainer::sft::train::{
 use trainer::{DeviceSpec, Pretrained};
 
 use super::arms::Source;
-use super::{Stage, StageContext, StageError, StageName, StageOutput};
+use super::{Stage, StageContext, StageError, StageOutput};
 use crate::config::{BudgetKeyword, BudgetUnit, Config, ExamplesPerArm, LrSchedule, TrainConfig};
 use crate::identity::Identify;
-use crate::manifest::sha256_hex;
+use vs_core::StageName;
+use vs_core::digest::sha256_hex;
 
 pub struct Train;
 
@@ -80,7 +81,7 @@ fn budget(
         let path = dir.join("budget").join("budget.json");
         std::fs::create_dir_all(dir.join("budget"))
             .map_err(|source| StageError::Io { path: dir.join("budget"), source })?;
-        crate::manifest::write_atomic(&path, decided.to_string().as_bytes())
+        vs_core::fs::write_atomic(&path, decided.to_string().as_bytes())
             .map_err(|source| StageError::Io { path, source })?;
         return Ok((files, decided));
     }
@@ -202,7 +203,7 @@ fn budget(
                     if !text.is_empty() {
                         text.push('\n');
                     }
-                    crate::manifest::write_atomic(&file, text.as_bytes())
+                    vs_core::fs::write_atomic(&file, text.as_bytes())
                         .map_err(|source| StageError::Io { path: file.clone(), source })?;
                     files.insert((student.clone(), arm.label(), seed), file);
                     let n = chosen.len().max(1) as f64;
@@ -240,7 +241,7 @@ fn budget(
         "students": students,
     });
     let path = dir.join("budget").join("budget.json");
-    crate::manifest::write_atomic(&path, serde_json::to_string_pretty(&decided).expect("json").as_bytes())
+    vs_core::fs::write_atomic(&path, serde_json::to_string_pretty(&decided).expect("json").as_bytes())
         .map_err(|source| StageError::Io { path, source })?;
     Ok((files, decided))
 }
@@ -251,7 +252,7 @@ fn nested(pairs: &[Pair], seed: u64, keep: impl Fn(usize, usize) -> bool) -> Vec
     let mut ranked: Vec<(u64, usize)> = pairs
         .iter()
         .enumerate()
-        .map(|(i, p)| (crate::seeds::text_key(&format!("{seed}:{}", p.id)), i))
+        .map(|(i, p)| (vs_core::seeds::text_key(&format!("{seed}:{}", p.id)), i))
         .collect();
     ranked.sort_unstable();
     let (mut chosen, mut tokens) = (Vec::new(), 0usize);
@@ -415,7 +416,7 @@ impl Run<'_> {
         if !same || ctx.force {
             let _ = std::fs::remove_dir_all(dir.join("checkpoints"));
         }
-        crate::manifest::write_atomic(&identity_path, identity.to_string().as_bytes())
+        vs_core::fs::write_atomic(&identity_path, identity.to_string().as_bytes())
             .map_err(|source| StageError::Io { path: identity_path.clone(), source })?;
 
         let longest = match opts.packing {
@@ -510,7 +511,7 @@ impl Run<'_> {
         let encoded = encode_all(model, records, max_seq_len)
             .map_err(|e| StageError::Failed(format!("{} on {}: {e}", self.student, self.label)))?;
         let text = serde_json::to_string(&encoded).expect("token ids serialize");
-        crate::manifest::write_atomic(&path, text.as_bytes())
+        vs_core::fs::write_atomic(&path, text.as_bytes())
             .map_err(|source| StageError::Io { path, source })?;
         Ok(encoded)
     }

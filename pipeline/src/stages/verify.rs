@@ -18,11 +18,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::jsonl::{read_jsonl, write_all};
 use super::solve::SolvedProblem;
-use super::{Stage, StageContext, StageError, StageName, StageOutput};
+use super::{Stage, StageContext, StageError, StageOutput};
 use crate::config::{Config, Curation};
 use crate::identity::Identify;
+use vs_core::StageName;
+use vs_core::jsonl::{read_jsonl, write_all};
 
 pub struct Verify;
 

@@ -15,9 +15,7 @@ mod vs_cot;
 mod vs_multi;
 mod vs_standard;
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
+use vs_core::{Message, ProbabilityDefinition, Role, Strategy};
 
 use crate::config::GenerateConfig;
 
@@ -25,58 +23,6 @@ use crate::config::GenerateConfig;
 /// enters the identity of the generated problems.
 pub const PROMPTS_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Strategy {
-    Direct,
-    Cot,
-    Sequence,
-    MultiTurn,
-    VsStandard,
-    VsCot,
-    VsMulti,
-}
-
-impl Strategy {
-    pub const ALL: [Strategy; 7] = [
-        Strategy::Direct,
-        Strategy::Cot,
-        Strategy::Sequence,
-        Strategy::MultiTurn,
-        Strategy::VsStandard,
-        Strategy::VsCot,
-        Strategy::VsMulti,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Strategy::Direct => "direct",
-            Strategy::Cot => "cot",
-            Strategy::Sequence => "sequence",
-            Strategy::MultiTurn => "multi_turn",
-            Strategy::VsStandard => "vs_standard",
-            Strategy::VsCot => "vs_cot",
-            Strategy::VsMulti => "vs_multi",
-        }
-    }
-
-    /// Whether the model verbalizes a probability (or other score) per item.
-    pub fn is_verbalized(self) -> bool {
-        matches!(self, Strategy::VsStandard | Strategy::VsCot | Strategy::VsMulti)
-    }
-
-    /// The paper's probability field per strategy (ablation H.3): `explicit` for VS-Standard
-    /// and VS-CoT, `confidence` for VS-Multi; `None` for strategies that verbalize none.
-    pub fn default_probability_definition(self) -> Option<ProbabilityDefinition> {
-        match self {
-            Strategy::VsStandard | Strategy::VsCot => Some(ProbabilityDefinition::Explicit),
-            Strategy::VsMulti => Some(ProbabilityDefinition::Confidence),
-            _ => None,
-        }
-    }
-}
-
-/// What shapes a strategy's prompts, resolved from `[generate]` for one strategy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PromptSpec {
     /// Items per call (1 for Direct and CoT, whatever the config says).
@@ -103,40 +49,20 @@ impl PromptSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    System,
-    User,
-    Assistant,
+/// How each strategy prompts (one file per strategy in this folder): the strategies' names
+/// live in `vs_core`, what they say lives here.
+pub trait Prompting {
+    fn system_prompt(self, spec: &PromptSpec) -> String;
+    fn first_messages(self, spec: &PromptSpec, task_prompt: &str) -> Vec<Message>;
+    fn turns(self, spec: &PromptSpec) -> Vec<usize>;
+    fn continue_prompt(self, n: usize) -> Option<String>;
+    fn history_content(self, raw_reply: &str, items: &[reply::Item]) -> String;
+    fn response_schema(self, spec: &PromptSpec) -> Option<serde_json::Value>;
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::System => "system",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        }
-    }
-}
-
-/// One chat message, as sent to any OpenAI-compatible endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Message {
-    pub role: Role,
-    pub content: String,
-}
-
-impl Message {
-    pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Self { role, content: content.into() }
-    }
-}
-
-impl Strategy {
+impl Prompting for Strategy {
     /// The system prompt: method head plus format block (vs-prompts.md §2).
-    pub fn system_prompt(self, spec: &PromptSpec) -> String {
+    fn system_prompt(self, spec: &PromptSpec) -> String {
         match self {
             Strategy::Direct => direct::system_prompt(spec),
             Strategy::Cot => cot::system_prompt(spec),
@@ -149,12 +75,12 @@ impl Strategy {
     }
 
     /// The first turn: system prompt and the task prompt.
-    pub fn first_messages(self, spec: &PromptSpec, task_prompt: &str) -> Vec<Message> {
+    fn first_messages(self, spec: &PromptSpec, task_prompt: &str) -> Vec<Message> {
         vec![Message::new(Role::System, self.system_prompt(spec)), Message::new(Role::User, task_prompt)]
     }
 
     /// Items each turn of one conversation asks for; their sum is the items per conversation.
-    pub fn turns(self, spec: &PromptSpec) -> Vec<usize> {
+    fn turns(self, spec: &PromptSpec) -> Vec<usize> {
         match self {
             Strategy::Direct | Strategy::Cot => vec![1],
             Strategy::Sequence | Strategy::VsStandard | Strategy::VsCot => vec![spec.k],
@@ -164,7 +90,7 @@ impl Strategy {
     }
 
     /// The user message of a later turn asking for `n` more items (multi-turn strategies only).
-    pub fn continue_prompt(self, n: usize) -> Option<String> {
+    fn continue_prompt(self, n: usize) -> Option<String> {
         match self {
             Strategy::MultiTurn => Some(multi_turn::CONTINUE.to_owned()),
             Strategy::VsMulti => Some(vs_multi::continue_prompt(n)),
@@ -174,7 +100,7 @@ impl Strategy {
 
     /// How a reply appears in the history of the turns after it (vs-prompts.md §0): the raw
     /// text for Multi-turn, the Python repr of the parsed items for VS-Multi.
-    pub fn history_content(self, raw_reply: &str, items: &[reply::Item]) -> String {
+    fn history_content(self, raw_reply: &str, items: &[reply::Item]) -> String {
         match self {
             Strategy::VsMulti => vs_multi::history_content(items),
             _ => raw_reply.to_owned(),
@@ -183,7 +109,7 @@ impl Strategy {
 
     /// The `response_format` to send when the endpoint supports JSON schemas; `None` for the
     /// free-text strategies.
-    pub fn response_schema(self, spec: &PromptSpec) -> Option<serde_json::Value> {
+    fn response_schema(self, spec: &PromptSpec) -> Option<serde_json::Value> {
         match self {
             Strategy::Direct | Strategy::MultiTurn => None,
             Strategy::Cot => Some(cot::response_schema()),
@@ -241,23 +167,4 @@ impl TaskSource {
 /// The task (user) prompt `generate.task` names (see [`TaskSource`]).
 pub fn task_prompt(task: &str) -> std::io::Result<String> {
     TaskSource::of(task).text()
-}
-
-impl fmt::Display for Strategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How the prompt asks the model to score each item (`vs-prompts.md`, probability definitions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProbabilityDefinition {
-    Explicit,
-    Implicit,
-    Relative,
-    Percentage,
-    Confidence,
-    Perplexity,
-    Nll,
 }

@@ -11,8 +11,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::PromptSpec;
 use super::text::probability_field;
-use super::{ProbabilityDefinition, PromptSpec, Strategy};
+use vs_core::{ProbabilityDefinition, Strategy};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {

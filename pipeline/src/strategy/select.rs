@@ -34,7 +34,7 @@ pub fn select(items: &[Item], selection: &SelectionConfig, seed: u64) -> Vec<(us
     if !selection.sample_one || weighted.is_empty() {
         return weighted;
     }
-    let u = crate::seeds::unit(crate::seeds::mix(seed, 0));
+    let u = vs_core::seeds::unit(vs_core::seeds::mix(seed, 0));
     let mut acc = 0.0;
     for &(i, w) in &weighted {
         acc += w;

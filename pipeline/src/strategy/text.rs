@@ -1,7 +1,9 @@
 //! The prompt pieces shared by the strategies, verbatim from the reference implementation
 //! (`verbalized_sampling/methods/prompt.py`, Apache-2.0; `../shared/reference/vs-prompts.md` §3).
 
-use super::{ProbabilityDefinition, PromptSpec};
+use super::PromptSpec;
+
+use vs_core::ProbabilityDefinition;
 
 /// `" The data instance should be approximately N words."` (or `Each data instance ...`);
 /// empty when `target_words` is 0.

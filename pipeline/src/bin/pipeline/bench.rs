@@ -349,7 +349,7 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
 /// A synthetic competition-style problem from seeded choices.
 fn synthetic_problem(rng: &mut u64) -> String {
     let mut next = |n: usize| {
-        *rng = pipeline::seeds::mix(*rng, 0x9e37);
+        *rng = vs_core::seeds::mix(*rng, 0x9e37);
         (*rng % n as u64) as usize
     };
     const SUBJECTS: [&str; 8] = [
@@ -389,7 +389,7 @@ fn synthetic_problem(rng: &mut u64) -> String {
 /// vocabulary large enough that unrelated problems share little beyond function words.
 fn math_like_problem(rng: &mut u64) -> String {
     let mut next = |n: usize| {
-        *rng = pipeline::seeds::mix(*rng, 0x7f4a);
+        *rng = vs_core::seeds::mix(*rng, 0x7f4a);
         (*rng % n as u64) as usize
     };
     const NAMES: [&str; 16] = [
@@ -479,7 +479,7 @@ fn perturb(text: &str, share: f64, rng: &mut u64) -> String {
     let mut words: Vec<String> = text.split(' ').map(str::to_owned).collect();
     let edits = ((words.len() as f64 * share).round() as usize).max(1);
     for _ in 0..edits {
-        *rng = pipeline::seeds::mix(*rng, 0x51);
+        *rng = vs_core::seeds::mix(*rng, 0x51);
         let at = (*rng >> 8) as usize % words.len();
         let filler = FILLERS[(*rng >> 40) as usize % FILLERS.len()].to_owned();
         match *rng % 3 {
@@ -522,8 +522,9 @@ fn embed(a: &EmbedArgs) -> anyhow::Result<()> {
 }
 
 fn grammar(a: &GrammarArgs) -> anyhow::Result<()> {
-    use pipeline::strategy::{PromptSpec, Strategy};
+    use pipeline::strategy::{PromptSpec, Prompting};
     use trainer::generate::Grammar;
+    use vs_core::Strategy;
 
     let model = Pretrained::load(&a.model, &DeviceSpec::Cpu.device())?;
     let generate: pipeline::config::GenerateConfig =
@@ -576,8 +577,8 @@ fn dedup(a: &DedupArgs) -> anyhow::Result<()> {
     let mut texts: Vec<String> = Vec::with_capacity(a.n);
     let mut copy_of: Vec<Option<usize>> = Vec::with_capacity(a.n);
     for i in 0..a.n {
-        rng = pipeline::seeds::mix(rng, i as u64);
-        if i > 0 && pipeline::seeds::unit(rng) < a.planted {
+        rng = vs_core::seeds::mix(rng, i as u64);
+        if i > 0 && vs_core::seeds::unit(rng) < a.planted {
             let source = (rng >> 11) as usize % i;
             // Copy an original, so planted pairs are (original, copy).
             let source = copy_of[source].unwrap_or(source);

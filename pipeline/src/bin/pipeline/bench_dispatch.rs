@@ -13,8 +13,8 @@ use axum::extract::State;
 use axum::routing::post;
 use clap::Args;
 use pipeline::runner::{RunOptions, Runner};
-use pipeline::stages::StageName;
 use serde_json::{Value, json};
+use vs_core::StageName;
 
 #[derive(Args)]
 pub struct DispatchArgs {

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
-use pipeline::llm::ChatRequest;
-use pipeline::llm::local::Engine;
-use pipeline::strategy::{Message, Role};
+use llm::local::Engine;
 use serde_json::json;
 use trainer::DeviceSpec;
+use vs_core::ChatRequest;
+use vs_core::{Message, Role};
 
 #[derive(Args)]
 pub struct ServeBenchArgs {
@@ -64,7 +64,7 @@ pub fn serve(a: &ServeBenchArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let url = format!("http://{}/v1/chat/completions", listener.local_addr()?);
-    let app = pipeline::serve::router(Arc::new(pipeline::serve::Server::new(served, "bench".into())));
+    let app = llm::serve::router(Arc::new(llm::serve::Server::new(served, "bench".into())));
     runtime.spawn(async move { axum::serve(listener, app).await });
     let http = reqwest::Client::new();
 

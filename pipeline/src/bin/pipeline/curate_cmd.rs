@@ -93,7 +93,7 @@ pub fn curate(a: &CurateArgs) -> anyhow::Result<()> {
 fn solve_and_verify(a: &CurateArgs, llm: &str) -> anyhow::Result<()> {
     use pipeline::config::{Curation, ImportConfig};
     use pipeline::runner::{RunOptions, Runner};
-    use pipeline::stages::StageName;
+    use vs_core::StageName;
 
     let path = a.config.as_ref().expect("clap requires --config with --solve");
     let mut config = pipeline::config::load(path, &a.set)?.config;

@@ -21,8 +21,9 @@ use indicatif::MultiProgress;
 use pipeline::config::{self, ConfigError, LoadedConfig};
 use pipeline::run_dir::RunDir;
 use pipeline::runner::{Outcome, RunOptions, Runner};
-use pipeline::stages::{self, StageName};
+use pipeline::stages;
 use tracing_subscriber::EnvFilter;
+use vs_core::StageName;
 
 use reporter::{LogWriter, TerminalReporter};
 
@@ -123,7 +124,7 @@ struct RunArgs {
     /// manifest: one task of a Slurm job array. The stage's next unsharded run merges the
     /// shards. Needs --stages with that one stage.
     #[arg(long, value_name = "INDEX/COUNT", requires = "stages", conflicts_with_all = ["force", "refresh_cache"])]
-    shard: Option<stages::Shard>,
+    shard: Option<vs_core::Shard>,
 }
 
 #[derive(Args)]
@@ -146,7 +147,7 @@ enum Forced {
 }
 
 impl std::str::FromStr for Forced {
-    type Err = stages::UnknownStage;
+    type Err = vs_core::stage::UnknownStage;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.trim() == "all" { Ok(Forced::All) } else { s.parse().map(Forced::Stage) }
@@ -180,7 +181,7 @@ fn main() -> ExitCode {
     };
     // A signal is stopping this run's inference servers: that handler exits (with the
     // signal's code) once they are gone; leaving first would orphan them.
-    while pipeline::llm::server::interrupted() {
+    while llm::server::interrupted() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     match result {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use pipeline::manifest::Manifest;
 use pipeline::progress::{Progress, Reporter};
-use pipeline::stages::StageName;
+use vs_core::StageName;
 
 pub struct TerminalReporter {
     multi: MultiProgress,

@@ -36,7 +36,7 @@ pub struct ServeArgs {
 pub fn serve(a: &ServeArgs) -> anyhow::Result<()> {
     let name = a.served_model_name.clone().unwrap_or_else(|| a.model.display().to_string());
     let precision = a.dtype.resolve(a.device);
-    let engine = pipeline::llm::local::Engine::start("serve", &a.model, a.device, precision, a.max_batch)
+    let engine = llm::local::Engine::start("serve", &a.model, a.device, precision, a.max_batch)
         .map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -46,7 +46,7 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         // One line a supervisor (or a test) can wait for; the port is the real one with --port 0.
         eprintln!("serving `{name}` ({precision}, batches of up to {}) on http://{addr}/v1", a.max_batch);
-        let app = pipeline::serve::router(Arc::new(pipeline::serve::Server::new(engine, name)));
+        let app = llm::serve::router(Arc::new(llm::serve::Server::new(engine, name)));
         axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
         eprintln!("stopped");
         anyhow::Ok(())

@@ -8,7 +8,7 @@ use super::doc::{DisagreementExample, GraderAgreement, Grading};
 use crate::config::{Config, GraderChoice};
 use crate::stages::StageError;
 use crate::stages::evaluate::EvalRecord;
-use crate::stages::jsonl::read_jsonl;
+use vs_core::jsonl::read_jsonl;
 
 /// Examples of disagreement and named failures kept per model.
 const EXAMPLES: usize = 3;
@@ -161,7 +161,7 @@ mod tests {
             record("c", false, true, None),
             record("d", false, false, Some("timeout")),
         ];
-        crate::stages::jsonl::write_all(&dir.join("math500.jsonl"), &records).unwrap();
+        vs_core::jsonl::write_all(&dir.join("math500.jsonl"), &records).unwrap();
         let g = grading(&config, tmp.path(), &["math500"]).unwrap();
         assert_eq!((g.grader.as_str(), g.headline.as_str()), ("both", "math_verify"));
         let [m] = &g.models[..] else { panic!("{:?}", g.models) };
@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(m.examples[0].native_extracted.as_deref(), Some("native-read"));
 
         // A record graded without math-verify under a config that asks for it: rerun evaluate.
-        crate::stages::jsonl::write_all(
+        vs_core::jsonl::write_all(
             &dir.join("math500.jsonl"),
             &[EvalRecord { grades: vec![], ..records[0].clone() }],
         )

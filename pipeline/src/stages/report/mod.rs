@@ -31,8 +31,7 @@ use serde_json::{Value, json};
 
 use super::arms::{Source, seeds, sources};
 use super::evaluate::EvalRecord;
-use super::jsonl::read_jsonl;
-use super::{Stage, StageContext, StageError, StageName, StageOutput};
+use super::{Stage, StageContext, StageError, StageOutput};
 use crate::config::{Config, PrimaryComparison, TrainingVarianceMode};
 use crate::manifest::Manifest;
 use doc::{
@@ -41,6 +40,8 @@ use doc::{
 };
 use inference::{Outcomes, PairedTest, TrainingVariance, weights};
 use multiplicity::Adjustment;
+use vs_core::StageName;
+use vs_core::jsonl::read_jsonl;
 
 pub struct Report;
 
@@ -381,7 +382,7 @@ impl Stage for Report {
             [("report.json", serde_json::to_string_pretty(&doc).expect("JSON") + "\n"), ("report.md", md)]
         {
             let path = dir.join(name);
-            crate::manifest::write_atomic(&path, text.as_bytes())
+            vs_core::fs::write_atomic(&path, text.as_bytes())
                 .map_err(|source| StageError::Io { path: path.clone(), source })?;
         }
         output.outputs.push(dir.join("report.json"));

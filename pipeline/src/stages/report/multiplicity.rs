@@ -193,8 +193,8 @@ mod tests {
             for _ in 0..50 {
                 let p: Vec<f64> = (0..m)
                     .map(|_| {
-                        state = crate::seeds::mix(state, 1);
-                        crate::seeds::unit(state).powi(3)
+                        state = vs_core::seeds::mix(state, 1);
+                        vs_core::seeds::unit(state).powi(3)
                     })
                     .collect();
                 for how in [Adjustment::Holm, Adjustment::BenjaminiHochberg] {

@@ -13,7 +13,7 @@
 use super::inference::{Outcomes, PairedTest, TrainingTerm, TrainingVariance, weights};
 use super::multiplicity::holm;
 use crate::config::TrainingVarianceMode;
-use crate::seeds::{mix, unit};
+use vs_core::seeds::{mix, unit};
 
 struct Rng(u64);
 

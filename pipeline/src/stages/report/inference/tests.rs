@@ -30,8 +30,8 @@ fn one_benchmark_one_run_is_mcnemars_asymptotic_statistic_with_half_pseudo_count
 fn the_interval_excludes_zero_exactly_when_p_is_below_its_level() {
     let mut state = 3u64;
     let mut next = || {
-        state = crate::seeds::mix(state, 7);
-        crate::seeds::unit(state)
+        state = vs_core::seeds::mix(state, 7);
+        vs_core::seeds::unit(state)
     };
     let mut checked = 0;
     for _ in 0..3000 {
@@ -100,8 +100,8 @@ fn the_training_variance_is_what_runs_add_beyond_per_problem_noise() {
     let n = 2000;
     let mut state = 5u64;
     let mut draw = |p: f64| {
-        state = crate::seeds::mix(state, 3);
-        crate::seeds::unit(state) < p
+        state = vs_core::seeds::mix(state, 3);
+        vs_core::seeds::unit(state) < p
     };
     let difficulty: Vec<f64> = (0..n).map(|i| (i % 10) as f64 / 10.0 + 0.05).collect();
     let mut arm = |shifts: &[f64]| -> Outcomes {

@@ -14,9 +14,11 @@ use trainer::Pretrained;
 use trainer::generate::{Grammar, Request, Sampling};
 use trainer::text::ChatMessage;
 
-use super::cache::CallCache;
-use super::{ChatRequest, ChatResponse, LlmError, Usage};
-use crate::config::{Endpoint, ResolvedLlm};
+use vs_core::{ChatRequest, ChatResponse, Usage};
+
+use crate::cache::CallCache;
+use crate::error::LlmError;
+use crate::resolved::{Endpoint, ResolvedLlm};
 
 /// How long the worker waits for more requests to fill a batch once one has arrived.
 const GATHER: Duration = Duration::from_millis(25);

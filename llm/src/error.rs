@@ -1,50 +1,4 @@
-//! LLM access. One request type and one [`Client`] for every provider: the OpenAI-compatible
-//! client (`openai`) with retries (`retry`), and the trainer's model in-process (`local`);
-//! both behind an on-disk cache keyed by the request (`cache`), so a rerun pays for nothing
-//! twice.
-
-pub mod cache;
-pub mod local;
-pub mod openai;
-pub mod retry;
-pub mod server;
-
-use serde::{Deserialize, Serialize};
-
-use crate::strategy::Message;
-
-/// One chat-completions request, everything that determines its reply.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChatRequest {
-    pub model: String,
-    pub messages: Vec<Message>,
-    pub temperature: f64,
-    pub top_p: f64,
-    pub max_tokens: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
-    /// A `response_format` (JSON schema) for servers that support it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub response_format: Option<serde_json::Value>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChatResponse {
-    pub content: String,
-    pub usage: Usage,
-    /// `stop` (end of sequence or stop string), `length` (token budget), or what the server said.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finish_reason: Option<String>,
-    /// Answered from the cache: no request was sent.
-    #[serde(skip)]
-    pub cached: bool,
-}
+//! What can go wrong calling an LLM, and whether a retry or a later call can help.
 
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
@@ -117,47 +71,6 @@ impl LlmError {
             Self::Cache { .. } => "cache",
             Self::Local(_) => "local",
             Self::WorkerStopped(_) => "local_worker_stopped",
-        }
-    }
-}
-
-/// The client for one `[llm.<name>]` section, whichever its provider.
-pub enum Client {
-    OpenAi(Box<openai::OpenAiClient>),
-    Local(local::LocalClient),
-}
-
-impl Client {
-    /// Builds the client; for `local`, loads the model now so a bad path fails early. `cache`
-    /// must be keyed by this LLM's endpoint identity.
-    pub fn new(llm: &crate::config::ResolvedLlm, cache: cache::CallCache) -> Result<Self, LlmError> {
-        Ok(match &llm.endpoint {
-            crate::config::Endpoint::Openai { .. } => {
-                Self::OpenAi(Box::new(openai::OpenAiClient::new(llm, cache)?))
-            }
-            crate::config::Endpoint::Local { .. } => Self::Local(local::LocalClient::new(llm, cache)?),
-        })
-    }
-
-    /// The `model` to put in requests: the configured name for servers, the model's content
-    /// identity for the local provider.
-    pub fn model_name(&self) -> String {
-        match self {
-            Self::OpenAi(c) => c.model().to_owned(),
-            Self::Local(c) => c.model_id().to_owned(),
-        }
-    }
-
-    /// Call `call_index` of `request` for `arm` (the strategy or evaluation target it serves).
-    pub async fn chat(
-        &self,
-        request: &ChatRequest,
-        arm: &str,
-        call_index: u64,
-    ) -> Result<ChatResponse, LlmError> {
-        match self {
-            Self::OpenAi(c) => c.chat(request, arm, call_index).await,
-            Self::Local(c) => c.chat(request, arm, call_index).await,
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use crate::config::{ServeConfig, ServeEngine};
+use crate::params::{ServeConfig, ServeEngine};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

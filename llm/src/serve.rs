@@ -16,9 +16,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::llm::local::Engine;
-use crate::llm::{ChatRequest, LlmError};
-use crate::strategy::{Message, Role};
+use vs_core::{ChatRequest, Message, Role};
+
+use crate::error::LlmError;
+use crate::local::Engine;
 
 /// Tokens generated when a request gives no `max_tokens`.
 pub const DEFAULT_MAX_TOKENS: u32 = 1024;

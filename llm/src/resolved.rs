@@ -1,4 +1,4 @@
-//! The config resolved into the typed values stages use: an `[llm.<name>]` section becomes a
+//! An `[llm.<name>]` section resolved into the typed values clients use: an `[llm.<name>]` section becomes a
 //! [`ResolvedLlm`] whose provider is an enum with exactly its own fields, whose device is
 //! parsed, and which says in one method ([`ResolvedLlm::identity`]) which of its fields change
 //! its replies. Nothing else lists those fields.
@@ -9,8 +9,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use trainer::DeviceSpec;
 
-use super::schema::{Config, LlmConfig, Provider};
-use crate::identity::DigestCache;
+use vs_core::DigestCache;
+
+use crate::params::{LlmConfig, Provider, ServeConfig, StructuredOutput};
 
 /// Who answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +31,7 @@ pub struct Sampling {
     /// Constrain replies to the strategy's schema (sent as `response_format`, in the
     /// server's `structured_output` dialect).
     pub json_schema: bool,
-    pub structured_output: crate::config::StructuredOutput,
+    pub structured_output: StructuredOutput,
 }
 
 /// How fast and how persistently calls are made: never changes a reply.
@@ -52,7 +53,7 @@ pub struct ResolvedLlm {
     pub sampling: Sampling,
     pub throughput: Throughput,
     /// The server a stage starts for this LLM (its `base_url` is then set when it starts).
-    pub serve: Option<crate::config::ServeConfig>,
+    pub serve: Option<ServeConfig>,
 }
 
 impl ResolvedLlm {
@@ -86,7 +87,7 @@ impl ResolvedLlm {
                         .clone()
                         .ok_or_else(|| format!("llm.{name}.model_path: required for provider = \"local\""))?,
                     device,
-                    precision: c.dtype.unwrap_or(crate::config::DType::F32).resolve(device),
+                    precision: c.dtype.unwrap_or(trainer::PrecisionChoice::F32).resolve(device),
                 }
             }
         };
@@ -103,12 +104,12 @@ impl ResolvedLlm {
                 // A dialect asks for schemas by itself; `none` sends none.
                 json_schema: match c.structured_output {
                     None => c.json_schema,
-                    Some(d) => d != crate::config::StructuredOutput::None,
+                    Some(d) => d != StructuredOutput::None,
                 },
                 structured_output: c.structured_output.unwrap_or(if c.json_schema {
-                    crate::config::StructuredOutput::JsonSchema
+                    StructuredOutput::JsonSchema
                 } else {
-                    crate::config::StructuredOutput::None
+                    StructuredOutput::None
                 }),
             },
             throughput: Throughput {
@@ -130,7 +131,7 @@ impl ResolvedLlm {
         // not the other), so the call cache must not answer one with the other's replies; the
         // default dialect keeps the identity it had before dialects were a setting.
         let s = &self.sampling;
-        if s.json_schema && s.structured_output != crate::config::StructuredOutput::JsonSchema {
+        if s.json_schema && s.structured_output != StructuredOutput::JsonSchema {
             id["structured_output"] = json!(s.structured_output);
         }
         Ok(id)
@@ -191,13 +192,5 @@ impl ResolvedLlm {
             }
             Endpoint::Local { .. } => format!("[llm.{}]", self.name),
         }
-    }
-}
-
-impl Config {
-    /// The `[llm.<name>]` section, resolved; an error names a missing section.
-    pub fn resolved_llm(&self, name: &str) -> Result<ResolvedLlm, String> {
-        let llm = self.llm.get(name).ok_or_else(|| format!("no [llm.{name}] section"))?;
-        ResolvedLlm::new(name, llm)
     }
 }

@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChatRequest, ChatResponse, LlmError};
-use crate::manifest::{sha256_hex, write_atomic};
+use vs_core::digest::sha256_hex;
+use vs_core::fs::write_atomic;
+use vs_core::{ChatRequest, ChatResponse};
+
+use crate::error::LlmError;
 
 #[derive(Debug, Clone)]
 pub struct CallCache {
@@ -31,7 +34,7 @@ struct Entry {
 
 impl CallCache {
     /// The cache under `dir` for the endpoint whose identity is `endpoint`
-    /// ([`crate::config::ResolvedLlm::endpoint_identity`], hashed).
+    /// ([`crate::ResolvedLlm::endpoint_identity`], hashed).
     pub fn new(dir: impl Into<PathBuf>, endpoint: impl Into<String>) -> Self {
         Self { dir: dir.into(), endpoint: endpoint.into(), refresh: false }
     }

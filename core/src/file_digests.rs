@@ -10,7 +10,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{sha256_file, sha256_hex, write_atomic};
+use crate::digest::{sha256_file, sha256_hex};
+use crate::fs::write_atomic;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Entry {

@@ -13,7 +13,7 @@ pub fn mix(seed: u64, key: u64) -> u64 {
 /// A stable 64-bit key for a text (the first 8 bytes of its sha256): per-problem seeds, subset
 /// ranks and bootstrap streams derive from ids through it.
 pub fn text_key(text: &str) -> u64 {
-    let digest = crate::manifest::sha256_hex(text.as_bytes());
+    let digest = crate::digest::sha256_hex(text.as_bytes());
     u64::from_str_radix(&digest[..16], 16).expect("sha256 is hex")
 }
 

@@ -10,10 +10,14 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore};
 
-use super::cache::CallCache;
-use super::retry::{backoff, is_transient_status, parse_retry_after};
-use super::{ChatRequest, ChatResponse, LlmError, Usage};
-use crate::config::{Endpoint, ResolvedLlm, StructuredOutput};
+use vs_core::seeds::{mix, unit};
+use vs_core::{ChatRequest, ChatResponse, Usage};
+
+use crate::cache::CallCache;
+use crate::error::LlmError;
+use crate::params::StructuredOutput;
+use crate::resolved::{Endpoint, ResolvedLlm};
+use crate::retry::{backoff, is_transient_status, parse_retry_after};
 
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
@@ -141,7 +145,7 @@ impl OpenAiClient {
                 });
             }
             // Deterministic per (call, attempt): retries of different calls spread out.
-            let jitter = crate::seeds::unit(crate::seeds::mix(call_index, u64::from(attempt)));
+            let jitter = unit(mix(call_index, u64::from(attempt)));
             let delay =
                 retry_after.unwrap_or_else(|| backoff(attempt, self.backoff_base, BACKOFF_CAP, jitter));
             tracing::debug!("call {call_index}: attempt {attempt} failed ({err}); retrying in {delay:?}");
@@ -188,8 +192,7 @@ impl OpenAiClient {
             match result {
                 Ok(v) => return Ok(v),
                 Err(e) if is_transient(&e) && attempt <= self.max_retries => {
-                    let jitter =
-                        crate::seeds::unit(crate::seeds::mix(inputs.len() as u64, u64::from(attempt)));
+                    let jitter = unit(mix(inputs.len() as u64, u64::from(attempt)));
                     tokio::time::sleep(backoff(attempt, self.backoff_base, BACKOFF_CAP, jitter)).await;
                 }
                 Err(e) => return Err(e),
