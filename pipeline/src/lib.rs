@@ -4,12 +4,9 @@
 //! `tracing`.
 
 pub mod config;
-pub mod curate;
-pub mod dedup;
 pub mod exports;
 pub mod grade_file;
 pub mod identity;
-pub mod import;
 pub mod manifest;
 pub mod progress;
 pub mod run_dir;

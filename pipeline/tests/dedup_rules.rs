@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
+use curation::dedup::{ContaminationIndex, MinHasher};
 use pipeline::config::Config;
-use pipeline::dedup::{ContaminationIndex, MinHasher};
 use pipeline::stages::dedup::dedup_one;
 use pipeline::stages::solve::SolvedProblem;
 use proptest::prelude::*;
@@ -54,7 +54,7 @@ fn index(config: &Config) -> ContaminationIndex {
         let rows = b.load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/eval")).unwrap();
         problems.extend(rows.into_iter().map(|p| (b.as_str().to_owned(), p.id, p.problem)));
     }
-    let hasher = MinHasher::for_config(&d.minhash, 42);
+    let hasher = d.minhash.hasher(42);
     ContaminationIndex::new(
         problems,
         d.decontaminate.ngram,

@@ -415,7 +415,7 @@ fn generate(p: &mut Problems, g: &GenerateConfig, llms: &BTreeMap<String, LlmCon
                 import.path.display()
             ),
         );
-        if let Err(e) = crate::import::Format::of(&import.path) {
+        if let Err(e) = curation::import::Format::of(&import.path) {
             p.check(false, path_key, e.to_string());
         }
         if let Some(limit) = import.limit {

@@ -16,52 +16,20 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rayon::prelude::*;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::solve::SolvedProblem;
 use super::{Stage, StageContext, StageError, StageOutput};
 use crate::config::{Config, EmbeddingsProvider};
-use crate::dedup::{ContaminationIndex, MinHasher, exact_key, near_duplicates};
 use crate::identity::Identify;
+use curation::dedup::{ContaminationIndex, MinHasher, near_duplicates};
+use curation::filter::{Dropped, benchmark_index, dedup_texts, drop_semantic, tally};
 use vs_core::StageName;
 use vs_core::jsonl::{read_jsonl, write_all};
 
 pub struct Dedup;
-
-/// A line of `dropped.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Dropped {
-    pub id: String,
-    /// `degenerate`, `exact`, `near`, `contaminated` or `semantic`.
-    pub reason: String,
-    /// The kept problem it duplicates (exact, near).
-    pub duplicate_of: Option<String>,
-    /// `benchmark/id` it overlaps (contaminated).
-    pub benchmark: Option<String>,
-    /// `ngram` or `minhash` (contaminated); the kind (degenerate): `too_short`, `markup`,
-    /// `placeholder`, `repetition`.
-    pub how: Option<String>,
-    /// Character n-gram Jaccard similarity to what it duplicates.
-    pub similarity: Option<f64>,
-}
-
-impl Dropped {
-    /// `id` dropped for duplicating `of` (a kept record) with this similarity.
-    pub fn duplicate(id: &str, reason: &str, of: &str, similarity: f64) -> Self {
-        Dropped {
-            id: id.to_owned(),
-            reason: reason.to_owned(),
-            duplicate_of: Some(of.to_owned()),
-            benchmark: None,
-            how: None,
-            similarity: Some(similarity),
-        }
-    }
-}
 
 impl Stage for Dedup {
     fn name(&self) -> StageName {
@@ -102,9 +70,12 @@ impl Stage for Dedup {
 
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let d = &ctx.config.dedup;
-        let hasher = MinHasher::for_config(&d.minhash, ctx.config.run.seed);
+        let hasher = d.minhash.hasher(ctx.config.run.seed);
         let index = if d.decontaminate.enabled {
-            Some(benchmark_index(d, &eval::Benchmark::ALL, ctx.config.run.seed)?)
+            Some(
+                benchmark_index(d, &eval::Benchmark::ALL, ctx.config.run.seed)
+                    .map_err(|e| StageError::Failed(e.to_string()))?,
+            )
         } else {
             None
         };
@@ -145,7 +116,7 @@ impl Stage for Dedup {
             // the paper arm keeps them, and their share is a finding about the strategy.
             let mut degenerate: BTreeMap<&str, usize> = BTreeMap::new();
             for r in &records {
-                if let Some(kind) = crate::dedup::well_formed::degenerate(&r.question) {
+                if let Some(kind) = curation::dedup::well_formed::degenerate(&r.question) {
                     *degenerate.entry(kind).or_default() += 1;
                 }
             }
@@ -220,7 +191,7 @@ fn measured(e: &eval::diversity::intervals::DiversityEstimate, confidence: f64) 
 }
 
 /// Where sentence embeddings come from.
-pub(crate) enum Embedder {
+pub enum Embedder {
     Local {
         encoder: Box<trainer::embed::SentenceEncoder>,
         path: std::path::PathBuf,
@@ -235,7 +206,7 @@ pub(crate) enum Embedder {
 }
 
 impl Embedder {
-    pub(crate) fn new(config: &Config, cache_dir: &Path) -> Result<Option<Self>, StageError> {
+    pub fn new(config: &Config, cache_dir: &Path) -> Result<Option<Self>, StageError> {
         let e = &config.dedup.embeddings;
         match e.provider {
             EmbeddingsProvider::None => Ok(None),
@@ -291,7 +262,7 @@ impl Embedder {
         }
     }
 
-    pub(crate) fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, StageError> {
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, StageError> {
         let owned: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
         match self {
             Self::Local { encoder, batch_size, .. } => encoder
@@ -311,55 +282,10 @@ impl Embedder {
     }
 }
 
-/// Semantic duplicates among kept items (`ids`, their unit `vectors`): each is added to
-/// `dropped` (kept sorted by id); the mask says which items stay.
-pub fn drop_semantic(
-    ids: &[&str],
-    vectors: &[Vec<f32>],
-    threshold: f64,
-    dropped: &mut Vec<Dropped>,
-) -> Vec<bool> {
-    let dups = crate::dedup::semantic_duplicates(ids, vectors, threshold);
-    let mut keep = vec![true; ids.len()];
-    for x in &dups {
-        dropped.push(Dropped::duplicate(ids[x.dropped], "semantic", ids[x.kept], x.similarity));
-        keep[x.dropped] = false;
+impl curation::embed::Embed for Embedder {
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Box<dyn std::error::Error + Send + Sync>> {
+        Embedder::embed(self, texts).map_err(Into::into)
     }
-    dropped.sort_by(|a, b| a.id.cmp(&b.id));
-    keep
-}
-
-/// Dropped records by reason, and contaminated ones by benchmark.
-pub fn tally(dropped: &[Dropped]) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
-    let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
-    let mut by_benchmark: BTreeMap<String, usize> = BTreeMap::new();
-    for x in dropped {
-        *by_reason.entry(x.reason.clone()).or_default() += 1;
-        if let Some(b) = &x.benchmark {
-            *by_benchmark.entry(b.split('/').next().unwrap_or(b).to_owned()).or_default() += 1;
-        }
-    }
-    (by_reason, by_benchmark)
-}
-
-/// The benchmarks' problems indexed for contamination checks under `[dedup]`'s settings.
-pub fn benchmark_index(
-    d: &crate::config::DedupConfig,
-    benchmarks: &[eval::Benchmark],
-    seed: u64,
-) -> Result<ContaminationIndex, StageError> {
-    let mut problems = Vec::new();
-    for b in benchmarks {
-        let rows = b.load_embedded().map_err(|e| StageError::Failed(e.to_string()))?;
-        problems.extend(rows.into_iter().map(|p| (b.as_str().to_owned(), p.id, p.problem)));
-    }
-    Ok(ContaminationIndex::new(
-        problems,
-        d.decontaminate.ngram,
-        d.minhash.ngram,
-        MinHasher::for_config(&d.minhash, seed),
-        d.decontaminate.minhash_threshold,
-    ))
 }
 
 /// Exact, then near, then contamination, each over what the previous step kept.
@@ -372,98 +298,6 @@ pub fn dedup_one(
     let items: Vec<(&str, &str)> = records.iter().map(|r| (r.id.as_str(), r.question.as_str())).collect();
     let (kept, dropped) = dedup_texts(&items, &config.dedup, hasher, index);
     (kept.into_iter().map(|i| records[i].clone()).collect(), dropped)
-}
-
-/// [`dedup_one`] over `(id, question)` pairs from anywhere (`pipeline curate`): the indices of
-/// the kept ones in input order, and the dropped ones by id, each with its reason.
-pub fn dedup_texts(
-    items: &[(&str, &str)],
-    d: &crate::config::DedupConfig,
-    hasher: &MinHasher,
-    index: Option<&ContaminationIndex>,
-) -> (Vec<usize>, Vec<Dropped>) {
-    let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_by(|&a, &b| items[a].0.cmp(items[b].0));
-    let mut dropped = Vec::new();
-    let drop =
-        |i: usize, reason: &str, of: Option<&str>, benchmark: Option<String>, similarity: Option<f64>| {
-            Dropped {
-                id: items[i].0.to_owned(),
-                reason: reason.to_owned(),
-                duplicate_of: of.map(str::to_owned),
-                benchmark,
-                how: None,
-                similarity,
-            }
-        };
-    if d.well_formed {
-        order.retain(|&i| match crate::dedup::well_formed::degenerate(items[i].1) {
-            Some(kind) => {
-                let mut x = drop(i, "degenerate", None, None, None);
-                x.how = Some(kind.to_owned());
-                dropped.push(x);
-                false
-            }
-            None => true,
-        });
-    }
-    let mut alive: Vec<usize> = Vec::new();
-    if d.exact {
-        let keys: Vec<String> = order.par_iter().map(|&i| exact_key(items[i].1)).collect();
-        let mut first: HashMap<String, usize> = HashMap::new();
-        for (&i, key) in order.iter().zip(keys) {
-            match first.entry(key) {
-                std::collections::hash_map::Entry::Occupied(kept) => {
-                    dropped.push(drop(i, "exact", Some(items[*kept.get()].0), None, Some(1.0)))
-                }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(i);
-                    alive.push(i);
-                }
-            }
-        }
-    } else {
-        alive = order;
-    }
-    if d.minhash.enabled {
-        let ids: Vec<&str> = alive.iter().map(|&i| items[i].0).collect();
-        let texts: Vec<&str> = alive.iter().map(|&i| items[i].1).collect();
-        let dups = near_duplicates(&ids, &texts, d.minhash.ngram, hasher, d.minhash.threshold);
-        let gone: std::collections::HashSet<usize> = dups.iter().map(|x| x.dropped).collect();
-        for x in &dups {
-            dropped.push(drop(
-                alive[x.dropped],
-                "near",
-                Some(items[alive[x.kept]].0),
-                None,
-                Some(x.similarity),
-            ));
-        }
-        alive = alive.into_iter().enumerate().filter(|(i, _)| !gone.contains(i)).map(|(_, r)| r).collect();
-    }
-    let verdicts: Vec<Option<crate::dedup::Contamination>> =
-        alive.par_iter().map(|&i| index.and_then(|ix| ix.check(items[i].1))).collect();
-    let mut kept = Vec::new();
-    for (i, verdict) in alive.into_iter().zip(verdicts) {
-        match verdict {
-            Some(c) => {
-                let mut x = drop(
-                    i,
-                    "contaminated",
-                    None,
-                    Some(format!("{}/{}", c.benchmark, c.benchmark_id)),
-                    Some(c.similarity),
-                );
-                x.how = Some(c.how.to_owned());
-                dropped.push(x);
-            }
-            None => kept.push(i),
-        }
-    }
-    // Kept records in their original (problem) order.
-    kept.sort_unstable();
-    dropped.sort_by(|a, b| a.id.cmp(&b.id));
-    (kept, dropped)
 }
 
 /// Near or exact duplicate pairs between the kept sets of two strategies.

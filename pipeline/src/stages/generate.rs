@@ -259,7 +259,7 @@ fn import_set(
     identity: &str,
 ) -> Result<serde_json::Value, StageError> {
     let file = import.path.file_name().map_or_else(|| name.to_owned(), |f| f.to_string_lossy().into_owned());
-    let got = crate::import::read_as(&import.path, &import.fields(), &file)
+    let got = curation::import::read_as(&import.path, &import.fields(), &file)
         .map_err(|e| StageError::Failed(format!("generate.import.{name}: {e}")))?;
     for m in got.malformed.iter().take(5) {
         tracing::warn!("generate.import.{name}: {}: {}", m.at, m.reason);
@@ -270,7 +270,7 @@ fn import_set(
     let usable = got.rows.len();
     let malformed = got.malformed_by_reason();
     let take = import.limit.unwrap_or(usable).min(usable);
-    if let Some(id) = crate::import::repeated_id(&got.rows[..take]) {
+    if let Some(id) = curation::import::repeated_id(&got.rows[..take]) {
         return Err(StageError::Failed(format!(
             "generate.import.{name}: {}: id `{id}` appears more than once (map another field with `id`, or none)",
             import.path.display()

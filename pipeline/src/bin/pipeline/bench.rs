@@ -571,7 +571,7 @@ fn grammar(a: &GrammarArgs) -> anyhow::Result<()> {
 }
 
 fn dedup(a: &DedupArgs) -> anyhow::Result<()> {
-    use pipeline::dedup::{MinHasher, char_shingles, jaccard, near_duplicates};
+    use curation::dedup::{MinHasher, char_shingles, jaccard, near_duplicates};
 
     let mut rng = a.seed;
     let mut texts: Vec<String> = Vec::with_capacity(a.n);

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use pipeline::import::FieldMap;
+use curation::import::FieldMap;
 
 #[derive(Args)]
 pub struct CurateArgs {
@@ -63,7 +63,7 @@ pub fn curate(a: &CurateArgs) -> anyhow::Result<()> {
     } else {
         a.benchmarks.iter().map(|b| b.parse::<eval::Benchmark>()).collect::<Result<Vec<_>, _>>()?
     };
-    let options = pipeline::curate::CurateOptions {
+    let options = curation::curate::CurateOptions {
         input: a.input.clone(),
         fields: FieldMap {
             question: a.question.clone(),
@@ -72,10 +72,17 @@ pub fn curate(a: &CurateArgs) -> anyhow::Result<()> {
             id: a.id.clone(),
         },
         benchmarks,
-        out: a.out.clone().unwrap_or_else(|| pipeline::curate::default_out(&a.input)),
-        config,
+        out: a.out.clone().unwrap_or_else(|| curation::curate::default_out(&a.input)),
+        dedup: config.dedup.clone(),
+        seed: config.run.seed,
     };
-    let summary = pipeline::curate::curate(&options)?;
+    // The embedder is made only when semantic dedup asks for it (loading a model is not free).
+    let embedder = match config.dedup.semantic.enabled {
+        true => pipeline::stages::dedup::Embedder::new(&config, &options.out.join("cache"))?,
+        false => None,
+    };
+    let summary =
+        curation::curate::curate(&options, embedder.as_ref().map(|e| e as &dyn curation::embed::Embed))?;
     println!("{}", summary.table());
     println!(
         "{} kept of {} rows in {:.2} s (MinHash-LSH {} x {}); kept.jsonl, dropped.jsonl (with reasons), malformed.jsonl and summary.json in {}",
@@ -102,7 +109,7 @@ fn solve_and_verify(a: &CurateArgs, llm: &str) -> anyhow::Result<()> {
         "--solve {llm}: {} has no [llm.{llm}] section",
         path.display()
     );
-    let out = a.out.clone().unwrap_or_else(|| pipeline::curate::default_out(&a.input));
+    let out = a.out.clone().unwrap_or_else(|| curation::curate::default_out(&a.input));
     std::fs::create_dir_all(&out)?;
     let input = std::fs::canonicalize(&a.input).map_err(|e| anyhow::anyhow!("{}: {e}", a.input.display()))?;
     config.generate.strategies.clear();

@@ -1,7 +1,7 @@
 use super::*;
 
 fn hasher() -> MinHasher {
-    MinHasher::for_config(&crate::config::MinHashConfig::default(), 42)
+    crate::params::MinHashConfig::default().hasher(42)
 }
 
 #[test]

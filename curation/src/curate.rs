@@ -1,7 +1,7 @@
 //! `pipeline curate`: the dedup stage's cleaning on any file of problems, without a run. Reads
 //! JSONL, JSON or Parquet through a field map ([`crate::import`]), drops degenerate items,
 //! exact and near duplicates, benchmark-contaminated problems and (when `[dedup.semantic]` is
-//! on) semantic duplicates, with the stage's own code ([`crate::stages::dedup::dedup_texts`]),
+//! on) semantic duplicates, with the stage's own code ([`crate::filter::dedup_texts`]),
 //! and writes what it kept and what it dropped, with reasons, plus a summary.
 
 use std::collections::BTreeMap;
@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::config::Config;
-use crate::dedup::MinHasher;
+use crate::embed::Embed;
+use crate::error::CurationError;
+use crate::filter::{Dropped, benchmark_index, dedup_texts, drop_semantic, tally};
 use crate::import::{FieldMap, ImportedRow};
-use crate::stages::StageError;
-use crate::stages::dedup::{Dropped, Embedder, benchmark_index, dedup_texts, drop_semantic, tally};
+use crate::params::DedupConfig;
 
 pub struct CurateOptions {
     pub input: PathBuf,
@@ -22,8 +22,10 @@ pub struct CurateOptions {
     /// Benchmarks to decontaminate against (empty: none).
     pub benchmarks: Vec<eval::Benchmark>,
     pub out: PathBuf,
-    /// `[dedup]` and `run.seed` come from here (defaults without a config file).
-    pub config: Config,
+    /// `[dedup]` (defaults without a config file).
+    pub dedup: DedupConfig,
+    /// `run.seed`: the MinHash permutations.
+    pub seed: u64,
 }
 
 /// What a curation did, step by step (also written as `summary.json`).
@@ -49,40 +51,31 @@ struct DroppedRow<'a> {
     question: &'a str,
 }
 
-pub fn curate(o: &CurateOptions) -> Result<Summary, StageError> {
+/// Curates `o.input` into `o.out`; `embed` gives the vectors for `[dedup.semantic]` (required
+/// when it is on).
+pub fn curate(o: &CurateOptions, embed: Option<&dyn Embed>) -> Result<Summary, CurationError> {
     let started = std::time::Instant::now();
-    let imported = crate::import::read(&o.input, &o.fields).map_err(|e| StageError::Failed(e.to_string()))?;
+    let imported = crate::import::read(&o.input, &o.fields)?;
     let rows = &imported.rows;
     // Ids name rows in kept.jsonl and dropped.jsonl: two rows with one id would be ambiguous.
     if let Some(id) = crate::import::repeated_id(rows) {
-        return Err(StageError::Failed(format!(
-            "{}: id `{id}` appears more than once (map another field with --id, or none: ids become row-<index>)",
-            o.input.display()
-        )));
+        return Err(CurationError::RepeatedId { path: o.input.clone(), id: id.to_owned() });
     }
-    let d = &o.config.dedup;
-    let hasher = MinHasher::for_config(&d.minhash, o.config.run.seed);
-    let index = if o.benchmarks.is_empty() {
-        None
-    } else {
-        Some(benchmark_index(d, &o.benchmarks, o.config.run.seed)?)
-    };
+    let d = &o.dedup;
+    let hasher = d.minhash.hasher(o.seed);
+    let index = if o.benchmarks.is_empty() { None } else { Some(benchmark_index(d, &o.benchmarks, o.seed)?) };
     let items: Vec<(&str, &str)> = rows.iter().map(|r| (r.id.as_str(), r.question.as_str())).collect();
     let (mut kept, mut dropped) = dedup_texts(&items, d, &hasher, index.as_ref());
     if d.semantic.enabled {
-        let embedder = Embedder::new(&o.config, &o.out.join("cache"))?.ok_or_else(|| {
-            StageError::Failed(
-                "dedup.semantic needs embeddings: dedup.embeddings.provider is \"none\"".into(),
-            )
-        })?;
+        let embed = embed.ok_or(CurationError::NoEmbeddings)?;
         let texts: Vec<&str> = kept.iter().map(|&i| items[i].1).collect();
-        let vectors = embedder.embed(&texts)?;
+        let vectors = embed.embed(&texts).map_err(CurationError::Embeddings)?;
         let ids: Vec<&str> = kept.iter().map(|&i| items[i].0).collect();
         let keep = drop_semantic(&ids, &vectors, d.semantic.threshold, &mut dropped);
         kept = kept.into_iter().zip(keep).filter(|(_, k)| *k).map(|(i, _)| i).collect();
     }
 
-    std::fs::create_dir_all(&o.out).map_err(|source| StageError::Io { path: o.out.clone(), source })?;
+    std::fs::create_dir_all(&o.out).map_err(|source| CurationError::Io { path: o.out.clone(), source })?;
     let kept_rows: Vec<&ImportedRow> = kept.iter().map(|&i| &rows[i]).collect();
     vs_core::jsonl::write_all(&o.out.join("kept.jsonl"), &kept_rows)?;
     let position: std::collections::HashMap<&str, usize> =
@@ -111,11 +104,11 @@ pub fn curate(o: &CurateOptions) -> Result<Summary, StageError> {
         "dedup": d,
         "benchmarks": o.benchmarks,
         "fields": o.fields,
-        "seed": o.config.run.seed,
+        "seed": o.seed,
     }))
     .expect("summaries serialize");
     let path = o.out.join("summary.json");
-    vs_core::fs::write_atomic(&path, text.as_bytes()).map_err(|source| StageError::Io { path, source })?;
+    vs_core::fs::write_atomic(&path, text.as_bytes()).map_err(|source| CurationError::Io { path, source })?;
     Ok(summary)
 }
 

@@ -142,12 +142,6 @@ impl MinHasher {
         Self { bands: bands.max(1), rows: rows.max(1), seed: finalize(seed ^ 0x5851_f42d_4c95_7f2d) }
     }
 
-    /// From a `[dedup.minhash]` section: its bands and rows, or those [`lsh_params`] picks.
-    pub fn for_config(c: &crate::config::MinHashConfig, seed: u64) -> Self {
-        let (bands, rows) = c.lsh_params();
-        Self::new(bands, rows, seed)
-    }
-
     pub fn len(&self) -> usize {
         self.bands * self.rows
     }
