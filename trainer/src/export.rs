@@ -4,59 +4,26 @@
 
 use std::path::Path;
 
-use burn::tensor::Tensor;
 use safetensors::tensor::{Dtype, TensorView};
 use serde_json::json;
 
 use crate::error::ModelError;
+use crate::load::weights::named_params;
 use crate::model::CausalLm;
 use crate::model::config::to_hf_json;
 use crate::pretrained::Pretrained;
 
-fn host<const D: usize>(t: Tensor<D>) -> (Vec<usize>, Vec<u8>) {
-    let shape = t.dims().to_vec();
-    let values: Vec<f32> =
-        t.into_data().convert::<f32>().try_into_vec::<f32>().expect("converted to f32 just above");
-    (shape, values.iter().flat_map(|v| v.to_le_bytes()).collect())
-}
-
-/// Every parameter under its transformers name, as f32 bytes.
+/// Every parameter under its transformers name, as f32 bytes. The names are the module tree's
+/// paths, the same ones the model was loaded from (see [`crate::load::weights`]).
 pub fn named_tensors(model: &CausalLm) -> Vec<(String, Vec<usize>, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut put = |name: String, (shape, bytes): (Vec<usize>, Vec<u8>)| out.push((name, shape, bytes));
-    put("model.embed_tokens.weight".into(), host(model.model.embed_tokens.val()));
-    for (i, layer) in model.model.layers.iter().enumerate() {
-        let p = format!("model.layers.{i}");
-        let a = &layer.self_attn;
-        for (name, lin) in
-            [("q_proj", &a.q_proj), ("k_proj", &a.k_proj), ("v_proj", &a.v_proj), ("o_proj", &a.o_proj)]
-        {
-            put(format!("{p}.self_attn.{name}.weight"), host(lin.weight.val()));
-            if let Some(b) = &lin.bias {
-                put(format!("{p}.self_attn.{name}.bias"), host(b.val()));
-            }
-        }
-        for (name, norm) in [("q_norm", &a.q_norm), ("k_norm", &a.k_norm)] {
-            if let Some(n) = norm {
-                put(format!("{p}.self_attn.{name}.weight"), host(n.weight.val()));
-            }
-        }
-        let m = &layer.mlp;
-        for (name, lin) in [("gate_proj", &m.gate_proj), ("up_proj", &m.up_proj), ("down_proj", &m.down_proj)]
-        {
-            put(format!("{p}.mlp.{name}.weight"), host(lin.weight.val()));
-        }
-        put(format!("{p}.input_layernorm.weight"), host(layer.input_layernorm.weight.val()));
-        put(
-            format!("{p}.post_attention_layernorm.weight"),
-            host(layer.post_attention_layernorm.weight.val()),
-        );
-    }
-    put("model.norm.weight".into(), host(model.model.norm.weight.val()));
-    if let Some(head) = &model.lm_head {
-        put("lm_head.weight".into(), host(head.weight.val()));
-    }
-    out
+    named_params(model)
+        .into_iter()
+        .map(|p| {
+            let values: Vec<f32> =
+                p.data.convert::<f32>().try_into_vec::<f32>().expect("converted to f32 just above");
+            (p.name, p.shape, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        })
+        .collect()
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), ModelError> {

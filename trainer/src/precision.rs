@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::DeviceSpec;
 
-/// What the matmuls compute in.
+/// What the matmuls compute in: the resolved type, what a model runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
@@ -19,6 +19,10 @@ pub enum Precision {
 }
 
 /// As configured: a precision, or `auto` (bf16 where the hardware has native bf16 kernels).
+/// The one configured type: the pipeline config's `dtype` is this type, and [`Self::resolve`]
+/// is the one place `auto` becomes a [`Precision`]. Its fixed variants mirror [`Precision`]'s
+/// (flat, not `Fixed(Precision)`, so configs and code write `Bf16`), and take their names from
+/// it (see [`Self::fixed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PrecisionChoice {
@@ -29,6 +33,14 @@ pub enum PrecisionChoice {
 }
 
 impl Precision {
+    /// The name configs, options files and logs use (the serde name).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::Bf16 => "bf16",
+        }
+    }
+
     pub fn dtype(self) -> DType {
         match self {
             Self::F32 => DType::F32,
@@ -59,17 +71,41 @@ fn cast<const D: usize>(x: Tensor<D>, dtype: DType) -> Tensor<D> {
 }
 
 impl PrecisionChoice {
+    const ALL: [Self; 3] = [Self::F32, Self::Bf16, Self::Auto];
+
+    /// The precision this choice fixes, whatever the device; `None` for `auto`.
+    pub const fn fixed(self) -> Option<Precision> {
+        match self {
+            Self::F32 => Some(Precision::F32),
+            Self::Bf16 => Some(Precision::Bf16),
+            Self::Auto => None,
+        }
+    }
+
+    /// The name configs and command lines use (the serde name).
+    pub const fn name(self) -> &'static str {
+        match self.fixed() {
+            Some(p) => p.name(),
+            None => "auto",
+        }
+    }
+
     /// The precision to use on `device`: `auto` is bf16 on CUDA and on CPUs whose flags show
     /// native bf16 (AVX512-BF16 or AMX-BF16), f32 elsewhere.
     pub fn resolve(self, device: DeviceSpec) -> Precision {
-        match self {
-            Self::F32 => Precision::F32,
-            Self::Bf16 => Precision::Bf16,
-            Self::Auto => match device {
-                DeviceSpec::Cuda(_) => Precision::Bf16,
-                DeviceSpec::Cpu if cpu_has_native_bf16() => Precision::Bf16,
-                DeviceSpec::Cpu => Precision::F32,
-            },
+        self.fixed().unwrap_or_else(|| match device {
+            DeviceSpec::Cuda(_) => Precision::Bf16,
+            DeviceSpec::Cpu if cpu_has_native_bf16() => Precision::Bf16,
+            DeviceSpec::Cpu => Precision::F32,
+        })
+    }
+}
+
+impl From<Precision> for PrecisionChoice {
+    fn from(p: Precision) -> Self {
+        match p {
+            Precision::F32 => Self::F32,
+            Precision::Bf16 => Self::Bf16,
         }
     }
 }
@@ -88,10 +124,13 @@ fn flags_have_bf16(cpuinfo: &str) -> bool {
 
 impl fmt::Display for Precision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::F32 => "f32",
-            Self::Bf16 => "bf16",
-        })
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for PrecisionChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -103,12 +142,8 @@ impl FromStr for PrecisionChoice {
     type Err = PrecisionError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "f32" => Ok(Self::F32),
-            "bf16" => Ok(Self::Bf16),
-            "auto" => Ok(Self::Auto),
-            other => Err(PrecisionError(other.to_owned())),
-        }
+        let s = s.trim();
+        Self::ALL.into_iter().find(|c| c.name() == s).ok_or_else(|| PrecisionError(s.to_owned()))
     }
 }
 
@@ -129,5 +164,26 @@ mod tests {
         assert_eq!(cpu == Precision::Bf16, cpu_has_native_bf16());
         assert_eq!("auto".parse::<PrecisionChoice>().unwrap(), PrecisionChoice::Auto);
         assert!("fp16".parse::<PrecisionChoice>().unwrap_err().to_string().contains("`fp16`"));
+    }
+
+    /// One name per variant, wherever it is read or written: serde (configs, identity JSON),
+    /// `FromStr` (command lines), `Display` (logs).
+    #[test]
+    fn names_agree_everywhere() {
+        for (choice, name) in
+            [(PrecisionChoice::F32, "f32"), (PrecisionChoice::Bf16, "bf16"), (PrecisionChoice::Auto, "auto")]
+        {
+            assert_eq!(serde_json::to_string(&choice).unwrap(), format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<PrecisionChoice>(&format!("\"{name}\"")).unwrap(), choice);
+            assert_eq!(name.parse::<PrecisionChoice>().unwrap(), choice);
+            assert_eq!(choice.to_string(), name);
+            if let Some(p) = choice.fixed() {
+                assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{name}\""));
+                assert_eq!(p.to_string(), name);
+                assert_eq!(PrecisionChoice::from(p), choice);
+                assert_eq!(choice.resolve(DeviceSpec::Cpu), p);
+            }
+        }
+        assert_eq!(" bf16 ".parse::<PrecisionChoice>().unwrap(), PrecisionChoice::Bf16);
     }
 }

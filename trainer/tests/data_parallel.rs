@@ -8,7 +8,8 @@ use trainer::load::random::RandomWeights;
 use trainer::model::CausalLm;
 use trainer::model::config::{Family, ModelConfig};
 use trainer::sft::data::Encoded;
-use trainer::sft::train::{ScheduleKindSerde, TrainOptions, train};
+use trainer::sft::schedule::ScheduleKind;
+use trainer::sft::train::{TrainOptions, train};
 use trainer::{DeviceSpec, Precision};
 
 fn examples(n: usize, vocab: usize) -> Vec<Encoded> {
@@ -25,7 +26,7 @@ fn options(devices: Vec<DeviceSpec>, checkpoint_activations: bool, grad_accum_st
         epochs: 4,
         max_steps: None,
         learning_rate: 5e-3,
-        schedule: ScheduleKindSerde::Cosine,
+        schedule: ScheduleKind::Cosine,
         warmup_ratio: 0.1,
         weight_decay: 0.01,
         beta1: 0.9,

@@ -10,8 +10,9 @@ use trainer::model::CausalLm;
 use trainer::model::config::{Family, ModelConfig};
 use trainer::sft::data::{Batch, Encoded, collate, collate_packed};
 use trainer::sft::loss::masked_cross_entropy;
+use trainer::sft::schedule::ScheduleKind;
 use trainer::sft::step::{StepSettings, batch_gradients};
-use trainer::sft::train::{ScheduleKindSerde, TrainOptions, train};
+use trainer::sft::train::{TrainOptions, train};
 use trainer::{DeviceSpec, Precision};
 
 fn examples(n: usize, vocab: usize) -> Vec<Encoded> {
@@ -80,7 +81,7 @@ fn chunked_loss_and_checkpointing_give_the_plain_gradients() {
     let data = examples(4, 64);
     for family in [Family::Llama, Family::Qwen2, Family::Qwen3] {
         let model = model(family, 3);
-        let device = model.model.embed_tokens.device();
+        let device = model.model.embed_tokens.weight.device();
         let batch = || collate(&data.iter().collect::<Vec<_>>(), 0, &device);
         let expected = reference(&model, batch());
         for chunk in [1, 5, 4096] {
@@ -103,7 +104,7 @@ fn a_wrong_gradient_is_caught() {
     // The comparison above can fail: a different model's gradients are far from these.
     let data = examples(2, 64);
     let (a, b) = (model(Family::Llama, 3), model(Family::Llama, 4));
-    let device = a.model.embed_tokens.device();
+    let device = a.model.embed_tokens.weight.device();
     let batch = || collate(&data.iter().collect::<Vec<_>>(), 0, &device);
     let settings = StepSettings { checkpoint_activations: true, loss_chunk_tokens: 3 };
     let (x, y) = (reference(&a, batch()), ours(&b, batch(), settings));
@@ -116,7 +117,7 @@ fn options(precision: Precision) -> TrainOptions {
         epochs: 30,
         max_steps: None,
         learning_rate: 1e-2,
-        schedule: ScheduleKindSerde::Constant,
+        schedule: ScheduleKind::Constant,
         warmup_ratio: 0.0,
         weight_decay: 0.0,
         beta1: 0.9,
@@ -152,7 +153,7 @@ fn bf16_training_tracks_the_f32_loss_curve() {
         })
         .unwrap();
         // Master weights stay f32 whatever the matmuls ran in.
-        assert_eq!(out.model.model.embed_tokens.val().dtype(), burn::tensor::DType::F32);
+        assert_eq!(out.model.model.embed_tokens.weight.val().dtype(), burn::tensor::DType::F32);
         losses
     };
     let (full, half) = (curve(Precision::F32), curve(Precision::Bf16));

@@ -255,7 +255,7 @@ fn bf16_weights_track_f32_logits_through_the_cache() {
         let tokens: Vec<u32> = vec![5, 9, 13, 2, 77, 31, 8, 100];
         let reference = host(f32_model.forward(Inputs::dense(std::slice::from_ref(&tokens), &device), None));
         let model = load_tiny(name).stored_in(trainer::Precision::Bf16);
-        assert_eq!(model.model.embed_tokens.val().dtype(), burn::tensor::DType::BF16);
+        assert_eq!(model.model.embed_tokens.weight.val().dtype(), burn::tensor::DType::BF16);
         let full = host(model.forward(Inputs::dense(std::slice::from_ref(&tokens), &device), None));
         let scale = reference.iter().fold(0.0f32, |m, x| m.max(x.abs()));
         let diff = max_abs_diff(&full, &reference);

@@ -9,7 +9,8 @@ use trainer::model::config::{Family, ModelConfig};
 use trainer::model::{CausalLm, Inputs};
 use trainer::sft::data::{Encoded, collate, collate_packed};
 use trainer::sft::loss::masked_cross_entropy;
-use trainer::sft::train::{ScheduleKindSerde, TrainOptions, train};
+use trainer::sft::schedule::ScheduleKind;
+use trainer::sft::train::{TrainOptions, train};
 
 fn tiny(family: Family) -> ModelConfig {
     ModelConfig::tiny(family, 64)
@@ -30,7 +31,7 @@ fn options() -> TrainOptions {
         epochs: 3,
         max_steps: None,
         learning_rate: 2e-2,
-        schedule: ScheduleKindSerde::Cosine,
+        schedule: ScheduleKind::Cosine,
         warmup_ratio: 0.1,
         weight_decay: 0.01,
         beta1: 0.9,

@@ -242,13 +242,9 @@ impl Default for ExamplesPerArm {
 /// on CUDA and on CPUs with native bf16, AVX512-BF16/AMX-BF16; f32 elsewhere).
 pub use trainer::PrecisionChoice as DType;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LrSchedule {
-    Constant,
-    Linear,
-    Cosine,
-}
+/// `constant`, `linear` or `cosine` decay after the warmup: the trainer's own type, so the
+/// config and the training options name a schedule the same way.
+pub use trainer::sft::schedule::ScheduleKind as LrSchedule;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -23,14 +23,12 @@ use serde_json::json;
 use trainer::model::ModelConfig;
 use trainer::sft::data::{EncodeStats, Encoded, SftRecord, encode_all};
 use trainer::sft::memory::{MemoryPlan, PlanInput};
-use trainer::sft::train::{
-    ScheduleKindSerde, TrainOptions, latest_checkpoint, total_steps, train, training_rows,
-};
+use trainer::sft::train::{TrainOptions, latest_checkpoint, total_steps, train, training_rows};
 use trainer::{DeviceSpec, Pretrained};
 
 use super::arms::Source;
 use super::{Stage, StageContext, StageError, StageOutput};
-use crate::config::{BudgetKeyword, BudgetUnit, Config, ExamplesPerArm, LrSchedule, TrainConfig};
+use crate::config::{BudgetKeyword, BudgetUnit, Config, ExamplesPerArm, TrainConfig};
 use crate::identity::Identify;
 use vs_core::StageName;
 use vs_core::digest::sha256_hex;
@@ -316,11 +314,7 @@ impl Stage for Train {
             epochs: u64::from(t.epochs),
             max_steps: t.max_steps,
             learning_rate: t.learning_rate,
-            schedule: match t.lr_schedule {
-                LrSchedule::Constant => ScheduleKindSerde::Constant,
-                LrSchedule::Linear => ScheduleKindSerde::Linear,
-                LrSchedule::Cosine => ScheduleKindSerde::Cosine,
-            },
+            schedule: t.lr_schedule,
             warmup_ratio: t.warmup_ratio,
             weight_decay: t.weight_decay,
             beta1: t.adam_beta1,

@@ -104,7 +104,7 @@ pub fn generate(
     if requests.is_empty() {
         return Ok(Vec::new());
     }
-    let device = model.model.embed_tokens.device();
+    let device = model.model.embed_tokens.weight.device();
     let max_ctx = model.config.max_position_embeddings;
     for (i, r) in requests.iter().enumerate() {
         if r.prompt.is_empty() {

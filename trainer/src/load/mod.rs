@@ -1,13 +1,14 @@
 //! Weights into the model. Every format is a [`WeightSource`] that hands out dense f32 data by
-//! transformers tensor name; the model's builder asks for each tensor with the shape it
-//! expects, so a missing or misshaped tensor is an error naming it, and [`WeightSource::finish`]
-//! refuses tensors nobody asked for.
+//! transformers tensor name; each module of the model asks for its tensors through
+//! [`weights::Weights`] with the shape it expects, so a missing or misshaped tensor is an error
+//! naming it, and [`WeightSource::finish`] refuses tensors nobody asked for.
 
 pub mod gguf;
 pub mod names;
 pub mod quant;
 pub mod random;
 pub mod safetensors;
+pub mod weights;
 
 use std::collections::BTreeSet;
 

@@ -3,8 +3,11 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 
 use super::cache::LayerCache;
+use super::config::ModelConfig;
 use super::layers::{Linear, RmsNorm};
 use super::rope::Rope;
+use crate::error::ModelError;
+use crate::load::weights::Weights;
 use crate::precision::{Precision, f32};
 
 /// Grouped-query self-attention with optional q/k/v bias (Qwen2) and q/k RMSNorm (Qwen3).
@@ -22,6 +25,24 @@ pub struct Attention {
 }
 
 impl Attention {
+    /// The projections (biased q/k/v when `attention_bias`) and, when `qk_norm`, the per-head
+    /// q/k norms, in the order checkpoints were always read (seeded random weights depend on it).
+    pub fn load(mut w: Weights<'_>, config: &ModelConfig) -> Result<Self, ModelError> {
+        let (hid, d, eps) = (config.hidden_size, config.head_dim, config.rms_norm_eps);
+        let (heads, kv_heads, bias) = (config.num_heads, config.num_kv_heads, config.attention_bias);
+        Ok(Self {
+            q_proj: Linear::load(w.pp("q_proj"), heads * d, hid, bias)?,
+            k_proj: Linear::load(w.pp("k_proj"), kv_heads * d, hid, bias)?,
+            v_proj: Linear::load(w.pp("v_proj"), kv_heads * d, hid, bias)?,
+            o_proj: Linear::load(w.pp("o_proj"), hid, heads * d, false)?,
+            q_norm: config.qk_norm.then(|| RmsNorm::load(w.pp("q_norm"), d, eps)).transpose()?,
+            k_norm: config.qk_norm.then(|| RmsNorm::load(w.pp("k_norm"), d, eps)).transpose()?,
+            num_heads: heads,
+            num_kv_heads: kv_heads,
+            head_dim: d,
+        })
+    }
+
     /// Queries `[batch, heads, seq, head_dim]`, keys and values `[batch, kv_heads, seq,
     /// head_dim]` of `x` `[batch, seq, hidden]`: projections in `p`'s dtype, q/k norms and
     /// RoPE in f32, returned in `p`'s dtype.

@@ -1,14 +1,15 @@
-use burn::module::{Module, Param, ParamId};
+use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::attention::Attention;
 use super::cache::KvCache;
 use super::config::ModelConfig;
-use super::layers::{Linear, RmsNorm};
+use super::layers::{Embedding, Linear, RmsNorm};
 use super::mlp::Mlp;
 use super::rope::Rope;
 use crate::error::ModelError;
 use crate::load::WeightSource;
+use crate::load::weights::Weights;
 use crate::precision::{Precision, f32};
 
 #[derive(Module, Debug)]
@@ -20,6 +21,16 @@ pub struct DecoderLayer {
 }
 
 impl DecoderLayer {
+    pub fn load(mut w: Weights<'_>, config: &ModelConfig) -> Result<Self, ModelError> {
+        let (hid, eps) = (config.hidden_size, config.rms_norm_eps);
+        Ok(Self {
+            self_attn: Attention::load(w.pp("self_attn"), config)?,
+            mlp: Mlp::load(w.pp("mlp"), config)?,
+            input_layernorm: RmsNorm::load(w.pp("input_layernorm"), hid, eps)?,
+            post_attention_layernorm: RmsNorm::load(w.pp("post_attention_layernorm"), hid, eps)?,
+        })
+    }
+
     /// One pre-norm block on the f32 residual stream `x` `[batch, seq, hidden]`.
     pub fn forward(
         &self,
@@ -61,9 +72,27 @@ impl DecoderLayer {
 /// `model.*` in a transformers checkpoint.
 #[derive(Module, Debug)]
 pub struct Decoder {
-    pub embed_tokens: Param<Tensor<2>>,
+    pub embed_tokens: Embedding,
     pub layers: Vec<DecoderLayer>,
     pub norm: RmsNorm,
+}
+
+impl Decoder {
+    /// The layers first, then the embeddings: the order checkpoints were always read in, which
+    /// seeded random weights depend on.
+    pub fn load(mut w: Weights<'_>, config: &ModelConfig) -> Result<Self, ModelError> {
+        let mut layers = Vec::with_capacity(config.num_layers);
+        let mut under = w.pp("layers");
+        for i in 0..config.num_layers {
+            layers.push(DecoderLayer::load(under.pp(i), config)?);
+        }
+        let (vocab, hid) = (config.vocab_size, config.hidden_size);
+        Ok(Self {
+            embed_tokens: Embedding::load(w.pp("embed_tokens"), vocab, hid)?,
+            layers,
+            norm: RmsNorm::load(w.pp("norm"), hid, config.rms_norm_eps)?,
+        })
+    }
 }
 
 /// The causal LM: `model` and an `lm_head` that is `None` when tied to the embeddings.
@@ -113,61 +142,20 @@ impl Inputs {
 }
 
 impl CausalLm {
-    /// Builds the model, taking every tensor from `weights` by its transformers name.
+    /// Builds the model, each module taking its tensors from `weights` under its transformers
+    /// name (see `load::weights`); tensors `weights` holds that no module took are an error.
     pub fn build(
         config: ModelConfig,
         weights: &mut dyn WeightSource,
         device: &Device,
     ) -> Result<Self, ModelError> {
         config.validate()?;
-        let mut w = Builder { src: weights, device };
-        let (hid, d) = (config.hidden_size, config.head_dim);
-        let eps = config.rms_norm_eps;
-        let mut layers = Vec::with_capacity(config.num_layers);
-        for i in 0..config.num_layers {
-            let p = format!("model.layers.{i}");
-            let qkv_bias = config.attention_bias;
-            let self_attn = Attention {
-                q_proj: w.linear(&format!("{p}.self_attn.q_proj"), config.num_heads * d, hid, qkv_bias)?,
-                k_proj: w.linear(&format!("{p}.self_attn.k_proj"), config.num_kv_heads * d, hid, qkv_bias)?,
-                v_proj: w.linear(&format!("{p}.self_attn.v_proj"), config.num_kv_heads * d, hid, qkv_bias)?,
-                o_proj: w.linear(&format!("{p}.self_attn.o_proj"), hid, config.num_heads * d, false)?,
-                q_norm: if config.qk_norm {
-                    Some(w.norm(&format!("{p}.self_attn.q_norm"), d, eps)?)
-                } else {
-                    None
-                },
-                k_norm: if config.qk_norm {
-                    Some(w.norm(&format!("{p}.self_attn.k_norm"), d, eps)?)
-                } else {
-                    None
-                },
-                num_heads: config.num_heads,
-                num_kv_heads: config.num_kv_heads,
-                head_dim: d,
-            };
-            let inter = config.intermediate_size;
-            let mlp = Mlp {
-                gate_proj: w.linear(&format!("{p}.mlp.gate_proj"), inter, hid, false)?,
-                up_proj: w.linear(&format!("{p}.mlp.up_proj"), inter, hid, false)?,
-                down_proj: w.linear(&format!("{p}.mlp.down_proj"), hid, inter, false)?,
-            };
-            layers.push(DecoderLayer {
-                self_attn,
-                mlp,
-                input_layernorm: w.norm(&format!("{p}.input_layernorm"), hid, eps)?,
-                post_attention_layernorm: w.norm(&format!("{p}.post_attention_layernorm"), hid, eps)?,
-            });
-        }
-        let model = Decoder {
-            embed_tokens: w.param("model.embed_tokens.weight", [config.vocab_size, hid])?,
-            layers,
-            norm: w.norm("model.norm", hid, eps)?,
-        };
+        let mut root = Weights::new(weights, device);
+        let model = Decoder::load(root.pp("model"), &config)?;
         let lm_head = if config.tie_word_embeddings {
             None
         } else {
-            Some(w.linear("lm_head", config.vocab_size, hid, false)?)
+            Some(Linear::load(root.pp("lm_head"), config.vocab_size, config.hidden_size, false)?)
         };
         weights.finish()?;
         let rope = Rope::new(&config);
@@ -198,7 +186,7 @@ impl CausalLm {
     pub fn embed(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
         let [b, s] = tokens.dims();
         let hid = self.config.hidden_size;
-        f32(self.model.embed_tokens.val().select(0, tokens.reshape([b * s])).reshape([b, s, hid]))
+        f32(self.model.embed_tokens.weight.val().select(0, tokens.reshape([b * s])).reshape([b, s, hid]))
     }
 
     /// RoPE's `(cos, sin)` for `positions` `[batch, seq]`.
@@ -222,7 +210,7 @@ impl CausalLm {
     pub fn head_weight(&self) -> Tensor<2> {
         match &self.lm_head {
             Some(head) => head.weight.val(),
-            None => self.model.embed_tokens.val(),
+            None => self.model.embed_tokens.weight.val(),
         }
     }
 
@@ -234,7 +222,7 @@ impl CausalLm {
             None => {
                 let [b, s, h] = hidden.dims();
                 p.matmul_input(hidden.reshape([b * s, h]))
-                    .matmul(p.matmul_input(self.model.embed_tokens.val()).transpose())
+                    .matmul(p.matmul_input(self.model.embed_tokens.weight.val()).transpose())
                     .reshape([b, s, self.config.vocab_size])
             }
         })
@@ -257,38 +245,54 @@ impl CausalLm {
     }
 }
 
-struct Builder<'a> {
-    src: &'a mut dyn WeightSource,
-    device: &'a Device,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::weights::named_params;
+    use crate::model::Family;
 
-impl Builder<'_> {
-    fn param<const D: usize>(
-        &mut self,
-        name: &str,
-        shape: [usize; D],
-    ) -> Result<Param<Tensor<D>>, ModelError> {
-        let data = self.src.take(name, &shape)?;
-        let mut param = Param::from_tensor(Tensor::from_data(TensorData::new(data, shape), self.device));
-        // Ids derived from the name: optimizer state saved in a checkpoint finds its parameter
-        // again in a model rebuilt from that checkpoint.
-        param.id = ParamId::from(name_id(name));
-        Ok(param)
+    /// Zeros of whatever is asked for, remembering the names.
+    struct Recording(Vec<(String, Vec<usize>)>);
+
+    impl WeightSource for Recording {
+        fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>, ModelError> {
+            self.0.push((name.to_owned(), shape.to_vec()));
+            Ok(vec![0.0; shape.iter().product()])
+        }
+
+        fn finish(&mut self) -> Result<(), ModelError> {
+            Ok(())
+        }
     }
 
-    fn linear(&mut self, prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Linear, ModelError> {
-        Ok(Linear {
-            weight: self.param(&format!("{prefix}.weight"), [out, inp])?,
-            bias: if bias { Some(self.param(&format!("{prefix}.bias"), [out])?) } else { None },
-        })
+    /// Loading and export agree on every tensor's name and shape, for every combination of
+    /// the flags that add or drop tensors: the module tree is the one list of names. And GGUF's
+    /// translation table (`load::names`) knows each of them.
+    #[test]
+    fn loads_and_exports_the_same_names() {
+        let device = crate::DeviceSpec::Cpu.device();
+        for flags in 0..8u8 {
+            let mut config = ModelConfig::tiny(Family::Llama, 50);
+            config.attention_bias = flags & 1 != 0;
+            config.qk_norm = flags & 2 != 0;
+            config.tie_word_embeddings = flags & 4 != 0;
+            let mut taken = Recording(Vec::new());
+            let model = CausalLm::build(config.clone(), &mut taken, &device).unwrap();
+            let mut loaded = taken.0;
+            let mut exported: Vec<_> = named_params(&model).into_iter().map(|p| (p.name, p.shape)).collect();
+            assert_eq!(loaded.len(), exported.len(), "flags {flags:03b}");
+            loaded.sort();
+            exported.sort();
+            assert_eq!(loaded, exported, "flags {flags:03b}");
+            let has = |n: &str| exported.iter().any(|(e, _)| e == n);
+            assert_eq!(has("model.layers.1.self_attn.k_proj.bias"), config.attention_bias);
+            assert_eq!(has("model.layers.0.self_attn.q_norm.weight"), config.qk_norm);
+            assert_eq!(has("lm_head.weight"), !config.tie_word_embeddings);
+            assert!(has("model.embed_tokens.weight") && has("model.norm.weight"));
+            assert!(has("model.layers.1.post_attention_layernorm.weight"));
+            for (name, _) in &exported {
+                assert!(crate::load::names::hf_to_gguf(name).is_some(), "no GGUF name for {name}");
+            }
+        }
     }
-
-    fn norm(&mut self, prefix: &str, dim: usize, eps: f64) -> Result<RmsNorm, ModelError> {
-        Ok(RmsNorm { weight: self.param(&format!("{prefix}.weight"), [dim])?, eps })
-    }
-}
-
-/// A stable 64-bit id for a tensor name (FNV-1a).
-fn name_id(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }

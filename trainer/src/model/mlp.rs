@@ -2,7 +2,10 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::activation::silu;
 
+use super::config::ModelConfig;
 use super::layers::Linear;
+use crate::error::ModelError;
+use crate::load::weights::Weights;
 use crate::precision::Precision;
 
 /// SwiGLU: `down(silu(gate(x)) * up(x))`, with transformers' field names.
@@ -14,6 +17,15 @@ pub struct Mlp {
 }
 
 impl Mlp {
+    pub fn load(mut w: Weights<'_>, config: &ModelConfig) -> Result<Self, ModelError> {
+        let (hid, inter) = (config.hidden_size, config.intermediate_size);
+        Ok(Self {
+            gate_proj: Linear::load(w.pp("gate_proj"), inter, hid, false)?,
+            up_proj: Linear::load(w.pp("up_proj"), inter, hid, false)?,
+            down_proj: Linear::load(w.pp("down_proj"), hid, inter, false)?,
+        })
+    }
+
     /// In `p`'s dtype throughout (the output too).
     pub fn forward(&self, x: Tensor<3>, p: Precision) -> Tensor<3> {
         let x = p.matmul_input(x);

@@ -1,5 +1,7 @@
 //! One decoder for the Llama family (Llama 2/3, SmolLM2, Qwen2/2.5, Qwen3), switched by
-//! config flags; fields carry transformers' module names so checkpoints map one to one.
+//! config flags; fields carry transformers' module names so checkpoints map one to one: each
+//! module loads its tensors under its field name (`load::weights::Weights::pp`), and export
+//! names them by their path in the module tree.
 
 pub mod attention;
 pub mod cache;

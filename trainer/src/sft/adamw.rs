@@ -210,7 +210,7 @@ impl AdamW {
         }
         let mut ids = Ids(Vec::new());
         model.visit(&mut ids);
-        let device = storage(model.model.embed_tokens.val()).device();
+        let device = storage(model.model.embed_tokens.weight.val()).device();
         self.moments.clear();
         for (id, shape) in ids.0 {
             // A parameter that never had a gradient has no moments yet (PyTorch creates them

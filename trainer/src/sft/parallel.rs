@@ -56,7 +56,7 @@ where
         WorkerResult { loss, grads: accumulator.grads() }
     };
     if devices.len() <= 1 {
-        let device = devices.first().cloned().unwrap_or_else(|| model.model.embed_tokens.device());
+        let device = devices.first().cloned().unwrap_or_else(|| model.model.embed_tokens.weight.device());
         return vec![work(model, 0, &device)];
     }
     std::thread::scope(|s| {

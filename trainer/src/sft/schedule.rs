@@ -2,7 +2,13 @@
 //! warmup from 0, then constant, linear decay to 0, or cosine decay to 0. A pure function of
 //! the step, so resuming needs nothing but the step.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use serde::{Deserialize, Serialize};
+
+/// The decay after warmup. The one schedule type of the workspace: training options files and
+/// the pipeline config (`train.lr_schedule`) both name it with these serde names, so a run's
+/// identity JSON says `"cosine"` wherever it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ScheduleKind {
     Constant,
     Linear,
@@ -50,5 +56,18 @@ mod tests {
         let l = Schedule { kind: ScheduleKind::Linear, ..s };
         assert!((l.at(85) - 0.25).abs() < 1e-12);
         assert_eq!(Schedule { kind: ScheduleKind::Constant, ..s }.at(100), 1.0);
+    }
+
+    #[test]
+    fn serde_names_are_the_config_names() {
+        for (kind, name) in [
+            (ScheduleKind::Constant, "constant"),
+            (ScheduleKind::Linear, "linear"),
+            (ScheduleKind::Cosine, "cosine"),
+        ] {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<ScheduleKind>(&format!("\"{name}\"")).unwrap(), kind);
+        }
+        assert!(serde_json::from_str::<ScheduleKind>("\"Cosine\"").is_err());
     }
 }

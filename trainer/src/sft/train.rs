@@ -28,7 +28,7 @@ pub struct TrainOptions {
     /// Overrides `epochs` when set.
     pub max_steps: Option<u64>,
     pub learning_rate: f64,
-    pub schedule: ScheduleKindSerde,
+    pub schedule: ScheduleKind,
     pub warmup_ratio: f64,
     pub weight_decay: f64,
     pub beta1: f64,
@@ -65,25 +65,6 @@ pub struct TrainOptions {
 /// 1,024 positions: 200 MB of f32 logits at SmolLM2's vocabulary, 620 MB at Qwen's.
 pub fn default_loss_chunk() -> usize {
     1024
-}
-
-/// [`ScheduleKind`] as it appears in options files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScheduleKindSerde {
-    Constant,
-    Linear,
-    Cosine,
-}
-
-impl From<ScheduleKindSerde> for ScheduleKind {
-    fn from(k: ScheduleKindSerde) -> Self {
-        match k {
-            ScheduleKindSerde::Constant => Self::Constant,
-            ScheduleKindSerde::Linear => Self::Linear,
-            ScheduleKindSerde::Cosine => Self::Cosine,
-        }
-    }
 }
 
 /// One line of `metrics.jsonl`.
@@ -174,7 +155,7 @@ pub fn train(
         checkpoint_activations: opts.checkpoint_activations,
         loss_chunk_tokens: opts.loss_chunk_tokens,
     };
-    let mut device = model.model.embed_tokens.device();
+    let mut device = model.model.embed_tokens.weight.device();
     let workers: Vec<_> = opts.devices.iter().map(|d| d.training_device()).collect();
     if let Some(first) = workers.first()
         && *first != device
@@ -186,7 +167,7 @@ pub fn train(
     let rows = training_rows(data, opts);
     let total = total_steps(rows.len(), opts);
     let schedule = Schedule {
-        kind: opts.schedule.into(),
+        kind: opts.schedule,
         peak: opts.learning_rate,
         warmup_steps: (opts.warmup_ratio * total as f64).ceil() as u64,
         total_steps: total,

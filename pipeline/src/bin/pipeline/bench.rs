@@ -244,7 +244,8 @@ fn decode(a: &DecodeArgs) -> anyhow::Result<()> {
 
 fn train(a: &TrainArgs) -> anyhow::Result<()> {
     use trainer::sft::data::Encoded;
-    use trainer::sft::train::{ScheduleKindSerde, TrainOptions};
+    use trainer::sft::schedule::ScheduleKind;
+    use trainer::sft::train::TrainOptions;
 
     let device = a.devices.first().copied().unwrap_or(a.device);
     let workers = a.devices.len().max(1);
@@ -268,7 +269,7 @@ fn train(a: &TrainArgs) -> anyhow::Result<()> {
         epochs: 1,
         max_steps: Some(a.steps + 1),
         learning_rate: 1e-5,
-        schedule: ScheduleKindSerde::Constant,
+        schedule: ScheduleKind::Constant,
         warmup_ratio: 0.0,
         weight_decay: 0.0,
         beta1: 0.9,
