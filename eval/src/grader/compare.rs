@@ -11,7 +11,7 @@ use num_complex::Complex64;
 use num_rational::BigRational;
 use num_traits::{One, Signed, ToPrimitive, Zero};
 
-use super::parse::{Answer, Constant, Expr, Func, Interval, RelOp};
+use super::tree::{Answer, Constant, Expr, Func, Interval, RelOp};
 
 /// Relative tolerance of equality between values computed from exact expressions (`\sqrt{8}`
 /// vs `2\sqrt2`): only floating-point error separates equal ones.

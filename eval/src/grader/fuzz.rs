@@ -10,15 +10,18 @@
 //! Seeded and deterministic (splitmix64, no dependency): the same seed gives the same pairs
 //! on every machine, so a measurement can be repeated and a regression pinned.
 
+mod gold;
 mod rewrite;
+mod rng;
 mod shape;
 mod wrap;
 
 use std::sync::LazyLock;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::Benchmark;
+use gold::{Gold, load_pool};
+use rng::Rng;
 use shape::Shape;
 
 /// One generated pair: `expected` is the verdict a careful human gives `response` against
@@ -56,20 +59,6 @@ pub fn pairs(seed: u64, n: usize) -> Vec<FuzzPair> {
     out
 }
 
-/// A benchmark gold as the fuzzer uses it.
-struct Gold {
-    benchmark: &'static str,
-    /// The gold as the benchmark gives it (what the harness grades against).
-    text: String,
-    /// The gold without surrounding `$`: what rewrites start from.
-    core: String,
-    shape: Shape,
-    /// The problem mentions percent: only then are percent words a certain rewrite.
-    percent_problem: bool,
-    /// The benchmark's whole solution, when it boxes this gold (MATH500, Minerva).
-    solution: Option<String>,
-}
-
 struct Pool {
     golds: Vec<Gold>,
     /// Indices into `golds`, one non-empty bucket per shape kind.
@@ -91,57 +80,6 @@ static POOL: LazyLock<Pool> = LazyLock::new(|| {
     }
     Pool { golds, by_shape: by_shape.into_iter().map(|(_, v)| v).collect() }
 });
-
-#[derive(Deserialize)]
-struct SolutionRow {
-    solution: Option<serde_json::Value>,
-}
-
-fn load_pool() -> Vec<Gold> {
-    let mut out = Vec::new();
-    for b in Benchmark::ALL {
-        // The embedded copies are checked at build; a failure leaves the benchmark out.
-        let Ok(problems) = b.load_embedded() else { continue };
-        let solutions: Vec<Option<String>> = b
-            .embedded()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let row: Option<SolutionRow> = serde_json::from_str(l).ok();
-                row.and_then(|r| r.solution).and_then(|v| v.as_str().map(str::to_owned))
-            })
-            .collect();
-        for (i, p) in problems.into_iter().enumerate() {
-            let core = strip_dollars(&p.gold);
-            // A gold written across several math spans (`$221,$8$`) has no single text to rewrite.
-            // Nor does code (`np.arcsin(10/13)`), which no rewrite of LaTeX fits.
-            if core.contains('$') || core.is_empty() || core.contains("np.") {
-                continue;
-            }
-            // Only a solution that boxes exactly this gold can stand for it.
-            let solution =
-                solutions.get(i).cloned().flatten().filter(|s| {
-                    crate::grader::extract::last_boxed(s).is_some_and(|a| a.trim() == p.gold.trim())
-                });
-            let lower = p.problem.to_lowercase();
-            out.push(Gold {
-                benchmark: b.as_str(),
-                shape: shape::classify(&core),
-                percent_problem: lower.contains("percent") || p.problem.contains("\\%"),
-                text: p.gold,
-                core,
-                solution,
-            });
-        }
-    }
-    out
-}
-
-fn strip_dollars(s: &str) -> String {
-    let t = s.trim();
-    let t = t.strip_prefix('$').and_then(|r| r.strip_suffix('$')).unwrap_or(t);
-    t.trim().trim_end_matches('.').trim_end_matches('$').trim().to_owned()
-}
 
 /// One pair from `gold`: a rewrite of its answer, set in a response.
 fn pair(rng: &mut Rng, gold: &Gold) -> Option<FuzzPair> {
@@ -180,39 +118,10 @@ mod names {
     }
 }
 
-/// splitmix64: tiny, fast, and the same on every platform.
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`; 0 for `n == 0`).
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next_u64() % n as u64) as usize }
-    }
-
-    pub(crate) fn chance(&mut self, p: f64) -> bool {
-        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
-    }
-
-    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
-        if items.is_empty() { None } else { items.get(self.below(items.len())) }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Benchmark;
 
     #[test]
     fn deterministic_balanced_and_cheap() {

@@ -3,7 +3,7 @@
 //! `A \cdot B`. math-verify evaluates such an answer to one matrix; so do we, cell by cell,
 //! building the cells' expressions (the comparer evaluates them).
 
-use super::parse::{Answer, Expr};
+use super::tree::{Answer, Expr};
 
 const BEGIN: &str = "\\begin{pmatrix}";
 const END: &str = "\\end{pmatrix}";

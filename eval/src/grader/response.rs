@@ -21,8 +21,40 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{final_answer_minerva, final_answer_plain, last_boxed, math_spans};
-use super::{Prepared, Verdict, answers_equal_prepared};
+use super::extract::{self, Method, final_answer_minerva, final_answer_plain, last_boxed, math_spans};
+use super::parse;
+use super::verdict::{Prepared, Verdict, answers_equal_prepared};
+
+/// Grades `pred` (a bare answer or a whole response) against `gold` exactly as the evaluate
+/// stage does by default: [`grade_response`] with math-verify's extraction and no problem text.
+/// Every caller that grades a response goes through [`grade_response`], so `pipeline grade`
+/// and the evaluate stage cannot disagree.
+pub fn grade(gold: &str, pred: &str) -> Verdict {
+    grade_response(gold, pred, None, Extraction::default()).verdict
+}
+
+/// The final answer a full solution commits to: its last `\boxed{}` or "final answer is"
+/// phrase, nothing else (a solution that boxes nothing has no answer to vote with). This is
+/// [`Extraction::Strict`]'s reading.
+pub fn committed_answer(solution: &str) -> Option<&str> {
+    let config = extract::ExtractConfig { order: vec![Method::Boxed, Method::FinalAnswer] };
+    extract::extract(solution.trim(), &config).map(|e| e.answer)
+}
+
+/// The answer a response commits to under `extraction`, without a gold to compare against:
+/// the strict reading ([`committed_answer`]), or math-verify's candidates in priority order, the
+/// first that parses (the first, as text, if none does). The verify vote reads solutions with
+/// it, so its answers are read as the evaluate stage and `pipeline grade` read them.
+pub fn extract_answer(response: &str, extraction: Extraction) -> Option<Cow<'_, str>> {
+    match extraction {
+        Extraction::Strict => committed_answer(response.trim()).map(Cow::Borrowed),
+        Extraction::MathVerify => {
+            let mut candidates = math_verify_candidates(response);
+            let k = candidates.iter().position(|c| parse::parse_answer(c).is_ok()).unwrap_or(0);
+            (k < candidates.len()).then(|| candidates.swap_remove(k))
+        }
+    }
+}
 
 /// How the answer is found in a response (`evaluate.extraction`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -75,7 +107,7 @@ pub fn grade_response(gold: &str, response: &str, problem: Option<&str>, extract
     let mut chosen: Option<(Cow<'_, str>, Prepared)> = None;
     'levels: for k in 0..levels {
         let candidates = match extraction {
-            Extraction::Strict => super::committed_answer(text).map(Cow::Borrowed).into_iter().collect(),
+            Extraction::Strict => committed_answer(text).map(Cow::Borrowed).into_iter().collect(),
             Extraction::MathVerify if k < LEVELS => level(text, k),
             Extraction::MathVerify if seen => Vec::new(),
             Extraction::MathVerify => bare(text).map(Cow::Borrowed).into_iter().collect(),

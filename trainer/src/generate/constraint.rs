@@ -10,7 +10,6 @@ use llguidance::{Constraint, ParserFactory};
 use serde_json::Value;
 
 use crate::error::ModelError;
-use crate::text::Tokenizer;
 use crate::text::token_env::TokenEnv;
 
 /// What a reply must match.
@@ -64,15 +63,15 @@ impl Grammar {
     }
 }
 
-/// Compiles grammars against one tokenizer (building its token trie once).
+/// Compiles grammars against one tokenizer's token trie (built once: `Tokenizer::grammars`
+/// keeps it).
 pub struct Grammars {
     factory: ParserFactory,
 }
 
 impl Grammars {
-    /// `vocab`: the model's output size (may exceed the tokenizer's, padded embeddings).
-    pub fn new(tokenizer: &Tokenizer, vocab: usize) -> Result<Self, ModelError> {
-        let env: toktrie::TokEnv = Arc::new(TokenEnv::new(tokenizer, vocab)?);
+    pub fn new(env: TokenEnv) -> Result<Self, ModelError> {
+        let env: toktrie::TokEnv = Arc::new(env);
         let mut factory =
             ParserFactory::new_simple(&env).map_err(|e| ModelError::Generation(e.to_string()))?;
         factory.quiet();

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use tokenizers::DecoderWrapper;
 use toktrie::{TokRxInfo, TokTrie, TokenId, TokenizerEnv};
 
-use super::Tokenizer;
 use crate::error::ModelError;
 
 /// GPT-2's byte <-> printable-char table, inverted: the char a byte-level vocab entry shows
@@ -46,8 +45,7 @@ fn inspect(d: &DecoderWrapper, kind: &mut DecoderKind) {
 /// The bytes each id stands for; special tokens get `TokTrie::SPECIAL_TOKEN_MARKER` first,
 /// so a grammar never produces them as text. `vocab` may exceed the tokenizer's size (models
 /// pad their embedding); the extra ids become unreachable specials.
-pub fn token_bytes(tokenizer: &Tokenizer, vocab: usize) -> Result<Vec<Vec<u8>>, ModelError> {
-    let inner = tokenizer.inner();
+pub fn token_bytes(inner: &tokenizers::Tokenizer, vocab: usize) -> Result<Vec<Vec<u8>>, ModelError> {
     let mut kind = DecoderKind::default();
     if let Some(d) = inner.get_decoder() {
         inspect(d, &mut kind);
@@ -92,23 +90,30 @@ pub fn token_bytes(tokenizer: &Tokenizer, vocab: usize) -> Result<Vec<Vec<u8>>, 
     Ok(out)
 }
 
-/// `toktrie`'s view of a [`Tokenizer`]: the trie plus its encoder for the few strings a
-/// grammar forces.
+/// `toktrie`'s view of a tokenizer: the trie plus its encoder for the few strings a grammar
+/// forces.
 pub struct TokenEnv {
     trie: TokTrie,
     inner: tokenizers::Tokenizer,
 }
 
 impl TokenEnv {
-    pub fn new(tokenizer: &Tokenizer, vocab: usize) -> Result<Self, ModelError> {
-        let vocab = vocab.max(tokenizer.vocab_size());
-        let words = token_bytes(tokenizer, vocab)?;
-        let eos = tokenizer.eos.or(tokenizer.stop_ids.first().copied()).unwrap_or(0);
+    /// `inner` with its end-of-sequence id and every id that ends a reply (as
+    /// `Tokenizer` holds them), for a model with `vocab` outputs.
+    pub fn new(
+        inner: &tokenizers::Tokenizer,
+        eos: Option<u32>,
+        stop_ids: &[u32],
+        vocab: usize,
+    ) -> Result<Self, ModelError> {
+        let vocab = vocab.max(inner.get_vocab_size(true));
+        let words = token_bytes(inner, vocab)?;
+        let eos = eos.or(stop_ids.first().copied()).unwrap_or(0);
         let mut trie = TokTrie::from(&TokRxInfo::new(vocab as u32, eos), &words);
-        if tokenizer.stop_ids.len() > 1 {
-            trie = trie.with_eos_tokens(&tokenizer.stop_ids);
+        if stop_ids.len() > 1 {
+            trie = trie.with_eos_tokens(stop_ids);
         }
-        Ok(Self { trie, inner: tokenizer.inner().clone() })
+        Ok(Self { trie, inner: inner.clone() })
     }
 }
 

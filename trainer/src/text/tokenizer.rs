@@ -3,6 +3,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::{Value, json};
 
+use super::token_env::TokenEnv;
 use crate::error::ModelError;
 use crate::generate::constraint::Grammars;
 use crate::load::gguf::{GgufFile, Value as Meta};
@@ -186,10 +187,16 @@ impl Tokenizer {
         self.manual_bos
     }
 
-    /// The structured-output compiler for a model with `vocab` outputs (built once).
+    /// The structured-output compiler for a model with `vocab` outputs (built once; `vocab`
+    /// may exceed the tokenizer's size, padded embeddings).
     pub fn grammars(&self, vocab: usize) -> Result<Arc<Grammars>, ModelError> {
         self.grammars
-            .get_or_init(|| Grammars::new(self, vocab).map(Arc::new).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                TokenEnv::new(&self.inner, self.eos, &self.stop_ids, vocab)
+                    .and_then(Grammars::new)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
             .clone()
             .map_err(ModelError::Generation)
     }

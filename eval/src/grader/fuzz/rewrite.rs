@@ -7,8 +7,9 @@ use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::{Signed, Zero};
 
+use super::gold::Gold;
+use super::rng::Rng;
 use super::shape::{Interval, Shape};
-use super::{Gold, Rng};
 
 /// How a rewritten answer may be set in a response.
 #[derive(Debug, Clone, PartialEq)]

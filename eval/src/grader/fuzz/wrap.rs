@@ -4,8 +4,8 @@
 //! together are the answer. The work before the answer has numbers and math of its own (a
 //! grader must not take those) but never the word "answer".
 
-use super::Rng;
 use super::rewrite::{Form, Variant};
+use super::rng::Rng;
 
 const PROSE: &[&str] = &[
     "",
