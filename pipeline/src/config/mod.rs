@@ -5,7 +5,9 @@
 
 mod error;
 mod overrides;
+mod prompt_spec;
 mod schema;
+mod source;
 pub(crate) mod validate;
 
 use std::path::{Path, PathBuf};
@@ -34,7 +36,7 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig, ConfigErr
 
 /// As [`load`], for text already in memory; `path` is only used in messages.
 pub fn load_str(text: &str, path: &Path, overrides: &[String]) -> Result<LoadedConfig, ConfigError> {
-    let source = error::Source::new(path, text);
+    let source = source::Source::new(path, text);
     let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| source.syntax_error(&e))?;
     table = extend(table, path, 0)?;
 
@@ -71,7 +73,7 @@ fn extend(mut table: toml::Table, path: &Path, depth: usize) -> Result<toml::Tab
     let text = std::fs::read_to_string(&base_path)
         .map_err(|e| at(format!("extends = \"{base}\": cannot read {}: {e}", base_path.display())))?;
     let base_table: toml::Table =
-        text.parse().map_err(|e: toml::de::Error| error::Source::new(&base_path, &text).syntax_error(&e))?;
+        text.parse().map_err(|e: toml::de::Error| source::Source::new(&base_path, &text).syntax_error(&e))?;
     let mut merged = extend(base_table, &base_path, depth + 1)?;
     merge(&mut merged, table);
     Ok(merged)

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub use eval::Benchmark;
 
+pub use crate::strategy::{SelectionConfig, SelectionMode};
 pub use curation::params::{
     DecontaminateConfig, DedupConfig, EmbeddingsConfig, EmbeddingsProvider, ImportConfig, MinHashConfig,
     SemanticDedupConfig,
@@ -100,29 +101,6 @@ pub struct GenerateConfig {
     pub max_parse_retries: u32,
     #[serde(default)]
     pub selection: SelectionConfig,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SelectionMode {
-    /// Every item of every call (the paper's synthetic-data setting).
-    #[default]
-    All,
-    /// Items with verbalized probability >= tau (the reference library's `tau`).
-    KeepAtLeast,
-    /// Items with verbalized probability < tau (the paper's "sample from the tails").
-    KeepBelow,
-}
-
-/// Post-hoc selection over each call's verbalized distribution.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SelectionConfig {
-    pub mode: SelectionMode,
-    /// Threshold for `keep_at_least` / `keep_below`.
-    pub tau: Option<f64>,
-    /// Draw one item per call from the renormalised distribution (seeded by `run.seed`).
-    pub sample_one: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -43,9 +43,6 @@ pub const VERSION: u32 = 5;
 /// `run.json`): unchanged by how the budget chose the data, which the data's digest records.
 const RUN_VERSION: u32 = 4;
 
-/// The label of the run over `train.data`.
-pub const CUSTOM: &str = "custom";
-
 /// One verified pair of an arm, as the budget sees it.
 struct Pair {
     id: String,

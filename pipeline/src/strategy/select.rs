@@ -3,9 +3,31 @@
 //! reference library's `tau`, the head of the distribution), or items with score < tau (the
 //! paper's "sample from the tails"); renormalise; optionally draw one item (seeded).
 
-use crate::config::{SelectionConfig, SelectionMode};
-
 use super::reply::Item;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectionMode {
+    /// Every item of every call (the paper's synthetic-data setting).
+    #[default]
+    All,
+    /// Items with verbalized probability >= tau (the reference library's `tau`).
+    KeepAtLeast,
+    /// Items with verbalized probability < tau (the paper's "sample from the tails").
+    KeepBelow,
+}
+
+/// Post-hoc selection over each call's verbalized distribution.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelectionConfig {
+    pub mode: SelectionMode,
+    /// Threshold for `keep_at_least` / `keep_below`.
+    pub tau: Option<f64>,
+    /// Draw one item per call from the renormalised distribution (seeded by `run.seed`).
+    pub sample_one: bool,
+}
 
 /// Indices of the kept items with their renormalised weights. Items without a score are kept
 /// by `all` and dropped by the filtering modes (they cannot be placed in the distribution).

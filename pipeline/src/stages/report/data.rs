@@ -8,7 +8,6 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::doc::{Accuracy, TrainingData};
-use super::read_manifest;
 use crate::config::Config;
 use crate::manifest::Manifest;
 
@@ -103,4 +102,8 @@ pub fn training_data(budget: &Value, evaluate: Option<&Manifest>, confidence: f6
         }
     }
     out
+}
+
+pub(crate) fn read_manifest(root: &Path, stage: &str) -> Option<Manifest> {
+    Manifest::read(&root.join(stage).join("manifest.json")).ok().flatten()
 }

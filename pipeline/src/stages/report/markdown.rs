@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::MEASURES;
+use super::comparisons::MEASURES;
 use super::doc::{Comparison, Family, FamilyName, Kind, Method, ReportDoc, TrainingVarianceNote};
 use crate::config::Config;
 

@@ -13,6 +13,7 @@
 //!   `alpha = 1 - report.confidence`, and the interval shown is the one at the level that
 //!   agrees with that decision.
 
+pub mod comparisons;
 pub mod data;
 pub mod doc;
 pub mod grading;
@@ -34,6 +35,8 @@ use super::evaluate::EvalRecord;
 use super::{Stage, StageContext, StageError, StageOutput};
 use crate::config::{Config, PrimaryComparison, TrainingVarianceMode};
 use crate::manifest::Manifest;
+use comparisons::{MEASURES, accuracy_id, primary_keys};
+use data::read_manifest;
 use doc::{
     Accuracy, Comparison, Family, FamilyName, Headline, Kind, ReportDoc, Row, Seeds, Summary,
     TrainingVarianceNote, Variance,
@@ -47,10 +50,6 @@ pub struct Report;
 
 /// This stage's version: 4 since one decision rule, families and seeds as a random effect.
 pub const VERSION: u32 = 4;
-
-pub(crate) fn read_manifest(root: &Path, stage: &str) -> Option<Manifest> {
-    Manifest::read(&root.join(stage).join("manifest.json")).ok().flatten()
-}
 
 /// Outcomes of one evaluation target folder, per benchmark, in the order of `ids`.
 fn load_target(dir: &Path, benchmarks: &[&str], ids: &[Vec<String>]) -> Result<Vec<Vec<bool>>, StageError> {
@@ -159,46 +158,8 @@ fn stat_name(stat: Stat, benchmarks: &[&str]) -> String {
     stat.map_or(PrimaryComparison::AVERAGE.to_owned(), |k| benchmarks[k].to_owned())
 }
 
-pub fn accuracy_id(student: &str, arm: &str, against: &str, benchmark: &str) -> String {
-    format!("{student}: {arm} - {against}, {benchmark}")
-}
-
 fn diversity_id(measure: &str, items: &str, arm: &str) -> String {
     format!("diversity: {measure} ({items} items), {arm} - direct")
-}
-
-/// The primary comparisons of one student as `(arm, against, benchmark)`: the config's, or the
-/// default (each arm against Direct of its curation on the average; against the baseline when
-/// the run has no Direct).
-pub fn primary_keys(config: &Config, student: &str) -> Vec<(String, String, String)> {
-    let average = PrimaryComparison::AVERAGE.to_owned();
-    let r = &config.report;
-    if !r.primary.is_empty() {
-        return r
-            .primary
-            .iter()
-            .filter(|p| p.student.as_deref().is_none_or(|s| s == student))
-            // Validation made sure every entry has something to compare with.
-            .filter_map(|p| Some((p.arm.clone(), p.against_or_direct()?, p.benchmark.clone())))
-            .collect();
-    }
-    let sources = sources(config);
-    let has_direct = sources.iter().any(|s| matches!(s, Source::Arm(a) if a.origin.is_direct()));
-    sources
-        .iter()
-        .filter_map(|s| match s {
-            Source::Arm(a) if has_direct && !a.origin.is_direct() => {
-                Some((a.label(), format!("direct/{}", a.curation.as_str()), average.clone()))
-            }
-            Source::Arm(a) if !has_direct && config.evaluate.baseline => {
-                Some((a.label(), "baseline".to_owned(), average.clone()))
-            }
-            Source::Custom(_) if config.evaluate.baseline => {
-                Some((s.label(), "baseline".to_owned(), average.clone()))
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 impl Stage for Report {
@@ -592,13 +553,6 @@ fn adjustment(family: FamilyName) -> Adjustment {
         FamilyName::Exploratory => Adjustment::BenjaminiHochberg,
     }
 }
-
-/// Diversity measures compared in the headline, with their labels.
-pub const MEASURES: [(&str, &str); 3] = [
-    ("semantic", "semantic diversity"),
-    ("rouge_l", "pairwise ROUGE-L (%, lower = more diverse)"),
-    ("distinct_2", "distinct-2 (%)"),
-];
 
 /// Each strategy against Direct: its diversity comparisons (added to `pending`) and the ids of
 /// its accuracy comparisons.

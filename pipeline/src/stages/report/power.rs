@@ -95,7 +95,9 @@ pub fn planned(config: &Config) -> Vec<Planned> {
         .train
         .students
         .keys()
-        .flat_map(|s| super::primary_keys(config, s).into_iter().map(move |(a, b, c)| (s.clone(), a, b, c)))
+        .flat_map(|s| {
+            super::comparisons::primary_keys(config, s).into_iter().map(move |(a, b, c)| (s.clone(), a, b, c))
+        })
         .collect();
     let m = keys.len();
     let w = &r.power;
@@ -135,7 +137,7 @@ pub fn planned(config: &Config) -> Vec<Planned> {
                 Some(hi)
             });
             Planned {
-                comparison: super::accuracy_id(&student, &arm, &against, &benchmark),
+                comparison: super::comparisons::accuracy_id(&student, &arm, &against, &benchmark),
                 sd: v.sqrt(),
                 df: df.is_finite().then_some(df),
                 detectable_first_step: first,

@@ -1,0 +1,90 @@
+//! What an LLM-calling stage starts with (its client, runtime and server) and how it counts the
+//! calls that failed for good.
+
+use std::collections::BTreeMap;
+
+use super::error::StageError;
+use super::stage::StageContext;
+use crate::config::ResolvedLlm;
+
+/// What an LLM-calling stage holds while it runs: the client, the runtime that drives it, and
+/// the server started for it (stopped when this is dropped).
+pub type LlmSession =
+    (std::sync::Arc<llm::Client>, tokio::runtime::Runtime, Option<llm::server::RunningServer>);
+
+/// The client for `llm` (its calls cached under the run, keyed by its endpoint identity) and a
+/// runtime to drive it: what every LLM-calling stage starts with. When the LLM has a `serve`
+/// section, its server is started first (its log in the stage folder).
+pub fn llm_client(ctx: &StageContext<'_>, llm: &ResolvedLlm) -> Result<LlmSession, StageError> {
+    let endpoint = llm
+        .endpoint_identity(ctx.digests)
+        .map_err(|e| StageError::Failed(format!("llm.{}: {e}", llm.name)))?;
+    let cache = llm::cache::CallCache::new(
+        ctx.run_dir.root().join("cache").join("llm"),
+        crate::identity::short(&endpoint),
+    )
+    .refreshing(ctx.refresh_cache);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StageError::Failed(format!("cannot start the async runtime: {e}")))?;
+    let mut llm = llm.clone();
+    let server = match (&llm.serve, &mut llm.endpoint) {
+        (Some(spec), crate::config::Endpoint::Openai { base_url, model, .. }) => {
+            let shard = ctx.shard.map(|s| format!(".{}", s.tag())).unwrap_or_default();
+            let log = ctx.dir.join(format!("server-{}{shard}.log", llm.name));
+            // Errors name the config key: an `[llm.<name>]` section's, or evaluate's own.
+            let key = match ctx.config.llm.contains_key(&llm.name) {
+                true => format!("llm.{}.serve", llm.name),
+                false => "evaluate.serve".to_owned(),
+            };
+            let server = runtime
+                .block_on(llm::server::RunningServer::start(&key, model, spec, &log))
+                .map_err(|e| StageError::Failed(e.to_string()))?;
+            *base_url = server.base_url().to_owned();
+            Some(server)
+        }
+        _ => None,
+    };
+    let client = llm::Client::new(&llm, cache).map_err(|e| StageError::Failed(e.to_string()))?;
+    Ok((std::sync::Arc::new(client), runtime, server))
+}
+
+/// Calls that failed for good, by reason, and whether they are too many: the stage stops
+/// with a non-zero exit once they exceed `run.max_failed_fraction` of what it planned.
+#[derive(Debug, Default, Clone)]
+pub struct Failures {
+    pub by_reason: BTreeMap<String, u64>,
+    pub examples: Vec<String>,
+}
+
+impl Failures {
+    pub fn add(&mut self, e: &llm::LlmError) {
+        *self.by_reason.entry(e.kind().to_owned()).or_default() += 1;
+        if self.examples.len() < 3 {
+            self.examples.push(e.to_string().chars().take(300).collect());
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.by_reason.values().sum()
+    }
+
+    /// An error when more than `fraction` of `planned` units failed.
+    pub fn check(&self, what: &str, planned: usize, fraction: f64) -> Result<(), StageError> {
+        let failed = self.total();
+        if failed == 0 || (failed as f64) <= fraction * planned as f64 {
+            return Ok(());
+        }
+        Err(StageError::Failed(format!(
+            "{what}: {failed} of {planned} failed ({}), more than run.max_failed_fraction = {fraction}; \
+             what succeeded is kept and the next run asks only for the rest. First errors: {}",
+            self.summary(),
+            self.examples.join(" | ")
+        )))
+    }
+
+    pub fn summary(&self) -> String {
+        self.by_reason.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
+    }
+}
