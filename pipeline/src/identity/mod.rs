@@ -4,6 +4,8 @@
 //! stage reads ([`DigestCache`]), and the stage's, grader's and prompts' versions. Fields that
 //! change throughput only (concurrency, rate limits, timeouts, retries) never enter.
 
+pub mod reads;
+
 use std::path::Path;
 
 use serde_json::Value;

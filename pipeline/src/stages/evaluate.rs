@@ -234,15 +234,7 @@ impl Stage for Evaluate {
                 baselines.insert(name.clone(), target_identity(id, &s.model_path)?);
             }
         }
-        // The batch size changes how fast, not what (a reply does not depend on its batch).
-        let mut evaluate = serde_json::to_value(&c.evaluate).expect("config serializes");
-        // The dtype as resolved on this machine is in each target's identity; `auto` is not.
-        evaluate
-            .as_object_mut()
-            .expect("an object")
-            .retain(|k, _| !matches!(k.as_str(), "batch_size" | "dtype" | "serve" | "math_verify"));
-        // What a served target answers with (engine, args) is in each target's identity; its
-        // port, timeout and GPUs are not what it answers.
+        let evaluate = crate::identity::reads::EvaluateReads::new(&c.evaluate);
         let mut slice = json!({ "evaluate": evaluate, "seed": c.run.seed, "baselines": baselines,
                    "grading": super::grading::label(&c.evaluate),
                    "train_data": c.train.data.is_some(), "strategies": crate::stages::arms::origin_names(c) });

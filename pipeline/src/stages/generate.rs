@@ -56,9 +56,7 @@ pub fn unit_identity(id: Identify<'_>, origin: &Origin) -> Result<serde_json::Va
         Origin::Strategy(s) => *s,
         Origin::Import(name) => {
             let import = &c.generate.import[name];
-            // The file by content: moving it (or the config) changes nothing.
-            let mut settings = serde_json::to_value(import).expect("config serializes");
-            settings.as_object_mut().expect("an object").remove("path");
+            let settings = crate::identity::reads::ImportReads::new(import);
             return Ok(json!({
                 "stage": "generate",
                 "version": VERSION,
@@ -74,18 +72,9 @@ pub fn unit_identity(id: Identify<'_>, origin: &Origin) -> Result<serde_json::Va
         TaskSource::Builtin { text, .. } => vs_core::digest::sha256_hex(text.as_bytes()),
         TaskSource::File(path) => id.file(path)?,
     };
-    let mut generate = serde_json::to_value(&c.generate).expect("config serializes");
-    if let TaskSource::File(_) = task {
-        // The user's file is known by its content (below), not by where it sits.
-        generate.as_object_mut().expect("an object").remove("task");
-    }
-    // Which other strategies run does not change this one's problems, nor does the
-    // generator's name (its identity below does), nor how many are kept: the problems are a
-    // prefix of one stream, so asking for fewer keeps the first ones and more extends them.
-    generate
-        .as_object_mut()
-        .expect("an object")
-        .retain(|k, _| k != "strategies" && k != "llm" && k != "num_problems" && k != "import");
+    // The user's file is known by its content (below), not by where it sits.
+    let generate =
+        crate::identity::reads::GenerateReads::new(&c.generate, matches!(task, TaskSource::File(_)));
     Ok(json!({
         "stage": "generate",
         "version": VERSION,

@@ -283,15 +283,9 @@ impl Stage for Train {
         for (name, s) in &c.train.students {
             students.insert(name.clone(), json!({ "model_sha256": id.model(&s.model_path)? }));
         }
-        let mut train = serde_json::to_value(&c.train).expect("config serializes");
-        // How often it logs and checkpoints changes no weight (a resume is exact).
-        // Nor does the memory limit; `auto` counts as what it resolves to on this machine.
-        let train_obj = train.as_object_mut().expect("an object");
-        train_obj.retain(|k, _| {
-            !matches!(k.as_str(), "students" | "log_every" | "checkpoint_every" | "memory_limit_gb")
-        });
         let device = main_device(&c.train)?;
-        train_obj.insert("dtype".into(), json!(c.train.dtype.resolve(device).to_string()));
+        let train =
+            crate::identity::reads::TrainReads::new(&c.train, c.train.dtype.resolve(device).to_string());
         Ok(json!({ "train": train, "students": students, "seed": c.run.seed,
                    "strategies": crate::stages::arms::origin_names(c) }))
     }
