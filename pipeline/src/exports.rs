@@ -79,14 +79,11 @@ pub fn slug(arm: &Arm) -> String {
 
 /// Writes every arm's verified pairs under `out`: `llamafactory/` and `hf/<arm>/`.
 pub fn export_run(config: &Config, run_root: &Path, out: &Path) -> Result<Written, StageError> {
-    let verify = Manifest::read(&run_root.join("verify/manifest.json"))
-        .map_err(|e| StageError::Failed(e.to_string()))?
-        .ok_or_else(|| {
-            StageError::Failed(format!(
-                "{}: no verify manifest: run the stages up to verify first (`pipeline run --stages generate,solve,dedup,verify`)",
-                run_root.display()
-            ))
-        })?;
+    let verify = Manifest::read(&run_root.join("verify/manifest.json"))?.ok_or_else(|| StageError::Inconsistent {
+        path: run_root.to_owned(),
+        message: "no verify manifest: run the stages up to verify first (`pipeline run --stages generate,solve,dedup,verify`)"
+            .to_owned(),
+    })?;
     let manifest = |stage: &str| Manifest::read(&run_root.join(stage).join("manifest.json")).ok().flatten();
     let (generate, dedup) = (manifest("generate"), manifest("dedup"));
     let mut written = Written::default();
@@ -99,17 +96,22 @@ pub fn export_run(config: &Config, run_root: &Path, out: &Path) -> Result<Writte
         // Export only what the last verify run vouches for: a file it did not write (the config's
         // arms changed since) or that changed after it would be data no manifest describes.
         let label = path.strip_prefix(run_root).unwrap_or(&path).to_string_lossy().into_owned();
-        let vouched = verify.outputs.iter().find(|o| o.path == label).ok_or_else(|| {
-            StageError::Failed(format!(
-                "{label}: not written by the last verify run (the config's arms changed since?): run verify first"
-            ))
-        })?;
+        let vouched =
+            verify.outputs.iter().find(|o| o.path == label).ok_or_else(|| StageError::Inconsistent {
+                path: PathBuf::from(&label),
+                message:
+                    "not written by the last verify run (the config's arms changed since?): run verify first"
+                        .to_owned(),
+            })?;
         let (sha256, _) = vs_core::digest::sha256_file(&path).map_err(io(&path))?;
         if sha256 != vouched.sha256 {
-            return Err(StageError::Failed(format!(
-                "{label}: changed since verify wrote it (sha256 {sha256}, manifest {}): rerun verify",
-                vouched.sha256
-            )));
+            return Err(StageError::Inconsistent {
+                path: PathBuf::from(&label),
+                message: format!(
+                    "changed since verify wrote it (sha256 {sha256}, manifest {}): rerun verify",
+                    vouched.sha256
+                ),
+            });
         }
         let name = slug(&arm);
         let alpaca: Vec<Alpaca> = pairs

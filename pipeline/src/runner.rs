@@ -51,7 +51,8 @@ pub enum RunError {
     MissingUpstream { stage: StageName, needs: StageName, manifest: PathBuf },
     #[error("stage `{stage}`: input {}: {source}", path.display())]
     Input { stage: StageName, path: PathBuf, source: std::io::Error },
-    #[error("stage `{stage}` failed: {source}")]
+    /// The stage, what failed in it, and whether a rerun can succeed.
+    #[error("stage `{stage}` failed: {source}\n({})", source.rerun())]
     Stage { stage: StageName, source: StageError },
     #[error("stage `{stage}` reported output {} outside its folder {}", path.display(), dir.display())]
     OutputOutsideStage { stage: StageName, path: PathBuf, dir: PathBuf },

@@ -55,7 +55,7 @@ impl Stage for Echo {
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         self.runs.fetch_add(1, Ordering::SeqCst);
         if self.fail {
-            return Err(StageError::Failed("the test stage was told to fail".into()));
+            return Err(StageError::Runtime("the test stage was told to fail".into()));
         }
         let upstream = match self.name.previous() {
             Some(prev) => std::fs::read_to_string(ctx.run_dir.stage_dir(prev).join(format!("{prev}.txt")))
@@ -289,7 +289,7 @@ fn a_failed_stage_leaves_no_manifest_and_reruns_next_time() {
         shard: None,
     };
     let err = run(&cfg, vec![Box::new(g)], &options).unwrap_err().to_string();
-    assert_eq!(err, "stage `generate` failed: the test stage was told to fail");
+    assert_eq!(err, "stage `generate` failed: the test stage was told to fail\n(a rerun may succeed as is)");
     assert!(!tmp.path().join("default/generate/manifest.json").exists());
     let (g, runs) = Echo::new(StageName::Generate);
     run(&cfg, vec![Box::new(g)], &gen_only).unwrap();

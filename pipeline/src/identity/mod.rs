@@ -34,12 +34,12 @@ pub struct Identify<'a> {
 impl Identify<'_> {
     /// The `[llm.<name>]` section, resolved.
     pub fn llm(&self, name: &str) -> Result<ResolvedLlm, StageError> {
-        self.config.resolved_llm(name).map_err(StageError::Failed)
+        self.config.resolved_llm(name).map_err(|e| StageError::config(format!("llm.{name}"), e))
     }
 
     /// `llm`'s identity (endpoint, model content, sampling), or an error naming the model.
     pub fn llm_identity(&self, llm: &ResolvedLlm) -> Result<Value, StageError> {
-        llm.identity(self.digests).map_err(|e| StageError::Failed(format!("llm.{}: {e}", llm.name)))
+        llm.identity(self.digests).map_err(|e| StageError::config(format!("llm.{}", llm.name), e))
     }
 
     /// The content digest of a model file or folder.

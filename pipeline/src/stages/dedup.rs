@@ -52,7 +52,7 @@ impl Stage for Dedup {
             EmbeddingsProvider::Openai => {
                 let name = e.llm.as_deref().unwrap_or_default();
                 let llm = id.llm(name)?;
-                json!({ "endpoint": llm.endpoint_identity(id.digests).map_err(|err| StageError::Failed(format!("llm.{name}: {err}")))? })
+                json!({ "endpoint": llm.endpoint_identity(id.digests).map_err(|err| StageError::config(format!("llm.{name}"), err))? })
             }
         };
         // The report's resampling settings shape the diversity intervals computed here.
@@ -72,10 +72,7 @@ impl Stage for Dedup {
         let d = &ctx.config.dedup;
         let hasher = d.minhash.hasher(ctx.config.run.seed);
         let index = if d.decontaminate.enabled {
-            Some(
-                benchmark_index(d, &eval::Benchmark::ALL, ctx.config.run.seed)
-                    .map_err(|e| StageError::Failed(e.to_string()))?,
-            )
+            Some(benchmark_index(d, &eval::Benchmark::ALL, ctx.config.run.seed)?)
         } else {
             None
         };
@@ -213,12 +210,7 @@ impl Embedder {
             EmbeddingsProvider::Local => {
                 let device = super::device(&e.device, "dedup.embeddings.device")?;
                 let encoder = trainer::embed::SentenceEncoder::load(&e.model_path, &device.device())
-                    .map_err(|err| {
-                        StageError::Failed(format!(
-                            "dedup.embeddings.model_path {}: {err}",
-                            e.model_path.display()
-                        ))
-                    })?;
+                    .map_err(|err| StageError::model("dedup.embeddings.model_path", err))?;
                 Ok(Some(Self::Local {
                     encoder: Box::new(encoder),
                     path: e.model_path.clone(),
@@ -226,11 +218,11 @@ impl Embedder {
                 }))
             }
             EmbeddingsProvider::Openai => {
-                let name = e
-                    .llm
-                    .as_ref()
-                    .ok_or_else(|| StageError::Failed("dedup.embeddings.llm is required".into()))?;
-                let llm = config.resolved_llm(name).map_err(StageError::Failed)?;
+                let name = e.llm.as_ref().ok_or_else(|| {
+                    StageError::config("dedup.embeddings.llm", "is required with provider = \"openai\"")
+                })?;
+                let llm =
+                    config.resolved_llm(name).map_err(|e| StageError::config(format!("llm.{name}"), e))?;
                 let model = match &llm.endpoint {
                     crate::config::Endpoint::Openai { model, .. } => model.clone(),
                     crate::config::Endpoint::Local { .. } => String::new(),
@@ -240,11 +232,11 @@ impl Embedder {
                     &llm,
                     llm::cache::CallCache::new(cache_dir, name.as_str()),
                 )
-                .map_err(|err| StageError::Failed(err.to_string()))?;
+                .map_err(|err| StageError::llm("dedup.embeddings.llm", err))?;
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|err| StageError::Failed(format!("cannot start the async runtime: {err}")))?;
+                    .map_err(|err| StageError::Runtime(format!("cannot start the async runtime: {err}")))?;
                 Ok(Some(Self::Endpoint {
                     name: name.clone(),
                     model,
@@ -267,13 +259,13 @@ impl Embedder {
         match self {
             Self::Local { encoder, batch_size, .. } => encoder
                 .embed(&owned, *batch_size)
-                .map_err(|e| StageError::Failed(format!("dedup.embeddings (local): {e}"))),
+                .map_err(|e| StageError::model("dedup.embeddings (local)", e)),
             Self::Endpoint { model, client, runtime, .. } => {
                 let mut out = Vec::with_capacity(texts.len());
                 for chunk in owned.chunks(256) {
                     let got = runtime
                         .block_on(client.embeddings(model, chunk))
-                        .map_err(|e| StageError::Failed(format!("dedup.embeddings (openai): {e}")))?;
+                        .map_err(|e| StageError::llm("dedup.embeddings (openai)", e))?;
                     out.extend(got);
                 }
                 Ok(out)

@@ -75,7 +75,7 @@ pub fn target_identity(id: Identify<'_>, model: &Path) -> Result<serde_json::Val
         None if e.serve.is_some() => {
             let llm = served_target(c, model, "evaluate")?;
             json!({
-                "endpoint": llm.endpoint_identity(id.digests).map_err(|err| StageError::Failed(format!("evaluate.serve: {err}")))?,
+                "endpoint": llm.endpoint_identity(id.digests).map_err(|err| StageError::config("evaluate.serve", err))?,
                 "served_model": model.display().to_string(),
                 "model_sha256": if model.exists() { Some(id.model(model)?) } else { None },
             })
@@ -87,7 +87,7 @@ pub fn target_identity(id: Identify<'_>, model: &Path) -> Result<serde_json::Val
         Some(name) => {
             let llm = id.llm(name)?;
             json!({
-                "endpoint": llm.endpoint_identity(id.digests).map_err(|err| StageError::Failed(format!("llm.{name}: {err}")))?,
+                "endpoint": llm.endpoint_identity(id.digests).map_err(|err| StageError::config(format!("llm.{name}"), err))?,
                 "served_model": served_model(e, &llm, model),
                 // A model served from a path here is known by its content; one only the
                 // server has (a hub name) by its name.
@@ -125,7 +125,7 @@ pub fn served_target(c: &Config, model: &Path, name: &str) -> Result<crate::conf
         serve,
         ..crate::config::LlmConfig::default()
     };
-    crate::config::ResolvedLlm::new(name, &section).map_err(StageError::Failed)
+    crate::config::ResolvedLlm::new(name, &section).map_err(|e| StageError::config("evaluate", e))
 }
 
 /// The models to evaluate: `(student, label, model path)`; labels are `baseline` and each
@@ -279,7 +279,7 @@ impl Stage for Evaluate {
         let device = super::device(&e.device, "evaluate.device")?;
         let mut benchmarks = Vec::new();
         for &b in &e.benchmarks {
-            let problems = b.load_embedded().map_err(|err| StageError::Failed(err.to_string()))?;
+            let problems = b.load_embedded()?;
             benchmarks.push((b.as_str().to_owned(), subset(problems, e.subset, ctx.config.run.seed)));
         }
         let probes = training_probes(ctx.config, ctx.run_dir.root())?;
@@ -311,7 +311,7 @@ impl Stage for Evaluate {
                 },
                 None => Engine::Local(Box::new(
                     Pretrained::load(&path, &device.device())
-                        .map_err(|err| StageError::Failed(format!("{student}/{label}: {err}")))?
+                        .map_err(|err| StageError::model(format!("{student}/{label}"), err))?
                         .stored_in(local_precision(ctx.config)?),
                 )),
             };
@@ -610,7 +610,7 @@ fn evaluate_target(
         let problems: Vec<&eval::Problem> = chunk.iter().map(|(_, p)| *p).collect();
         let answers = engine
             .answer(&problems, max_new_tokens)
-            .map_err(|err| StageError::Failed(format!("{}: {err}", sets[chunk[0].0].1.display())))?;
+            .map_err(|err| StageError::Other(format!("{}: {err}", sets[chunk[0].0].1.display()).into()))?;
         let items: Vec<super::grading::Item<'_>> = chunk
             .iter()
             .zip(&answers)

@@ -194,8 +194,7 @@ impl Stage for Generate {
     fn run(&self, ctx: &StageContext<'_>) -> Result<StageOutput, StageError> {
         let config = ctx.config;
         let llm = ctx.identify().llm(&config.generate.llm)?;
-        let task = task_prompt(&config.generate.task)
-            .map_err(|e| StageError::Failed(format!("generate.task: {e}")))?;
+        let task = task_prompt(&config.generate.task).map_err(|e| StageError::config("generate.task", e))?;
         let mut output = StageOutput::default();
         // Imported sets are read by the unsharded run only (array tasks would race on the file).
         let imports = if ctx.shard.is_none() { config.generate.import.iter().collect() } else { Vec::new() };
@@ -249,7 +248,7 @@ fn import_set(
 ) -> Result<serde_json::Value, StageError> {
     let file = import.path.file_name().map_or_else(|| name.to_owned(), |f| f.to_string_lossy().into_owned());
     let got = curation::import::read_as(&import.path, &import.fields(), &file)
-        .map_err(|e| StageError::Failed(format!("generate.import.{name}: {e}")))?;
+        .map_err(|e| StageError::config(format!("generate.import.{name}"), e))?;
     for m in got.malformed.iter().take(5) {
         tracing::warn!("generate.import.{name}: {}: {}", m.at, m.reason);
     }
@@ -260,10 +259,13 @@ fn import_set(
     let malformed = got.malformed_by_reason();
     let take = import.limit.unwrap_or(usable).min(usable);
     if let Some(id) = curation::import::repeated_id(&got.rows[..take]) {
-        return Err(StageError::Failed(format!(
-            "generate.import.{name}: {}: id `{id}` appears more than once (map another field with `id`, or none)",
-            import.path.display()
-        )));
+        return Err(StageError::config(
+            format!("generate.import.{name}"),
+            format!(
+                "{}: id `{id}` appears more than once (map another field with `id`, or none)",
+                import.path.display()
+            ),
+        ));
     }
     let mut records = Vec::with_capacity(take);
     for row in got.rows.into_iter().take(take) {
@@ -281,12 +283,15 @@ fn import_set(
         });
     }
     if records.is_empty() {
-        return Err(StageError::Failed(format!(
-            "generate.import.{name}: no usable row in {} ({} malformed: {:?})",
-            import.path.display(),
-            got.malformed.len(),
-            got.malformed.iter().map(|m| &m.reason).take(3).collect::<Vec<_>>()
-        )));
+        return Err(StageError::config(
+            format!("generate.import.{name}"),
+            format!(
+                "no usable row in {} ({} malformed: {:?})",
+                import.path.display(),
+                got.malformed.len(),
+                got.malformed.iter().map(|m| &m.reason).take(3).collect::<Vec<_>>()
+            ),
+        ));
     }
     write_all(&dir.join("problems.jsonl"), &records)?;
     // Every unusable row with where it is and why, not only the first few in the log.
@@ -386,12 +391,15 @@ impl Job<'_> {
             // does not follow this strategy's format (small local models and the VS JSON);
             // say so now rather than after every retry budget is spent.
             if kept_ids.is_empty() && totals.conversations as usize >= planned.max(FAIL_FAST_AFTER) {
-                return Err(StageError::Failed(format!(
-                    "{}: no usable problem in {} conversations ({}); the generator does not follow this strategy's format",
-                    self.strategy,
-                    totals.conversations,
-                    totals.describe()
-                )));
+                return Err(StageError::config(
+                    "generate.llm",
+                    format!(
+                        "no usable problem in {} conversations ({}); the generator does not follow this strategy's format",
+                        totals.conversations,
+                        totals.describe()
+                    ),
+                )
+                .within(self.strategy.as_str()));
             }
             // Problems per conversation so far (all of a conversation's items at first).
             let kept_so_far = kept_ids.len().min(target);
@@ -413,23 +421,28 @@ impl Job<'_> {
                 in_flight.insert(c);
             }
             if in_flight.is_empty() {
-                return Err(StageError::Failed(format!(
-                    "{}: only {} of {target} problems after {max_conversations} conversations ({})",
-                    self.strategy,
-                    kept_ids.len(),
-                    totals.describe()
-                )));
+                return Err(StageError::config(
+                    "generate.llm",
+                    format!(
+                        "only {} of {target} problems after {max_conversations} conversations ({})",
+                        kept_ids.len(),
+                        totals.describe()
+                    ),
+                )
+                .within(self.strategy.as_str()));
             }
             let Some(joined) = tasks.join_next().await else { break };
             let (c, outcome) =
-                joined.map_err(|e| StageError::Failed(format!("a conversation task failed: {e}")))?;
-            if let Err(e) = &outcome
-                && e.is_fatal()
-            {
-                // A key the server refuses, a model it does not serve: no later call can
-                // succeed, so stop now (whatever comes before it) and say what to fix.
-                return Err(StageError::Failed(format!("generate {}: {e}", self.strategy)));
-            }
+                joined.map_err(|e| StageError::Runtime(format!("a conversation task failed: {e}")))?;
+            // A key the server refuses, a model it does not serve: no later call can succeed, so
+            // stop now (whatever comes before it) and say what to fix.
+            let outcome = match outcome {
+                Err(e) if e.is_fatal() => {
+                    return Err(StageError::llm(format!("llm.{}", self.llm.name), e)
+                        .within(format!("generate {}", self.strategy)));
+                }
+                outcome => outcome,
+            };
             finished.insert(c, outcome);
             // Commit every finished conversation that no earlier one in flight precedes.
             while let Some(&first) = in_flight.first()
@@ -500,11 +513,12 @@ impl Job<'_> {
         let mut failures = super::Failures::default();
         while let Some(joined) = tasks.join_next().await {
             let outcome =
-                joined.map_err(|e| StageError::Failed(format!("a conversation task failed: {e}")))?;
+                joined.map_err(|e| StageError::Runtime(format!("a conversation task failed: {e}")))?;
             let outcome = match outcome {
                 Ok(o) => o,
                 Err(e) if e.is_fatal() => {
-                    return Err(StageError::Failed(format!("generate {} shard {shard}: {e}", self.strategy)));
+                    return Err(StageError::llm(format!("llm.{}", self.llm.name), e)
+                        .within(format!("generate {} shard {shard}", self.strategy)));
                 }
                 Err(e) => {
                     failures.add(&e);

@@ -135,23 +135,28 @@ impl Graders {
             // Validated to at most a day; no panic on a value that was not.
             let timeout = Duration::try_from_secs_f64(s.timeout_s).unwrap_or(Duration::MAX);
             let started = MathVerify::start(&s.python, timeout).map_err(|e| {
-                StageError::Failed(format!(
-                    "evaluate.grader = \"{}\" needs math-verify (evaluate.math_verify.python = {}): {e}",
-                    self.choice.as_str(),
-                    s.python.display()
-                ))
+                StageError::config(
+                    "evaluate.math_verify.python",
+                    format!(
+                        "{}: evaluate.grader = \"{}\" needs math-verify there: {e}",
+                        s.python.display(),
+                        self.choice.as_str()
+                    ),
+                )
             })?;
             // Every verdict carries the pinned release's label, so the environment must be the
             // pinned one: math-verify and the packages that parse and compare for it.
             for (package, key, pin) in pins() {
                 let have = started.versions()[key].as_str().unwrap_or("none");
                 if have != pin {
-                    return Err(StageError::Failed(format!(
-                        "{} has {package} {have}, but the grader is pinned to {package} {pin} \
-                         (tools/grader/requirements.txt): rerun `just grader-venv` so every verdict comes \
-                         from the pinned environment",
-                        s.python.display()
-                    )));
+                    return Err(StageError::input(
+                        &s.python,
+                        format!(
+                            "has {package} {have}, but the grader is pinned to {package} {pin} \
+                             (tools/grader/requirements.txt): rerun `just grader-venv` so every verdict comes \
+                             from the pinned environment"
+                        ),
+                    ));
                 }
             }
             tracing::info!("math-verify started: {}", started.versions());
@@ -183,10 +188,10 @@ impl Graders {
             Outcome::Abandoned(why) => Some(why),
             _ => None,
         }) {
-            return Err(StageError::Failed(format!(
-                "math-verify ({}) stopped grading: {why}",
-                self.settings.python.display()
-            )));
+            return Err(StageError::GraderStopped {
+                python: self.settings.python.clone(),
+                why: why.to_string(),
+            });
         }
         let mut out = Vec::with_capacity(items.len());
         for (k, v) in verdicts.into_iter().enumerate() {

@@ -16,9 +16,8 @@ pub type LlmSession =
 /// runtime to drive it: what every LLM-calling stage starts with. When the LLM has a `serve`
 /// section, its server is started first (its log in the stage folder).
 pub fn llm_client(ctx: &StageContext<'_>, llm: &ResolvedLlm) -> Result<LlmSession, StageError> {
-    let endpoint = llm
-        .endpoint_identity(ctx.digests)
-        .map_err(|e| StageError::Failed(format!("llm.{}: {e}", llm.name)))?;
+    let endpoint =
+        llm.endpoint_identity(ctx.digests).map_err(|e| StageError::config(format!("llm.{}", llm.name), e))?;
     let cache = llm::cache::CallCache::new(
         ctx.run_dir.root().join("cache").join("llm"),
         crate::identity::short(&endpoint),
@@ -27,7 +26,7 @@ pub fn llm_client(ctx: &StageContext<'_>, llm: &ResolvedLlm) -> Result<LlmSessio
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| StageError::Failed(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| StageError::Runtime(format!("cannot start the async runtime: {e}")))?;
     let mut llm = llm.clone();
     let server = match (&llm.serve, &mut llm.endpoint) {
         (Some(spec), crate::config::Endpoint::Openai { base_url, model, .. }) => {
@@ -40,13 +39,14 @@ pub fn llm_client(ctx: &StageContext<'_>, llm: &ResolvedLlm) -> Result<LlmSessio
             };
             let server = runtime
                 .block_on(llm::server::RunningServer::start(&key, model, spec, &log))
-                .map_err(|e| StageError::Failed(e.to_string()))?;
+                .map_err(|e| StageError::Other(Box::new(e)))?;
             *base_url = server.base_url().to_owned();
             Some(server)
         }
         _ => None,
     };
-    let client = llm::Client::new(&llm, cache).map_err(|e| StageError::Failed(e.to_string()))?;
+    let client =
+        llm::Client::new(&llm, cache).map_err(|e| StageError::llm(format!("llm.{}", llm.name), e))?;
     Ok((std::sync::Arc::new(client), runtime, server))
 }
 
@@ -76,12 +76,14 @@ impl Failures {
         if failed == 0 || (failed as f64) <= fraction * planned as f64 {
             return Ok(());
         }
-        Err(StageError::Failed(format!(
-            "{what}: {failed} of {planned} failed ({}), more than run.max_failed_fraction = {fraction}; \
-             what succeeded is kept and the next run asks only for the rest. First errors: {}",
-            self.summary(),
-            self.examples.join(" | ")
-        )))
+        Err(StageError::TooManyFailures(Box::new(super::error::TooManyFailures {
+            what: what.to_owned(),
+            failed,
+            planned,
+            fraction,
+            summary: self.summary(),
+            examples: self.examples.join(" | "),
+        })))
     }
 
     pub fn summary(&self) -> String {

@@ -14,7 +14,7 @@ pub mod stage;
 pub mod train;
 pub mod verify;
 
-pub use error::StageError;
+pub use error::{Rerun, StageError};
 pub use llm_session::{Failures, LlmSession, llm_client};
 pub use stage::{Stage, StageContext, StageOutput, device, strategy_identities};
 

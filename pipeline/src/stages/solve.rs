@@ -81,7 +81,7 @@ pub fn unit_identity(id: Identify<'_>, strategy: &Origin) -> Result<serde_json::
         "top_p": s.top_p,
         "max_tokens": s.max_tokens.unwrap_or(llm.sampling.max_tokens),
         "seed": c.run.seed,
-        "endpoint": llm.endpoint_identity(id.digests).map_err(|e| StageError::Failed(format!("llm.{}: {e}", llm.name)))?,
+        "endpoint": llm.endpoint_identity(id.digests).map_err(|e| StageError::config(format!("llm.{}", llm.name), e))?,
     }))
 }
 
@@ -230,13 +230,16 @@ impl SolveJob<'_> {
             if m > 0 {
                 let Some(joined) = tasks.join_next().await else { break };
                 let (p, j, reply) =
-                    joined.map_err(|e| StageError::Failed(format!("a solve task failed: {e}")))?;
-                if let Err(e) = &reply
-                    && e.is_fatal()
-                {
-                    return Err(StageError::Failed(format!("solve {strategy}: {e}")));
+                    joined.map_err(|e| StageError::Runtime(format!("a solve task failed: {e}")))?;
+                match reply {
+                    Err(e) if e.is_fatal() => {
+                        return Err(StageError::llm(format!("llm.{}", self.llm.name), e)
+                            .within(format!("solve {strategy}")));
+                    }
+                    reply => {
+                        replies.insert((p, j), reply);
+                    }
                 }
-                replies.insert((p, j), reply);
             }
             while committed < next && (0..m).all(|j| replies.contains_key(&(committed, j))) {
                 let problem = pending[committed];

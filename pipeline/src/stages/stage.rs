@@ -88,7 +88,7 @@ pub trait Stage {
 
 /// The device a stage's `key` (e.g. `evaluate.device`) names, or an error naming the key.
 pub fn device(spec: &str, key: &str) -> Result<trainer::DeviceSpec, StageError> {
-    spec.parse().map_err(|e: trainer::DeviceSpecError| StageError::Failed(format!("{key}: {e}")))
+    spec.parse().map_err(|e: trainer::DeviceSpecError| StageError::config(key, e))
 }
 
 /// `{origin: identity}` for every strategy and imported set: the per-arm identities a

@@ -32,6 +32,7 @@ use crate::config::{BudgetKeyword, BudgetUnit, Config, ExamplesPerArm, TrainConf
 use crate::identity::Identify;
 use vs_core::StageName;
 use vs_core::digest::sha256_hex;
+use vs_core::jsonl::JsonlError;
 
 pub struct Train;
 
@@ -88,8 +89,11 @@ fn budget(
             std::fs::read_to_string(&path).map_err(|source| StageError::Io { path: path.clone(), source })?;
         let mut pairs = Vec::new();
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let v: serde_json::Value = serde_json::from_str(line)
-                .map_err(|e| StageError::Failed(format!("{}:{}: {e}", path.display(), i + 1)))?;
+            let v: serde_json::Value = serde_json::from_str(line).map_err(|source| JsonlError::Parse {
+                path: path.clone(),
+                line: i + 1,
+                source,
+            })?;
             let id = v["id"].as_str().map_or_else(|| format!("line-{}", i + 1), str::to_owned);
             pairs.push((
                 id,
@@ -111,10 +115,13 @@ fn budget(
                 None
             }
             Err(e) => {
-                return Err(StageError::Failed(format!(
-                    "train.budget = \"tokens\" needs the tokenizer of train.students.{student} ({}): {e}",
-                    student_config.model_path.display()
-                )));
+                return Err(StageError::config(
+                    "train.budget",
+                    format!(
+                        "\"tokens\" needs the tokenizer of train.students.{student} ({}): {e}",
+                        student_config.model_path.display()
+                    ),
+                ));
             }
         };
         let mut counted: Vec<(&super::arms::Arm, Vec<Pair>)> = Vec::new();
@@ -125,7 +132,7 @@ fn budget(
                     let tokens = match &tokenizer {
                         Some(tok) => Some(
                             tok.encode(completion, false)
-                                .map_err(|e| StageError::Failed(format!("{student}: tokenizing {id}: {e}")))?
+                                .map_err(|e| StageError::model(format!("{student}: tokenizing {id}"), e))?
                                 .len()
                                 + 1,
                         ),
@@ -155,13 +162,16 @@ fn budget(
                 }
                 (BudgetUnit::Examples, ExamplesPerArm::Count(n)) => {
                     if let Some((a, p)) = group.iter().find(|(_, p)| p.len() < n) {
-                        return Err(StageError::Failed(format!(
-                            "train.examples_per_arm = {n}, but arm {} has only {} verified examples (arms: {}); \
-                             lower it, or use \"min\" to match the smallest arm of its curation",
-                            a.label(),
-                            p.len(),
-                            sizes()
-                        )));
+                        return Err(StageError::config(
+                            "train.examples_per_arm",
+                            format!(
+                                "{n}, but arm {} has only {} verified examples (arms: {}); \
+                                 lower it, or use \"min\" to match the smallest arm of its curation",
+                                a.label(),
+                                p.len(),
+                                sizes()
+                            ),
+                        ));
                     }
                     Some(n)
                 }
@@ -170,7 +180,7 @@ fn budget(
             if target == Some(0) {
                 let empty: Vec<String> =
                     group.iter().filter(|(_, p)| p.is_empty()).map(|(a, _)| a.label()).collect();
-                return Err(StageError::Failed(format!(
+                return Err(StageError::Insufficient(format!(
                     "arm(s) {empty:?} have no verified examples, so the {} budget of curation `{}` leaves every arm \
                      empty (arms: {}); generate more problems, loosen verify, or drop the empty arm's strategy",
                     t.budget.as_str(),
@@ -298,7 +308,7 @@ impl Stage for Train {
         let config = ctx.config;
         let t = &config.train;
         if t.students.is_empty() {
-            return Err(StageError::Failed("train.students is empty: nothing to train".into()));
+            return Err(StageError::config("train.students", "is empty: nothing to train"));
         }
         let device = main_device(t)?;
         let opts = TrainOptions {
@@ -378,15 +388,15 @@ impl Run<'_> {
         max_seq_len: usize,
         model_sha256: &str,
     ) -> Result<serde_json::Value, StageError> {
-        let failed = |m: String| StageError::Failed(format!("{} on {}: {m}", self.student, self.label));
+        let unit = || format!("{} on {}", self.student, self.label);
         let (records, data_hash) = read_pairs(self.data_path)?;
         std::fs::create_dir_all(dir).map_err(|source| StageError::Io { path: dir.to_owned(), source })?;
         let pretrained = Pretrained::load(self.model_path, &device.training_device())
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| StageError::model(unit(), e))?;
         let (encoded, stats) = self.tokenized(&pretrained, &records, &data_hash, dir, max_seq_len)?;
         let pretrained_config = pretrained.model.config.clone();
         if encoded.is_empty() {
-            return Err(failed(format!("no usable examples in {}", self.data_path.display())));
+            return Err(StageError::input(self.data_path, "no usable examples").within(unit()));
         }
         // Resume only a run of the very same options, data and model (by content: a student
         // replaced at the same path starts over) and code.
@@ -447,10 +457,10 @@ impl Run<'_> {
             }
             true
         })
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| StageError::model(unit(), e))?;
         bar.finish();
         let trained = Pretrained { model: outcome.model, tokenizer, template, source };
-        trainer::export::save_hf(&trained, &dir.join("model")).map_err(|e| failed(e.to_string()))?;
+        trainer::export::save_hf(&trained, &dir.join("model")).map_err(|e| StageError::model(unit(), e))?;
         Ok(json!({
             "examples": stats.examples,
             "used": encoded.len(),
@@ -494,7 +504,7 @@ impl Run<'_> {
             return Ok(cached);
         }
         let encoded = encode_all(model, records, max_seq_len)
-            .map_err(|e| StageError::Failed(format!("{} on {}: {e}", self.student, self.label)))?;
+            .map_err(|e| StageError::model(format!("{} on {}", self.student, self.label), e))?;
         let text = serde_json::to_string(&encoded).expect("token ids serialize");
         vs_core::fs::write_atomic(&path, text.as_bytes())
             .map_err(|source| StageError::Io { path, source })?;
@@ -550,16 +560,19 @@ pub fn check_memory(config: &Config, plan: &MemoryPlan, who: &str) -> Result<(),
     };
     let state = plan.parameters + plan.gradients + plan.optimizer;
     if state as f64 / 1e9 > limit {
-        return Err(StageError::Failed(format!(
-            "{who}: the memory plan needs {:.1} GB, more than {what} ({limit:.1} GB), and the f32 weights, \
+        return Err(StageError::config(
+            who,
+            format!(
+                "the memory plan needs {:.1} GB, more than {what} ({limit:.1} GB), and the f32 weights, \
              gradients and AdamW state alone take {:.1} GB (16 bytes per parameter): no setting of \
              batch, length or checkpointing makes this fit. It needs a device with more memory \
              (train.memory_limit_gb) or the optimizer state sharded over several devices (ZeRO-3, \
              what the paper's LLaMA-Factory runs used; not implemented here)\n{}",
-            plan.total_gb(),
-            state as f64 / 1e9,
-            plan.table()
-        )));
+                plan.total_gb(),
+                state as f64 / 1e9,
+                plan.table()
+            ),
+        ));
     }
     let mut keys = Vec::new();
     if !t.checkpoint_activations {
@@ -576,33 +589,34 @@ pub fn check_memory(config: &Config, plan: &MemoryPlan, who: &str) -> Result<(),
     }
     keys.push(format!("a smaller train.max_seq_len (now {})", t.max_seq_len));
     keys.push(format!("a smaller train.loss_chunk_tokens (now {})", t.loss_chunk_tokens));
-    Err(StageError::Failed(format!(
-        "{who}: the memory plan needs {:.1} GB, more than {what} ({limit:.1} GB); training would not fit. \
+    Err(StageError::config(
+        who,
+        format!(
+            "the memory plan needs {:.1} GB, more than {what} ({limit:.1} GB); training would not fit. \
          Change: {}\n{}",
-        plan.total_gb(),
-        keys.join("; "),
-        plan.table()
-    )))
+            plan.total_gb(),
+            keys.join("; "),
+            plan.table()
+        ),
+    ))
 }
 
 /// Every line a pair; blank lines skipped; a bad line is an error naming file and line.
 fn read_pairs(path: &Path) -> Result<(Vec<SftRecord>, String), StageError> {
     let bytes = std::fs::read(path).map_err(|source| StageError::Io { path: path.to_owned(), source })?;
-    let text = String::from_utf8(bytes.clone())
-        .map_err(|_| StageError::Failed(format!("{}: not UTF-8", path.display())))?;
+    let text = String::from_utf8(bytes.clone()).map_err(|_| StageError::input(path, "not UTF-8"))?;
     let mut records = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let r: SftRecord = serde_json::from_str(line)
-            .map_err(|e| StageError::Failed(format!("{}:{}: {e}", path.display(), i + 1)))?;
+        let r: SftRecord = serde_json::from_str(line).map_err(|source| JsonlError::Parse {
+            path: path.to_owned(),
+            line: i + 1,
+            source,
+        })?;
         if r.prompt.is_empty() && r.messages.is_none() {
-            return Err(StageError::Failed(format!(
-                "{}:{}: needs `prompt` or `messages`",
-                path.display(),
-                i + 1
-            )));
+            return Err(StageError::input(path, format!("line {}: needs `prompt` or `messages`", i + 1)));
         }
         records.push(r);
     }

@@ -56,13 +56,14 @@ pub fn grading(config: &Config, root: &Path, benchmarks: &[&str]) -> Result<Grad
             for r in &records {
                 let of = |g: &str| r.grades.iter().find(|x| x.grader == g);
                 let Some(reference) = of("math_verify") else {
-                    return Err(StageError::Failed(format!(
-                        "{}: record {} has no math-verify verdict although evaluate.grader = \"{}\"; \
-                         rerun `evaluate` (it re-grades stored responses without asking the model again)",
-                        path.display(),
-                        r.id,
-                        out.grader
-                    )));
+                    return Err(StageError::Inconsistent {
+                        path: path.clone(),
+                        message: format!(
+                            "record {} has no math-verify verdict although evaluate.grader = \"{}\"; \
+                             rerun `evaluate` (it re-grades stored responses without asking the model again)",
+                            r.id, out.grader
+                        ),
+                    });
                 };
                 m.records += 1;
                 reference_right += usize::from(reference.correct);

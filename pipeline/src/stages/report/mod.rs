@@ -63,21 +63,25 @@ fn load_target(dir: &Path, benchmarks: &[&str], ids: &[Vec<String>]) -> Result<V
             match by_id.get(id.as_str()) {
                 Some(&c) => v.push(c),
                 None => {
-                    return Err(StageError::Failed(format!(
-                        "{}: no record for problem {id}, which other targets were graded on; \
-                         rerun `evaluate` so every model is compared on the same problems",
-                        path.display()
-                    )));
+                    return Err(StageError::Inconsistent {
+                        path,
+                        message: format!(
+                            "no record for problem {id}, which other targets were graded on; \
+                             rerun `evaluate` so every model is compared on the same problems"
+                        ),
+                    });
                 }
             }
         }
         if by_id.len() != wanted.len() {
-            return Err(StageError::Failed(format!(
-                "{}: {} problems where the other targets have {}; rerun `evaluate`",
-                path.display(),
-                by_id.len(),
-                wanted.len()
-            )));
+            return Err(StageError::Inconsistent {
+                message: format!(
+                    "{} problems where the other targets have {}; rerun `evaluate`",
+                    by_id.len(),
+                    wanted.len()
+                ),
+                path,
+            });
         }
         out.push(v);
     }
@@ -244,10 +248,13 @@ impl Stage for Report {
             for (arm, against, stat) in keys {
                 let find = |label: &str| targets.iter().find(|t| t.label == label);
                 let (Some(a), Some(b)) = (find(&arm), find(&against)) else {
-                    return Err(StageError::Failed(format!(
-                        "report.primary: {student} has no evaluated model `{}`; rerun evaluate or fix the key",
-                        if find(&arm).is_none() { &arm } else { &against }
-                    )));
+                    return Err(StageError::config(
+                        "report.primary",
+                        format!(
+                            "{student} has no evaluated model `{}`; rerun evaluate or fix the key",
+                            if find(&arm).is_none() { &arm } else { &against }
+                        ),
+                    ));
                 };
                 let benchmark = stat_name(stat, &benchmarks);
                 let family = if primary.iter().any(|(x, y, z)| *x == arm && *y == against && *z == benchmark)
@@ -330,7 +337,8 @@ impl Stage for Report {
         let mut output = StageOutput::default();
         if r.plots {
             let value = serde_json::to_value(&doc).expect("the report serializes");
-            let files = plots::draw_all(&value, &benchmarks, dir).map_err(StageError::Failed)?;
+            let files = plots::draw_all(&value, &benchmarks, dir)
+                .map_err(|e| StageError::Other(format!("plots: {e}").into()))?;
             doc.plots = files
                 .iter()
                 .filter(|f| f.extension().is_some_and(|x| x == "png"))
