@@ -22,26 +22,3 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     tmp.persist(path).map_err(|e| e.error)?;
     File::open(dir)?.sync_all()
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn atomic_write_replaces_and_leaves_no_temp_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("sub/manifest.json");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"two");
-        let names: Vec<_> =
-            fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("manifest.json")]);
-        // Readable like any file the process creates (the umask decides), not private.
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-        let created = dir.path().join("plain");
-        fs::write(&created, b"x").unwrap();
-        assert_eq!(mode, fs::metadata(&created).unwrap().permissions().mode() & 0o777);
-    }
-}

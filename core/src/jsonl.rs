@@ -145,36 +145,3 @@ pub fn keep_identity<T: Serialize + for<'de> Deserialize<'de>>(
     }
     Ok(kept)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reading_skips_a_torn_tail_without_writing_and_appending_cuts_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("r.jsonl");
-        std::fs::write(&p, "1\n2\n{\"torn").unwrap();
-        let rows: Vec<u32> = read_jsonl(&p).unwrap();
-        assert_eq!(rows, vec![1, 2]);
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "1\n2\n{\"torn", "a read never writes");
-        let mut f = append_file(&p).unwrap();
-        write_line(&mut f, &p, &3u32).unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "1\n2\n3\n");
-        // A torn file with no complete line at all, and a missing file.
-        std::fs::write(&p, "{\"no newline").unwrap();
-        drop(append_file(&p).unwrap());
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "");
-        assert!(read_jsonl::<u32>(&dir.path().join("missing.jsonl")).unwrap().is_empty());
-    }
-
-    #[test]
-    fn a_bad_complete_line_names_the_file_and_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("r.jsonl");
-        std::fs::write(&p, "1\nnope\n").unwrap();
-        let err = read_jsonl::<u32>(&p).unwrap_err();
-        assert!(matches!(err, JsonlError::Parse { line: 2, .. }), "{err:?}");
-        assert!(err.to_string().contains("r.jsonl:2:"), "{err}");
-    }
-}

@@ -216,35 +216,16 @@ fn install_signal_handler() {
 fn command_line(spec: &ServeConfig, weights: &str, served: &str, host: &str, port: u16) -> Vec<String> {
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
     let (port_s, tp) = (port.to_string(), spec.tensor_parallel.to_string());
+    // vLLM and SGLang take the same listening and naming flags.
+    let listen = s(&["--host", host, "--port", &port_s, "--served-model-name", served]);
     let mut argv = match spec.engine {
-        ServeEngine::Vllm => s(&[
-            "vllm",
-            "serve",
-            weights,
-            "--host",
-            host,
-            "--port",
-            &port_s,
-            "--served-model-name",
-            served,
-            "--tensor-parallel-size",
-            &tp,
-        ]),
-        ServeEngine::Sglang => s(&[
-            "python3",
-            "-m",
-            "sglang.launch_server",
-            "--model-path",
-            weights,
-            "--host",
-            host,
-            "--port",
-            &port_s,
-            "--served-model-name",
-            served,
-            "--tp",
-            &tp,
-        ]),
+        ServeEngine::Vllm => {
+            [s(&["vllm", "serve", weights]), listen, s(&["--tensor-parallel-size", &tp])].concat()
+        }
+        ServeEngine::Sglang => {
+            let launch = s(&["python3", "-m", "sglang.launch_server", "--model-path", weights]);
+            [launch, listen, s(&["--tp", &tp])].concat()
+        }
         ServeEngine::LlamaCpp => {
             let mut v =
                 s(&["llama-server", "-m", weights, "--host", host, "--port", &port_s, "--alias", served]);

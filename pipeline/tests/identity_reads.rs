@@ -19,30 +19,21 @@ use vs_core::DigestCache;
 const CONFIG: &str = r#"
 [run]
 name = "reads"
-[llm.gen]
-provider = "openai"
-base_url = "http://127.0.0.1:9/v1"
-model = "gen-model"
-[llm.solver]
-provider = "openai"
-base_url = "http://127.0.0.1:9/v1"
-model = "solver-model"
-[llm.judge]
-provider = "openai"
-base_url = "http://127.0.0.1:9/v1"
-model = "judge"
+[llm]
+gen = { provider = "openai", base_url = "http://127.0.0.1:9/v1", model = "gen-model" }
+solver = { provider = "openai", base_url = "http://127.0.0.1:9/v1", model = "solver-model" }
+judge = { provider = "openai", base_url = "http://127.0.0.1:9/v1", model = "judge" }
+[train.students]
+tiny = { model_path = "@STUDENT@" }
 [generate]
 llm = "gen"
 strategies = ["direct", "vs_multi"]
 num_problems = 4
-[generate.import.mine]
-path = "@IMPORT@"
+import.mine.path = "@IMPORT@"
 [solve]
 llm = "solver"
 [dedup.embeddings]
 provider = "none"
-[train.students.tiny]
-model_path = "@STUDENT@"
 [evaluate]
 llm = "judge"
 benchmarks = ["math500"]

@@ -1,7 +1,7 @@
 //! Export to a Hugging Face folder and load it back: same weights, config, tokenizer and chat
 //! template.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::Tensor;
 use trainer::export::save_hf;
@@ -10,6 +10,15 @@ use trainer::load::safetensors::SafetensorsSource;
 use trainer::model::{CausalLm, HfConfig, Inputs};
 use trainer::text::{ChatMessage, ChatTemplate, Tokenizer};
 use trainer::{DeviceSpec, Pretrained};
+
+/// A tiny fixture model of `family` (written by transformers): its folder and the model.
+fn fixture(family: &str, device: &burn::tensor::Device) -> (PathBuf, CausalLm) {
+    let tiny = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny").join(family);
+    let text = std::fs::read_to_string(tiny.join("config.json")).unwrap();
+    let config = serde_json::from_str::<HfConfig>(&text).unwrap().into_config().unwrap();
+    let model = CausalLm::build(config, &mut SafetensorsSource::open(&tiny).unwrap(), device).unwrap();
+    (tiny, model)
+}
 
 fn host(t: Tensor<3>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
@@ -20,10 +29,7 @@ fn exported_folder_loads_back_identically() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let device = DeviceSpec::Cpu.device();
     for family in ["llama", "qwen2", "qwen3"] {
-        let tiny = root.join("tests/fixtures/tiny").join(family);
-        let text = std::fs::read_to_string(tiny.join("config.json")).unwrap();
-        let config = serde_json::from_str::<HfConfig>(&text).unwrap().into_config().unwrap();
-        let model = CausalLm::build(config, &mut SafetensorsSource::open(&tiny).unwrap(), &device).unwrap();
+        let (tiny, model) = fixture(family, &device);
         // SmolLM2's tokenizer and template (from the GGUF metadata only) stand in for a real one.
         let gguf = GgufFile::open(&root.join("../models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
         let (tokenizer, template) = Tokenizer::from_gguf(&gguf).unwrap();
@@ -56,10 +62,7 @@ fn export_rewrites_each_fixture_byte_for_byte() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let device = DeviceSpec::Cpu.device();
     for family in ["llama", "qwen2", "qwen3"] {
-        let tiny = root.join("tests/fixtures/tiny").join(family);
-        let text = std::fs::read_to_string(tiny.join("config.json")).unwrap();
-        let config = serde_json::from_str::<HfConfig>(&text).unwrap().into_config().unwrap();
-        let model = CausalLm::build(config, &mut SafetensorsSource::open(&tiny).unwrap(), &device).unwrap();
+        let (tiny, model) = fixture(family, &device);
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("model.safetensors");
         trainer::export::save_weights(&model, &out).unwrap();

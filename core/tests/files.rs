@@ -1,0 +1,56 @@
+//! Writing files atomically, and JSONL record files that a read never changes.
+
+use std::fs;
+use std::path::PathBuf;
+
+use vs_core::fs::write_atomic;
+use vs_core::jsonl::{JsonlError, append_file, read_jsonl, write_line};
+
+/// A scratch folder (removed when dropped) and `name` in it.
+fn scratch(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    (dir, path)
+}
+
+#[test]
+fn atomic_write_replaces_and_leaves_no_temp_file() {
+    let (dir, p) = scratch("sub/manifest.json");
+    write_atomic(&p, b"one").unwrap();
+    write_atomic(&p, b"two").unwrap();
+    assert_eq!(fs::read(&p).unwrap(), b"two");
+    let names: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("manifest.json")]);
+    // Readable like any file the process creates (the umask decides), not private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+    let created = dir.path().join("plain");
+    fs::write(&created, b"x").unwrap();
+    assert_eq!(mode, fs::metadata(&created).unwrap().permissions().mode() & 0o777);
+}
+
+#[test]
+fn reading_skips_a_torn_tail_without_writing_and_appending_cuts_it() {
+    let (dir, p) = scratch("r.jsonl");
+    fs::write(&p, "1\n2\n{\"torn").unwrap();
+    let rows: Vec<u32> = read_jsonl(&p).unwrap();
+    assert_eq!(rows, vec![1, 2]);
+    assert_eq!(fs::read_to_string(&p).unwrap(), "1\n2\n{\"torn", "a read never writes");
+    let mut f = append_file(&p).unwrap();
+    write_line(&mut f, &p, &3u32).unwrap();
+    assert_eq!(fs::read_to_string(&p).unwrap(), "1\n2\n3\n");
+    // A torn file with no complete line at all, and a missing file.
+    fs::write(&p, "{\"no newline").unwrap();
+    drop(append_file(&p).unwrap());
+    assert_eq!(fs::read_to_string(&p).unwrap(), "");
+    assert!(read_jsonl::<u32>(&dir.path().join("missing.jsonl")).unwrap().is_empty());
+}
+
+#[test]
+fn a_bad_complete_line_names_the_file_and_line() {
+    let (_dir, p) = scratch("r.jsonl");
+    fs::write(&p, "1\nnope\n").unwrap();
+    let err = read_jsonl::<u32>(&p).unwrap_err();
+    assert!(matches!(err, JsonlError::Parse { line: 2, .. }), "{err:?}");
+    assert!(err.to_string().contains("r.jsonl:2:"), "{err}");
+}
