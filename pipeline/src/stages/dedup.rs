@@ -16,8 +16,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use std::path::Path;
-
 use serde_json::json;
 
 use super::solve::SolvedProblem;
@@ -79,7 +77,7 @@ impl Stage for Dedup {
         } else {
             None
         };
-        let embedder = Embedder::new(ctx.config, &ctx.run_dir.root().join("cache").join("llm"))?;
+        let embedder = Embedder::new(ctx.config)?;
         let mut output = StageOutput::default();
         let mut kept_sets: Vec<(String, Vec<SolvedProblem>)> = Vec::new();
         for strategy in super::arms::origins(ctx.config) {
@@ -206,7 +204,7 @@ pub enum Embedder {
 }
 
 impl Embedder {
-    pub fn new(config: &Config, cache_dir: &Path) -> Result<Option<Self>, StageError> {
+    pub fn new(config: &Config) -> Result<Option<Self>, StageError> {
         let e = &config.dedup.embeddings;
         match e.provider {
             EmbeddingsProvider::None => Ok(None),
@@ -236,11 +234,8 @@ impl Embedder {
                     crate::config::Endpoint::Local { .. } => String::new(),
                 };
                 // Embeddings are not cached (cheap, and the stage itself is skipped when up to date).
-                let client = llm::openai::OpenAiClient::new(
-                    &llm,
-                    llm::cache::CallCache::new(cache_dir, name.as_str()),
-                )
-                .map_err(|err| StageError::Failed(err.to_string()))?;
+                let client = llm::openai::OpenAiClient::new(&llm)
+                    .map_err(|err| StageError::Failed(err.to_string()))?;
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
