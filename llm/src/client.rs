@@ -1,47 +1,49 @@
-//! The client for one `[llm.<name>]` section, whichever its provider.
+//! The client for one `[llm.<name>]` section, whichever its provider: the provider, uncached,
+//! with the one call cache in front.
 
 use vs_core::{ChatRequest, ChatResponse};
 
-use crate::cache::CallCache;
+use crate::cache::{Cached, CallCache};
+use crate::chat::Chat;
 use crate::error::LlmError;
+use crate::local::LocalClient;
+use crate::openai::OpenAiClient;
 use crate::resolved::{Endpoint, ResolvedLlm};
-use crate::{local, openai};
 
-/// The client for one `[llm.<name>]` section, whichever its provider.
-pub enum Client {
-    OpenAi(Box<openai::OpenAiClient>),
-    Local(local::LocalClient),
+/// The client for one `[llm.<name>]` section, whichever its provider: [`Client::new`],
+/// [`Cached::chat`], [`Cached::model_name`].
+pub type Client = Cached<Uncached>;
+
+/// Whichever provider answers an `[llm.<name>]` section, uncached.
+pub enum Uncached {
+    OpenAi(Box<OpenAiClient>),
+    Local(LocalClient),
 }
 
 impl Client {
     /// Builds the client; for `local`, loads the model now so a bad path fails early. `cache`
-    /// must be keyed by this LLM's endpoint identity.
+    /// must be keyed by this LLM's endpoint identity (the local model is named by it too).
     pub fn new(llm: &ResolvedLlm, cache: CallCache) -> Result<Self, LlmError> {
-        Ok(match &llm.endpoint {
-            Endpoint::Openai { .. } => Self::OpenAi(Box::new(openai::OpenAiClient::new(llm, cache)?)),
-            Endpoint::Local { .. } => Self::Local(local::LocalClient::new(llm, cache)?),
-        })
+        let provider = match &llm.endpoint {
+            Endpoint::Openai { .. } => Uncached::OpenAi(Box::new(OpenAiClient::new(llm)?)),
+            Endpoint::Local { .. } => Uncached::Local(LocalClient::new(llm, cache.endpoint())?),
+        };
+        Ok(cache.in_front_of(provider))
     }
+}
 
-    /// The `model` to put in requests: the configured name for servers, the model's content
-    /// identity for the local provider.
-    pub fn model_name(&self) -> String {
+impl Chat for Uncached {
+    fn model_name(&self) -> String {
         match self {
-            Self::OpenAi(c) => c.model().to_owned(),
-            Self::Local(c) => c.model_id().to_owned(),
+            Self::OpenAi(c) => c.model_name(),
+            Self::Local(c) => c.model_name(),
         }
     }
 
-    /// Call `call_index` of `request` for `arm` (the strategy or evaluation target it serves).
-    pub async fn chat(
-        &self,
-        request: &ChatRequest,
-        arm: &str,
-        call_index: u64,
-    ) -> Result<ChatResponse, LlmError> {
+    async fn chat(&self, request: &ChatRequest, call_index: u64) -> Result<ChatResponse, LlmError> {
         match self {
-            Self::OpenAi(c) => c.chat(request, arm, call_index).await,
-            Self::Local(c) => c.chat(request, arm, call_index).await,
+            Self::OpenAi(c) => c.chat(request, call_index).await,
+            Self::Local(c) => c.chat(request, call_index).await,
         }
     }
 }

@@ -1,12 +1,14 @@
-//! LLM access. One request type (`vs_core::chat`) and one [`Client`] for every provider: the
-//! OpenAI-compatible client (`openai`) with retries (`retry`), and the trainer's model
-//! in-process (`local`); both behind an on-disk cache keyed by the request (`cache`), so a
-//! rerun pays for nothing twice. Also what serves and starts models: the server a stage
+//! LLM access. One request type (`vs_core::chat`) and one [`Client`] for every provider: each
+//! provider answers a request uncached (`chat`'s trait): the OpenAI-compatible client
+//! (`openai`) with retries (`retry`), and the trainer's model in-process (`local`); one
+//! on-disk cache keyed by the request (`cache`) goes in front of either, so a rerun pays for
+//! nothing twice. Also what serves and starts models: the server a stage
 //! launches (`server`) and `pipeline serve`'s HTTP front of the local engine (`serve`).
 //! An `[llm.<name>]` section's parameters are this crate's types (`params`, `resolved`);
 //! the config schema composes them.
 
 pub mod cache;
+pub mod chat;
 pub mod client;
 pub mod error;
 pub mod local;

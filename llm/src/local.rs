@@ -2,9 +2,10 @@
 //! the OpenAI client. One worker thread owns the model; concurrent `chat` calls queue up and
 //! are answered in batches of up to `max_concurrency` (a short gathering window lets a wave of
 //! requests arrive together). Sampling is seeded per request, so a reply does not depend on
-//! which requests shared its batch, and the call cache makes reruns free. A request's
-//! `response_format` (sent when `json_schema = true`) constrains decoding to its JSON schema,
-//! so even a small model writes the JSON a strategy asks for.
+//! which requests shared its batch, and the call cache in front ([`crate::cache::Cached`])
+//! makes reruns free. A request's `response_format` (sent when `json_schema = true`)
+//! constrains decoding to its JSON schema, so even a small model writes the JSON a strategy
+//! asks for.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use trainer::text::ChatMessage;
 
 use vs_core::{ChatRequest, ChatResponse, Usage};
 
-use crate::cache::CallCache;
+use crate::chat::Chat;
 use crate::error::LlmError;
 use crate::resolved::{Endpoint, ResolvedLlm};
 
@@ -31,7 +32,7 @@ struct Job {
 }
 
 /// The model on its worker thread, answering requests in batches; no cache (`pipeline serve`
-/// uses it as is, [`LocalClient`] puts the call cache in front).
+/// uses it as is; [`LocalClient`] is what the call cache goes in front of).
 pub struct Engine {
     jobs: mpsc::Sender<Job>,
 }
@@ -81,43 +82,37 @@ impl Engine {
     }
 }
 
+/// The engine as a provider: requests name the model by its content identity.
 pub struct LocalClient {
     engine: Engine,
-    cache: CallCache,
     model_id: String,
 }
 
 impl LocalClient {
-    /// Loads the model (on the worker thread, reporting load errors here).
-    pub fn new(llm: &ResolvedLlm, cache: CallCache) -> Result<Self, LlmError> {
+    /// Loads the model (on the worker thread, reporting load errors here). `endpoint` is the
+    /// LLM's endpoint identity as the call cache is keyed by it (the model's content digest):
+    /// requests name the model `local:<endpoint>`.
+    pub fn new(llm: &ResolvedLlm, endpoint: &str) -> Result<Self, LlmError> {
         let name = llm.name.as_str();
         let cfg_err = |message: String| LlmError::Config { llm: name.to_owned(), message };
         let Endpoint::Local { model_path, device, precision } = &llm.endpoint else {
             return Err(cfg_err("not a local provider".into()));
         };
-        // The cache's endpoint identity is the model's content digest: requests name it too.
-        let model_id = format!("local:{}", cache.endpoint());
+        let model_id = format!("local:{endpoint}");
         let engine = Engine::start(name, model_path, *device, *precision, llm.throughput.max_concurrency)
             .map_err(cfg_err)?;
-        Ok(Self { engine, cache, model_id })
+        Ok(Self { engine, model_id })
     }
+}
 
+impl Chat for LocalClient {
     /// What identifies this model in requests: its content digest.
-    pub fn model_id(&self) -> &str {
-        &self.model_id
+    fn model_name(&self) -> String {
+        self.model_id.clone()
     }
 
-    pub async fn chat(
-        &self,
-        request: &ChatRequest,
-        arm: &str,
-        call_index: u64,
-    ) -> Result<ChatResponse, LlmError> {
-        if let Some(hit) = self.cache.get(request, arm, call_index) {
-            return Ok(hit);
-        }
+    async fn chat(&self, request: &ChatRequest, call_index: u64) -> Result<ChatResponse, LlmError> {
         let (response, _) = self.engine.complete(request, call_index).await?;
-        self.cache.put_async(request, arm, call_index, &response).await?;
         Ok(response)
     }
 }

@@ -1,8 +1,9 @@
 //! Client for any OpenAI-compatible `POST {base_url}/chat/completions` (OpenAI, vLLM, SGLang,
 //! llama.cpp, Ollama, ...): bounded concurrency, an optional requests-per-minute limit,
 //! per-request timeouts, retries with backoff and jitter on transient failures honouring
-//! `Retry-After`, and the on-disk call cache in front. The API key is read from the
-//! environment variable the config names, kept in memory only, and never logged.
+//! `Retry-After`. Uncached: the call cache goes in front of it ([`crate::cache::Cached`]). The
+//! API key is read from the environment variable the config names, kept in memory only, and
+//! never logged.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use tokio::sync::{Mutex, Semaphore};
 use vs_core::seeds::{mix, unit};
 use vs_core::{ChatRequest, ChatResponse, Usage};
 
-use crate::cache::CallCache;
+use crate::chat::Chat;
 use crate::error::LlmError;
 use crate::params::StructuredOutput;
 use crate::resolved::{Endpoint, ResolvedLlm};
@@ -36,14 +37,13 @@ pub struct OpenAiClient {
     permits: Arc<Semaphore>,
     /// When the next request may start, under `requests_per_minute`.
     next_slot: Option<(Mutex<Instant>, Duration)>,
-    cache: CallCache,
     backoff_base: Duration,
     /// How `response_format` goes on the wire.
     dialect: StructuredOutput,
 }
 
 impl OpenAiClient {
-    pub fn new(llm: &ResolvedLlm, cache: CallCache) -> Result<Self, LlmError> {
+    pub fn new(llm: &ResolvedLlm) -> Result<Self, LlmError> {
         let cfg_err = |message: &str| LlmError::Config { llm: llm.name.clone(), message: message.to_owned() };
         let Endpoint::Openai { base_url, model, api_key_env } = &llm.endpoint else {
             return Err(cfg_err("not an openai provider"));
@@ -74,15 +74,9 @@ impl OpenAiClient {
             deadline: t.deadline,
             permits: Arc::new(Semaphore::new(t.max_concurrency)),
             next_slot,
-            cache,
             backoff_base: BACKOFF_BASE,
             dialect: llm.sampling.structured_output,
         })
-    }
-
-    /// The configured model name.
-    pub fn model(&self) -> &str {
-        &self.model
     }
 
     /// Shorter backoff, for tests against a local server.
@@ -91,17 +85,12 @@ impl OpenAiClient {
         self
     }
 
-    /// Sends `request` (unless call `call_index` of it for `arm` is cached), retrying transient
-    /// failures, all within the call's deadline.
-    pub async fn chat(
+    /// Sends `request`, retrying transient failures, all within the call's deadline.
+    async fn send_with_retries(
         &self,
         request: &ChatRequest,
-        arm: &str,
         call_index: u64,
     ) -> Result<ChatResponse, LlmError> {
-        if let Some(hit) = self.cache.get(request, arm, call_index) {
-            return Ok(hit);
-        }
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
         let deadline = tokio::time::Instant::now() + self.deadline;
         let mut last: Option<LlmError> = None;
@@ -119,13 +108,9 @@ impl OpenAiClient {
             .await;
             let (err, retry_after) = match sent {
                 Err(_) => return Err(out_of_time(last)),
-                Ok(Ok(response)) => {
-                    // The server's slot is free once it has replied: the cache write (two
-                    // fsyncs) must not hold it.
-                    drop(_permit);
-                    self.cache.put_async(request, arm, call_index, &response).await?;
-                    return Ok(response);
-                }
+                // The permit goes with the return: the server's slot is free before the cache
+                // in front writes the reply.
+                Ok(Ok(response)) => return Ok(response),
                 Ok(Err(e)) => e,
             };
             // A malformed body may be a truncated reply or a proxy's fixed error page: the same
@@ -243,6 +228,16 @@ impl OpenAiClient {
         }
         parse_completion(&body)
             .map_err(|message| (LlmError::BadReply { url: self.url.clone(), message }, None))
+    }
+}
+
+impl Chat for OpenAiClient {
+    fn model_name(&self) -> String {
+        self.model.clone()
+    }
+
+    async fn chat(&self, request: &ChatRequest, call_index: u64) -> Result<ChatResponse, LlmError> {
+        self.send_with_retries(request, call_index).await
     }
 }
 

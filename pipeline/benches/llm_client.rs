@@ -47,8 +47,8 @@ async fn run(latency: Duration, concurrency: usize) -> (Duration, f64) {
         ..LlmConfig::default()
     };
     let client = Arc::new(
-        OpenAiClient::new(&ResolvedLlm::new("bench", &cfg).unwrap(), CallCache::new(cache.path(), "bench"))
-            .unwrap(),
+        CallCache::new(cache.path(), "bench")
+            .in_front_of(OpenAiClient::new(&ResolvedLlm::new("bench", &cfg).unwrap()).unwrap()),
     );
     let request = ChatRequest {
         model: "m".into(),

@@ -105,10 +105,10 @@ fn resolved(name: &str, cfg: &LlmConfig) -> ResolvedLlm {
     ResolvedLlm::new(name, cfg).unwrap()
 }
 
-fn client(cfg: &LlmConfig, cache: &tempfile::TempDir) -> OpenAiClient {
-    OpenAiClient::new(&resolved("test", cfg), CallCache::new(cache.path(), "endpoint"))
-        .unwrap()
-        .with_backoff_base(Duration::from_millis(10))
+fn client(cfg: &LlmConfig, cache: &tempfile::TempDir) -> llm::cache::Cached<OpenAiClient> {
+    CallCache::new(cache.path(), "endpoint").in_front_of(
+        OpenAiClient::new(&resolved("test", cfg)).unwrap().with_backoff_base(Duration::from_millis(10)),
+    )
 }
 
 fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -227,10 +227,7 @@ async fn concurrency_is_capped() {
 #[test]
 fn a_missing_key_variable_is_named() {
     let cfg = config("http://127.0.0.1:9/v1", Some("VSDATA_TEST_UNSET_VARIABLE"));
-    let err = OpenAiClient::new(&resolved("gen", &cfg), CallCache::new("/tmp/unused", "e"))
-        .err()
-        .unwrap()
-        .to_string();
+    let err = OpenAiClient::new(&resolved("gen", &cfg)).err().unwrap().to_string();
     assert_eq!(
         err,
         "environment variable VSDATA_TEST_UNSET_VARIABLE (named by llm.gen.api_key_env) is not set"
@@ -288,8 +285,9 @@ async fn the_cache_is_keyed_by_endpoint_and_arm() {
     let cache = tempfile::tempdir().unwrap();
     let cfg = config(&url, None);
     let make = |endpoint: &str, refresh: bool| {
-        OpenAiClient::new(&resolved("test", &cfg), CallCache::new(cache.path(), endpoint).refreshing(refresh))
-            .unwrap()
+        CallCache::new(cache.path(), endpoint)
+            .refreshing(refresh)
+            .in_front_of(OpenAiClient::new(&resolved("test", &cfg)).unwrap())
     };
     assert_eq!(make("e1", false).chat(&request("q"), "direct", 0).await.unwrap().content, "a");
     // Another arm, another endpoint: asked, not replayed.

@@ -59,7 +59,6 @@ fn exported_folder_loads_back_identically() {
 /// its file back byte for byte, which pins every exported name, shape and byte.
 #[test]
 fn export_rewrites_each_fixture_byte_for_byte() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let device = DeviceSpec::Cpu.device();
     for family in ["llama", "qwen2", "qwen3"] {
         let (tiny, model) = fixture(family, &device);

@@ -16,8 +16,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use std::path::Path;
-
 use serde_json::json;
 
 use super::solve::SolvedProblem;
@@ -76,7 +74,7 @@ impl Stage for Dedup {
         } else {
             None
         };
-        let embedder = Embedder::new(ctx.config, &ctx.run_dir.root().join("cache").join("llm"))?;
+        let embedder = Embedder::new(ctx.config)?;
         let mut output = StageOutput::default();
         let mut kept_sets: Vec<(String, Vec<SolvedProblem>)> = Vec::new();
         for strategy in super::arms::origins(ctx.config) {
@@ -203,7 +201,7 @@ pub enum Embedder {
 }
 
 impl Embedder {
-    pub fn new(config: &Config, cache_dir: &Path) -> Result<Option<Self>, StageError> {
+    pub fn new(config: &Config) -> Result<Option<Self>, StageError> {
         let e = &config.dedup.embeddings;
         match e.provider {
             EmbeddingsProvider::None => Ok(None),
@@ -228,11 +226,8 @@ impl Embedder {
                     crate::config::Endpoint::Local { .. } => String::new(),
                 };
                 // Embeddings are not cached (cheap, and the stage itself is skipped when up to date).
-                let client = llm::openai::OpenAiClient::new(
-                    &llm,
-                    llm::cache::CallCache::new(cache_dir, name.as_str()),
-                )
-                .map_err(|err| StageError::llm("dedup.embeddings.llm", err))?;
+                let client = llm::openai::OpenAiClient::new(&llm)
+                    .map_err(|err| StageError::llm("dedup.embeddings.llm", err))?;
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()

@@ -78,7 +78,7 @@ pub fn curate(a: &CurateArgs) -> anyhow::Result<()> {
     };
     // The embedder is made only when semantic dedup asks for it (loading a model is not free).
     let embedder = match config.dedup.semantic.enabled {
-        true => pipeline::stages::dedup::Embedder::new(&config, &options.out.join("cache"))?,
+        true => pipeline::stages::dedup::Embedder::new(&config)?,
         false => None,
     };
     let summary =
