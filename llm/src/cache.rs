@@ -105,24 +105,6 @@ impl CallCache {
     }
 }
 
-impl CallCache {
-    /// [`CallCache::put`] off the async workers: its two fsyncs would otherwise stall every
-    /// call sharing the worker thread (measured: the stage fell 18% behind a plain client).
-    pub async fn put_async(
-        &self,
-        request: &ChatRequest,
-        arm: &str,
-        call_index: u64,
-        response: &ChatResponse,
-    ) -> Result<(), LlmError> {
-        let (cache, request, arm, response) =
-            (self.clone(), request.clone(), arm.to_owned(), response.clone());
-        tokio::task::spawn_blocking(move || cache.put(&request, &arm, call_index, &response))
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-    }
-}
-
 /// A provider with the call cache in front: a call that completed before (same endpoint,
 /// arm, request and call index) is replayed with `cached: true`, unless the cache is
 /// [refreshing](CallCache::refreshing); any other is asked of the provider and its reply
@@ -153,7 +135,12 @@ impl<C: Chat> Cached<C> {
         // The provider has released its slot (its concurrency permit, the server's batch) once
         // it has replied: the write (two fsyncs) never holds it.
         let response = self.inner.chat(request, call_index).await?;
-        self.cache.put_async(request, arm, call_index, &response).await?;
+        // The write goes off the async workers: its two fsyncs would otherwise stall every call
+        // sharing the worker thread (measured: the stage fell 18% behind a plain client).
+        let (cache, owned) = (self.cache.clone(), (request.clone(), arm.to_owned(), response.clone()));
+        tokio::task::spawn_blocking(move || cache.put(&owned.0, &owned.1, call_index, &owned.2))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
         Ok(response)
     }
 }

@@ -247,17 +247,11 @@ fn curate_cleans_a_file_without_a_config_and_says_why_for_each_row() {
     ];
     let text: String = rows.iter().map(|r| r.to_string() + "\n").collect();
     std::fs::write(&input, text).unwrap();
-    let out = pipeline(&[
-        "curate",
-        "--input",
-        input.to_str().unwrap(),
-        "--question",
-        "problem",
-        "--answer",
-        "answer",
-        "--id",
-        "uid",
-    ]);
+    let input_arg = input.to_str().unwrap().to_owned();
+    let curate = |more: &[&str]| {
+        pipeline(&[&["curate", "--input", input_arg.as_str(), "--question", "problem"][..], more].concat())
+    };
+    let out = curate(&["--answer", "answer", "--id", "uid"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("| exact | 5 | 1 |") && stdout.contains("| **kept** | **2** | |"), "{stdout}");
@@ -287,22 +281,11 @@ fn curate_cleans_a_file_without_a_config_and_says_why_for_each_row() {
     assert_eq!(summary["summary"]["malformed"], 1);
 
     // Without decontamination the benchmark problem stays; a repeated id is refused.
-    let out = pipeline(&[
-        "curate",
-        "--input",
-        input.to_str().unwrap(),
-        "--question",
-        "problem",
-        "--benchmarks",
-        "none",
-        "--out",
-        dir.path().join("o2").to_str().unwrap(),
-    ]);
+    let out = curate(&["--benchmarks", "none", "--out", dir.path().join("o2").to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("| **kept** | **3** | |"));
     std::fs::write(&input, rows[0].to_string() + "\n" + &rows[0].to_string() + "\n").unwrap();
-    let out =
-        pipeline(&["curate", "--input", input.to_str().unwrap(), "--question", "problem", "--id", "uid"]);
+    let out = curate(&["--id", "uid"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("id `a` appears more than once"), "{}", stderr(&out));
 }
