@@ -2,9 +2,6 @@
 //! off to the library.
 
 mod args;
-mod bench;
-mod bench_dispatch;
-mod bench_serve;
 mod chat;
 mod curate;
 mod export;
@@ -50,8 +47,6 @@ enum Command {
     /// Chat with a model in-process (GGUF file or HF folder): the model's chat template is
     /// applied and the reply streams to stdout, greedy by default.
     Chat(chat::ChatArgs),
-    /// Measure hot paths and print a table (see tools/bench/ for side-by-side comparisons).
-    Bench(bench::BenchArgs),
     /// Serve a model (GGUF file, HF folder or fine-tuned export) over an OpenAI-compatible API
     /// (`/v1/chat/completions`, `/v1/models`, `/health`), batching concurrent requests.
     Serve(serve::ServeArgs),
@@ -86,7 +81,6 @@ fn main() -> ExitCode {
         Command::Slurm(args) => slurm::slurm(&args),
         Command::Grade(args) => grade::grade(&args),
         Command::Chat(args) => chat::chat(&args),
-        Command::Bench(args) => bench::bench(&args),
         Command::Export(args) => export::export(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Curate(args) => curate::curate(&args),
