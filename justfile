@@ -53,23 +53,23 @@ fixtures *args: setup
 # Decode tokens/s, ours vs transformers, same model and prompts, one table with the ratio.
 bench-decode *args: setup
     tools/parity/venv.sh
-    cargo build --release --locked -p pipeline
+    cargo build --release --locked -p bench
     .venv-parity/bin/python tools/bench/decode.py "$@"
 
 # Training tokens/s (SmolLM2-135M, seq 256, batch 4, AdamW), ours vs transformers, one table.
 bench-train *args: setup
     tools/parity/venv.sh
-    cargo build --release --locked -p pipeline
+    cargo build --release --locked -p bench
     .venv-parity/bin/python tools/bench/train.py "$@"
 
 # Sentence embeddings/s (all-MiniLM-L6-v2), ours vs sentence-transformers, one table.
 bench-embed *args: setup
     tools/parity/venv.sh
-    cargo build --release --locked -p pipeline
+    cargo build --release --locked -p bench
     .venv-parity/bin/python tools/bench/embed.py "$@"
 
 # Near-duplicate detection on 100,000 synthetic problems, ours vs datasketch, one table.
 bench-dedup *args: setup
     tools/parity/venv.sh
-    cargo build --release --locked -p pipeline
+    cargo build --release --locked -p bench
     .venv-parity/bin/python tools/bench/dedup.py "$@"

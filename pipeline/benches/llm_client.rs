@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::routing::post;
 use llm::cache::CallCache;
 use llm::openai::OpenAiClient;
 use pipeline::config::{LlmConfig, Provider, ResolvedLlm};
+use testkit::{MockServer, Reply};
 use vs_core::ChatRequest;
 use vs_core::{Message, Role};
 
@@ -24,19 +24,10 @@ fn cpu_seconds() -> f64 {
 }
 
 async fn run(latency: Duration, concurrency: usize) -> (Duration, f64) {
-    let app = axum::Router::new().route(
-        "/v1/chat/completions",
-        post(move || async move {
-            tokio::time::sleep(latency).await;
-            axum::Json(serde_json::json!({
-                "choices": [{"message": {"role": "assistant", "content": "Question: x\nDifficulty: AMC"}}],
-                "usage": {"prompt_tokens": 100, "completion_tokens": 20}
-            }))
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mock =
+        MockServer::chat(move |_| Reply::chat("Question: x\nDifficulty: AMC").usage(100, 20).after(latency))
+            .await;
+    let url = mock.url().to_owned();
 
     let cache = tempfile::tempdir().unwrap();
     let cfg = LlmConfig {

@@ -6,21 +6,14 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use serde_json::{Value, json};
+use testkit::{MockServer, Reply, Request};
 
-#[derive(Default)]
+/// How the mock generator answers.
+#[derive(Default, Clone, Copy)]
 struct Mock {
-    requests: AtomicUsize,
-    seeds: Mutex<Vec<u64>>,
-    bodies: Mutex<Vec<Value>>,
     latency_ms: u64,
     /// Extra latency of (seed % 7) x this, so replies finish out of order.
     jitter_ms: u64,
@@ -42,52 +35,45 @@ fn requested(body: &Value) -> usize {
         .unwrap_or(1)
 }
 
-async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
-    let n = mock.requests.fetch_add(1, Ordering::SeqCst);
-    let body: Value = serde_json::from_str(&body).unwrap();
+fn reply(mock: Mock, request: &Request) -> Reply {
+    let (n, body) = (request.index, &request.body);
     let jitter = body["seed"].as_u64().unwrap_or(0) % 7 * mock.jitter_ms;
-    if mock.latency_ms + jitter > 0 {
-        tokio::time::sleep(Duration::from_millis(mock.latency_ms + jitter)).await;
-    }
+    let delay = Duration::from_millis(mock.latency_ms + jitter);
     if mock.fail_every > 0 && n % mock.fail_every == mock.fail_every - 1 {
-        return (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
+        return Reply::text(503, "busy").after(delay);
     }
     if mock.garbage {
-        return axum::Json(
+        return Reply::json(
             json!({"choices": [{"message": {"role": "assistant", "content": "Mario Mario A: A:"}}]}),
         )
-        .into_response();
+        .after(delay);
     }
     let seed = body["seed"].as_u64().unwrap();
-    mock.seeds.lock().unwrap().push(seed);
-    mock.bodies.lock().unwrap().push(body.clone());
     let system = body["messages"][0]["content"].as_str().unwrap();
     let content = if system.contains("\"responses\" (list of dicts)") {
-        let items: Vec<Value> = (0..requested(&body))
+        let items: Vec<Value> = (0..requested(body))
             .map(|i| json!({"text": format!("Question: Q-{seed}-{i}?\nDifficulty: AMC"), "confidence": 0.2}))
             .collect();
         json!({ "responses": items }).to_string()
     } else {
         format!("Question: Q-{seed}?\nDifficulty: AIME")
     };
-    axum::Json(json!({
-        "choices": [{"message": {"role": "assistant", "content": content}}],
-        "usage": {"prompt_tokens": 50, "completion_tokens": 20}
-    }))
-    .into_response()
+    Reply::chat(content).usage(50, 20).after(delay)
 }
 
-async fn serve(latency_ms: u64, fail_every: usize) -> (Arc<Mock>, String) {
+async fn serve(latency_ms: u64, fail_every: usize) -> (MockServer, String) {
     serve_mock(Mock { latency_ms, fail_every, ..Mock::default() }).await
 }
 
-async fn serve_mock(mock: Mock) -> (Arc<Mock>, String) {
-    let mock = Arc::new(mock);
-    let app = axum::Router::new().route("/v1/chat/completions", post(handler)).with_state(mock.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (mock, url)
+async fn serve_mock(mock: Mock) -> (MockServer, String) {
+    let server = MockServer::chat(move |request| reply(mock, request)).await;
+    let url = server.url().to_owned();
+    (server, url)
+}
+
+/// The seeds of the answered generation requests (a failed one is not answered).
+fn seeds(mock: &MockServer) -> Vec<u64> {
+    mock.answered_bodies().iter().map(|b| b["seed"].as_u64().unwrap()).collect()
 }
 
 fn write_config(dir: &Path, url: &str, strategies: &str, n: usize, concurrency: usize) -> std::path::PathBuf {
@@ -146,9 +132,7 @@ async fn writes_exactly_n_problems_despite_failures_and_a_rerun_sends_nothing() 
 
     // VS-Multi's second turn carries the first turn as history, as the reference does.
     let second_turn = mock
-        .bodies
-        .lock()
-        .unwrap()
+        .answered_bodies()
         .iter()
         .find(|b| b["messages"].as_array().unwrap().len() == 4)
         .cloned()
@@ -172,7 +156,7 @@ async fn writes_exactly_n_problems_despite_failures_and_a_rerun_sends_nothing() 
             .starts_with("Generate a math competition problem")
     );
 
-    let sent = mock.requests.load(Ordering::SeqCst);
+    let sent = mock.requests();
     let again = tokio::task::spawn_blocking({
         let config = config.clone();
         move || pipeline(&config).output().unwrap()
@@ -185,7 +169,7 @@ async fn writes_exactly_n_problems_despite_failures_and_a_rerun_sends_nothing() 
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
-    assert_eq!(mock.requests.load(Ordering::SeqCst), sent, "a rerun sends nothing");
+    assert_eq!(mock.requests(), sent, "a rerun sends nothing");
 
     // Asking for fewer problems keeps the first ones and still sends nothing.
     let smaller = config.with_file_name("smaller.toml");
@@ -204,14 +188,14 @@ async fn writes_exactly_n_problems_despite_failures_and_a_rerun_sends_nothing() 
     let rows = problems(tmp.path(), "vs_multi");
     assert_eq!(rows.len(), 7);
     assert_eq!(rows[..], vs[..7]);
-    assert_eq!(mock.requests.load(Ordering::SeqCst), sent);
+    assert_eq!(mock.requests(), sent);
 
     // Asking for the 12 again gives back the very same 12 (same ids: the same identity), from
     // the cache.
     let out = tokio::task::spawn_blocking(move || pipeline(&config).output().unwrap()).await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(problems(tmp.path(), "vs_multi"), vs);
-    assert_eq!(mock.requests.load(Ordering::SeqCst), sent);
+    assert_eq!(mock.requests(), sent);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,12 +204,12 @@ async fn a_killed_run_resumes_without_resending_completed_calls() {
     let tmp = tempfile::tempdir().unwrap();
     let config = write_config(tmp.path(), &url, "[\"direct\"]", 30, 2);
     let mut child = pipeline(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    while mock.requests.load(Ordering::SeqCst) < 10 {
+    while mock.requests() < 10 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
-    let before = mock.requests.load(Ordering::SeqCst);
+    let before = mock.requests();
     assert!(before < 30, "the run finished before it was killed");
 
     let out = tokio::task::spawn_blocking(move || pipeline(&config).output().unwrap()).await.unwrap();
@@ -233,7 +217,7 @@ async fn a_killed_run_resumes_without_resending_completed_calls() {
     let rows = problems(tmp.path(), "direct");
     let ids: BTreeSet<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!((rows.len(), ids.len()), (30, 30));
-    let seeds = mock.seeds.lock().unwrap().clone();
+    let seeds = seeds(&mock);
     let distinct: BTreeSet<u64> = seeds.iter().copied().collect();
     assert_eq!(distinct.len(), 30, "one call per problem");
     // Only calls in flight at the kill (at most max_concurrency) may have been sent twice.
@@ -242,11 +226,7 @@ async fn a_killed_run_resumes_without_resending_completed_calls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generator_that_never_follows_the_format_fails_fast_and_says_so() {
-    let mock = Arc::new(Mock { garbage: true, ..Mock::default() });
-    let app = axum::Router::new().route("/v1/chat/completions", post(handler)).with_state(mock.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (mock, url) = serve_mock(Mock { garbage: true, ..Mock::default() }).await;
     let tmp = tempfile::tempdir().unwrap();
     let config = write_config(tmp.path(), &url, "[\"vs_multi\"]", 40, 4);
     let out = tokio::task::spawn_blocking(move || pipeline(&config).output().unwrap()).await.unwrap();
@@ -254,7 +234,7 @@ async fn a_generator_that_never_follows_the_format_fails_fast_and_says_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no usable problem in") && err.contains("does not follow"), "{err}");
     // 8 conversations (40 problems / 5 per conversation) of 3 attempts, not the whole budget.
-    let sent = mock.requests.load(Ordering::SeqCst);
+    let sent = mock.requests();
     assert!(sent <= 8 * 3, "{sent} requests");
 }
 
@@ -317,15 +297,15 @@ async fn runs_from_any_directory_and_reads_its_own_task_file_next_to_the_config(
     let out = run_elsewhere().await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let builtin = pipeline::strategy::task_prompt("competition_math").unwrap();
-    assert_eq!(mock.bodies.lock().unwrap()[0]["messages"][1]["content"], builtin.as_str());
+    assert_eq!(mock.answered_bodies()[0]["messages"][1]["content"], builtin.as_str());
 
     // A task of one's own, named relative to the config file, not to where the run starts.
     std::fs::write(conf.join("my_task.txt"), "Write one hard geometry problem.\n").unwrap();
     with_task("my_task.txt");
-    mock.bodies.lock().unwrap().clear();
+    mock.clear();
     let out = run_elsewhere().await.unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let bodies = mock.bodies.lock().unwrap().clone();
+    let bodies = mock.answered_bodies();
     assert_eq!(bodies.len(), 3, "a new task is a new identity: every problem asked again");
     assert!(bodies.iter().all(|b| b["messages"][1]["content"] == "Write one hard geometry problem."));
 

@@ -136,7 +136,7 @@ fn sorted_lines(run: &Path, file: &str) -> Vec<String> {
 async fn a_run_killed_inside_each_stage_ends_identical_to_an_uninterrupted_one() {
     let (mock, url) = mock::serve().await;
     // Slow enough that a kill lands inside a stage, not between stages.
-    mock.delay_ms.store(15, Ordering::SeqCst);
+    mock.server.set_delay(Duration::from_millis(15));
     let tmp = tempfile::tempdir().unwrap();
     let whole = write_config(tmp.path(), "whole", &url);
     let killed = write_config(tmp.path(), "killed", &url);

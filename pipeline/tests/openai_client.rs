@@ -2,19 +2,14 @@
 //! (429 + Retry-After, 5xx, timeouts, garbage), no retry on 4xx, the key, the concurrency cap, and
 //! the structured-output dialects.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use llm::LlmError;
 use llm::cache::CallCache;
 use llm::openai::OpenAiClient;
 use pipeline::config::{LlmConfig, Provider, ResolvedLlm, StructuredOutput};
+use testkit::MockServer;
 use vs_core::ChatRequest;
 use vs_core::{Message, Role};
 
@@ -26,54 +21,35 @@ enum Reply {
     Garbage,
 }
 
-#[derive(Default)]
-struct Mock {
-    script: Mutex<VecDeque<Reply>>,
-    requests: AtomicUsize,
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
-    auth: Mutex<Vec<Option<String>>>,
+fn ok(content: &str) -> testkit::Reply {
+    testkit::Reply::chat(content).usage(11, 7)
 }
 
-async fn handler(State(mock): State<Arc<Mock>>, headers: HeaderMap, body: String) -> Response {
-    mock.requests.fetch_add(1, Ordering::SeqCst);
-    let now = mock.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    mock.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    mock.auth.lock().unwrap().push(headers.get("authorization").map(|v| v.to_str().unwrap().to_owned()));
-    assert!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["messages"].is_array());
-    let reply = mock.script.lock().unwrap().pop_front().unwrap_or(Reply::Ok("default"));
-    let ok = |content: &str| {
-        axum::Json(serde_json::json!({
-            "choices": [{"message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 11, "completion_tokens": 7}
-        }))
-        .into_response()
-    };
-    let resp = match reply {
-        Reply::Ok(c) => ok(c),
-        Reply::SlowOk(ms, c) => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            ok(c)
-        }
-        Reply::Status(code, retry_after) => {
-            let mut r = (StatusCode::from_u16(code).unwrap(), "server says no").into_response();
-            if let Some(ra) = retry_after {
-                r.headers_mut().insert("retry-after", HeaderValue::from_static(ra));
+impl Reply {
+    fn sent(self) -> testkit::Reply {
+        match self {
+            Reply::Ok(c) => ok(c),
+            Reply::SlowOk(ms, c) => ok(c).after_ms(ms),
+            Reply::Status(code, retry_after) => {
+                let r = testkit::Reply::text(code, "server says no");
+                match retry_after {
+                    Some(ra) => r.header("retry-after", ra),
+                    None => r,
+                }
             }
-            r
+            Reply::Garbage => testkit::Reply::text(200, "{\"choices\": ["),
         }
-        Reply::Garbage => (StatusCode::OK, "{\"choices\": [").into_response(),
-    };
-    mock.in_flight.fetch_sub(1, Ordering::SeqCst);
-    resp
+    }
 }
 
-async fn serve(script: Vec<Reply>) -> (Arc<Mock>, String) {
-    let mock = Arc::new(Mock { script: Mutex::new(script.into()), ..Mock::default() });
-    let app = axum::Router::new().route("/v1/chat/completions", post(handler)).with_state(mock.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+/// A server that sends `script` in order, then "default".
+async fn serve(script: Vec<Reply>) -> (MockServer, String) {
+    let mock = MockServer::builder()
+        .script(script.into_iter().map(Reply::sent))
+        .chat(|_| ok("default"))
+        .start()
+        .await;
+    let url = mock.url().to_owned();
     (mock, url)
 }
 
@@ -134,14 +110,14 @@ async fn replies_are_cached_per_call_and_the_key_stays_in_the_header() {
     );
     let again = c.chat(&request("q"), "arm", 0).await.unwrap();
     assert_eq!((again.content.as_str(), again.cached), ("first", true));
-    assert_eq!(mock.requests.load(Ordering::SeqCst), 1, "a cached call sends nothing");
+    assert_eq!(mock.requests(), 1, "a cached call sends nothing");
     // A new client over the same cache (a rerun) sends nothing either.
     let rerun = client(&config(&url, Some("VSDATA_TEST_OPENAI_KEY")), &cache);
     assert!(rerun.chat(&request("q"), "arm", 0).await.unwrap().cached);
     // Another call index of the same request is another sample.
     assert_eq!(c.chat(&request("q"), "arm", 1).await.unwrap().content, "second");
-    assert_eq!(mock.requests.load(Ordering::SeqCst), 2);
-    assert_eq!(mock.auth.lock().unwrap()[0].as_deref(), Some("Bearer sk-test-123"));
+    assert_eq!(mock.requests(), 2);
+    assert_eq!(mock.exchanges()[0].request.authorization.as_deref(), Some("Bearer sk-test-123"));
     for f in files(cache.path()) {
         assert!(
             !std::fs::read_to_string(&f).unwrap().contains("sk-test-123"),
@@ -159,7 +135,7 @@ async fn rate_limits_honour_retry_after_and_server_errors_back_off() {
     let r = client(&config(&url, None), &cache).chat(&request("q"), "arm", 0).await.unwrap();
     assert_eq!(r.content, "after 429");
     assert!(start.elapsed() >= Duration::from_secs(1), "waited {:?}", start.elapsed());
-    assert_eq!(mock.requests.load(Ordering::SeqCst), 2);
+    assert_eq!(mock.requests(), 2);
 
     let (mock, url) =
         serve(vec![Reply::Status(500, None), Reply::Status(503, None), Reply::Garbage, Reply::Ok("ok")])
@@ -169,7 +145,7 @@ async fn rate_limits_honour_retry_after_and_server_errors_back_off() {
         .await
         .unwrap();
     assert_eq!(r.content, "ok");
-    assert_eq!(mock.requests.load(Ordering::SeqCst), 4);
+    assert_eq!(mock.requests(), 4);
 }
 
 #[tokio::test]
@@ -182,14 +158,14 @@ async fn client_errors_are_not_retried_and_retries_run_out() {
     // A request-specific refusal (not about the request's shape): this call fails, alone.
     assert!(matches!(err, LlmError::Rejected { status: 400, shape: false, .. }), "{err}");
     assert!(!err.is_fatal() && err.to_string().contains("server says no"), "{err}");
-    assert_eq!(mock.requests.load(Ordering::SeqCst), 1);
+    assert_eq!(mock.requests(), 1);
 
     let (mock, url) = serve(vec![Reply::Status(500, None); 10]).await;
     let mut cfg = config(&url, None);
     cfg.max_retries = 2;
     let err = client(&cfg, &tempfile::tempdir().unwrap()).chat(&request("q"), "arm", 0).await.unwrap_err();
     assert!(matches!(err, LlmError::RetriesExhausted { attempts: 3, .. }), "{err}");
-    assert_eq!(mock.requests.load(Ordering::SeqCst), 3);
+    assert_eq!(mock.requests(), 3);
 }
 
 #[tokio::test]
@@ -199,7 +175,7 @@ async fn slow_replies_time_out_and_are_retried() {
     cfg.timeout_s = 0.3;
     let r = client(&cfg, &tempfile::tempdir().unwrap()).chat(&request("q"), "arm", 0).await.unwrap();
     assert_eq!(r.content, "in time");
-    assert_eq!(mock.requests.load(Ordering::SeqCst), 2);
+    assert_eq!(mock.requests(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -220,8 +196,8 @@ async fn concurrency_is_capped() {
     }
     // Six 150 ms replies, two at a time: about 450 ms, not 150 (unbounded) or 900 (serial).
     assert!(start.elapsed() >= Duration::from_millis(440), "{:?}", start.elapsed());
-    assert_eq!(mock.requests.load(Ordering::SeqCst), 6);
-    assert_eq!(mock.max_in_flight.load(Ordering::SeqCst), 2);
+    assert_eq!(mock.requests(), 6);
+    assert_eq!(mock.max_in_flight(), 2);
 }
 
 #[test]
@@ -247,7 +223,7 @@ async fn refused_keys_and_unknown_models_are_fatal_and_name_the_key_variable_not
     let text = err.to_string();
     assert!(text.contains("[llm.test] api_key_env = \"VSDATA_TEST_REFUSED_KEY\""), "{text}");
     assert!(!text.contains("sk-refused-999") && !text.contains("server says no"), "{text}");
-    assert_eq!(mock.requests.load(Ordering::SeqCst), 1, "a refused key is not retried");
+    assert_eq!(mock.requests(), 1, "a refused key is not retried");
 
     let (_, url) = serve(vec![Reply::Status(404, None)]).await;
     let err = client(&config(&url, None), &tempfile::tempdir().unwrap())
@@ -268,7 +244,7 @@ async fn a_call_has_a_total_deadline_and_a_garbled_reply_is_resent_once() {
     let err = client(&cfg, &tempfile::tempdir().unwrap()).chat(&request("q"), "arm", 0).await.unwrap_err();
     assert!(matches!(err, LlmError::Deadline { .. }), "{err}");
     assert!(start.elapsed() < Duration::from_millis(1500), "took {:?}", start.elapsed());
-    assert!(mock.requests.load(Ordering::SeqCst) <= 3);
+    assert!(mock.requests() <= 3);
 
     let (mock, url) = serve(vec![Reply::Garbage; 5]).await;
     let err = client(&config(&url, None), &tempfile::tempdir().unwrap())
@@ -276,7 +252,7 @@ async fn a_call_has_a_total_deadline_and_a_garbled_reply_is_resent_once() {
         .await
         .unwrap_err();
     assert!(!err.is_fatal() && err.kind() == "bad_reply", "{err}");
-    assert_eq!(mock.requests.load(Ordering::SeqCst), 2, "the same bad reply was asked for again and again");
+    assert_eq!(mock.requests(), 2, "the same bad reply was asked for again and again");
 }
 
 #[tokio::test]
@@ -298,37 +274,26 @@ async fn the_cache_is_keyed_by_endpoint_and_arm() {
     // --refresh-cache asks again and keeps the fresh reply.
     assert_eq!(make("e1", true).chat(&request("q"), "direct", 0).await.unwrap().content, "d");
     assert_eq!(make("e1", false).chat(&request("q"), "direct", 0).await.unwrap().content, "d");
-    assert_eq!(mock.requests.load(Ordering::SeqCst), 4);
+    assert_eq!(mock.requests(), 4);
 }
 
 /// llama-cpp-python's server: `response_format.type` must be `text` or `json_object` (with an
 /// optional `schema`); anything else is a pydantic validation error, sent as HTTP 500.
-async fn llama_cpp_like(State(seen): State<Arc<Mutex<Vec<serde_json::Value>>>>, body: String) -> Response {
-    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-    seen.lock().unwrap().push(body.clone());
-    let kind = body["response_format"]["type"].as_str();
+fn llama_cpp_like(request: &testkit::Request) -> testkit::Reply {
+    let kind = request.body["response_format"]["type"].as_str();
     if kind.is_some_and(|k| k != "text" && k != "json_object") {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
+        return testkit::Reply::text(
+            500,
             "{\"error\":{\"message\":\"1 validation error for CreateChatCompletionRequest\\nresponse_format.type\\n  Input should be 'text' or 'json_object' [type=literal_error]\",\"type\":\"internal_server_error\"}}",
-        )
-            .into_response();
+        );
     }
-    axum::Json(serde_json::json!({
-        "choices": [{"message": {"role": "assistant", "content": "{\"responses\": []}"}}],
-        "usage": {"prompt_tokens": 1, "completion_tokens": 1}
-    }))
-    .into_response()
+    testkit::Reply::chat("{\"responses\": []}").usage(1, 1)
 }
 
 #[tokio::test]
 async fn each_server_gets_the_schema_in_its_dialect_and_a_refused_shape_is_not_retried() {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let app =
-        axum::Router::new().route("/v1/chat/completions", post(llama_cpp_like)).with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let seen = MockServer::chat(llama_cpp_like).await;
+    let url = seen.url().to_owned();
     let schema = serde_json::json!({"type": "object", "properties": {"responses": {"type": "array"}}});
     let mut req = request("q");
     req.response_format = Some(
@@ -337,9 +302,9 @@ async fn each_server_gets_the_schema_in_its_dialect_and_a_refused_shape_is_not_r
     let sent = |cfg: &LlmConfig| {
         let (cfg, req, seen) = (cfg.clone(), req.clone(), seen.clone());
         async move {
-            seen.lock().unwrap().clear();
+            seen.clear();
             let result = client(&cfg, &tempfile::tempdir().unwrap()).chat(&req, "arm", 0).await;
-            (result, seen.lock().unwrap().clone())
+            (result, seen.bodies())
         }
     };
 

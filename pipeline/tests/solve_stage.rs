@@ -6,32 +6,19 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use serde_json::{Value, json};
+use serde_json::Value;
+use testkit::{MockServer, Reply, Request};
 
-#[derive(Default)]
-struct Mock {
-    requests: AtomicUsize,
-    solver_bodies: Mutex<Vec<Value>>,
-}
-
-async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
-    let n = mock.requests.fetch_add(1, Ordering::SeqCst);
-    if n % 7 == 6 {
-        return (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
+fn reply(request: &Request) -> Reply {
+    if request.index % 7 == 6 {
+        return Reply::text(503, "busy");
     }
-    let body: Value = serde_json::from_str(&body).unwrap();
+    let body = &request.body;
     let messages = body["messages"].as_array().unwrap();
     let last = messages.last().unwrap()["content"].as_str().unwrap().to_owned();
     let seed = body["seed"].as_u64().unwrap();
     let content = if last.contains("Please reason step by step") {
-        mock.solver_bodies.lock().unwrap().push(body.clone());
         // Two answers in rotation, and sometimes none at all.
         match seed % 4 {
             0 => "I am not sure.".to_owned(),
@@ -41,40 +28,33 @@ async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
     } else {
         format!("Question: {}\nDifficulty: AIME", common::question(seed))
     };
-    axum::Json(json!({
-        "choices": [{"message": {"role": "assistant", "content": content}}],
-        "usage": {"prompt_tokens": 40, "completion_tokens": 12}
-    }))
-    .into_response()
+    Reply::chat(content).usage(40, 12)
 }
 
 /// Embeddings that depend on the text: its byte histogram over 8 buckets.
-async fn embeddings(body: String) -> Response {
-    let body: Value = serde_json::from_str(&body).unwrap();
-    let data: Vec<Value> = body["input"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let mut v = [0f64; 8];
-            t.as_str().unwrap().bytes().for_each(|b| v[usize::from(b) % 8] += 1.0);
-            json!({"index": i, "embedding": v})
-        })
-        .collect();
-    axum::Json(json!({ "data": data })).into_response()
+fn embeddings(request: &Request) -> Reply {
+    Reply::embeddings(request.body["input"].as_array().unwrap().iter().map(|t| {
+        let mut v = vec![0f64; 8];
+        t.as_str().unwrap().bytes().for_each(|b| v[usize::from(b) % 8] += 1.0);
+        v
+    }))
 }
 
-async fn serve() -> (Arc<Mock>, String) {
-    let mock = Arc::new(Mock::default());
-    let app = axum::Router::new()
-        .route("/v1/chat/completions", post(handler))
-        .route("/v1/embeddings", post(embeddings))
-        .with_state(mock.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+async fn serve() -> (MockServer, String) {
+    let mock = MockServer::builder().chat(reply).embeddings(embeddings).start().await;
+    let url = mock.url().to_owned();
     (mock, url)
+}
+
+/// The bodies of the solver calls answered (not those failed with 503).
+fn solver_bodies(mock: &MockServer) -> Vec<Value> {
+    let solver = |b: &Value| {
+        b["messages"].as_array().unwrap().last().unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .contains("Please reason step by step")
+    };
+    mock.answered_bodies().into_iter().filter(solver).collect()
 }
 
 fn run(dir: &Path, url: &str) -> std::process::Output {
@@ -131,7 +111,7 @@ async fn solves_every_problem_m_times_and_reruns_send_nothing() {
     assert_eq!(answers, ["2".to_owned(), "\\frac{1}{2}".to_owned()].into_iter().collect());
 
     // The paper's prompt and sampling, one call per (problem, solution) with its own seed.
-    let bodies = mock.solver_bodies.lock().unwrap().clone();
+    let bodies = solver_bodies(&mock);
     assert!(bodies.len() >= 18);
     let first = &bodies[0];
     let prompt = first["messages"][0]["content"].as_str().unwrap();
@@ -197,7 +177,7 @@ async fn solves_every_problem_m_times_and_reruns_send_nothing() {
     }
 
     // A rerun is up to date and sends nothing.
-    let before = mock.requests.load(Ordering::SeqCst);
+    let before = mock.requests();
     let again = tokio::task::spawn_blocking({
         let (dir, url) = (tmp.path().to_owned(), url.clone());
         move || run(&dir, &url)
@@ -205,5 +185,5 @@ async fn solves_every_problem_m_times_and_reruns_send_nothing() {
     .await
     .unwrap();
     assert!(again.status.success());
-    assert_eq!(mock.requests.load(Ordering::SeqCst), before);
+    assert_eq!(mock.requests(), before);
 }

@@ -1,6 +1,6 @@
 """Decode throughput, ours vs transformers, same machine, same run.
 
-Runs `pipeline bench decode --json` (ours: burn + libtorch) and transformers' `generate` on
+Runs `bench decode --json` (the `bench` crate's binary) (ours: burn + libtorch) and transformers' `generate` on
 the same model file, the same synthetic prompts (token for token), greedy, eos ignored, and
 prints one table with the ratio. Usage (after `just setup` and a release build):
 
@@ -27,7 +27,7 @@ def prompt(r, length, vocab):
 
 def ours(args):
     cmd = [
-        str(ROOT / "target/release/pipeline"), "bench", "decode", "--json",
+        str(ROOT / "target/release/bench"), "decode", "--json",
         "--model", str(args.model), "--batch", args.batch,
         "--prompt-tokens", str(args.prompt), "--new-tokens", str(args.new), "--repeats", str(args.repeats),
         "--dtype", args.dtype,

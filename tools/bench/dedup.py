@@ -1,6 +1,6 @@
 """Near-duplicate detection, ours vs datasketch, on the same 100,000-problem corpus.
 
-`pipeline bench dedup --write` generates a synthetic corpus of word problems (40-100 words) with
+`bench dedup --write` (the `bench` crate's binary) generates a synthetic corpus of word problems (40-100 words) with
 planted near copies (3% of the words substituted, deleted or inserted) and times our
 MinHash-LSH (5-gram characters, one-permutation MinHash, banding from the threshold by
 datasketch's rule with weights 0.01/0.99: 28 bands x 9 rows, true Jaccard >= 0.8 on candidates,
@@ -91,12 +91,12 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--n", type=int, default=100_000)
     args = p.parse_args()
-    binary = str(Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release/pipeline")
+    binary = str(Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release/bench")
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus.jsonl"
         runs = {}
         for label, env in [("ours, all cores", {}), ("ours, 1 thread", {"RAYON_NUM_THREADS": "1"})]:
-            cmd = [binary, "bench", "dedup", "--json", "--n", str(args.n), "--write", str(corpus)]
+            cmd = [binary, "dedup", "--json", "--n", str(args.n), "--write", str(corpus)]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, **env}).stdout
             runs[label] = json.loads(out)
         rows = [json.loads(line) for line in corpus.read_text().splitlines()]

@@ -1,6 +1,6 @@
 """Sentence embeddings/s, ours vs sentence-transformers, on the same texts in one run.
 
-`pipeline bench embed --write` generates synthetic problems, embeds them with our BERT encoder
+`bench embed --write` (the `bench` crate's binary) generates synthetic problems, embeds them with our BERT encoder
 (all-MiniLM-L6-v2 from `just setup`) and saves the texts; this script then embeds the same
 texts with sentence-transformers (same folder, same batch size, CPU) and prints one table with
 both and the ratio.
@@ -31,7 +31,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "texts.jsonl"
         out = subprocess.run(
-            [str(ROOT / "target/release/pipeline"), "bench", "embed", "--model", str(MODEL), "--n", str(args.n),
+            [str(ROOT / "target/release/bench"), "embed", "--model", str(MODEL), "--n", str(args.n),
              "--batch", str(args.batch), "--write", str(corpus), "--json"],
             check=True, capture_output=True, text=True, cwd=ROOT,
         ).stdout

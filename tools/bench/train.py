@@ -34,7 +34,7 @@ def sequence(r, length, vocab):
 
 def ours(args):
     cmd = [
-        str(ROOT / "target/release/pipeline"), "bench", "train", "--json", "--model", str(args.model),
+        str(ROOT / "target/release/bench"), "train", "--json", "--model", str(args.model),
         "--seq", str(args.seq), "--batch", str(args.batch), "--steps", str(args.steps), "--dtype", args.dtype,
     ]
     if args.checkpoint in ("ours", "both"):

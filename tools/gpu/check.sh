@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUNDLE="${1:-gpu-bundle}"
-BIN="$BUNDLE/pipeline"
+BENCH="$BUNDLE/bench"
 TOK="$BUNDLE/smollm2"
 TORCH_LIB="$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
 export LD_LIBRARY_PATH="$TORCH_LIB:${LD_LIBRARY_PATH:-}"
@@ -28,17 +28,17 @@ measure() {
 }
 
 Q3="data/model_configs/Qwen3-1.7B-Base.json"
-COMMON=(bench train --json --device cuda --seq 4096 --batch 1 --steps 3 --checkpoint-activations)
-measure smollm2-bf16 "$BIN" "${COMMON[@]}" --model "$TOK" --random-weights --dtype bf16
-measure smollm2-f32 "$BIN" "${COMMON[@]}" --model "$TOK" --random-weights --dtype f32
-measure qwen3-bf16 "$BIN" "${COMMON[@]}" --model "$TOK" --random-weights --architecture "$Q3" --dtype bf16
+COMMON=(train --json --device cuda --seq 4096 --batch 1 --steps 3 --checkpoint-activations)
+measure smollm2-bf16 "$BENCH" "${COMMON[@]}" --model "$TOK" --random-weights --dtype bf16
+measure smollm2-f32 "$BENCH" "${COMMON[@]}" --model "$TOK" --random-weights --dtype f32
+measure qwen3-bf16 "$BENCH" "${COMMON[@]}" --model "$TOK" --random-weights --architecture "$Q3" --dtype bf16
 GPUS=$(nvidia-smi --query-gpu=index --format=csv,noheader | wc -l)
 if [ "$GPUS" -ge 2 ]; then
-    measure smollm2-bf16-dp2 "$BIN" bench train --json --devices cuda:0,cuda:1 --seq 4096 --batch 1 --steps 3 \
+    measure smollm2-bf16-dp2 "$BENCH" train --json --devices cuda:0,cuda:1 --seq 4096 --batch 1 --steps 3 \
         --checkpoint-activations --model "$TOK" --random-weights --dtype bf16
 fi
-measure decode-bf16 "$BIN" bench decode --json --device cuda --model "$TOK" --random-weights --dtype bf16 --batch 1,16,64
-measure decode-f32 "$BIN" bench decode --json --device cuda --model "$TOK" --random-weights --dtype f32 --batch 1,16,64
+measure decode-bf16 "$BENCH" decode --json --device cuda --model "$TOK" --random-weights --dtype bf16 --batch 1,16,64
+measure decode-f32 "$BENCH" decode --json --device cuda --model "$TOK" --random-weights --dtype f32 --batch 1,16,64
 
 python3 - "$OUT" <<'PY'
 import json, sys, pathlib

@@ -1,20 +1,18 @@
-//! A mock OpenAI-compatible server whose replies are a pure function of the request, so runs
-//! are reproducible: generation replies name a question from the request's seed, solvers agree
-//! on questions with an even tag and split on the others, benchmark problems are answered with
-//! the model asked for. It counts the calls it answers by kind, and can refuse every key (an
-//! outage) or answer slowly (to be killed mid-stage).
+//! The pipeline's mock OpenAI-compatible server (a `testkit` server) whose replies are a pure
+//! function of the request, so runs are reproducible: generation replies name a question from
+//! the request's seed, solvers agree on questions with an even tag and split on the others,
+//! benchmark problems are answered with the model asked for. It counts the calls it answers by
+//! kind, and can refuse every key (an outage), fail solver calls, or answer slowly (to be killed
+//! mid-stage: `mock.server.set_delay`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use serde_json::{Value, json};
+use testkit::{MockServer, Reply, Request};
 
 #[derive(Default)]
-pub struct Mock {
+pub struct State {
     pub generate: AtomicUsize,
     pub solve: AtomicUsize,
     pub evaluate: AtomicUsize,
@@ -24,8 +22,20 @@ pub struct Mock {
     pub refused: AtomicUsize,
     /// Answer solver calls with HTTP 500 (a transient failure that outlasts the retries).
     pub fail_solve: AtomicBool,
-    /// Milliseconds to wait before each answer.
-    pub delay_ms: AtomicU64,
+}
+
+/// The counters and switches ([`State`], through `Deref`) and the server.
+pub struct Mock {
+    state: Arc<State>,
+    pub server: MockServer,
+}
+
+impl std::ops::Deref for Mock {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.state
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,17 +71,12 @@ impl Mock {
     }
 }
 
-async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
-    let delay = mock.delay_ms.load(Ordering::SeqCst);
-    if delay > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-    }
+fn reply(mock: &State, request: &Request) -> Reply {
     if mock.refuse.load(Ordering::SeqCst) {
         mock.refused.fetch_add(1, Ordering::SeqCst);
-        return (StatusCode::UNAUTHORIZED, "{\"error\": \"Incorrect API key provided: sk-te****\"}")
-            .into_response();
+        return Reply::text(401, "{\"error\": \"Incorrect API key provided: sk-te****\"}");
     }
-    let body: Value = serde_json::from_str(&body).unwrap();
+    let body = &request.body;
     let last = body["messages"].as_array().unwrap().last().unwrap()["content"].as_str().unwrap().to_owned();
     // Generation depends on the model asked for (another generator writes other problems).
     let salt: u64 = body["model"].as_str().unwrap().bytes().map(u64::from).sum();
@@ -82,7 +87,7 @@ async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
         format!("I am {}. The answer is \\boxed{{1}}.", body["model"].as_str().unwrap())
     } else if last.contains("Please reason step by step") {
         if mock.fail_solve.load(Ordering::SeqCst) {
-            return (StatusCode::INTERNAL_SERVER_ERROR, "overloaded").into_response();
+            return Reply::text(500, "overloaded");
         }
         mock.solve.fetch_add(1, Ordering::SeqCst);
         let q: u64 =
@@ -117,19 +122,17 @@ async fn handler(State(mock): State<Arc<Mock>>, body: String) -> Response {
         mock.generate.fetch_add(1, Ordering::SeqCst);
         format!("Question: {}\nDifficulty: AMC", super::question((seed + salt) % 1_000_000))
     };
-    axum::Json(json!({
-        "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 30, "completion_tokens": 15}
-    }))
-    .into_response()
+    Reply::chat(content).finish_reason("stop").usage(30, 15)
 }
 
 /// Starts the server on a free loopback port: its state and its `/v1` base URL.
 pub async fn serve() -> (Arc<Mock>, String) {
-    let mock = Arc::new(Mock::default());
-    let app = axum::Router::new().route("/v1/chat/completions", post(handler)).with_state(mock.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (mock, url)
+    let state = Arc::new(State::default());
+    let server = MockServer::chat({
+        let state = state.clone();
+        move |request| reply(&state, request)
+    })
+    .await;
+    let url = server.url().to_owned();
+    (Arc::new(Mock { state, server }), url)
 }

@@ -5,7 +5,7 @@
 //! Activations count the tensors the autodiff graph keeps per decoder layer and token (norm
 //! inputs and outputs, projections, RoPE copies, the attention scores and probabilities, the
 //! MLP's four intermediate-sized tensors); the constants are checked against the peak RSS of
-//! real runs (`pipeline bench train --plan` under `/usr/bin/time -v`).
+//! real runs (`bench train --plan`, the `bench` crate's binary, under `/usr/bin/time -v`).
 
 use serde::{Deserialize, Serialize};
 
@@ -217,7 +217,7 @@ mod tests {
         }
     }
 
-    /// Peak RSS (`VmHWM`) of `pipeline bench train --steps 1` (a warm-up step and a timed one)
+    /// Peak RSS (`VmHWM`) of `bench train --steps 1` (a warm-up step and a timed one)
     /// with SmolLM2-135M on a 2-core, 23 GB AMD EPYC (AVX2, no native bf16), f32: the plan is
     /// within 15% of each.
     #[test]

@@ -1,5 +1,4 @@
-//! `pipeline chat`: one reply from a model in-process, streamed to stdout; `pipeline export`:
-//! the same model as a Hugging Face folder.
+//! `pipeline chat`: one reply from a model in-process, streamed to stdout.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -88,22 +87,5 @@ pub fn chat(args: &ChatArgs) -> anyhow::Result<()> {
         generation.tokens.len() as f64 / secs,
         generation.finish
     );
-    Ok(())
-}
-
-#[derive(Args)]
-pub struct ExportArgs {
-    /// A GGUF file (dequantized to f32) or a Hugging Face model folder.
-    #[arg(long)]
-    model: PathBuf,
-    /// The folder to write.
-    #[arg(long)]
-    out: PathBuf,
-}
-
-pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
-    let model = Pretrained::load(&args.model, &DeviceSpec::Cpu.device())?;
-    trainer::export::save_hf(&model, &args.out)?;
-    tracing::info!("wrote {}", args.out.display());
     Ok(())
 }

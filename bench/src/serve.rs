@@ -1,4 +1,4 @@
-//! `pipeline bench serve`: `pipeline serve`'s throughput over real HTTP next to the same engine
+//! `bench serve`: `pipeline serve`'s throughput over real HTTP next to the same engine
 //! called in-process, at several numbers of concurrent clients: what the server's layer costs
 //! and how well concurrent requests are batched.
 

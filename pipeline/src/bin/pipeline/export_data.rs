@@ -5,17 +5,19 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::args::ConfigArgs;
+
 #[derive(Args)]
 pub struct ExportDataArgs {
     #[command(flatten)]
-    config: super::ConfigArgs,
+    config: ConfigArgs,
     /// Where to write (default: `<run>/exports/`).
     #[arg(long)]
     out: Option<PathBuf>,
 }
 
 pub fn export_data(a: &ExportDataArgs) -> anyhow::Result<()> {
-    let loaded = super::load(&a.config)?;
+    let loaded = a.config.load()?;
     let config = &loaded.config;
     let run_root = config.run.out_dir.join(&config.run.name);
     let out = a.out.clone().unwrap_or_else(|| run_root.join("exports"));

@@ -1,4 +1,4 @@
-//! `pipeline bench dispatch`: how close the generate stage comes to keeping every call slot
+//! `bench dispatch`: how close the generate stage comes to keeping every call slot
 //! busy. One in-process OpenAI-compatible mock answers Direct requests after a fixed latency
 //! (every `--slow-every`-th request to arrive after `--slow-ms` instead: a latency tail); the
 //! stage generates `--calls` problems through it at `--concurrency`, and a plain client (that
@@ -6,17 +6,16 @@
 //! the same server. Both are printed with the ideal (total latency over the slots).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::routing::post;
 use clap::Args;
 use pipeline::runner::{RunOptions, Runner};
-use serde_json::{Value, json};
+use serde_json::json;
+use testkit::{MockServer, Reply, Request};
 use vs_core::StageName;
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct DispatchArgs {
     /// Problems to generate (Direct: one call each) and requests the plain client sends.
     #[arg(long, default_value_t = 1000)]
@@ -35,50 +34,27 @@ pub struct DispatchArgs {
     json: bool,
 }
 
-struct Mock {
-    arrived: AtomicUsize,
-    /// Microseconds since `epoch` of the first arrival and the last reply.
-    first_arrival: AtomicU64,
-    last_reply: AtomicU64,
-    epoch: Instant,
-    latency: Duration,
-    slow_every: usize,
-    slow: Duration,
-}
-
-async fn reply(State(mock): State<Arc<Mock>>, body: String) -> axum::Json<Value> {
-    let n = mock.arrived.fetch_add(1, Ordering::SeqCst) + 1;
-    let now = || mock.epoch.elapsed().as_micros() as u64;
-    mock.first_arrival.fetch_min(now(), Ordering::SeqCst);
-    let slow = mock.slow_every > 0 && n.is_multiple_of(mock.slow_every);
-    tokio::time::sleep(if slow { mock.slow } else { mock.latency }).await;
-    let body: Value = serde_json::from_str(&body).unwrap_or_default();
-    let seed = body["seed"].as_u64().unwrap_or(n as u64);
-    mock.last_reply.fetch_max(now(), Ordering::SeqCst);
-    axum::Json(json!({
-        "choices": [{"message": {"role": "assistant",
-            "content": format!("Question: How many marbles are in box {seed}?\nDifficulty: AMC")},
-            "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 50, "completion_tokens": 20}
-    }))
+/// The mock's reply to a request: after the latency, or the slow latency for every
+/// `slow_every`-th request of the current phase (`phase_start`: the requests before it).
+fn reply(a: &DispatchArgs, phase_start: &AtomicUsize, request: &Request) -> Reply {
+    let n = request.index + 1 - phase_start.load(Ordering::SeqCst);
+    let slow = a.slow_every > 0 && n.is_multiple_of(a.slow_every);
+    let seed = request.seed().unwrap_or(n as u64);
+    Reply::chat(format!("Question: How many marbles are in box {seed}?\nDifficulty: AMC"))
+        .finish_reason("stop")
+        .usage(50, 20)
+        .after(Duration::from_millis(if slow { a.slow_ms } else { a.latency_ms }))
 }
 
 pub fn dispatch(a: &DispatchArgs) -> anyhow::Result<()> {
-    let mock = Arc::new(Mock {
-        arrived: AtomicUsize::new(0),
-        first_arrival: AtomicU64::new(u64::MAX),
-        last_reply: AtomicU64::new(0),
-        epoch: Instant::now(),
-        latency: Duration::from_millis(a.latency_ms),
-        slow_every: a.slow_every,
-        slow: Duration::from_millis(a.slow_ms),
-    });
     // The server (and the plain client) on their own runtime: the stage runs its own.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let url = format!("http://{}/v1", listener.local_addr()?);
-    let app = axum::Router::new().route("/v1/chat/completions", post(reply)).with_state(mock.clone());
-    runtime.spawn(async move { axum::serve(listener, app).await });
+    let phase_start = Arc::new(AtomicUsize::new(0));
+    let mock = runtime.block_on(MockServer::chat({
+        let (a, phase_start) = (a.clone(), phase_start.clone());
+        move |request| reply(&a, &phase_start, request)
+    }));
+    let url = mock.url().to_owned();
 
     let scratch = tempfile::tempdir()?;
     let text = format!(
@@ -92,16 +68,18 @@ pub fn dispatch(a: &DispatchArgs) -> anyhow::Result<()> {
     let dir = pipeline::run_dir::RunDir::open(&config)?;
     let options = RunOptions { stages: Some(vec![StageName::Generate]), ..RunOptions::default() };
     let start = Instant::now();
-    let since_epoch = mock.epoch.elapsed().as_micros() as u64;
     Runner::new(&config, &dir, pipeline::stages::implemented(), &pipeline::progress::Silent).run(&options)?;
     let ours = start.elapsed().as_secs_f64();
-    let ours_requests = mock.arrived.swap(0, Ordering::SeqCst);
+    let ours_requests = mock.requests();
     // Stage time outside the calls: before the first request arrives and after the last reply.
-    let setup = (mock.first_arrival.load(Ordering::SeqCst).saturating_sub(since_epoch)) as f64 / 1e6;
-    let teardown = ours - (mock.last_reply.load(Ordering::SeqCst).saturating_sub(since_epoch)) as f64 / 1e6;
+    let since_start =
+        |at: Option<Instant>| at.map_or(0.0, |at| at.saturating_duration_since(start).as_secs_f64());
+    let setup = since_start(mock.first_arrival());
+    let teardown = ours - since_start(mock.last_reply());
 
+    phase_start.store(ours_requests, Ordering::SeqCst);
     let plain = runtime.block_on(plain_client(&url, a.calls, a.concurrency))?;
-    let plain_requests = mock.arrived.load(Ordering::SeqCst);
+    let plain_requests = mock.requests() - ours_requests;
 
     let slow_count = a.calls.checked_div(a.slow_every).unwrap_or(0);
     let busy = (a.calls - slow_count) as f64 * a.latency_ms as f64 + slow_count as f64 * a.slow_ms as f64;
