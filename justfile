@@ -39,10 +39,12 @@ test *args: setup
 bench *args: setup
     cargo bench --workspace --locked "$@"
 
-# Formatting and clippy, warnings as errors.
+# Formatting, clippy (warnings as errors), and the architecture check: no two source files import
+# each other in a circle, and crates depend only on lower layers (tools/archcheck/layers.toml).
 lint: setup
     cargo fmt --all --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
+    cargo run --quiet --locked -p archcheck
 
 # Regenerate the parity fixtures (trainer/tests/fixtures) from PyTorch/transformers in a
 # scratch virtualenv (.venv-parity, ~2 minutes to create).

@@ -4,7 +4,6 @@
 use std::path::Path;
 
 #[test]
-#[ignore = "enabled when issue 27's crate split lands"]
 fn the_workspace_keeps_its_architecture_rules() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let report = archcheck::check(&root, Some(&root.join(archcheck::LAYERS))).expect("workspace loads");
