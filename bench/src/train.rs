@@ -41,7 +41,6 @@ pub struct TrainArgs {
 
 pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
     use trainer::sft::data::Encoded;
-    use trainer::sft::schedule::ScheduleKind;
     use trainer::sft::train::TrainOptions;
 
     let device = a.devices.first().copied().unwrap_or(a.device);
@@ -63,26 +62,14 @@ pub fn train(a: &TrainArgs) -> anyhow::Result<()> {
         .map(|r| Encoded { ids: synthetic_prompt(r, a.seq + 1, vocab), prompt_len: 1 })
         .collect();
     let opts = TrainOptions {
-        epochs: 1,
         max_steps: Some(a.steps + 1),
-        learning_rate: 1e-5,
-        schedule: ScheduleKind::Constant,
-        warmup_ratio: 0.0,
-        weight_decay: 0.0,
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-8,
         batch_size: a.batch,
         grad_accum_steps: workers,
-        max_grad_norm: Some(1.0),
-        seed: 0,
-        log_every: 1,
-        checkpoint_every: None,
-        packing: None,
         precision,
         checkpoint_activations: a.checkpoint_activations,
         loss_chunk_tokens: a.loss_chunk_tokens,
         devices: a.devices.clone(),
+        ..TrainOptions::default()
     };
     let scratch = tempfile_dir()?;
     let mut marks = Vec::new();

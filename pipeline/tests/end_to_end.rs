@@ -11,7 +11,6 @@ use std::process::{Command, Output};
 
 use common::root;
 use serde_json::Value;
-use trainer::model::config::Family;
 
 async fn mock_server() -> String {
     common::mock::serve().await.1
@@ -20,10 +19,7 @@ async fn mock_server() -> String {
 /// The e2e config for run `name` under `tmp` (one tiny student, written once per `tmp`); with
 /// `both`, both curations and two training seeds, else the defaults (curated, one seed).
 fn write_config(tmp: &Path, name: &str, url: &str, both: bool) -> PathBuf {
-    if !tmp.join("student").exists() {
-        common::tiny_student(&tmp.join("student"), Family::Llama, 3);
-    }
-    let config = tmp.join(format!("{name}.toml"));
+    let config = common::config_with_student(tmp, name, 3);
     std::fs::write(
         &config,
         format!(

@@ -13,22 +13,16 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::mock;
-use trainer::model::config::Family;
 
 const KEY_VAR: &str = "VSDATA_TEST_INTERRUPT_KEY";
 const KEY: &str = "sk-test-NEVER-PRINTED-4242";
 
 fn write_config(tmp: &Path, name: &str, url: &str) -> PathBuf {
-    if !tmp.join("student").exists() {
-        common::tiny_student(&tmp.join("student"), Family::Llama, 5);
-    }
-    let path = tmp.join(format!("{name}.toml"));
+    let path = common::config_with_student(tmp, name, 5);
     std::fs::write(
         &path,
         format!(
-            r#"[run]
-name = "{name}"
-out_dir = "{runs}"
+            r#"run = {{ name = "{name}", out_dir = "{runs}" }}
 [llm.gen]
 provider = "openai"
 base_url = "{url}"
@@ -48,13 +42,11 @@ num_problems = 6
 k = 3
 [solve]
 num_solutions = 2
-[dedup.decontaminate]
-enabled = false
-[dedup.embeddings]
-provider = "none"
-[train.students.tiny]
-model_path = "{student}"
+[dedup]
+decontaminate = {{ enabled = false }}
+embeddings = {{ provider = "none" }}
 [train]
+students = {{ tiny = {{ model_path = "{student}" }} }}
 epochs = 1
 max_steps = 6
 batch_size = 1

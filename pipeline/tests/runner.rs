@@ -81,11 +81,8 @@ impl Stage for Echo {
 }
 
 const CONFIG: &str = r#"
-[llm.m]
-provider = "openai"
-base_url = "http://127.0.0.1:9/v1"
-model = "m"
-api_key_env = "VSDATA_TEST_SECRET_KEY"
+[llm]
+m = { provider = "openai", base_url = "http://127.0.0.1:9/v1", model = "m", api_key_env = "VSDATA_TEST_SECRET_KEY" }
 [generate]
 llm = "m"
 strategies = ["vs_multi"]

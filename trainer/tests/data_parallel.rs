@@ -4,13 +4,13 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
+use trainer::DeviceSpec;
 use trainer::load::random::RandomWeights;
 use trainer::model::CausalLm;
 use trainer::model::config::{Family, ModelConfig};
 use trainer::sft::data::Encoded;
 use trainer::sft::schedule::ScheduleKind;
 use trainer::sft::train::{TrainOptions, train};
-use trainer::{DeviceSpec, Precision};
 
 fn examples(n: usize, vocab: usize) -> Vec<Encoded> {
     (0..n)
@@ -24,25 +24,17 @@ fn examples(n: usize, vocab: usize) -> Vec<Encoded> {
 fn options(devices: Vec<DeviceSpec>, checkpoint_activations: bool, grad_accum_steps: usize) -> TrainOptions {
     TrainOptions {
         epochs: 4,
-        max_steps: None,
         learning_rate: 5e-3,
         schedule: ScheduleKind::Cosine,
         warmup_ratio: 0.1,
         weight_decay: 0.01,
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-8,
         batch_size: 2,
         grad_accum_steps,
-        max_grad_norm: Some(1.0),
         seed: 3,
-        log_every: 1,
-        checkpoint_every: None,
-        packing: None,
-        precision: Precision::F32,
         checkpoint_activations,
         loss_chunk_tokens: 8,
         devices,
+        ..TrainOptions::default()
     }
 }
 

@@ -10,7 +10,6 @@ use trainer::model::CausalLm;
 use trainer::model::config::{Family, ModelConfig};
 use trainer::sft::data::{Batch, Encoded, collate, collate_packed};
 use trainer::sft::loss::masked_cross_entropy;
-use trainer::sft::schedule::ScheduleKind;
 use trainer::sft::step::{StepSettings, batch_gradients};
 use trainer::sft::train::{TrainOptions, train};
 use trainer::{DeviceSpec, Precision};
@@ -115,25 +114,13 @@ fn a_wrong_gradient_is_caught() {
 fn options(precision: Precision) -> TrainOptions {
     TrainOptions {
         epochs: 30,
-        max_steps: None,
         learning_rate: 1e-2,
-        schedule: ScheduleKind::Constant,
-        warmup_ratio: 0.0,
-        weight_decay: 0.0,
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-8,
         batch_size: 4,
-        grad_accum_steps: 1,
-        max_grad_norm: Some(1.0),
         seed: 1,
-        log_every: 1,
-        checkpoint_every: None,
-        packing: None,
         precision,
         checkpoint_activations: precision == Precision::Bf16,
         loss_chunk_tokens: 16,
-        devices: Vec::new(),
+        ..TrainOptions::default()
     }
 }
 

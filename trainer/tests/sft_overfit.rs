@@ -29,25 +29,16 @@ fn examples(n: usize) -> Vec<Encoded> {
 fn options() -> TrainOptions {
     TrainOptions {
         epochs: 3,
-        max_steps: None,
         learning_rate: 2e-2,
         schedule: ScheduleKind::Cosine,
         warmup_ratio: 0.1,
         weight_decay: 0.01,
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-8,
         batch_size: 2,
         grad_accum_steps: 2,
-        max_grad_norm: Some(1.0),
         seed: 5,
-        log_every: 1,
         checkpoint_every: Some(3),
-        packing: None,
-        precision: trainer::Precision::F32,
-        checkpoint_activations: false,
         loss_chunk_tokens: 1024,
-        devices: Vec::new(),
+        ..TrainOptions::default()
     }
 }
 

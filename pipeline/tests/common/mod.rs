@@ -19,6 +19,15 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The path of config `name` under `tmp`, with a tiny Llama student made once per `tmp` at
+/// `tmp/student` (from `seed`).
+pub fn config_with_student(tmp: &Path, name: &str, seed: u64) -> std::path::PathBuf {
+    if !tmp.join("student").exists() {
+        tiny_student(&tmp.join("student"), Family::Llama, seed);
+    }
+    tmp.join(format!("{name}.toml"))
+}
+
 pub fn tiny_student(dir: &Path, family: Family, seed: u64) {
     let gguf = GgufFile::open(&root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
     let (tokenizer, template) = Tokenizer::from_gguf(&gguf).unwrap();

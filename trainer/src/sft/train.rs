@@ -62,6 +62,37 @@ pub struct TrainOptions {
     pub devices: Vec<DeviceSpec>,
 }
 
+/// One epoch of plain AdamW with PyTorch's defaults (betas 0.9 and 0.999, epsilon 1e-8), a
+/// constant learning rate of 1e-5, no warmup, no weight decay, gradients clipped at norm 1,
+/// batch 1, f32: a base that tests and benchmarks override field by field. The pipeline sets
+/// every field from `[train]` instead.
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            epochs: 1,
+            max_steps: None,
+            learning_rate: 1e-5,
+            schedule: ScheduleKind::Constant,
+            warmup_ratio: 0.0,
+            weight_decay: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            batch_size: 1,
+            grad_accum_steps: 1,
+            max_grad_norm: Some(1.0),
+            seed: 0,
+            log_every: 1,
+            checkpoint_every: None,
+            packing: None,
+            precision: Precision::F32,
+            checkpoint_activations: false,
+            loss_chunk_tokens: default_loss_chunk(),
+            devices: Vec::new(),
+        }
+    }
+}
+
 /// 1,024 positions: 200 MB of f32 logits at SmolLM2's vocabulary, 620 MB at Qwen's.
 pub fn default_loss_chunk() -> usize {
     1024
