@@ -19,7 +19,9 @@ use vs_core::digest::sha256_hex;
 /// identities one run folder ever sees).
 pub const SHORT: usize = 16;
 
-/// The short hash of an identity value (its canonical JSON: serde_json sorts object keys).
+/// The short hash of an identity value's serde_json text. Object keys keep their insertion
+/// order, not sorted: llguidance turns on serde_json's `preserve_order` for the whole workspace,
+/// so the order of an identity's fields is part of it (see `reads`).
 pub fn short(value: &Value) -> String {
     sha256_hex(value.to_string().as_bytes())[..SHORT].to_owned()
 }
