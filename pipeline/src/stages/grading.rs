@@ -293,6 +293,6 @@ mod tests {
             .grade(&[Item { gold: "1", response: "1", problem: "q" }])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("evaluate.math_verify.python = /nonexistent/python"), "{err}");
+        assert!(err.contains("evaluate.math_verify.python: /nonexistent/python:"), "{err}");
     }
 }
