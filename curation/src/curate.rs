@@ -55,6 +55,7 @@ struct DroppedRow<'a> {
 /// when it is on).
 pub fn curate(o: &CurateOptions, embed: Option<&dyn Embed>) -> Result<Summary, CurationError> {
     let started = std::time::Instant::now();
+    refuse_to_overwrite_input(o)?;
     let imported = crate::import::read(&o.input, &o.fields)?;
     let rows = &imported.rows;
     // Ids name rows in kept.jsonl and dropped.jsonl: two rows with one id would be ambiguous.
@@ -134,6 +135,21 @@ impl Summary {
         out.push_str(&format!("| **kept** | **{}** | |\n", self.kept));
         out
     }
+}
+
+/// The files a curation writes in its output folder.
+pub const OUTPUTS: [&str; 4] = ["kept.jsonl", "dropped.jsonl", "malformed.jsonl", "summary.json"];
+
+/// An input that is one of the files this curation would write (`--input out/kept.jsonl --out
+/// out`) would be replaced by its own output: refused before anything is read or written.
+fn refuse_to_overwrite_input(o: &CurateOptions) -> Result<(), CurationError> {
+    let Ok(input) = o.input.canonicalize() else { return Ok(()) };
+    for name in OUTPUTS {
+        if o.out.join(name).canonicalize().is_ok_and(|out| out == input) {
+            return Err(CurationError::OverwritesInput { input: o.input.clone(), out: o.out.clone() });
+        }
+    }
+    Ok(())
 }
 
 /// `<input without its extension>-curated`, next to the input.

@@ -12,6 +12,13 @@ pub enum CurationError {
         path.display()
     )]
     RepeatedId { path: PathBuf, id: String },
+    #[error(
+        "{}: is one of the files curate writes in {} ({}): choose another --out; nothing was read or written",
+        input.display(),
+        out.display(),
+        crate::curate::OUTPUTS.join(", ")
+    )]
+    OverwritesInput { input: PathBuf, out: PathBuf },
     #[error(transparent)]
     Benchmark(#[from] eval::BenchmarkError),
     #[error("dedup.semantic needs embeddings: dedup.embeddings.provider is \"none\"")]
