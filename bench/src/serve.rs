@@ -56,16 +56,21 @@ fn request(i: usize, max_tokens: u32) -> ChatRequest {
 pub fn serve(a: &ServeBenchArgs) -> anyhow::Result<()> {
     let precision = trainer::Precision::F32;
     let inproc = Arc::new(
-        Engine::start("bench-inproc", &a.model, a.device, precision, a.max_batch)
+        Engine::start("bench-inproc", &a.model, a.device, precision, a.max_batch, llm::local::Content::Text)
             .map_err(anyhow::Error::msg)?,
     );
-    let served = Engine::start("bench-serve", &a.model, a.device, precision, a.max_batch)
-        .map_err(anyhow::Error::msg)?;
+    let served =
+        Engine::start("bench-serve", &a.model, a.device, precision, a.max_batch, llm::local::Content::Text)
+            .map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let url = format!("http://{}/v1/chat/completions", listener.local_addr()?);
-    let app = llm::serve::router(Arc::new(llm::serve::Server::new(served, "bench".into())));
-    runtime.spawn(async move { axum::serve(listener, app).await });
+    // The real server loop; a queue deep enough that no client is turned away (429).
+    let limits = llm::serve::Limits { max_queue: 4096, ..llm::serve::Limits::default() };
+    let server = Arc::new(llm::serve::Server::new(served, "bench".into(), limits));
+    runtime.spawn(async move {
+        llm::serve::serve(listener, server, std::future::pending(), std::time::Duration::ZERO).await
+    });
     let http = reqwest::Client::new();
 
     if !a.json {
@@ -90,7 +95,8 @@ pub fn serve(a: &ServeBenchArgs) -> anyhow::Result<()> {
                                 let v: serde_json::Value = resp.json().await?;
                                 (v["usage"]["completion_tokens"].as_u64().unwrap_or(0), batch)
                             } else {
-                                let (reply, batch) = inproc.complete(&r, i as u64).await?;
+                                let llm::local::Completed { response: reply, batch, .. } =
+                                    inproc.complete(&r, i as u64).await?;
                                 (reply.usage.completion_tokens, batch)
                             });
                         }

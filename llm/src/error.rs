@@ -31,8 +31,13 @@ pub enum LlmError {
     Deadline { seconds: f64, last: Option<Box<LlmError>> },
     #[error("cache {path}: {message}")]
     Cache { path: String, message: String },
+    /// The local model failed (not the request's fault): a server answers 5xx, clients retry.
     #[error("local model: {0}")]
     Local(String),
+    /// The local model refused the request as given (its prompt, settings or schema): the same
+    /// request would be refused again, so it is not retried; a server answers 400.
+    #[error("local model refused the request: {0}")]
+    LocalRefused(String),
     #[error("local model: {0}")]
     WorkerStopped(String),
 }
@@ -70,6 +75,7 @@ impl LlmError {
             Self::Deadline { .. } => "deadline",
             Self::Cache { .. } => "cache",
             Self::Local(_) => "local",
+            Self::LocalRefused(_) => "local_refused",
             Self::WorkerStopped(_) => "local_worker_stopped",
         }
     }

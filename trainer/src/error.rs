@@ -21,6 +21,12 @@ pub enum ModelError {
     Template(String),
     #[error("generation: {0}")]
     Generation(String),
+    /// A request's grammar (structured output) does not compile, or cannot be followed.
+    #[error("grammar: {0}")]
+    Grammar(String),
+    /// The caller cancelled the request (nobody waits for its reply).
+    #[error("generation: cancelled")]
+    Cancelled,
 }
 
 impl ModelError {
@@ -30,5 +36,14 @@ impl ModelError {
 
     pub fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Self::Format { path: path.into(), message: message.into() }
+    }
+
+    /// The error as one request of a batch failed: `request {i}: ...`.
+    pub fn for_request(self, i: usize) -> Self {
+        match self {
+            Self::Generation(m) => Self::Generation(format!("request {i}: {m}")),
+            Self::Grammar(m) => Self::Grammar(format!("request {i}: {m}")),
+            other => other,
+        }
     }
 }

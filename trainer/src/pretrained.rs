@@ -11,7 +11,7 @@ use crate::generate::{self, Generation, Padding, Request};
 use crate::load::gguf::{GgufFile, GgufSource};
 use crate::load::safetensors::SafetensorsSource;
 use crate::model::{CausalLm, HfConfig};
-use crate::text::{ChatMessage, ChatTemplate, Tokenizer};
+use crate::text::{ChatMessage, ChatTemplate, Content, Tokenizer};
 
 pub struct Pretrained {
     pub model: CausalLm,
@@ -106,15 +106,19 @@ impl Pretrained {
 
     /// The prompt ids for a conversation, through the model's chat template (with the
     /// assistant header). A model without a template gets the messages' contents joined by
-    /// blank lines, as base models are prompted.
+    /// blank lines, as base models are prompted. Special-token text in the content is read as
+    /// the tokens it spells: for content the caller wrote ([`Self::chat_prompt_for`] otherwise).
     pub fn chat_prompt(&self, messages: &[ChatMessage]) -> Result<Vec<u32>, ModelError> {
-        match &self.template {
-            Some(t) => self.tokenizer.encode(&t.render(messages, true)?, false),
-            None => {
-                let text: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
-                self.tokenizer.encode(&text.join("\n\n"), true)
-            }
-        }
+        self.chat_prompt_for(messages, Content::Trusted)
+    }
+
+    /// [`Self::chat_prompt`], reading special-token text in the content as `content` says.
+    pub fn chat_prompt_for(
+        &self,
+        messages: &[ChatMessage],
+        content: Content,
+    ) -> Result<Vec<u32>, ModelError> {
+        crate::text::prompt::chat_prompt(&self.tokenizer, self.template.as_ref(), messages, content)
     }
 
     pub fn generate(

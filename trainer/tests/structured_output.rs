@@ -23,6 +23,7 @@ fn request(model: &Pretrained, prompt: &str, grammar: Grammar, seed: u64, temper
         seed,
         ignore_eos: false,
         grammar: Some(grammar),
+        cancel: None,
     }
 }
 

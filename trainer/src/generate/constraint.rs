@@ -72,8 +72,7 @@ pub struct Grammars {
 impl Grammars {
     pub fn new(env: TokenEnv) -> Result<Self, ModelError> {
         let env: toktrie::TokEnv = Arc::new(env);
-        let mut factory =
-            ParserFactory::new_simple(&env).map_err(|e| ModelError::Generation(e.to_string()))?;
+        let mut factory = ParserFactory::new_simple(&env).map_err(|e| ModelError::Grammar(e.to_string()))?;
         factory.quiet();
         Ok(Self { factory })
     }
@@ -83,7 +82,7 @@ impl Grammars {
         let parser = self
             .factory
             .create_parser(grammar.top_level())
-            .map_err(|e| ModelError::Generation(format!("grammar: {e}")))?;
+            .map_err(|e| ModelError::Grammar(e.to_string()))?;
         Ok(Matcher { constraint: Constraint::new(parser) })
     }
 }
@@ -105,9 +104,18 @@ pub struct Matcher {
 impl Matcher {
     /// Sets the logits of every token the grammar forbids next to -inf.
     pub fn mask(&mut self, logits: &mut [f32]) -> Result<Step, ModelError> {
-        let step =
-            self.constraint.compute_mask().map_err(|e| ModelError::Generation(format!("grammar: {e}")))?;
+        let step = self.constraint.compute_mask().map_err(|e| ModelError::Grammar(e.to_string()))?;
         let Some(mask) = step.sample_mask.as_ref() else {
+            // Stopped: complete, or stuck where nothing can follow (a schema that only refers
+            // to itself admits no reply at all). A reply the grammar does not accept is its
+            // request's error, never an empty or cut "success".
+            let parser = &mut self.constraint.parser;
+            if !parser.is_accepting() {
+                let why = parser.error_message().unwrap_or_else(|| format!("{:?}", parser.stop_reason()));
+                return Err(ModelError::Grammar(format!(
+                    "the reply cannot be completed to match it (the grammar admits no reply from here: {why})"
+                )));
+            }
             return Ok(Step::Done);
         };
         for (id, logit) in logits.iter_mut().enumerate() {
@@ -120,9 +128,6 @@ impl Matcher {
 
     /// Advances the grammar past the sampled token.
     pub fn commit(&mut self, token: u32) -> Result<(), ModelError> {
-        self.constraint
-            .commit_token(Some(token))
-            .map(|_| ())
-            .map_err(|e| ModelError::Generation(format!("grammar: {e}")))
+        self.constraint.commit_token(Some(token)).map(|_| ()).map_err(|e| ModelError::Grammar(e.to_string()))
     }
 }

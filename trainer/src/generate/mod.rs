@@ -1,10 +1,15 @@
 //! Batched generation with a KV cache. Prompts are padded (left by default, or right) into one
 //! prefill; every row keeps its own positions, sampling settings, seed, stop strings and token
 //! budget; rows that finish leave the batch (their cache rows are dropped), so a long reply
-//! does not make the short ones pay.
+//! does not make the short ones pay. A request's own fault (an invalid prompt, grammar or
+//! sampling setting, a grammar that fails mid-reply) and a cancelled request end that row
+//! alone ([`generate_each`]); only a failure of the model itself fails the batch.
 
 pub mod constraint;
 pub mod sampling;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::SeedableRng;
@@ -36,6 +41,9 @@ pub struct Request {
     pub ignore_eos: bool,
     /// What the reply must match (structured output); decoding masks everything else.
     pub grammar: Option<Grammar>,
+    /// Set by the caller when nobody waits for the reply any more (a client that hung up):
+    /// the row leaves the batch at the next step with [`ModelError::Cancelled`].
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Request {
@@ -48,7 +56,30 @@ impl Request {
             seed: 0,
             ignore_eos: false,
             grammar: None,
+            cancel: None,
         }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// What is wrong with this request on its own (before any decoding), if anything.
+    fn check(&self, model: &CausalLm) -> Result<(), ModelError> {
+        let max_ctx = model.config.max_position_embeddings;
+        if self.prompt.is_empty() {
+            return Err(ModelError::Generation("empty prompt".into()));
+        }
+        if self.prompt.len() >= max_ctx {
+            return Err(ModelError::Generation(format!(
+                "prompt of {} tokens does not fit the model's context of {max_ctx}",
+                self.prompt.len()
+            )));
+        }
+        if let Some(&bad) = self.prompt.iter().find(|&&t| t as usize >= model.config.vocab_size) {
+            return Err(ModelError::Generation(format!("token id {bad} is outside the vocabulary")));
+        }
+        self.sampling.check().map_err(ModelError::Generation)
     }
 }
 
@@ -92,7 +123,8 @@ struct Row {
 }
 
 /// Generates replies for `requests`; `on_token(request, token)` sees every sampled token as
-/// it comes (the CLI streams with it).
+/// it comes (the CLI streams with it). The first request that fails fails the call, named by
+/// its index (callers for whom any failure is fatal; a server uses [`generate_each`]).
 pub fn generate(
     model: &CausalLm,
     tokenizer: &Tokenizer,
@@ -100,53 +132,60 @@ pub fn generate(
     padding: Padding,
     on_token: &mut dyn FnMut(usize, u32),
 ) -> Result<Vec<Generation>, ModelError> {
-    let mut results: Vec<Option<Generation>> = vec![None; requests.len()];
+    generate_each(model, tokenizer, requests, padding, on_token)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, g)| g.map_err(|e| e.for_request(i)))
+        .collect()
+}
+
+/// Generates replies for `requests`, one result per request: a request that cannot run (its
+/// prompt, sampling or grammar is invalid), whose grammar fails mid-reply, or that is
+/// cancelled gets its own error and leaves the batch; the others go on. The outer error is a
+/// failure of the model itself, which no row survives.
+pub fn generate_each(
+    model: &CausalLm,
+    tokenizer: &Tokenizer,
+    requests: &[Request],
+    padding: Padding,
+    on_token: &mut dyn FnMut(usize, u32),
+) -> Result<Vec<Result<Generation, ModelError>>, ModelError> {
+    let mut results: Vec<Option<Result<Generation, ModelError>>> = Vec::with_capacity(requests.len());
+    results.resize_with(requests.len(), || None);
     if requests.is_empty() {
         return Ok(Vec::new());
     }
     let device = model.model.embed_tokens.weight.device();
     let max_ctx = model.config.max_position_embeddings;
+    let mut matchers: Vec<Option<constraint::Matcher>> = Vec::with_capacity(requests.len());
     for (i, r) in requests.iter().enumerate() {
-        if r.prompt.is_empty() {
-            return Err(ModelError::Generation(format!("request {i}: empty prompt")));
-        }
-        if r.prompt.len() >= max_ctx {
-            return Err(ModelError::Generation(format!(
-                "request {i}: prompt of {} tokens does not fit the model's context of {max_ctx}",
-                r.prompt.len()
-            )));
-        }
-        if let Some(&bad) = r.prompt.iter().find(|&&t| t as usize >= model.config.vocab_size) {
-            return Err(ModelError::Generation(format!(
-                "request {i}: token id {bad} is outside the vocabulary"
-            )));
-        }
-    }
-    let mut matchers = Vec::with_capacity(requests.len());
-    for (i, r) in requests.iter().enumerate() {
-        matchers.push(match &r.grammar {
-            Some(g) => Some(
-                tokenizer
-                    .grammars(model.config.vocab_size)?
-                    .start(g)
-                    .map_err(|e| ModelError::Generation(format!("request {i}: {e}")))?,
-            ),
-            None => None,
+        let started = r.check(model).and_then(|()| match &r.grammar {
+            Some(g) => tokenizer.grammars(model.config.vocab_size)?.start(g).map(Some),
+            None => Ok(None),
         });
+        match started {
+            Ok(m) => matchers.push(m),
+            Err(e) => {
+                results[i] = Some(Err(e));
+                matchers.push(None);
+            }
+        }
     }
     let pad = tokenizer.pad;
     // A request for no tokens is answered without running the model.
-    let live: Vec<usize> = (0..requests.len()).filter(|&i| requests[i].max_new_tokens > 0).collect();
-    for (i, r) in requests.iter().enumerate().filter(|(_, r)| r.max_new_tokens == 0) {
-        results[i] = Some(finish_row(tokenizer, r, Vec::new(), Finish::Length)?);
+    for (i, r) in requests.iter().enumerate() {
+        if results[i].is_none() && r.max_new_tokens == 0 {
+            results[i] = Some(finish_row(tokenizer, r, Vec::new(), Finish::Length));
+        }
     }
+    let live: Vec<usize> = (0..requests.len()).filter(|&i| results[i].is_none()).collect();
     if live.is_empty() {
         return Ok(results.into_iter().map(|g| g.expect("answered above")).collect());
     }
     let width = live.iter().map(|&i| requests[i].prompt.len()).max().unwrap_or(0);
 
     // Prefill: one padded batch.
-    let mut rows = Vec::with_capacity(requests.len());
+    let mut rows = Vec::with_capacity(live.len());
     let (mut ids, mut positions, mut last) = (Vec::new(), Vec::new(), Vec::new());
     for &i in &live {
         let r = &requests[i];
@@ -192,26 +231,10 @@ pub fn generate(
         let mut keep = Vec::with_capacity(rows.len());
         for (k, row) in rows.iter_mut().enumerate() {
             let r = &requests[row.request];
-            let complete = match row.matcher.as_mut() {
-                Some(m) => m.mask(&mut logits[k])? == constraint::Step::Done,
-                None => false,
-            };
-            let token = r.sampling.pick(&logits[k], &mut row.rng);
-            let stop_token = complete || (!r.ignore_eos && tokenizer.stop_ids.contains(&token));
-            if !stop_token {
-                row.out.push(token);
-                on_token(row.request, token);
-                if let Some(m) = row.matcher.as_mut() {
-                    m.commit(token)?;
-                }
-            }
-            let stopped = stop_token || hits_stop(tokenizer, &row.out, &r.stop)?;
-            let budget = r.max_new_tokens.min(max_ctx - r.prompt.len());
-            if stopped || row.out.len() >= budget {
-                let finish = if stopped { Finish::Stop } else { Finish::Length };
-                results[row.request] = Some(finish_row(tokenizer, r, std::mem::take(&mut row.out), finish)?);
-            } else {
-                keep.push(k);
+            match step_row(tokenizer, r, row, &mut logits[k], max_ctx, on_token) {
+                Ok(None) => keep.push(k),
+                Ok(Some(done)) => results[row.request] = Some(Ok(done)),
+                Err(e) => results[row.request] = Some(Err(e)),
             }
         }
         if keep.is_empty() {
@@ -236,6 +259,41 @@ pub fn generate(
         logits = host_logits(out.unsqueeze_dim(1), rows.len())?;
     }
     Ok(results.into_iter().map(|g| g.expect("every request finishes")).collect())
+}
+
+/// One decoding step of one row: `None` while it goes on, its reply once it is done, or its
+/// own error (cancelled, or its grammar failed).
+fn step_row(
+    tokenizer: &Tokenizer,
+    r: &Request,
+    row: &mut Row,
+    logits: &mut [f32],
+    max_ctx: usize,
+    on_token: &mut dyn FnMut(usize, u32),
+) -> Result<Option<Generation>, ModelError> {
+    if r.cancelled() {
+        return Err(ModelError::Cancelled);
+    }
+    let complete = match row.matcher.as_mut() {
+        Some(m) => m.mask(logits)? == constraint::Step::Done,
+        None => false,
+    };
+    let token = r.sampling.pick(logits, &mut row.rng);
+    let stop_token = complete || (!r.ignore_eos && tokenizer.stop_ids.contains(&token));
+    if !stop_token {
+        row.out.push(token);
+        on_token(row.request, token);
+        if let Some(m) = row.matcher.as_mut() {
+            m.commit(token)?;
+        }
+    }
+    let stopped = stop_token || hits_stop(tokenizer, &row.out, &r.stop)?;
+    let budget = r.max_new_tokens.min(max_ctx - r.prompt.len());
+    if stopped || row.out.len() >= budget {
+        let finish = if stopped { Finish::Stop } else { Finish::Length };
+        return finish_row(tokenizer, r, std::mem::take(&mut row.out), finish).map(Some);
+    }
+    Ok(None)
 }
 
 fn host_logits(logits: Tensor<3>, rows: usize) -> Result<Vec<Vec<f32>>, ModelError> {

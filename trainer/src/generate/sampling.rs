@@ -26,6 +26,21 @@ impl Sampling {
         Self { temperature: 0.0, top_p: 1.0, min_p: 0.0, top_k: 0 }
     }
 
+    /// Whether these settings can sample at all: finite, temperature >= 0, top_p and min_p in
+    /// [0, 1]. (An infinite temperature turns masked logits into NaN probabilities, so a
+    /// constrained row would draw a token its grammar forbids.)
+    pub fn check(&self) -> Result<(), String> {
+        if !self.temperature.is_finite() || self.temperature < 0.0 {
+            return Err(format!("temperature {} is not a finite number >= 0", self.temperature));
+        }
+        for (name, v) in [("top_p", self.top_p), ("min_p", self.min_p)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{name} {v} is not in [0, 1]"));
+            }
+        }
+        Ok(())
+    }
+
     pub fn is_greedy(&self) -> bool {
         self.temperature <= 0.0 || self.top_k == 1
     }

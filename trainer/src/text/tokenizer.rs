@@ -21,6 +21,28 @@ pub struct Tokenizer {
     manual_bos: bool,
     /// Structured-output compiler, built on first use (the token trie costs ~0.1 s).
     grammars: OnceLock<Result<Arc<Grammars>, String>>,
+    /// The same tokenizer reading special-token text as plain text (built on first use).
+    as_text: OnceLock<tokenizers::Tokenizer>,
+    /// The texts of the special tokens, longest first (built on first use).
+    specials: OnceLock<Vec<String>>,
+}
+
+/// A copy shares nothing mutable; its grammar compiler and text tokenizer are rebuilt on
+/// first use (the engine keeps one copy to tokenize requests off the model's thread).
+impl Clone for Tokenizer {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            bos: self.bos,
+            eos: self.eos,
+            stop_ids: self.stop_ids.clone(),
+            pad: self.pad,
+            manual_bos: self.manual_bos,
+            grammars: OnceLock::new(),
+            as_text: OnceLock::new(),
+            specials: OnceLock::new(),
+        }
+    }
 }
 
 fn tok_err(e: impl std::fmt::Display) -> ModelError {
@@ -79,7 +101,20 @@ impl Tokenizer {
         }
         // An exported GGUF tokenizer has no post-processor; `add_bos_token` then says what to do.
         let manual_bos = inner.get_post_processor().is_none() && tc["add_bos_token"].as_bool() == Some(true);
-        Ok((Self { inner, bos, eos, stop_ids, pad, manual_bos, grammars: OnceLock::new() }, template))
+        Ok((
+            Self {
+                inner,
+                bos,
+                eos,
+                stop_ids,
+                pad,
+                manual_bos,
+                grammars: OnceLock::new(),
+                as_text: OnceLock::new(),
+                specials: OnceLock::new(),
+            },
+            template,
+        ))
     }
 
     /// From GGUF metadata: a byte-level BPE (`tokenizer.ggml.model = gpt2`) with the
@@ -143,6 +178,8 @@ impl Tokenizer {
                 pad: id("padding_token_id").or(eos).unwrap_or(0),
                 manual_bos,
                 grammars: OnceLock::new(),
+                as_text: OnceLock::new(),
+                specials: OnceLock::new(),
             },
             template,
         ))
@@ -155,6 +192,37 @@ impl Tokenizer {
             ids.insert(0, bos);
         }
         Ok(ids)
+    }
+
+    /// [`Self::encode`], with special-token text in `text` read as plain text.
+    pub fn encode_as_text(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>, ModelError> {
+        let plain = self.as_text.get_or_init(|| {
+            let mut t = self.inner.clone();
+            t.set_encode_special_tokens(true);
+            t
+        });
+        let enc = plain.encode(text, add_special_tokens).map_err(tok_err)?;
+        let mut ids = enc.get_ids().to_vec();
+        if let (true, true, Some(bos)) = (add_special_tokens, self.manual_bos, self.bos) {
+            ids.insert(0, bos);
+        }
+        Ok(ids)
+    }
+
+    /// Whether `text` spells a special token (`<|im_end|>`, `</s>`).
+    pub fn spells_special(&self, text: &str) -> bool {
+        let specials = self.specials.get_or_init(|| {
+            let mut v: Vec<String> = self
+                .inner
+                .get_added_tokens_decoder()
+                .into_values()
+                .filter(|t| t.special && !t.content.is_empty())
+                .map(|t| t.content)
+                .collect();
+            v.sort_by_key(|t| std::cmp::Reverse(t.len()));
+            v
+        });
+        specials.iter().any(|t| text.contains(t.as_str()))
     }
 
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String, ModelError> {

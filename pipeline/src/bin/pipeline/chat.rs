@@ -52,6 +52,7 @@ pub fn chat(args: &ChatArgs) -> anyhow::Result<()> {
         seed: args.seed,
         ignore_eos: false,
         grammar: None,
+        cancel: None,
     };
     let mut stream = TokenStream::new(&model.tokenizer);
     let mut out = std::io::stdout().lock();
