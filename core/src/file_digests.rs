@@ -1,6 +1,11 @@
-//! Content digests of the files and models a stage reads, cached per file by (size, mtime in
-//! ns, inode) in `<run.out_dir>/.cache/file-digests.json`, so a 3 GB model folder is hashed once
-//! and not on every run, and a file replaced in place (new mtime or inode) is hashed again.
+//! Content digests of the files and models a stage reads. A file under 64 MB is hashed each
+//! time it is asked for (keyed by its content, nothing to go stale); a bigger one (a model's
+//! weights) is hashed once and its digest kept in `<run.out_dir>/.cache/file-digests.json`,
+//! keyed by its size, mtime and ctime (in ns) and inode, so a 3 GB model folder is not hashed on
+//! every run. The ctime cannot be set back by anyone (touch sets the mtime, and that itself
+//! moves the ctime), so a same-size rewrite that restores the mtime is still seen; and a digest
+//! taken within two seconds of the file's last change is not reused, since a rewrite in the same
+//! clock tick could carry the very same timestamps (git's "racy clean" problem).
 
 use std::collections::BTreeMap;
 use std::io;
@@ -13,18 +18,51 @@ use serde::{Deserialize, Serialize};
 use crate::digest::{sha256_file, sha256_hex};
 use crate::fs::write_atomic;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Entry {
+/// Files smaller than this are hashed every time rather than trusted by their stamp.
+const HASH_EACH_TIME_BELOW: u64 = 64 << 20;
+/// A digest taken less than this after the file's last change (its ctime) is not reused: file
+/// timestamps advance in coarse clock ticks, and a rewrite within the tick could match them.
+const RACY_NS: i128 = 2_000_000_000;
+
+/// What identifies a file's version without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
     size: u64,
     mtime_ns: i128,
+    ctime_ns: i128,
     inode: u64,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        Self {
+            size: meta.len(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+            inode: meta.ino(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Entry {
+    stamp: Stamp,
+    /// Wall-clock time (ns since the epoch) when hashing began.
+    hashed_at_ns: i128,
     sha256: String,
 }
 
 impl Entry {
-    fn stamp(meta: &std::fs::Metadata) -> (u64, i128, u64) {
-        (meta.len(), i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()), meta.ino())
+    /// Whether this digest answers for a file stamped `now`.
+    fn holds_for(&self, now: &Stamp) -> bool {
+        self.stamp == *now && self.stamp.ctime_ns < self.hashed_at_ns - RACY_NS
     }
+}
+
+fn now_ns() -> i128 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    since.as_nanos() as i128
 }
 
 /// File digests, remembered across runs (a missing or unreadable cache file is an empty cache).
@@ -32,6 +70,8 @@ impl Entry {
 pub struct DigestCache {
     path: Option<PathBuf>,
     entries: Mutex<BTreeMap<String, Entry>>,
+    /// Files smaller than this are hashed every time ([`HASH_EACH_TIME_BELOW`]; tests lower it).
+    hash_below: u64,
 }
 
 impl DigestCache {
@@ -41,12 +81,12 @@ impl DigestCache {
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
-        Self { path: Some(path), entries: Mutex::new(entries) }
+        Self { path: Some(path), entries: Mutex::new(entries), hash_below: HASH_EACH_TIME_BELOW }
     }
 
     /// A cache that forgets everything when dropped (tests, one-off commands).
     pub fn in_memory() -> Self {
-        Self { path: None, entries: Mutex::new(BTreeMap::new()) }
+        Self { path: None, entries: Mutex::new(BTreeMap::new()), hash_below: HASH_EACH_TIME_BELOW }
     }
 
     /// The sha256 of a file's content.
@@ -58,22 +98,25 @@ impl DigestCache {
         Ok(sha256)
     }
 
-    /// A file's digest, and whether it was computed now (and so is not saved yet).
+    /// A file's digest, and whether it was newly recorded (and so is not saved yet).
     fn lookup(&self, path: &Path) -> io::Result<(String, bool)> {
-        let key = std::path::absolute(path)?.to_string_lossy().into_owned();
         let meta = std::fs::metadata(path)?;
-        let (size, mtime_ns, inode) = Entry::stamp(&meta);
+        if meta.len() < self.hash_below {
+            return Ok((sha256_file(path)?.0, false));
+        }
+        let key = std::path::absolute(path)?.to_string_lossy().into_owned();
+        let stamp = Stamp::of(&meta);
         if let Some(e) = self.entries.lock().expect("not poisoned").get(&key)
-            && (e.size, e.mtime_ns, e.inode) == (size, mtime_ns, inode)
+            && e.holds_for(&stamp)
         {
             return Ok((e.sha256.clone(), false));
         }
+        let hashed_at_ns = now_ns();
         let (sha256, _) = sha256_file(path)?;
         // A file changed while it was hashed is not recorded: the next run hashes it again.
-        let after = Entry::stamp(&std::fs::metadata(path)?);
-        let unchanged = after == (size, mtime_ns, inode);
+        let unchanged = Stamp::of(&std::fs::metadata(path)?) == stamp;
         if unchanged {
-            let entry = Entry { size, mtime_ns, inode, sha256: sha256.clone() };
+            let entry = Entry { stamp, hashed_at_ns, sha256: sha256.clone() };
             self.entries.lock().expect("not poisoned").insert(key, entry);
         }
         Ok((sha256, unchanged))
@@ -145,8 +188,27 @@ fn defining_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> 
 mod tests {
     use super::*;
 
+    /// A cache that keeps every file by its stamp, however small.
+    fn by_stamp(path: PathBuf) -> DigestCache {
+        DigestCache { hash_below: 0, ..DigestCache::open(path) }
+    }
+
+    /// The saved entries, each made to look hashed long after its file last changed (as it is
+    /// on any later run), with `sha256` where given.
+    fn age(cache_file: &Path, sha256: Option<&str>) {
+        let mut saved: BTreeMap<String, Entry> =
+            serde_json::from_str(&std::fs::read_to_string(cache_file).unwrap()).unwrap();
+        for e in saved.values_mut() {
+            e.hashed_at_ns = e.stamp.ctime_ns + 10 * RACY_NS;
+            if let Some(s) = sha256 {
+                e.sha256 = s.to_owned();
+            }
+        }
+        std::fs::write(cache_file, serde_json::to_vec(&saved).unwrap()).unwrap();
+    }
+
     #[test]
-    fn folders_are_identified_by_content_and_cached_by_stamp() {
+    fn folders_are_identified_by_content_and_big_files_cached_by_stamp() {
         let tmp = tempfile::tempdir().unwrap();
         let model = tmp.path().join("m");
         std::fs::create_dir_all(model.join("1_Pooling")).unwrap();
@@ -155,7 +217,7 @@ mod tests {
         std::fs::write(model.join("1_Pooling/config.json"), "{\"pool\":1}").unwrap();
         std::fs::write(model.join("README.md"), "docs").unwrap();
         let cache_file = tmp.path().join("digests.json");
-        let cache = DigestCache::open(cache_file.clone());
+        let cache = by_stamp(cache_file.clone());
         let a = cache.model(&model).unwrap();
         // Docs do not define the model; a weight or a nested config does.
         std::fs::write(model.join("README.md"), "other docs").unwrap();
@@ -166,15 +228,45 @@ mod tests {
         std::fs::write(model.join("model.safetensors"), "weightz").unwrap();
         assert_ne!(cache.model(&model).unwrap(), b);
         // Another process reads the saved digests: the same answer without hashing again
-        // (proved by a stale cached value being served for an unchanged stamp).
-        let saved: BTreeMap<String, Entry> =
-            serde_json::from_str(&std::fs::read_to_string(&cache_file).unwrap()).unwrap();
-        assert_eq!(saved.len(), 3);
+        // (proved by a stale cached value being served for an unchanged stamp)...
+        age(&cache_file, Some("cached"));
         let weights = std::path::absolute(model.join("model.safetensors")).unwrap();
-        let mut forged = saved.clone();
-        forged.get_mut(&*weights.to_string_lossy()).unwrap().sha256 = "cached".into();
-        std::fs::write(&cache_file, serde_json::to_vec(&forged).unwrap()).unwrap();
-        assert_eq!(DigestCache::open(cache_file).file(&weights).unwrap(), "cached");
+        assert_eq!(by_stamp(cache_file.clone()).file(&weights).unwrap(), "cached");
         assert_eq!(DigestCache::in_memory().file(&weights).unwrap(), sha256_hex(b"weightz"));
+        // ... but not for a small file, which is hashed each time.
+        assert_eq!(DigestCache::open(cache_file).file(&weights).unwrap(), sha256_hex(b"weightz"));
+    }
+
+    #[test]
+    fn a_same_size_rewrite_that_restores_the_mtime_of_a_big_file_is_hashed_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (file, cache_file) = (tmp.path().join("model.gguf"), tmp.path().join("digests.json"));
+        std::fs::write(&file, "aaaa").unwrap();
+        let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+        assert_eq!(by_stamp(cache_file.clone()).file(&file).unwrap(), sha256_hex(b"aaaa"));
+        age(&cache_file, None);
+        assert_eq!(by_stamp(cache_file.clone()).file(&file).unwrap(), sha256_hex(b"aaaa"));
+        // A clock tick later: same size, same inode, the mtime set back; only the ctime moved.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let before = Stamp::of(&std::fs::metadata(&file).unwrap());
+        std::fs::write(&file, "bbbb").unwrap();
+        std::fs::File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
+        let after = Stamp::of(&std::fs::metadata(&file).unwrap());
+        assert_eq!((after.size, after.mtime_ns, after.inode), (before.size, before.mtime_ns, before.inode));
+        assert_eq!(by_stamp(cache_file).file(&file).unwrap(), sha256_hex(b"bbbb"));
+    }
+
+    #[test]
+    fn a_digest_taken_right_after_a_change_is_not_reused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (file, cache_file) = (tmp.path().join("model.gguf"), tmp.path().join("digests.json"));
+        std::fs::write(&file, "aaaa").unwrap();
+        by_stamp(cache_file.clone()).file(&file).unwrap();
+        // Forged, with the stamp unchanged: it would be served if the entry were trusted.
+        let mut saved: BTreeMap<String, Entry> =
+            serde_json::from_str(&std::fs::read_to_string(&cache_file).unwrap()).unwrap();
+        saved.values_mut().for_each(|e| e.sha256 = "racy".into());
+        std::fs::write(&cache_file, serde_json::to_vec(&saved).unwrap()).unwrap();
+        assert_eq!(by_stamp(cache_file).file(&file).unwrap(), sha256_hex(b"aaaa"));
     }
 }

@@ -54,3 +54,27 @@ fn a_bad_complete_line_names_the_file_and_line() {
     assert!(matches!(err, JsonlError::Parse { line: 2, .. }), "{err:?}");
     assert!(err.to_string().contains("r.jsonl:2:"), "{err}");
 }
+
+#[test]
+fn a_same_size_rewrite_with_the_same_mtime_gets_a_new_digest() {
+    use vs_core::DigestCache;
+    use vs_core::digest::sha256_hex;
+    let (dir, p) = scratch("tokenizer.json");
+    fs::write(&p, "aaaa").unwrap();
+    let cache_file = dir.path().join("file-digests.json");
+    let cache = DigestCache::open(cache_file.clone());
+    assert_eq!(cache.file(&p).unwrap(), sha256_hex(b"aaaa"));
+    // Rewritten in place, the same size, and its mtime set back: size, mtime and inode agree.
+    let stamp = |p: &std::path::Path| {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(p).unwrap();
+        (m.len(), m.mtime(), m.mtime_nsec(), m.ino())
+    };
+    let before = stamp(&p);
+    let mtime = fs::metadata(&p).unwrap().modified().unwrap();
+    fs::write(&p, "bbbb").unwrap();
+    fs::File::options().write(true).open(&p).unwrap().set_modified(mtime).unwrap();
+    assert_eq!(stamp(&p), before);
+    assert_eq!(cache.file(&p).unwrap(), sha256_hex(b"bbbb"));
+    assert_eq!(DigestCache::open(cache_file).file(&p).unwrap(), sha256_hex(b"bbbb"), "another run");
+}

@@ -147,8 +147,16 @@ impl ResolvedLlm {
                 let path = std::path::Path::new(weights);
                 let weights =
                     if path.exists() { json!({ "sha256": digests.model(path)? }) } else { json!(weights) };
-                json!({ "provider": "openai", "model": model,
-                        "served": { "engine": serve.engine, "weights": weights, "args": serve.args } })
+                let mut served = json!({ "engine": serve.engine, "weights": weights, "args": serve.args });
+                // The command and the environment run the server too; left out when unset, so a
+                // section without them keeps the identity it had before they were counted.
+                if let Some(command) = &serve.command {
+                    served["command"] = json!(command);
+                }
+                if !serve.env.is_empty() {
+                    served["env"] = env_identity(&serve.env);
+                }
+                json!({ "provider": "openai", "model": model, "served": served })
             }
             Endpoint::Openai { base_url, model, .. } => {
                 json!({ "provider": "openai", "base_url": base_url, "model": model })
@@ -192,5 +200,58 @@ impl ResolvedLlm {
             }
             Endpoint::Local { .. } => format!("[llm.{}]", self.name),
         }
+    }
+}
+
+/// A server's environment as its identity: the variables' names, and one sha256 over the names
+/// and values together. Values may be secrets (an `HF_TOKEN`, an API key): the identity lands
+/// in manifests and names the call cache, so no value appears in it, and one digest over all of
+/// them (rather than one per value) gives no short value a digest of its own to be guessed from.
+/// Another value (a rotated token included) is another identity: the cache is not reused
+/// across it, which costs calls, never correctness.
+fn env_identity(env: &std::collections::BTreeMap<String, String>) -> Value {
+    let names: Vec<&String> = env.keys().collect();
+    let pairs = serde_json::to_vec(env).expect("strings serialize");
+    json!({ "names": names, "sha256": vs_core::digest::sha256_hex(&pairs) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::ServeEngine;
+
+    fn served(serve: ServeConfig) -> Value {
+        let section = LlmConfig { model: Some("q".into()), serve: Some(serve), ..LlmConfig::default() };
+        ResolvedLlm::new("s", &section).unwrap().endpoint_identity(&DigestCache::in_memory()).unwrap()
+    }
+
+    #[test]
+    fn a_served_endpoint_is_known_by_its_command_and_environment_without_their_secrets() {
+        let command = |line: &str| ServeConfig {
+            engine: ServeEngine::Command,
+            command: Some(line.into()),
+            ..ServeConfig::default()
+        };
+        let a = served(command("srv-a --port {port}"));
+        assert_ne!(a, served(command("srv-b --port {port}")), "another command is another server");
+        let env = |token: &str| ServeConfig {
+            env: [("HF_TOKEN".to_owned(), token.to_owned()), ("VLLM_ATTENTION".into(), "FLASH".into())]
+                .into(),
+            ..command("srv-a --port {port}")
+        };
+        let (one, two) = (served(env("hf_secret_one")), served(env("hf_secret_two")));
+        assert_ne!(one, two, "another environment is another server");
+        assert_ne!(one, a);
+        let text = one.to_string();
+        assert!(
+            text.contains("HF_TOKEN") && !text.contains("hf_secret_one") && !text.contains("FLASH"),
+            "{text}"
+        );
+        // Neither set: the identity a served section had before they were counted.
+        let plain = served(ServeConfig { model: Some("w".into()), ..ServeConfig::default() });
+        assert_eq!(
+            plain,
+            json!({ "provider": "openai", "model": "q", "served": { "engine": "vllm", "weights": "w", "args": [] } })
+        );
     }
 }

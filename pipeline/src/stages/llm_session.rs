@@ -14,7 +14,8 @@ pub type LlmSession =
 
 /// The client for `llm` (its calls cached under the run, keyed by its endpoint identity) and a
 /// runtime to drive it: what every LLM-calling stage starts with. When the LLM has a `serve`
-/// section, its server is started first (its log in the stage folder).
+/// section, its server is started first (its log in the stage folder, its pid file in
+/// `<run>/servers/`).
 pub fn llm_client(ctx: &StageContext<'_>, llm: &ResolvedLlm) -> Result<LlmSession, StageError> {
     let endpoint =
         llm.endpoint_identity(ctx.digests).map_err(|e| StageError::config(format!("llm.{}", llm.name), e))?;
@@ -37,8 +38,13 @@ pub fn llm_client(ctx: &StageContext<'_>, llm: &ResolvedLlm) -> Result<LlmSessio
                 true => format!("llm.{}.serve", llm.name),
                 false => "evaluate.serve".to_owned(),
             };
+            // Pid files live in the run folder, not the stage's: any later run that starts a
+            // server reaps what a killed one left, whichever stage it was.
+            let stage = ctx.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let pid_file =
+                ctx.run_dir.root().join("servers").join(format!("{stage}-{}{shard}.pid", llm.name));
             let server = runtime
-                .block_on(llm::server::RunningServer::start(&key, model, spec, &log))
+                .block_on(llm::server::RunningServer::start(&key, model, spec, &log, &pid_file))
                 .map_err(|e| StageError::Other(Box::new(e)))?;
             *base_url = server.base_url().to_owned();
             Some(server)
