@@ -82,3 +82,20 @@ fn reading_a_read_only_file_changes_nothing() {
     assert_eq!(read_jsonl::<u32>(&p).unwrap(), [1, 2]);
     assert_eq!((fs::read(&p).unwrap(), fs::metadata(&p).unwrap().modified().unwrap()), before);
 }
+
+/// An output overlaps an input when it is it, holds it or lies inside it, under any name.
+#[test]
+fn overlaps_sees_through_other_names_of_a_place() {
+    use vs_core::fs::overlaps;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    fs::create_dir_all(run.join("verify")).unwrap();
+    std::os::unix::fs::symlink(&run, dir.path().join("link")).unwrap();
+    let verify = run.join("verify");
+    assert!(overlaps(&verify, &verify));
+    assert!(overlaps(&dir.path().join("link/verify/new/deeper"), &verify), "inside, by a link, not yet made");
+    assert!(overlaps(&run, &verify), "holds it");
+    assert!(overlaps(&run.join("verify/../verify/x.json"), &verify));
+    assert!(!overlaps(&run.join("exports"), &verify));
+    assert!(!overlaps(&run.join("verify-old"), &verify), "a longer name is another place");
+}
