@@ -25,7 +25,8 @@ impl JsonlError {
 }
 
 /// The complete lines of a JSONL file (none when it does not exist; a torn last line is
-/// skipped). A complete line that does not parse is an error naming the file and line.
+/// skipped; a leading UTF-8 byte order mark is no part of the first record). A complete line
+/// that does not parse, or is not UTF-8, is an error naming the file and line.
 pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, JsonlError> {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -34,14 +35,20 @@ pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, J
     };
     let mut rows = Vec::new();
     let mut reader = BufReader::new(file);
-    let mut line = String::new();
+    // Bytes, not a `String`: one line that is not UTF-8 is that line's error, not an I/O error
+    // of the whole file without a line number.
+    let mut line = Vec::new();
     loop {
         line.clear();
-        let read = reader.read_line(&mut line).map_err(JsonlError::io(path))?;
-        if read == 0 || !line.ends_with('\n') {
+        let read = reader.read_until(b'\n', &mut line).map_err(JsonlError::io(path))?;
+        if read == 0 || !line.ends_with(b"\n") {
             break;
         }
-        let row: T = serde_json::from_str(&line).map_err(|source| JsonlError::Parse {
+        let text = match rows.is_empty() {
+            true => line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&line),
+            false => &line[..],
+        };
+        let row: T = serde_json::from_slice(text).map_err(|source| JsonlError::Parse {
             path: path.to_owned(),
             line: rows.len() + 1,
             source,

@@ -78,3 +78,48 @@ fn a_same_size_rewrite_with_the_same_mtime_gets_a_new_digest() {
     assert_eq!(cache.file(&p).unwrap(), sha256_hex(b"bbbb"));
     assert_eq!(DigestCache::open(cache_file).file(&p).unwrap(), sha256_hex(b"bbbb"), "another run");
 }
+
+/// Issue 28, item 10: a line that is not UTF-8 is an error naming that line (it was an I/O
+/// error of the whole file, "stream did not contain valid UTF-8", with no line), and a byte
+/// order mark is no part of the first record.
+#[test]
+fn a_line_that_is_not_utf8_is_named_and_a_bom_is_skipped() {
+    let (_dir, p) = scratch("r.jsonl");
+    fs::write(&p, b"\xEF\xBB\xBF\"a\"\n\"b\"\n").unwrap();
+    assert_eq!(read_jsonl::<String>(&p).unwrap(), ["a", "b"]);
+    fs::write(&p, b"\"a\"\n\"caf\xE9\"\n").unwrap();
+    let err = read_jsonl::<String>(&p).unwrap_err();
+    assert!(matches!(err, JsonlError::Parse { line: 2, .. }), "{err:?}");
+    assert!(err.to_string().contains("r.jsonl:2:"), "{err}");
+}
+
+/// Issue 28, item 12: reading changes nothing, on a file the process may not write (the bytes
+/// and the modification time are checked too: as root, permissions do not stop a write).
+#[test]
+fn reading_a_read_only_file_changes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, p) = scratch("r.jsonl");
+    fs::write(&p, "1\n2\n{\"torn").unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o444)).unwrap();
+    let before = (fs::read(&p).unwrap(), fs::metadata(&p).unwrap().modified().unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_eq!(read_jsonl::<u32>(&p).unwrap(), [1, 2]);
+    assert_eq!((fs::read(&p).unwrap(), fs::metadata(&p).unwrap().modified().unwrap()), before);
+}
+
+/// An output overlaps an input when it is it, holds it or lies inside it, under any name.
+#[test]
+fn overlaps_sees_through_other_names_of_a_place() {
+    use vs_core::fs::overlaps;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    fs::create_dir_all(run.join("verify")).unwrap();
+    std::os::unix::fs::symlink(&run, dir.path().join("link")).unwrap();
+    let verify = run.join("verify");
+    assert!(overlaps(&verify, &verify));
+    assert!(overlaps(&dir.path().join("link/verify/new/deeper"), &verify), "inside, by a link, not yet made");
+    assert!(overlaps(&run, &verify), "holds it");
+    assert!(overlaps(&run.join("verify/../verify/x.json"), &verify));
+    assert!(!overlaps(&run.join("exports"), &verify));
+    assert!(!overlaps(&run.join("verify-old"), &verify), "a longer name is another place");
+}

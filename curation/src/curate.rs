@@ -143,13 +143,10 @@ pub const OUTPUTS: [&str; 4] = ["kept.jsonl", "dropped.jsonl", "malformed.jsonl"
 /// An input that is one of the files this curation would write (`--input out/kept.jsonl --out
 /// out`) would be replaced by its own output: refused before anything is read or written.
 fn refuse_to_overwrite_input(o: &CurateOptions) -> Result<(), CurationError> {
-    let Ok(input) = o.input.canonicalize() else { return Ok(()) };
-    for name in OUTPUTS {
-        if o.out.join(name).canonicalize().is_ok_and(|out| out == input) {
-            return Err(CurationError::OverwritesInput { input: o.input.clone(), out: o.out.clone() });
-        }
+    match OUTPUTS.iter().any(|name| vs_core::fs::overlaps(&o.out.join(name), &o.input)) {
+        true => Err(CurationError::OverwritesInput { input: o.input.clone(), out: o.out.clone() }),
+        false => Ok(()),
     }
-    Ok(())
 }
 
 /// `<input without its extension>-curated`, next to the input.

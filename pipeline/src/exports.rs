@@ -65,11 +65,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StageError + '_ {
     move |source| StageError::Io { path: path.to_owned(), source }
 }
 
-fn write_json(path: &Path, value: &impl Serialize, written: &mut Written) -> Result<(), StageError> {
-    let text = serde_json::to_string_pretty(value).expect("exports serialize");
-    write_atomic(path, text.as_bytes()).map_err(io(path))?;
-    written.files.push(path.to_owned());
-    Ok(())
+fn json_bytes(value: &impl Serialize) -> Vec<u8> {
+    serde_json::to_string_pretty(value).expect("exports serialize").into_bytes()
 }
 
 /// `vs_multi/curated` as a file or dataset name: `vs_multi-curated`.
@@ -77,8 +74,33 @@ pub fn slug(arm: &Arm) -> String {
     format!("{}-{}", arm.origin.as_str(), arm.curation.as_str())
 }
 
+fn inconsistent(path: &Path, message: String) -> StageError {
+    StageError::Inconsistent { path: path.to_owned(), message }
+}
+
 /// Writes every arm's verified pairs under `out`: `llamafactory/` and `hf/<arm>/`.
+///
+/// Nothing is written until every arm has been read and checked, and every file is written to
+/// a temporary file and renamed over its name (`dataset_info.json` last): an export that fails
+/// leaves the previous one whole. `dataset_info.json` is merged: the entries of other runs and
+/// the user's stay, ours are replaced. Refused before anything is written: an `out` that is,
+/// holds or lies inside what the export reads, and a file of ours that another entry of
+/// `dataset_info.json` (or another run's dataset card) already claims.
 pub fn export_run(config: &Config, run_root: &Path, out: &Path) -> Result<Written, StageError> {
+    let inputs = [
+        run_root.join("verify"),
+        run_root.join("generate/manifest.json"),
+        run_root.join("dedup/manifest.json"),
+    ];
+    if let Some(input) = inputs.iter().find(|input| vs_core::fs::overlaps(out, input)) {
+        return Err(inconsistent(
+            out,
+            format!(
+                "is, holds or lies inside {}, which the export reads: choose another --out; nothing was written",
+                input.display()
+            ),
+        ));
+    }
     let verify = Manifest::read(&run_root.join("verify/manifest.json"))?.ok_or_else(|| StageError::Inconsistent {
         path: run_root.to_owned(),
         message: "no verify manifest: run the stages up to verify first (`pipeline run --stages generate,solve,dedup,verify`)"
@@ -88,8 +110,10 @@ pub fn export_run(config: &Config, run_root: &Path, out: &Path) -> Result<Writte
     let (generate, dedup) = (manifest("generate"), manifest("dedup"));
     let mut written = Written::default();
     let factory = out.join("llamafactory");
-    std::fs::create_dir_all(&factory).map_err(io(&factory))?;
+    // Every file's path and bytes, written only once all are made.
+    let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let mut info = serde_json::Map::new();
+    let run = &config.run.name;
     for arm in crate::stages::arms::arms(config) {
         let path = run_root.join("verify").join(arm.path()).join("train.jsonl");
         let pairs: Vec<VerifiedPair> = vs_core::jsonl::read_jsonl(&path)?;
@@ -131,9 +155,8 @@ pub fn export_run(config: &Config, run_root: &Path, out: &Path) -> Result<Writte
                 ],
             })
             .collect();
-        write_json(&factory.join(format!("{name}.alpaca.json")), &alpaca, &mut written)?;
-        write_json(&factory.join(format!("{name}.sharegpt.json")), &sharegpt, &mut written)?;
-        let run = &config.run.name;
+        files.push((factory.join(format!("{name}.alpaca.json")), json_bytes(&alpaca)));
+        files.push((factory.join(format!("{name}.sharegpt.json")), json_bytes(&sharegpt)));
         info.insert(format!("{run}_{name}_alpaca"), json!({ "file_name": format!("{name}.alpaca.json") }));
         info.insert(
             format!("{run}_{name}_sharegpt"),
@@ -143,8 +166,6 @@ pub fn export_run(config: &Config, run_root: &Path, out: &Path) -> Result<Writte
         );
 
         let folder = out.join("hf").join(&name);
-        let data = folder.join("data");
-        std::fs::create_dir_all(&data).map_err(io(&data))?;
         let rows: Vec<DatasetRow> = pairs
             .iter()
             .map(|p| DatasetRow {
@@ -157,19 +178,96 @@ pub fn export_run(config: &Config, run_root: &Path, out: &Path) -> Result<Writte
                 curation: arm.curation.as_str().to_owned(),
             })
             .collect();
-        let jsonl = data.join("train.jsonl");
-        vs_core::jsonl::write_all(&jsonl, &rows)?;
-        let bytes = std::fs::metadata(&jsonl).map_err(io(&jsonl))?.len();
-        written.files.push(jsonl);
-        let card =
-            dataset_card(config, &arm, (rows.len(), bytes), generate.as_ref(), dedup.as_ref(), &verify);
+        // As `vs_core::jsonl::write_all` writes it.
+        let jsonl: String =
+            rows.iter().map(|r| serde_json::to_string(r).expect("exports serialize") + "\n").collect();
+        let card = dataset_card(
+            config,
+            &arm,
+            (rows.len(), jsonl.len() as u64),
+            generate.as_ref(),
+            dedup.as_ref(),
+            &verify,
+        );
         let readme = folder.join("README.md");
-        write_atomic(&readme, card.as_bytes()).map_err(io(&readme))?;
-        written.files.push(readme);
+        refuse_another_card(&readme, &card)?;
+        files.push((folder.join("data").join("train.jsonl"), jsonl.into_bytes()));
+        files.push((readme, card.into_bytes()));
         written.rows.insert(arm.label(), rows.len());
     }
-    write_json(&factory.join("dataset_info.json"), &Value::Object(info), &mut written)?;
+    let info_path = factory.join("dataset_info.json");
+    let info = merged_info(&info_path, info)?;
+    files.push((info_path, json_bytes(&Value::Object(info))));
+    for (path, bytes) in files {
+        write_atomic(&path, &bytes).map_err(io(&path))?;
+        written.files.push(path);
+    }
     Ok(written)
+}
+
+/// The `dataset_info.json` at `path` (a user's, another run's) with our `entries` set in it:
+/// other entries stay. An entry of another name that points at one of our files would then
+/// name data it did not describe: refused.
+fn merged_info(
+    path: &Path,
+    entries: serde_json::Map<String, Value>,
+) -> Result<serde_json::Map<String, Value>, StageError> {
+    let mut info = match std::fs::read(path) {
+        Ok(bytes) => match serde_json::from_slice::<Value>(strip_bom(&bytes)) {
+            Ok(Value::Object(info)) => info,
+            Ok(_) => {
+                return Err(inconsistent(
+                    path,
+                    "is not a JSON object: fix or remove it; nothing was written".into(),
+                ));
+            }
+            Err(e) => {
+                return Err(inconsistent(
+                    path,
+                    format!("is not JSON ({e}): fix or remove it; nothing was written"),
+                ));
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::Map::new(),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let file_of = |entry: &Value| entry.get("file_name").and_then(Value::as_str).map(str::to_owned);
+    for (key, entry) in &entries {
+        let ours = file_of(entry);
+        if let Some((other, _)) =
+            info.iter().find(|(k, e)| !entries.contains_key(*k) && ours.is_some() && file_of(e) == ours)
+        {
+            return Err(inconsistent(
+                path,
+                format!(
+                    "entry `{other}` already names {} (another run's export?), which `{key}` would replace: choose another --out, or remove that entry; nothing was written",
+                    ours.unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    info.extend(entries);
+    Ok(info)
+}
+
+/// A dataset card at `path` whose title is not `card`'s is another run's (or a user's) folder.
+fn refuse_another_card(path: &Path, card: &str) -> Result<(), StageError> {
+    let title = |text: &str| text.lines().find(|l| l.starts_with("# ")).map(str::to_owned);
+    match std::fs::read_to_string(path) {
+        Ok(old) if title(&old) != title(card) => Err(inconsistent(
+            path,
+            format!(
+                "is the card of {}, not of this run's arm: choose another --out; nothing was written",
+                title(&old).map_or_else(|| "another dataset".to_owned(), |t| format!("`{}`", &t[2..]))
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `bytes` without a leading UTF-8 byte order mark (an editor's).
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
 /// The card: YAML front matter `datasets` reads (the data files, the features), then how the

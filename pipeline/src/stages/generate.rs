@@ -61,6 +61,8 @@ pub fn unit_identity(id: Identify<'_>, origin: &Origin) -> Result<serde_json::Va
                 "stage": "generate",
                 "version": VERSION,
                 "import": name,
+                // How the file's rows are read (numbers as their source text since 2).
+                "importer": curation::import::VERSION,
                 "settings": settings,
                 "file_sha256": id.file(&import.path)?,
             }));
