@@ -162,13 +162,15 @@ impl ResolvedLlm {
                 json!({ "provider": "openai", "base_url": base_url, "model": model })
             }
             // bf16 weights answer differently from f32 ones; f32 keeps the identity it had
-            // before precision was a setting.
+            // before precision was a setting. `content: text`: special-token text in message
+            // content is read as text (issue 28), which changes the reply to content that
+            // spells one, so replies cached before that are not reused.
             Endpoint::Local { model_path, precision: trainer::Precision::F32, .. } => {
-                json!({ "provider": "local", "model_sha256": digests.model(model_path)? })
+                json!({ "provider": "local", "model_sha256": digests.model(model_path)?, "content": "text" })
             }
             Endpoint::Local { model_path, precision, .. } => {
                 json!({ "provider": "local", "model_sha256": digests.model(model_path)?,
-                        "dtype": precision.to_string() })
+                        "dtype": precision.to_string(), "content": "text" })
             }
         })
     }

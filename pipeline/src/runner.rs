@@ -92,6 +92,9 @@ impl<'a> Runner<'a> {
 
     pub fn run(&self, options: &RunOptions) -> Result<Vec<(StageName, Outcome)>, RunError> {
         self.run_dir.write_config(self.config)?;
+        // Servers a killed earlier run left behind (their pid files in `servers/`) are stopped
+        // now, whatever stages this run starts: they hold GPUs and ports.
+        llm::server::reap_orphans(&self.run_dir.root().join("servers"));
         let selected: Vec<StageName> = StageName::FLOW
             .into_iter()
             .filter(|s| options.stages.as_ref().is_none_or(|only| only.contains(s)))

@@ -67,6 +67,12 @@ pub fn command_line(
     Ok(argv)
 }
 
+/// Whether a `serve.command` template can run: it splits into words and needs no shell (for
+/// config validation, so the mistake is named before any stage runs).
+pub fn check_template(template: &str) -> Result<(), String> {
+    template_argv(template).map(|_| ())
+}
+
 /// The template's words, before any value is put in.
 fn template_argv(template: &str) -> Result<Vec<String>, String> {
     let words = shlex::split(template)

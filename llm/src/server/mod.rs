@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::params::ServeConfig;
 
+pub use command::check_template;
 pub use error::ServerError;
 pub use pidfile::reap_orphans;
 pub use signals::interrupted;

@@ -418,6 +418,12 @@ fn serve_sections_are_checked_and_derive_the_base_url() {
     assert!(e.contains("llm.s.serve.command: required for engine = \"command\""), "{e}");
     let e = err(&served.replace("engine = \"vllm\"", "engine = \"command\"\ncommand = \"srv\""), &[]);
     assert!(e.contains("llm.s.serve.command: must contain {port}"), "{e}");
+    // It runs without a shell: shell syntax is named before any stage starts.
+    let e = err(
+        &served.replace("engine = \"vllm\"", "engine = \"command\"\ncommand = \"srv --port {port} > log\""),
+        &[],
+    );
+    assert!(e.contains("llm.s.serve.command: `>` is shell syntax"), "{e}");
     let e = err(&served.replace("model = \"Qwen/Qwen3-32B\"\n", "base_url = \"http://x/v1\"\n"), &[]);
     assert!(e.contains("llm.s.serve.model: required"), "{e}");
     assert!(e.contains("base_url is derived from its port"), "{e}");

@@ -249,7 +249,14 @@ fn serve_section(p: &mut Problems, s: &ServeConfig, l: &LlmConfig, at: KeyPath) 
             p.0.push((key("command"), "required for engine = \"command\" (with {port} and {model})".into()))
         }
         (ServeEngine::Command, Some(c)) => {
-            p.check(c.contains("{port}"), || key("command"), "must contain {port} (where the server listens)")
+            p.check(
+                c.contains("{port}"),
+                || key("command"),
+                "must contain {port} (where the server listens)",
+            );
+            if let Err(why) = llm::server::check_template(c) {
+                p.0.push((key("command"), why));
+            }
         }
         (_, Some(_)) => p.0.push((key("command"), "only applies to engine = \"command\"".into())),
         _ => {}
@@ -622,6 +629,9 @@ fn evaluate(p: &mut Problems, e: &EvaluateConfig, llms: &BTreeMap<String, LlmCon
             || k("evaluate.serve.command"),
             "engine = \"command\" needs a command with {port} and {model}",
         );
+        if let Some(Err(why)) = serve.command.as_deref().map(llm::server::check_template) {
+            p.0.push((k("evaluate.serve.command"), why));
+        }
     }
     if let Some(m) = &e.math_verify {
         p.check(
