@@ -305,7 +305,18 @@ fn a_server_outlives_the_thread_that_started_it() {
 }
 
 fn command_config(tmp: &Path, mock_url: &str, fakes: &Fakes, port: u16) -> std::path::PathBuf {
-    let path = tmp.join("served-command.toml");
+    let serve = format!(
+        "model = \"q\"\nmax_concurrency = 2\nmax_tokens = 6\n[llm.solver.serve]\nengine = \"command\"\n\
+         command = \"python3 {script} {{port}} {{served}} {state}\"\nport = {port}\nstartup_timeout_s = 30",
+        script = fakes.script.display(),
+        state = fakes.state.display(),
+    );
+    served_config(&tmp.join("served-command.toml"), tmp, mock_url, &serve, "4")
+}
+
+/// A run whose generator is the mock at `mock_url` and whose solver is served as `solver`
+/// says (its model, limits and `[llm.solver.serve]` section), asking for `n` problems.
+fn served_config(path: &Path, tmp: &Path, mock_url: &str, solver: &str, n: &str) -> std::path::PathBuf {
     let text = format!(
         r#"[run]
 name = "served"
@@ -316,28 +327,19 @@ base_url = "{mock_url}"
 model = "m"
 [llm.solver]
 provider = "openai"
-model = "q"
-max_concurrency = 2
-max_tokens = 6
-[llm.solver.serve]
-engine = "command"
-command = "python3 {script} {{port}} {{served}} {state}"
-port = {port}
-startup_timeout_s = 30
+{solver}
 [generate]
 llm = "gen"
 strategies = ["direct"]
-num_problems = 4
+num_problems = {n}
 [solve]
 llm = "solver"
 num_solutions = 2
 "#,
         runs = tmp.join("runs").display(),
-        script = fakes.script.display(),
-        state = fakes.state.display(),
     );
-    std::fs::write(&path, text).unwrap();
-    path
+    std::fs::write(path, text).unwrap();
+    path.to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,38 +409,12 @@ async fn a_server_dies_with_a_pipeline_killed_outright_and_the_next_run_reaps_on
 }
 
 fn config(tmp: &Path, mock_url: &str) -> std::path::PathBuf {
-    let path = tmp.join("served.toml");
-    let text = format!(
-        r#"[run]
-name = "served"
-out_dir = "{runs}"
-[llm.gen]
-provider = "openai"
-base_url = "{mock_url}"
-model = "m"
-[llm.solver]
-provider = "openai"
-model = "tiny"
-max_concurrency = 8
-max_tokens = 6
-[llm.solver.serve]
-engine = "pipeline"
-model = "{model}"
-startup_timeout_s = 120
-[generate]
-llm = "gen"
-strategies = ["direct"]
-num_problems = {n}
-[solve]
-llm = "solver"
-num_solutions = 2
-"#,
-        runs = tmp.join("runs").display(),
+    let serve = format!(
+        "model = \"tiny\"\nmax_concurrency = 8\nmax_tokens = 6\n[llm.solver.serve]\nengine = \"pipeline\"\n\
+         model = \"{model}\"\nstartup_timeout_s = 120",
         model = tmp.join("tiny").display(),
-        n = "@N@",
     );
-    std::fs::write(&path, text).unwrap();
-    path
+    served_config(&tmp.join("served.toml"), tmp, mock_url, &serve, "@N@")
 }
 
 fn run(config: &Path, n: usize, stages: &str) -> Command {

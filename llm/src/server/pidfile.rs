@@ -117,6 +117,12 @@ fn reap(r: &PidRecord) -> Option<String> {
         "SIGTERM"
     } else {
         procs::signal_group(r.pgid, libc::SIGKILL);
+        // SIGKILL is delivered asynchronously: wait until the group is gone, so its ports and
+        // GPUs are free when the caller starts a server of its own.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && !procs::group_members(r.pgid).is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         "SIGTERM, then SIGKILL"
     };
     Some(format!(
