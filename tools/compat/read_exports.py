@@ -4,7 +4,7 @@ exports test compares its own reading with (CI has no Python). Recorded once:
 
     python3 -m venv /tmp/fx && /tmp/fx/bin/pip install datasets
     /tmp/fx/bin/pip install --no-deps llamafactory==0.9.5 peft trl omegaconf
-    PIPELINE_EXPORT_FIXTURE=/tmp/export cargo test -p pipeline --lib exports_read_back
+    PIPELINE_EXPORT_FIXTURE=/tmp/export cargo test -p pipeline --test exports exports_read_back
     PYTHONPATH=.venv-parity/lib/python3.11/site-packages \
         /tmp/fx/bin/python tools/compat/read_exports.py /tmp/export \
         > pipeline/tests/fixtures/exports/read_back.json

@@ -1,38 +1,60 @@
 //! `pipeline export-data` never destroys what it reads or what others wrote (issue 28, items
 //! 12 and 13): a read-only run exports without a write to it; an output inside the run's
 //! inputs is refused; `dataset_info.json` is merged, not replaced; an export that fails writes
-//! nothing; another run's files are not overwritten.
+//! nothing; another run's files are not overwritten. And an export reads back as
+//! `datasets` and LLaMA-Factory read it (the recorded fixture).
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use pipeline::config::Config;
-use pipeline::exports::export_run;
+use pipeline::exports::{Alpaca, DatasetRow, Sharegpt, export_run};
 use pipeline::stages::verify::VerifiedPair;
 use serde_json::{Value, json};
 
-/// A run folder holding only what exporting reads: a verify manifest and two arms' pairs.
-fn run_with_verified(root: &Path, name: &str) -> Config {
+/// The pairs the read-back fixture was recorded from (`tools/compat/read_exports.py`).
+const FIXED_PAIRS: [(&str, &str, &str, &str, f64); 2] = [
+    (
+        "direct-abcd1234-c0-t0-i0",
+        "What is $1 + 1$?",
+        "Adding, $1 + 1 = 2$. The answer is \\boxed{2}.",
+        "2",
+        1.0,
+    ),
+    (
+        "direct-abcd1234-c1-t0-i0",
+        "Find the least prime above 20.",
+        "21 = 3 * 7 and 22 = 2 * 11, so \\boxed{23}.",
+        "23",
+        0.5,
+    ),
+];
+
+/// A run folder holding only what exporting reads: a verify manifest and two arms' pairs,
+/// each arm's ids prefixed by its origin (`direct-...` in `pairs` becomes `vs_multi-...`).
+fn run_with(root: &Path, name: &str, pairs: &[(&str, &str, &str, &str, f64)]) -> Config {
     let text = include_str!("../../configs/default.toml");
     let config =
         pipeline::config::load_str(text, Path::new("default.toml"), &[format!("run.name=\"{name}\"")])
             .unwrap()
             .config;
-    for origin in ["direct", "vs_multi"] {
+    let origins = ["direct", "vs_multi"];
+    for origin in origins {
         let dir = root.join("verify").join(origin).join("paper");
         std::fs::create_dir_all(&dir).unwrap();
-        let rows: Vec<VerifiedPair> = (0..2)
-            .map(|i| VerifiedPair {
-                id: format!("{origin}-{i}"),
-                prompt: format!("{name}: problem {i}"),
-                completion: format!("so \\boxed{{{i}}}."),
-                answer: i.to_string(),
-                agreement: 1.0,
+        let rows: Vec<VerifiedPair> = pairs
+            .iter()
+            .map(|&(id, p, c, a, agreement)| VerifiedPair {
+                id: id.replace("direct", origin),
+                prompt: p.into(),
+                completion: c.into(),
+                answer: a.into(),
+                agreement,
             })
             .collect();
         vs_core::jsonl::write_all(&dir.join("train.jsonl"), &rows).unwrap();
     }
-    let outputs: Vec<Value> = ["direct", "vs_multi"]
+    let outputs: Vec<Value> = origins
         .iter()
         .map(|origin| {
             let label = format!("verify/{origin}/paper/train.jsonl");
@@ -42,9 +64,26 @@ fn run_with_verified(root: &Path, name: &str) -> Config {
         .collect();
     let manifest = json!({"stage": "verify", "stage_version": 3, "pipeline_version": "t", "config": {},
         "config_sha256": "", "inputs": [], "outputs": outputs, "started_at": "", "finished_at": "", "wall_seconds": 0.0,
-        "counts": {"direct/paper": {"kept": 2}, "vs_multi/paper": {"kept": 2}}, "metrics": {}});
+        "counts": {"direct/paper": {"kept": pairs.len()}, "vs_multi/paper": {"kept": pairs.len()}}, "metrics": {}});
     std::fs::write(root.join("verify/manifest.json"), manifest.to_string()).unwrap();
     config
+}
+
+/// A run named `name` whose pairs say its name (two runs' exports tell apart).
+fn run_with_verified(root: &Path, name: &str) -> Config {
+    let pairs: Vec<(String, String, String, String)> = (0..2)
+        .map(|i| {
+            (
+                format!("direct-{i}"),
+                format!("{name}: problem {i}"),
+                format!("so \\boxed{{{i}}}."),
+                i.to_string(),
+            )
+        })
+        .collect();
+    let borrowed: Vec<(&str, &str, &str, &str, f64)> =
+        pairs.iter().map(|(a, b, c, d)| (a.as_str(), b.as_str(), c.as_str(), d.as_str(), 1.0)).collect();
+    run_with(root, name, &borrowed)
 }
 
 /// Every file under `dir` with its bytes and modification time.
@@ -196,4 +235,69 @@ fn a_failed_export_writes_nothing() {
     let err = export_run(&config, &run, &out).unwrap_err().to_string();
     assert!(err.contains("verify/vs_multi/paper/train.jsonl: changed since verify wrote it"), "{err}");
     assert_eq!(snapshot(&out), before, "nothing was written");
+}
+
+#[test]
+fn exports_read_back_as_trainers_read_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = run_with(tmp.path(), "fx", &FIXED_PAIRS);
+    let out =
+        std::env::var_os("PIPELINE_EXPORT_FIXTURE").map_or_else(|| tmp.path().join("exports"), PathBuf::from);
+    let written = export_run(&config, tmp.path(), &out).unwrap();
+    // Data no manifest vouches for is not exported.
+    let changed = tmp.path().join("verify/direct/paper/train.jsonl");
+    let text = std::fs::read_to_string(&changed).unwrap();
+    std::fs::write(&changed, text.replace("least prime", "largest prime")).unwrap();
+    let err = export_run(&config, tmp.path(), &tmp.path().join("again")).unwrap_err().to_string();
+    assert!(err.contains("verify/direct/paper/train.jsonl: changed since verify wrote it"), "{err}");
+    std::fs::write(&changed, text).unwrap();
+    assert_eq!(written.rows.values().copied().collect::<Vec<_>>(), [2, 2]);
+
+    // LLaMA-Factory: dataset_info names each file with its format's columns and tags.
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("llamafactory/dataset_info.json")).unwrap())
+            .unwrap();
+    assert_eq!(info["fx_vs_multi-paper_alpaca"], json!({"file_name": "vs_multi-paper.alpaca.json"}));
+    assert_eq!(info["fx_direct-paper_sharegpt"]["formatting"], "sharegpt");
+    let alpaca: Vec<Alpaca> = serde_json::from_str(
+        &std::fs::read_to_string(out.join("llamafactory/direct-paper.alpaca.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(alpaca[1].instruction, "Find the least prime above 20.");
+    assert!(alpaca[1].output.ends_with("\\boxed{23}.") && alpaca[1].input.is_empty());
+    let sharegpt: Vec<Sharegpt> = serde_json::from_str(
+        &std::fs::read_to_string(out.join("llamafactory/direct-paper.sharegpt.json")).unwrap(),
+    )
+    .unwrap();
+    let roles: Vec<&str> = sharegpt[0].conversations.iter().map(|t| t.from.as_str()).collect();
+    assert_eq!(roles, ["human", "gpt"]);
+
+    // Hugging Face: what `datasets.load_dataset(<folder>)` read from this very export
+    // (recorded once with datasets 5.2 and LLaMA-Factory 0.9.5: tools/compat/read_exports.py), row for row.
+    let rows: Vec<DatasetRow> =
+        vs_core::jsonl::read_jsonl(&out.join("hf/vs_multi-paper/data/train.jsonl")).unwrap();
+    let fixture: Value = serde_json::from_str(include_str!("fixtures/exports/read_back.json")).unwrap();
+    assert_eq!(serde_json::to_value(&rows).unwrap(), fixture["vs_multi-paper"]["rows"]);
+    // LLaMA-Factory 0.9.5's own dataset_info parser and converters aligned every entry of
+    // this export to the pairs it holds: one user turn, one assistant turn.
+    let checked: Vec<&String> = fixture["llamafactory_rows"].as_object().unwrap().keys().collect();
+    assert_eq!(checked, info.as_object().unwrap().keys().collect::<Vec<_>>());
+    let aligned = fixture["llamafactory_aligned"].as_object().unwrap();
+    assert_eq!(aligned.len(), 4);
+    for (entry, rows) in aligned {
+        let expect: Vec<Value> =
+            alpaca.iter().map(|a| json!({"prompt": [a.instruction], "response": [a.output]})).collect();
+        assert_eq!(rows.as_array().unwrap(), &expect, "{entry}");
+    }
+    let card = std::fs::read_to_string(out.join("hf/vs_multi-paper/README.md")).unwrap();
+    assert!(card.starts_with("---\nconfigs:\n- config_name: default\n"), "{card}");
+    assert!(
+        card.contains("num_examples: 2") && card.contains("with the `vs_multi` prompting strategy"),
+        "{card}"
+    );
+    let features: Vec<&str> =
+        fixture["vs_multi-paper"]["features"].as_object().unwrap().keys().map(String::as_str).collect();
+    for f in features {
+        assert!(card.contains(&format!("- name: {f}\n")), "the card declares `{f}`");
+    }
 }
