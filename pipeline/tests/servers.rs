@@ -24,6 +24,15 @@ fn command(line: &str, timeout_s: f64) -> ServeConfig {
     }
 }
 
+/// Starts `spec` as the solver's server serving `q`, its log and pid file where a run keeps them
+/// (`dir/server.log`, `dir/servers/solve-solver.pid`); a failure as its message.
+async fn start(dir: &Path, spec: &ServeConfig) -> Result<RunningServer, String> {
+    let pid = dir.join("servers/solve-solver.pid");
+    RunningServer::start("llm.solver.serve", "q", spec, &dir.join("server.log"), &pid)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stand_in_servers_that_never_come_up_or_die_fail_with_their_log() {
     let tmp = tempfile::tempdir().unwrap();
@@ -33,29 +42,18 @@ async fn stand_in_servers_that_never_come_up_or_die_fail_with_their_log() {
 
     let started = Instant::now();
     let never = command("sh -c 'echo loading weights; sleep 60' # {port}", 2.0);
-    let err = RunningServer::start("llm.solver.serve", "q", &never, &log, &pid)
-        .await
-        .err()
-        .expect("never ready")
-        .to_string();
+    let err = start(tmp.path(), &never).await.err().expect("never ready");
     assert!(err.starts_with("llm.solver.serve: not ready after 2 s (serve.startup_timeout_s)"), "{err}");
     assert!(err.contains("loading weights"), "the log tail is shown: {err}");
     assert!(started.elapsed() < Duration::from_secs(20), "the server was not stopped promptly");
 
     let dies = command("sh -c 'echo CUDA out of memory on port {port} >&2; exit 3'", 30.0);
-    let err = RunningServer::start("llm.solver.serve", "q", &dies, &log, &pid)
-        .await
-        .err()
-        .expect("it died")
-        .to_string();
+    let err = start(tmp.path(), &dies).await.err().expect("it died");
     assert!(err.contains("exited") && err.contains("CUDA out of memory on port"), "{err}");
     assert!(!err.contains("loading weights"), "the tail is this attempt's: {err}");
 
     let missing = ServeConfig { engine: ServeEngine::Vllm, ..ServeConfig::default() };
-    let err = RunningServer::start("llm.solver.serve", "q", &missing, &log, &pid)
-        .await
-        .err()
-        .map(|e| e.to_string());
+    let err = start(tmp.path(), &missing).await.err();
     // vLLM is not on CI machines: the error says which program could not start.
     if let Some(err) = err {
         assert!(err.contains("cannot start `vllm`") || err.contains("exited"), "{err}");
@@ -86,15 +84,7 @@ async fn a_stand_in_that_comes_up_late_is_waited_for_and_stopped_on_drop() {
         30.0,
     );
     let started = Instant::now();
-    let server = RunningServer::start(
-        "llm.solver.serve",
-        "q",
-        &late,
-        &tmp.path().join("server.log"),
-        &tmp.path().join("s.pid"),
-    )
-    .await
-    .unwrap();
+    let server = start(tmp.path(), &late).await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(1500));
     let addr = server.base_url().trim_start_matches("http://").trim_end_matches("/v1").to_owned();
     drop(server);
@@ -213,15 +203,7 @@ async fn template_values_reach_the_server_as_one_argument_each_and_never_run() {
             30.0,
         )
     };
-    let server = RunningServer::start(
-        "llm.solver.serve",
-        "q",
-        &spec,
-        &tmp.path().join("s.log"),
-        &tmp.path().join("s.pid"),
-    )
-    .await
-    .unwrap();
+    let server = start(tmp.path(), &spec).await.unwrap();
     let port: u16 = server.base_url().rsplit(':').next().unwrap().trim_end_matches("/v1").parse().unwrap();
     assert_eq!(fakes.record(port).unwrap()["argv"], serde_json::json!([model]), "one argument, as written");
     drop(server);
@@ -234,7 +216,7 @@ async fn template_values_reach_the_server_as_one_argument_each_and_never_run() {
 async fn a_port_another_process_listens_on_is_never_taken_for_our_server() {
     let tmp = tempfile::tempdir().unwrap();
     let fakes = Fakes::new(tmp.path());
-    let (log, pid) = (tmp.path().join("s.log"), tmp.path().join("s.pid"));
+    let log = tmp.path().join("server.log");
 
     // Another user's server, serving the very name we serve, on the port the section names.
     let port = free_port();
@@ -249,8 +231,7 @@ async fn a_port_another_process_listens_on_is_never_taken_for_our_server() {
     }
     // Our server would never come up: whatever answers is not ours.
     let ours = ServeConfig { port, ..command("sleep 30 {port}", 10.0) };
-    let err =
-        RunningServer::start("llm.solver.serve", "q", &ours, &log, &pid).await.err().map(|e| e.to_string());
+    let err = start(tmp.path(), &ours).await.err();
     let err = err.expect("another process's server was taken for ours");
     assert!(
         err.starts_with(&format!("llm.solver.serve.port = {port}: 127.0.0.1:{port} is already in use")),
@@ -270,8 +251,7 @@ async fn a_port_another_process_listens_on_is_never_taken_for_our_server() {
         ),
         20.0,
     );
-    let err =
-        RunningServer::start("llm.solver.serve", "q", &racing, &log, &pid).await.err().map(|e| e.to_string());
+    let err = start(tmp.path(), &racing).await.err();
     let err = err.expect("another process's server was taken for ours");
     assert!(
         err.contains("is held by another process, not by this server") && err.contains("(tried 3 ports)"),
@@ -290,10 +270,10 @@ fn a_server_outlives_the_thread_that_started_it() {
     let fakes = Fakes::new(tmp.path());
     let spec =
         command(&format!("python3 {} {{port}} q {}", fakes.script.display(), fakes.state.display()), 30.0);
-    let (log, pid) = (tmp.path().join("s.log"), tmp.path().join("s.pid"));
+    let dir = tmp.path().to_owned();
     let server = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(RunningServer::start("llm.solver.serve", "q", &spec, &log, &pid)).unwrap()
+        runtime.block_on(start(&dir, &spec)).unwrap()
     })
     .join()
     .unwrap();
