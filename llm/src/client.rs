@@ -32,6 +32,17 @@ impl Client {
     }
 }
 
+impl Uncached {
+    /// What the local engine has done so far (none for a remote provider, whose batching is
+    /// its own).
+    pub fn engine_stats(&self) -> Option<crate::local::EngineSnapshot> {
+        match self {
+            Self::OpenAi(_) => None,
+            Self::Local(c) => Some(c.engine_stats()),
+        }
+    }
+}
+
 impl Chat for Uncached {
     fn model_name(&self) -> String {
         match self {

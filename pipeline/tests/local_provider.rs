@@ -73,6 +73,7 @@ fn batched_replies_equal_single_replies_and_reruns_are_cached() {
         CallCache::new(dir.path().join("b"), "smollm2"),
     )
     .unwrap();
+    let meter = pipeline::stages::CallMeter::start(&fresh);
     for (i, r) in requests.iter().enumerate() {
         let alone = runtime.block_on(fresh.chat(r, "arm", i as u64)).unwrap();
         assert!(!alone.cached);
@@ -81,10 +82,36 @@ fn batched_replies_equal_single_replies_and_reruns_are_cached() {
     }
     assert!(together[0].content.contains("Paris") || together[0].usage.completion_tokens == 12);
 
+    // What a stage's manifest records of its calls: one at a time, batches of one; the
+    // engine's token count is the replies'.
+    let tokens: u64 = together.iter().map(|r| r.usage.completion_tokens).sum();
+    let alone = meter.to_json(&fresh);
+    assert_eq!(
+        (&alone["calls_sent"], &alone["calls_cached"], &alone["completion_tokens"]),
+        (&4.into(), &0.into(), &tokens.into()),
+        "{alone}"
+    );
+    let engine = &alone["engine"];
+    assert_eq!(
+        (&engine["batches"], &engine["rows"], &engine["mean_batch"]),
+        (&4.into(), &4.into(), &1.0.into()),
+        "{alone}"
+    );
+    assert_eq!(engine["generated_tokens"], tokens, "{alone}");
+    let busy = engine["busy_s"].as_f64().unwrap();
+    let parts = ["prefill_s", "forward_s", "mask_s"].map(|k| engine[k].as_f64().unwrap());
+    assert!(busy > 0.0 && parts.iter().sum::<f64>() <= busy + 0.003 && parts[2] == 0.0, "{alone}");
+    assert!(alone["completion_tokens_per_s"].as_f64().unwrap() > 0.0, "{alone}");
+    // Together: the four rows in the batches the engine formed (one, unless they straggled).
+    let shared = client.provider().engine_stats().unwrap();
+    assert_eq!((shared.rows, shared.generated_tokens), (4, tokens), "{shared:?}");
+    assert!(shared.steps > 0 && shared.row_steps >= shared.steps, "{shared:?}");
+
     // A rerun is answered from the cache.
     let again = runtime.block_on(client.chat(&requests[1], "arm", 1)).unwrap();
     assert!(again.cached);
     assert_eq!(again.content, together[1].content);
+    assert_eq!(client.stats().read(), (1, 4, tokens));
 }
 
 #[test]

@@ -192,6 +192,12 @@ async fn a_client_that_hangs_up_cancels_its_request() {
     let full_tokens = served.metric(&http, "pipeline_serve_generated_tokens_total").await - before;
     assert_eq!(full_tokens, full["usage"]["completion_tokens"].as_u64().unwrap());
     assert!(full_tokens > 20, "the reply is too short to cancel mid-way: {full}");
+    // The engine's own counters: one row in one batch, its prompt counted, time spent decoding.
+    assert_eq!(served.metric(&http, "pipeline_serve_batched_rows_total").await, 1);
+    let prompt = full["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert_eq!(served.metric(&http, "pipeline_serve_prompt_tokens_total").await, prompt);
+    let busy = served.metric(&http, "pipeline_serve_busy_microseconds_total").await;
+    assert!(busy > 0 && busy <= took.as_micros() as u64, "{busy} us busy in {took:?}");
 
     // The same request, abandoned a quarter of the way in.
     let before = served.metric(&http, "pipeline_serve_generated_tokens_total").await;

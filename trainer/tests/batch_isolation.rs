@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use serde_json::json;
-use trainer::generate::{Grammar, Padding, Request, Sampling, generate_each};
+use trainer::generate::{BatchProfile, Grammar, Padding, Request, Sampling, generate_each};
 use trainer::text::{ChatMessage, Content};
 use trainer::{DeviceSpec, ModelError, Pretrained};
 
@@ -46,6 +46,7 @@ fn a_failing_or_cancelled_row_ends_alone() {
         &[hot, good.clone(), bad_grammar, nothing, cancelled],
         Padding::Left,
         &mut |_, _| {},
+        &mut BatchProfile::default(),
     )
     .unwrap();
     assert!(matches!(&out[0], Err(ModelError::Generation(m)) if m.contains("temperature")), "{:?}", out[0]);
@@ -68,6 +69,47 @@ fn a_failing_or_cancelled_row_ends_alone() {
         )
         .unwrap_err();
     assert!(err.to_string().contains("request 0") && err.to_string().contains("top_p"), "{err}");
+}
+
+/// The profile an engine reports: which rows ran, how many steps over how many rows, and the
+/// grammar's masks charged to the row that has one.
+#[test]
+fn a_batch_says_where_its_time_went() {
+    let model = model();
+    let plain = Request { ignore_eos: true, ..request(&model, "Count to ten.") };
+    let short = Request { max_new_tokens: 3, ..plain.clone() };
+    let json = Request {
+        grammar: Some(Grammar::JsonSchema(
+            json!({"type": "object", "properties": {"n": {"type": "integer"}}}),
+        )),
+        ..request(&model, "Give a number as JSON.")
+    };
+    let refused = Request { sampling: Sampling { top_p: 7.0, ..Sampling::greedy() }, ..plain.clone() };
+    let mut profile = BatchProfile::default();
+    let started = std::time::Instant::now();
+    let out = generate_each(
+        &model.model,
+        &model.tokenizer,
+        &[plain, short, json, refused],
+        Padding::Left,
+        &mut |_, _| {},
+        &mut profile,
+    )
+    .unwrap();
+    let wall = started.elapsed();
+    let [plain, short, json] = [0, 1, 2].map(|i| out[i].as_ref().unwrap());
+    assert!(out[3].is_err());
+    assert_eq!(profile.rows, 3, "the refused request never ran");
+    // Twelve tokens: the prefill gives the first, each step one more.
+    assert_eq!(plain.tokens.len(), 12);
+    assert_eq!(profile.steps, 11, "{profile:?}");
+    // The short row leaves after its third token: two steps with it, the rest without.
+    let json_steps = json.tokens.len().min(12) as u64;
+    assert!(profile.row_steps >= 11 + 2 && profile.row_steps <= 11 + 2 + json_steps, "{profile:?}");
+    assert!(short.decode_time < plain.decode_time, "{:?} vs {:?}", short.decode_time, plain.decode_time);
+    assert!(profile.prefill + profile.forward + profile.mask <= wall);
+    assert_eq!(plain.mask_time, std::time::Duration::ZERO);
+    assert!(json.mask_time > std::time::Duration::ZERO && json.mask_time <= profile.mask, "{profile:?}");
 }
 
 #[test]

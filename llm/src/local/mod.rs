@@ -10,7 +10,7 @@
 mod engine;
 mod prepare;
 
-pub use engine::{Completed, Engine, EngineStats};
+pub use engine::{Completed, Engine, EngineSnapshot, EngineStats};
 pub use trainer::text::Content;
 
 use vs_core::{ChatRequest, ChatResponse};
@@ -48,6 +48,10 @@ impl LocalClient {
         )
         .map_err(cfg_err)?;
         Ok(Self { engine, model_id })
+    }
+
+    pub fn engine_stats(&self) -> EngineSnapshot {
+        self.engine.stats().snapshot()
     }
 }
 

@@ -82,6 +82,10 @@ impl Stats {
         line("pipeline_serve_batches_total", "counter", load(&engine.batches));
         line("pipeline_serve_generated_tokens_total", "counter", load(&engine.generated_tokens));
         line("pipeline_serve_cancelled_rows_total", "counter", load(&engine.cancelled));
+        line("pipeline_serve_batched_rows_total", "counter", load(&engine.rows));
+        line("pipeline_serve_prompt_tokens_total", "counter", load(&engine.prompt_tokens));
+        line("pipeline_serve_busy_microseconds_total", "counter", load(&engine.busy_us));
+        line("pipeline_serve_mask_microseconds_total", "counter", load(&engine.mask_us));
         out
     }
 }

@@ -215,7 +215,10 @@ impl Stage for Generate {
             return Ok(output);
         }
         let (client, runtime, _server) = super::llm_client(ctx, &llm)?;
+        let mut calls = serde_json::Map::new();
+        let all = super::CallMeter::start(&client);
         for &strategy in &config.generate.strategies {
+            let meter = super::CallMeter::start(&client);
             let dir = ctx.dir.join(strategy.as_str());
             std::fs::create_dir_all(&dir).map_err(|source| StageError::Io { path: dir.clone(), source })?;
             let identity =
@@ -233,7 +236,10 @@ impl Stage for Generate {
             output.outputs.push(dir.join("problems.jsonl"));
             output.outputs.push(dir.join("conversations.jsonl"));
             output.counts.insert(strategy.as_str().to_owned(), counts);
+            calls.insert(strategy.as_str().to_owned(), meter.to_json(&client));
         }
+        calls.insert("all".to_owned(), all.to_json(&client));
+        output.metrics.insert("llm".to_owned(), calls.into());
         Ok(output)
     }
 }
@@ -652,7 +658,9 @@ impl Conversation {
                 seed: Some(mix(self.seed, key) >> 1),
                 response_format: self.schema.clone(),
             };
+            let asked = std::time::Instant::now();
             let response = self.client.chat(&request, &self.arm, key).await?;
+            let replied = asked.elapsed();
             if response.cached {
                 log.counts.calls_cached += 1;
             } else {
@@ -660,7 +668,22 @@ impl Conversation {
             }
             log.counts.prompt_tokens += response.usage.prompt_tokens;
             log.counts.completion_tokens += response.usage.completion_tokens;
-            match parse_reply(self.strategy, &self.spec, &response.content) {
+            let parsing = std::time::Instant::now();
+            let parsed = parse_reply(self.strategy, &self.spec, &response.content);
+            // With the engine's line for the same call (`llm::request`): a turn's whole profile.
+            tracing::debug!(
+                target: "generate::turn",
+                strategy = self.strategy.as_str(),
+                conversation = c,
+                turn = t,
+                attempt,
+                cached = response.cached,
+                reply_ms = replied.as_millis() as u64,
+                parse_us = parsing.elapsed().as_micros() as u64,
+                tokens = response.usage.completion_tokens,
+                parsed = parsed.is_ok(),
+            );
+            match parsed {
                 Ok(items) => return Ok(Some((response.content, items))),
                 Err(e) => *log.counts.parse_failures.entry(e.kind().to_owned()).or_default() += 1,
             }

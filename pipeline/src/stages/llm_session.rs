@@ -56,6 +56,43 @@ pub fn llm_client(ctx: &StageContext<'_>, llm: &ResolvedLlm) -> Result<LlmSessio
     Ok((std::sync::Arc::new(client), runtime, server))
 }
 
+/// What a stage's calls did, for its manifest: a reading of the client taken when they start;
+/// [`CallMeter::to_json`] once they end says how many were sent and replayed, the completion
+/// tokens per second of wall time the stage saw, and for the local engine the batches it
+/// formed and where its time went (a slow stage shows itself: small batches, or masks).
+pub struct CallMeter {
+    started: std::time::Instant,
+    calls: (u64, u64, u64),
+    engine: Option<llm::local::EngineSnapshot>,
+}
+
+impl CallMeter {
+    pub fn start(client: &llm::Client) -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            calls: client.stats().read(),
+            engine: client.provider().engine_stats(),
+        }
+    }
+
+    pub fn to_json(&self, client: &llm::Client) -> serde_json::Value {
+        let wall = self.started.elapsed().as_secs_f64();
+        let (cached, sent, tokens) = client.stats().read();
+        let tokens = tokens - self.calls.2;
+        let mut v = serde_json::json!({
+            "calls_sent": sent - self.calls.1,
+            "calls_cached": cached - self.calls.0,
+            "completion_tokens": tokens,
+            "wall_s": (wall * 1000.0).round() / 1000.0,
+            "completion_tokens_per_s": (wall > 0.0).then(|| (tokens as f64 / wall * 1000.0).round() / 1000.0),
+        });
+        if let (Some(now), Some(before)) = (client.provider().engine_stats(), self.engine) {
+            v["engine"] = now.since(&before).to_json();
+        }
+        v
+    }
+}
+
 /// Calls that failed for good, by reason, and whether they are too many: the stage stops
 /// with a non-zero exit once they exceed `run.max_failed_fraction` of what it planned.
 #[derive(Debug, Default, Clone)]

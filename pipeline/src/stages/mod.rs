@@ -15,7 +15,7 @@ pub mod train;
 pub mod verify;
 
 pub use error::{Rerun, StageError};
-pub use llm_session::{Failures, LlmSession, llm_client};
+pub use llm_session::{CallMeter, Failures, LlmSession, llm_client};
 pub use stage::{Stage, StageContext, StageOutput, device, strategy_identities};
 
 /// The stages built so far. A stage of [`StageName::FLOW`] missing here makes the runner stop

@@ -125,6 +125,7 @@ impl Stage for Solve {
         let config = ctx.config;
         let llm = solver(ctx.identify())?;
         let (client, runtime, _server) = super::llm_client(ctx, &llm)?;
+        let meter = super::CallMeter::start(&client);
         let mut output = StageOutput::default();
         for strategy in super::arms::origins(config) {
             let strategy = &strategy;
@@ -148,6 +149,7 @@ impl Stage for Solve {
             output.outputs.push(out_path);
             output.counts.insert(strategy.as_str().to_owned(), counts);
         }
+        output.metrics.insert("llm".to_owned(), meter.to_json(&client));
         Ok(output)
     }
 }

@@ -10,6 +10,7 @@ pub mod sampling;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::SeedableRng;
@@ -110,6 +111,27 @@ pub struct Generation {
     pub text: String,
     pub finish: Finish,
     pub prompt_tokens: usize,
+    /// From the end of its batch's prefill to this row's last token.
+    pub decode_time: Duration,
+    /// This row's share of that time spent computing its grammar's token masks.
+    pub mask_time: Duration,
+}
+
+/// Where one call of [`generate_each`] spent its time: what a profile of the engine needs to
+/// tell a small batch from a slow step.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BatchProfile {
+    /// Rows that ran (requests refused before decoding are not counted).
+    pub rows: usize,
+    /// The padded prompt forward pass.
+    pub prefill: Duration,
+    /// Decoding forward passes (one per step, over the rows still running).
+    pub forward: Duration,
+    /// Grammar masks, all rows.
+    pub mask: Duration,
+    /// Decoding steps, and the rows summed over steps (their ratio is the mean live batch).
+    pub steps: u64,
+    pub row_steps: u64,
 }
 
 struct Row {
@@ -120,6 +142,7 @@ struct Row {
     valid: Vec<bool>,
     next_position: i64,
     matcher: Option<constraint::Matcher>,
+    mask_time: Duration,
 }
 
 /// Generates replies for `requests`; `on_token(request, token)` sees every sampled token as
@@ -132,7 +155,7 @@ pub fn generate(
     padding: Padding,
     on_token: &mut dyn FnMut(usize, u32),
 ) -> Result<Vec<Generation>, ModelError> {
-    generate_each(model, tokenizer, requests, padding, on_token)?
+    generate_each(model, tokenizer, requests, padding, on_token, &mut BatchProfile::default())?
         .into_iter()
         .enumerate()
         .map(|(i, g)| g.map_err(|e| e.for_request(i)))
@@ -142,13 +165,15 @@ pub fn generate(
 /// Generates replies for `requests`, one result per request: a request that cannot run (its
 /// prompt, sampling or grammar is invalid), whose grammar fails mid-reply, or that is
 /// cancelled gets its own error and leaves the batch; the others go on. The outer error is a
-/// failure of the model itself, which no row survives.
+/// failure of the model itself, which no row survives. `profile` is filled with where the time
+/// went.
 pub fn generate_each(
     model: &CausalLm,
     tokenizer: &Tokenizer,
     requests: &[Request],
     padding: Padding,
     on_token: &mut dyn FnMut(usize, u32),
+    profile: &mut BatchProfile,
 ) -> Result<Vec<Result<Generation, ModelError>>, ModelError> {
     let mut results: Vec<Option<Result<Generation, ModelError>>> = Vec::with_capacity(requests.len());
     results.resize_with(requests.len(), || None);
@@ -175,7 +200,8 @@ pub fn generate_each(
     // A request for no tokens is answered without running the model.
     for (i, r) in requests.iter().enumerate() {
         if results[i].is_none() && r.max_new_tokens == 0 {
-            results[i] = Some(finish_row(tokenizer, r, Vec::new(), Finish::Length));
+            results[i] =
+                Some(finish_row(tokenizer, r, Vec::new(), Finish::Length, Duration::ZERO, Duration::ZERO));
         }
     }
     let live: Vec<usize> = (0..requests.len()).filter(|&i| results[i].is_none()).collect();
@@ -183,6 +209,8 @@ pub fn generate_each(
         return Ok(results.into_iter().map(|g| g.expect("answered above")).collect());
     }
     let width = live.iter().map(|&i| requests[i].prompt.len()).max().unwrap_or(0);
+    profile.rows = live.len();
+    let prefill_started = Instant::now();
 
     // Prefill: one padded batch.
     let mut rows = Vec::with_capacity(live.len());
@@ -216,6 +244,7 @@ pub fn generate_each(
             valid,
             next_position: n as i64,
             matcher: matchers[i].take(),
+            mask_time: Duration::ZERO,
         });
     }
     let valid: Vec<Vec<bool>> = rows.iter().map(|r| r.valid.clone()).collect();
@@ -226,12 +255,19 @@ pub fn generate_each(
     let picks = Tensor::<1, Int>::from_data(TensorData::new(picks, [b]), &device);
     let last_hidden = hidden.reshape([b * s, h]).select(0, picks).reshape([b, 1, h]);
     let mut logits = host_logits(model.logits(last_hidden), b)?;
+    // Reading the logits waits for the forward pass: the prefill's time is known here.
+    let decode_started = Instant::now();
+    profile.prefill = decode_started - prefill_started;
 
     loop {
         let mut keep = Vec::with_capacity(rows.len());
+        let decoding = decode_started.elapsed();
         for (k, row) in rows.iter_mut().enumerate() {
             let r = &requests[row.request];
-            match step_row(tokenizer, r, row, &mut logits[k], max_ctx, on_token) {
+            let masked = row.mask_time;
+            let stepped = step_row(tokenizer, r, row, &mut logits[k], max_ctx, on_token, decoding);
+            profile.mask += row.mask_time - masked;
+            match stepped {
                 Ok(None) => keep.push(k),
                 Ok(Some(done)) => results[row.request] = Some(Ok(done)),
                 Err(e) => results[row.request] = Some(Err(e)),
@@ -255,14 +291,19 @@ pub fn generate_each(
             row.valid.push(true);
         }
         let valid: Vec<Vec<bool>> = rows.iter().map(|r| r.valid.clone()).collect();
+        let forward_started = Instant::now();
         let out = model.forward_last(Inputs::new(&ids, &positions, &valid, &device), Some(&mut cache));
         logits = host_logits(out.unsqueeze_dim(1), rows.len())?;
+        profile.forward += forward_started.elapsed();
+        profile.steps += 1;
+        profile.row_steps += rows.len() as u64;
     }
     Ok(results.into_iter().map(|g| g.expect("every request finishes")).collect())
 }
 
 /// One decoding step of one row: `None` while it goes on, its reply once it is done, or its
-/// own error (cancelled, or its grammar failed).
+/// own error (cancelled, or its grammar failed). `decoding` is the time since the batch's
+/// prefill ended.
 fn step_row(
     tokenizer: &Tokenizer,
     r: &Request,
@@ -270,12 +311,18 @@ fn step_row(
     logits: &mut [f32],
     max_ctx: usize,
     on_token: &mut dyn FnMut(usize, u32),
+    decoding: Duration,
 ) -> Result<Option<Generation>, ModelError> {
     if r.cancelled() {
         return Err(ModelError::Cancelled);
     }
     let complete = match row.matcher.as_mut() {
-        Some(m) => m.mask(logits)? == constraint::Step::Done,
+        Some(m) => {
+            let started = Instant::now();
+            let step = m.mask(logits);
+            row.mask_time += started.elapsed();
+            step? == constraint::Step::Done
+        }
         None => false,
     };
     let token = r.sampling.pick(logits, &mut row.rng);
@@ -291,7 +338,8 @@ fn step_row(
     let budget = r.max_new_tokens.min(max_ctx - r.prompt.len());
     if stopped || row.out.len() >= budget {
         let finish = if stopped { Finish::Stop } else { Finish::Length };
-        return finish_row(tokenizer, r, std::mem::take(&mut row.out), finish).map(Some);
+        return finish_row(tokenizer, r, std::mem::take(&mut row.out), finish, decoding, row.mask_time)
+            .map(Some);
     }
     Ok(None)
 }
@@ -323,6 +371,8 @@ fn finish_row(
     r: &Request,
     mut tokens: Vec<u32>,
     finish: Finish,
+    decode_time: Duration,
+    mask_time: Duration,
 ) -> Result<Generation, ModelError> {
     let mut text = tokenizer.decode(&tokens, true)?;
     if let Some(cut) = r.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
@@ -332,5 +382,5 @@ fn finish_row(
             tokens.pop();
         }
     }
-    Ok(Generation { tokens, text, finish, prompt_tokens: r.prompt.len() })
+    Ok(Generation { tokens, text, finish, prompt_tokens: r.prompt.len(), decode_time, mask_time })
 }
