@@ -215,46 +215,31 @@ impl Stage for Generate {
             return Ok(output);
         }
         let (client, runtime, _server) = super::llm_client(ctx, &llm)?;
-        let meter = super::CallMeter::start(&client);
-        let mut jobs = Vec::new();
+        let mut calls = serde_json::Map::new();
+        let all = super::CallMeter::start(&client);
         for &strategy in &config.generate.strategies {
+            let meter = super::CallMeter::start(&client);
             let dir = ctx.dir.join(strategy.as_str());
             std::fs::create_dir_all(&dir).map_err(|source| StageError::Io { path: dir.clone(), source })?;
             let identity =
                 crate::identity::short(&unit_identity(ctx.identify(), &Origin::Strategy(strategy))?);
-            jobs.push((strategy, dir, identity));
-        }
-        // The strategies run at once: their calls fill one engine batch together (the profile
-        // in the README: one strategy's conversations alone made batches of 2 to 5 rows), and a
-        // paid endpoint gets no more calls than before (each strategy keeps its own dispatch
-        // rule; the client caps the calls in flight). Which problems each keeps does not depend
-        // on timing. The first error stops the others (their finished calls are cached).
-        let runs = jobs.iter().map(|(strategy, dir, identity)| {
             let job = Job {
-                strategy: *strategy,
+                strategy,
                 config,
                 llm: &llm,
                 task: &task,
                 client: client.clone(),
-                dir,
-                identity,
+                dir: &dir,
+                identity: &identity,
             };
-            async move {
-                let started = std::time::Instant::now();
-                let counts = job.run(ctx).await?;
-                Ok::<_, StageError>((counts, started.elapsed().as_secs_f64()))
-            }
-        });
-        let results = runtime.block_on(futures_util::future::try_join_all(runs))?;
-        let mut walls = serde_json::Map::new();
-        for ((strategy, dir, _), (counts, wall)) in jobs.iter().zip(results) {
+            let counts = runtime.block_on(job.run(ctx))?;
             output.outputs.push(dir.join("problems.jsonl"));
             output.outputs.push(dir.join("conversations.jsonl"));
             output.counts.insert(strategy.as_str().to_owned(), counts);
-            walls.insert(strategy.as_str().to_owned(), json!((wall * 1000.0).round() / 1000.0));
+            calls.insert(strategy.as_str().to_owned(), meter.to_json(&client));
         }
-        output.metrics.insert("llm".to_owned(), meter.to_json(&client));
-        output.metrics.insert("wall_s".to_owned(), walls.into());
+        calls.insert("all".to_owned(), all.to_json(&client));
+        output.metrics.insert("llm".to_owned(), calls.into());
         Ok(output)
     }
 }
