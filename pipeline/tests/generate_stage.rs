@@ -322,3 +322,30 @@ async fn runs_from_any_directory_and_reads_its_own_task_file_next_to_the_config(
         "{stderr}"
     );
 }
+
+/// The strategies run at once (issue 29: one strategy's conversations alone made small engine
+/// batches): with one problem each, a direct and a VS-Multi call are in flight together; the
+/// manifest records the calls and each strategy's wall time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_strategies_run_at_once() {
+    let (mock, url) = serve(300, 0).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), &url, "[\"direct\", \"vs_multi\"]", 1, 8);
+    let out = tokio::task::spawn_blocking(move || pipeline(&config).output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(mock.max_in_flight(), 2, "the strategies ran one after the other");
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("runs/t/generate/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    // One direct call; VS-Multi's conversation asks in turns, one at a time (the mock records an
+    // exchange after replying, so the manifest, not the mock, counts them).
+    let llm = &manifest["metrics"]["llm"];
+    let calls = llm["calls_sent"].as_u64().unwrap();
+    assert!(calls >= 2, "{llm}");
+    assert_eq!((&llm["calls_cached"], &llm["completion_tokens"]), (&0.into(), &(20 * calls).into()));
+    assert!(llm.get("engine").is_none(), "a remote server's batches are its own: {llm}");
+    for strategy in ["direct", "vs_multi"] {
+        assert!(manifest["metrics"]["wall_s"][strategy].as_f64().unwrap() >= 0.3, "{manifest}");
+    }
+}

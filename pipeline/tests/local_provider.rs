@@ -82,8 +82,8 @@ fn batched_replies_equal_single_replies_and_reruns_are_cached() {
     }
     assert!(together[0].content.contains("Paris") || together[0].usage.completion_tokens == 12);
 
-    // What a stage's manifest records of its calls: one at a time, batches of one; the
-    // engine's token count is the replies'.
+    // What a stage's manifest records of its calls: one at a time, each joining an idle
+    // engine alone and decoded in a batch of one; the engine's token count is the replies'.
     let tokens: u64 = together.iter().map(|r| r.usage.completion_tokens).sum();
     let alone = meter.to_json(&fresh);
     assert_eq!(
@@ -93,8 +93,8 @@ fn batched_replies_equal_single_replies_and_reruns_are_cached() {
     );
     let engine = &alone["engine"];
     assert_eq!(
-        (&engine["batches"], &engine["rows"], &engine["mean_batch"]),
-        (&4.into(), &4.into(), &1.0.into()),
+        (&engine["admissions"], &engine["rows"], &engine["mean_rows_per_admission"], &engine["mean_batch"]),
+        (&4.into(), &4.into(), &1.0.into(), &1.0.into()),
         "{alone}"
     );
     assert_eq!(engine["generated_tokens"], tokens, "{alone}");
@@ -102,7 +102,8 @@ fn batched_replies_equal_single_replies_and_reruns_are_cached() {
     let parts = ["prefill_s", "forward_s", "mask_s"].map(|k| engine[k].as_f64().unwrap());
     assert!(busy > 0.0 && parts.iter().sum::<f64>() <= busy + 0.003 && parts[2] == 0.0, "{alone}");
     assert!(alone["completion_tokens_per_s"].as_f64().unwrap() > 0.0, "{alone}");
-    // Together: the four rows in the batches the engine formed (one, unless they straggled).
+    // Together: the four rows in the batch the engine ran (joining at once, unless they
+    // straggled).
     let shared = client.provider().engine_stats().unwrap();
     assert_eq!((shared.rows, shared.generated_tokens), (4, tokens), "{shared:?}");
     assert!(shared.steps > 0 && shared.row_steps >= shared.steps, "{shared:?}");

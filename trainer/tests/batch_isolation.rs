@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use serde_json::json;
-use trainer::generate::{BatchProfile, Grammar, Padding, Request, Sampling, generate_each};
+use trainer::generate::{BatchProfile, Decoder, Grammar, Padding, Request, Sampling, generate_each};
 use trainer::text::{ChatMessage, Content};
 use trainer::{DeviceSpec, ModelError, Pretrained};
 
@@ -110,6 +110,68 @@ fn a_batch_says_where_its_time_went() {
     assert!(profile.prefill + profile.forward + profile.mask <= wall);
     assert_eq!(plain.mask_time, std::time::Duration::ZERO);
     assert!(json.mask_time > std::time::Duration::ZERO && json.mask_time <= profile.mask, "{profile:?}");
+}
+
+/// Continuous batching: rows that join a running batch (shorter and longer prompts than what
+/// is cached, greedy and sampled) reply as they would alone; a row is answered when it
+/// finishes, not when the batch does; padding nobody needs is dropped from the cache.
+#[test]
+fn rows_joining_a_running_batch_reply_as_alone() {
+    let model = model();
+    let long =
+        |prompt: &str, n: usize| Request { ignore_eos: true, max_new_tokens: n, ..request(&model, prompt) };
+    let first = long("Count to ten.", 80);
+    let short = long("Hi", 5);
+    let longer = long("Write a long story about a dragon who learns to count prime numbers, one by one.", 70);
+    let sampled = Request {
+        sampling: Sampling { temperature: 0.9, top_p: 0.95, ..Sampling::greedy() },
+        seed: 7,
+        ..long("Name three colours.", 20)
+    };
+    let all = [first, short, longer, sampled];
+    let alone: Vec<String> = all
+        .iter()
+        .map(|r| model.generate(std::slice::from_ref(r), &mut |_, _| {}).unwrap().remove(0).text)
+        .collect();
+    let mut decoder = Decoder::new(&model.model, &model.tokenizer);
+    let mut replies: Vec<Option<(String, usize)>> = vec![None; all.len()];
+    let mut step = 0;
+    let mut run = |decoder: &mut Decoder, steps: usize, replies: &mut Vec<Option<(String, usize)>>| {
+        for _ in 0..steps {
+            for (id, answer) in decoder.step(&mut |_, _| {}).unwrap() {
+                replies[id] = Some((answer.unwrap().text, step));
+            }
+            step += 1;
+        }
+    };
+    assert!(decoder.admit(vec![(0, all[0].clone())], Padding::Left).unwrap().is_empty());
+    run(&mut decoder, 60, &mut replies);
+    let prompt = |i: usize| all[i].prompt.len();
+    assert_eq!(decoder.cached(), prompt(0) + 60);
+    assert!(prompt(1) < prompt(2) && prompt(2) + 32 < decoder.cached(), "the test needs these lengths");
+    // Joining a running batch: one shorter prompt, one longer, one sampled.
+    let joining = vec![(1, all[1].clone()), (2, all[2].clone()), (3, all[3].clone())];
+    assert!(decoder.admit(joining, Padding::Left).unwrap().is_empty());
+    assert_eq!(decoder.len(), 4);
+    let joined = decoder.cached();
+    // Until the first row leaves, the cache grows by one position a step.
+    run(&mut decoder, 19, &mut replies);
+    assert_eq!(decoder.cached(), joined + 19);
+    run(&mut decoder, 1, &mut replies);
+    assert!(replies[0].is_some() && replies[2].is_none());
+    // The first row's positions before the others' prompts are nobody's now: dropped.
+    assert_eq!(decoder.cached(), joined + 20 - (prompt(0) + 60 - prompt(2)));
+    run(&mut decoder, 200, &mut replies);
+    assert!(decoder.is_empty());
+    let replies: Vec<(String, usize)> = replies.into_iter().map(Option::unwrap).collect();
+    for (i, ((text, _), alone)) in replies.iter().zip(&alone).enumerate() {
+        assert_eq!(text, alone, "request {i} replied differently in a running batch");
+    }
+    // The short row was answered while the others still ran.
+    assert!(replies[1].1 < replies[0].1 && replies[1].1 < replies[2].1, "{replies:?}");
+    let profile = decoder.take_profile();
+    assert_eq!(profile.rows, 4);
+    assert_eq!(profile.steps, 60 + 69, "the longest row set the steps: {profile:?}");
 }
 
 #[test]

@@ -2,32 +2,37 @@
 //! uses it as is; [`super::LocalClient`] is what the call cache goes in front of).
 //!
 //! A request is tokenized and checked on the caller's side ([`super::prepare`]), then queued;
-//! the worker gathers a batch and decodes it with [`trainer::generate::generate_each`], so a
-//! request that fails (its grammar, its settings) fails alone and the others are answered. A
-//! caller that stops waiting (a client that hung up drops the future) cancels its request:
-//! it is skipped if still queued and leaves the batch at the next step if decoding.
+//! the worker decodes one running batch ([`trainer::generate::Decoder`]) that requests join
+//! between steps and leave when they finish (continuous batching: a short reply is sent when
+//! it is done, and a newcomer does not wait for the longest row of a batch). A request that
+//! fails (its grammar, its settings) fails alone and the others are answered. A caller that
+//! stops waiting (a client that hung up drops the future) cancels its request: it is skipped
+//! if still queued and leaves the batch at the next step if decoding.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use tokio::sync::oneshot;
 use trainer::Pretrained;
-use trainer::generate::Request;
+use trainer::generate::{Generation, Request};
 use trainer::text::Content;
 use vs_core::{ChatRequest, ChatResponse, Usage};
 
 use super::prepare::Prompter;
 use crate::error::LlmError;
 
-/// How long the worker waits for more requests to fill a batch once one has arrived.
+/// How long an idle worker waits for more requests once one has arrived (a burst shares one
+/// prefill); a busy one admits what is queued at every step without waiting.
 const GATHER: Duration = Duration::from_millis(25);
 
 struct Job {
     request: Request,
-    /// The engine's batch count when the job was queued: how many batches ran before its own
-    /// is the queue's wait, in batches.
+    /// The rows that had joined the batch when the job was queued: how many more join before
+    /// it is the queue's wait, in requests.
     queued_at: u64,
     queued: Instant,
     reply: oneshot::Sender<Result<Completed, LlmError>>,
@@ -37,10 +42,11 @@ struct Job {
 #[derive(Debug)]
 pub struct Completed {
     pub response: ChatResponse,
-    /// The size of the batch it was decoded in.
+    /// The rows decoding when it joined the batch (itself included).
     pub batch: usize,
-    /// Batches the engine started between queueing this request and starting its own.
-    pub waited_batches: u64,
+    /// Requests that joined the batch between queueing this request and its own joining
+    /// (those queued before it: the queue is first in, first out).
+    pub joined_ahead: u64,
 }
 
 impl Job {
@@ -63,24 +69,24 @@ impl Drop for CancelOnDrop {
 /// times in microseconds.
 #[derive(Debug, Default)]
 pub struct EngineStats {
+    /// Admissions: groups of requests prefilled together and joined to the running batch.
     pub batches: AtomicU64,
     pub generated_tokens: AtomicU64,
     /// Requests cancelled by their caller: skipped while queued or dropped from their batch.
     pub cancelled: AtomicU64,
-    /// Rows that ran, summed over batches (over `batches`: the mean batch formed).
+    /// Rows that ran (over `batches`: the mean group that joined at once).
     pub rows: AtomicU64,
     /// The prompts of the rows answered.
     pub prompt_tokens: AtomicU64,
     /// Decoding steps and the rows still running at each (their ratio: the mean live batch).
     pub steps: AtomicU64,
     pub row_steps: AtomicU64,
-    /// Wall time decoding batches, and within it prefill, decoding forward passes and grammar
-    /// masks.
+    /// Wall time decoding, and within it prefill, decoding forward passes and grammar masks.
     pub busy_us: AtomicU64,
     pub prefill_us: AtomicU64,
     pub forward_us: AtomicU64,
     pub mask_us: AtomicU64,
-    /// Time rows waited between being queued and their batch starting, summed.
+    /// Time rows waited between being queued and joining the batch, summed.
     pub queued_us: AtomicU64,
 }
 
@@ -120,11 +126,10 @@ impl EngineStats {
         }
     }
 
-    fn record(&self, profile: &trainer::generate::BatchProfile, busy: Duration, prompt_tokens: usize) {
+    fn record(&self, profile: &trainer::generate::BatchProfile, busy: Duration) {
         let add = |a: &AtomicU64, v: u64| a.fetch_add(v, Ordering::Relaxed);
         let us = |d: Duration| d.as_micros() as u64;
         add(&self.rows, profile.rows as u64);
-        add(&self.prompt_tokens, prompt_tokens as u64);
         add(&self.steps, profile.steps);
         add(&self.row_steps, profile.row_steps);
         add(&self.busy_us, us(busy));
@@ -155,16 +160,17 @@ impl EngineSnapshot {
     }
 
     /// The reading as a manifest records it: the sums, and what they mean (the mean batch the
-    /// engine formed, the mean rows still decoding per step, tokens per busy second, and the
-    /// shares of busy time in prefill, forward passes and grammar masks).
+    /// engine decoded: rows per step; the mean group that joined at once; tokens per busy
+    /// second, and the busy time in prefill, forward passes and grammar masks).
     pub fn to_json(&self) -> serde_json::Value {
         let ratio = |a: u64, b: u64| if b == 0 { None } else { Some(round(a as f64 / b as f64)) };
         let seconds = |us: u64| round(us as f64 / 1e6);
         serde_json::json!({
-            "batches": self.batches,
+            "admissions": self.batches,
             "rows": self.rows,
-            "mean_batch": ratio(self.rows, self.batches),
-            "mean_live_rows_per_step": ratio(self.row_steps, self.steps),
+            "mean_rows_per_admission": ratio(self.rows, self.batches),
+            "steps": self.steps,
+            "mean_batch": ratio(self.row_steps, self.steps),
             "generated_tokens": self.generated_tokens,
             "prompt_tokens": self.prompt_tokens,
             "cancelled": self.cancelled,
@@ -184,9 +190,23 @@ fn round(x: f64) -> f64 {
 }
 
 pub struct Engine {
-    jobs: mpsc::Sender<Job>,
+    /// `None` only while dropping.
+    jobs: Option<mpsc::Sender<Job>>,
+    worker: Option<std::thread::JoinHandle<()>>,
     prompter: Arc<Prompter>,
     stats: Arc<EngineStats>,
+}
+
+impl Drop for Engine {
+    /// Stops the worker and waits for it (at most one decoding step): the model is freed
+    /// before whoever dropped the engine goes on, not while the process exits (libtorch's
+    /// static destructors racing a forward pass on another thread can crash the exit).
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
 }
 
 impl Engine {
@@ -206,7 +226,7 @@ impl Engine {
         let (llm, path) = (name.to_owned(), path.to_owned());
         let stats = Arc::new(EngineStats::default());
         let worker_stats = Arc::clone(&stats);
-        std::thread::Builder::new()
+        let worker = std::thread::Builder::new()
             .name(format!("local-llm-{name}"))
             .spawn(move || match Pretrained::load(&path, &device.device()) {
                 Ok(model) => {
@@ -228,7 +248,7 @@ impl Engine {
             })
             .map_err(|e| format!("cannot start the model thread: {e}"))?;
         let prompter = ready_rx.recv().map_err(|_| "the model thread stopped while loading".to_owned())??;
-        Ok(Self { jobs, prompter: Arc::new(prompter), stats })
+        Ok(Self { jobs: Some(jobs), worker: Some(worker), prompter: Arc::new(prompter), stats })
     }
 
     pub fn stats(&self) -> &EngineStats {
@@ -249,8 +269,10 @@ impl Engine {
         let (reply, answer) = oneshot::channel();
         let stopped =
             || LlmError::WorkerStopped("the model thread has stopped (see the log above for why)".into());
-        let queued_at = self.stats.batches.load(Ordering::Relaxed);
+        let queued_at = self.stats.rows.load(Ordering::Relaxed);
         self.jobs
+            .as_ref()
+            .ok_or_else(stopped)?
             .send(Job { request: prepared, queued_at, queued: Instant::now(), reply })
             .map_err(|_| stopped())?;
         let result = answer.await.map_err(|_| stopped())?;
@@ -259,104 +281,169 @@ impl Engine {
     }
 }
 
-fn serve(model: &Pretrained, inbox: &mpsc::Receiver<Job>, batch: usize, llm: &str, stats: &EngineStats) {
-    while let Ok(first) = inbox.recv() {
-        let mut jobs = vec![first];
-        let deadline = Instant::now() + GATHER;
-        while jobs.len() < batch {
-            match inbox.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+/// A request decoding: who waits for it and what its log line says.
+struct Running {
+    reply: oneshot::Sender<Result<Completed, LlmError>>,
+    /// Rows decoding when it joined.
+    batch: usize,
+    joined_ahead: u64,
+    queued: Duration,
+    /// The prefill it shared with the requests that joined with it.
+    prefill: Duration,
+}
+
+/// The worker's loop (continuous batching): requests join the running batch between steps,
+/// up to `capacity` rows, and each is answered as soon as its row finishes. When nothing runs
+/// it waits for a request, then briefly for more, so that a burst shares one prefill.
+fn serve(model: &Pretrained, inbox: &mpsc::Receiver<Job>, capacity: usize, llm: &str, stats: &EngineStats) {
+    let mut decoder = trainer::generate::Decoder::new(&model.model, &model.tokenizer);
+    let mut running: HashMap<usize, Running> = HashMap::new();
+    let mut next_id = 0usize;
+    loop {
+        let mut fresh = Vec::new();
+        if decoder.is_empty() {
+            match inbox.recv() {
+                Ok(job) => fresh.push(job),
+                Err(_) => return,
+            }
+            let deadline = Instant::now() + GATHER;
+            while fresh.len() < capacity {
+                match inbox.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(job) => fresh.push(job),
+                    Err(_) => break,
+                }
+            }
+        } else {
+            while decoder.len() + fresh.len() < capacity {
+                match inbox.try_recv() {
+                    Ok(job) => fresh.push(job),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    // The engine was dropped: nobody can be waiting for a reply.
+                    Err(mpsc::TryRecvError::Disconnected) => return,
+                }
             }
         }
         // Nobody waits for these any more: not worth a row.
-        let gathered = jobs.len();
-        jobs.retain(|j| !j.cancelled());
-        stats.cancelled.fetch_add((gathered - jobs.len()) as u64, Ordering::Relaxed);
-        if jobs.is_empty() {
-            continue;
+        let gathered = fresh.len();
+        fresh.retain(|j| !j.cancelled());
+        stats.cancelled.fetch_add((gathered - fresh.len()) as u64, Ordering::Relaxed);
+        let busy = Instant::now();
+        if !fresh.is_empty() {
+            admit(&mut decoder, &mut running, &mut next_id, fresh, llm, stats);
         }
-        let batch_number = stats.batches.fetch_add(1, Ordering::Relaxed);
-        let started = Instant::now();
-        let size = jobs.len();
-        let queued: Vec<Duration> = jobs.iter().map(|j| started - j.queued).collect();
-        let queued_us: u64 = queued.iter().map(|q| q.as_micros() as u64).sum();
-        stats.queued_us.fetch_add(queued_us, Ordering::Relaxed);
-        let requests: Vec<Request> = jobs.iter().map(|j| j.request.clone()).collect();
-        let mut profile = trainer::generate::BatchProfile::default();
-        match trainer::generate::generate_each(
-            &model.model,
-            &model.tokenizer,
-            &requests,
-            trainer::generate::Padding::Left,
-            &mut |_, _| {
+        if !decoder.is_empty() {
+            let stepped = decoder.step(&mut |_, _| {
                 stats.generated_tokens.fetch_add(1, Ordering::Relaxed);
-            },
-            &mut profile,
-        ) {
-            Ok(outputs) => {
-                let busy = started.elapsed();
-                let prompt_tokens: usize = outputs.iter().flatten().map(|o| o.prompt_tokens).sum();
-                stats.record(&profile, busy, prompt_tokens);
-                let tokens: usize = outputs.iter().flatten().map(|o| o.tokens.len()).sum();
-                tracing::debug!(
-                    "llm.{llm}: batch of {size} -> {tokens} tokens in {busy:.1?} (prefill {:.1?}, \
-                     forward {:.1?} over {} steps, masks {:.1?})",
-                    profile.prefill,
-                    profile.forward,
-                    profile.steps,
-                    profile.mask
-                );
-                for ((job, out), queued) in jobs.into_iter().zip(outputs).zip(queued) {
-                    let answer = match out {
-                        Ok(out) => {
-                            // One line per request: where its time went (the profile of a stage).
-                            tracing::debug!(
-                                target: "llm::request",
-                                llm,
-                                batch = size,
-                                queued_ms = queued.as_millis() as u64,
-                                prefill_ms = profile.prefill.as_millis() as u64,
-                                decode_ms = out.decode_time.as_millis() as u64,
-                                mask_ms = out.mask_time.as_millis() as u64,
-                                prompt_tokens = out.prompt_tokens,
-                                tokens = out.tokens.len(),
-                            );
-                            let usage = Usage {
-                                prompt_tokens: out.prompt_tokens as u64,
-                                completion_tokens: out.tokens.len() as u64,
-                            };
-                            let finish_reason = Some(out.finish.as_str().to_owned());
-                            Ok(Completed {
-                                response: ChatResponse {
-                                    content: out.text,
-                                    usage,
-                                    finish_reason,
-                                    cached: false,
-                                },
-                                batch: size,
-                                waited_batches: batch_number.saturating_sub(job.queued_at),
-                            })
+            });
+            match stepped {
+                Ok(answers) => {
+                    for (id, answer) in answers {
+                        if let Some(job) = running.remove(&id) {
+                            answer_row(job, answer, llm, stats);
                         }
-                        Err(trainer::ModelError::Cancelled) => {
-                            stats.cancelled.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        // This request's own failure (its grammar, its settings).
-                        Err(trainer::ModelError::Grammar(e)) => Err(LlmError::LocalRefused(format!(
-                            "response_format: the schema cannot be followed: {e}"
-                        ))),
-                        Err(e) => Err(LlmError::LocalRefused(e.to_string())),
-                    };
-                    let _ = job.reply.send(answer);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("llm.{llm}: the batch of {} failed: {e}", running.len());
+                    for (_, job) in running.drain() {
+                        let _ = job.reply.send(Err(LlmError::Local(e.to_string())));
+                    }
                 }
             }
-            Err(e) => {
-                tracing::error!("llm.{llm}: a batch of {size} failed: {e}");
-                for job in jobs {
-                    let _ = job.reply.send(Err(LlmError::Local(e.to_string())));
-                }
+        }
+        stats.record(&decoder.take_profile(), busy.elapsed());
+    }
+}
+
+/// Prefills `fresh` into the running batch; requests refused before decoding are answered.
+fn admit(
+    decoder: &mut trainer::generate::Decoder<'_>,
+    running: &mut HashMap<usize, Running>,
+    next_id: &mut usize,
+    fresh: Vec<Job>,
+    llm: &str,
+    stats: &EngineStats,
+) {
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    let joined = stats.rows.load(Ordering::Relaxed);
+    let now = Instant::now();
+    let mut requests = Vec::with_capacity(fresh.len());
+    let mut joining = Vec::with_capacity(fresh.len());
+    for job in fresh {
+        let id = *next_id;
+        *next_id += 1;
+        let queued = now - job.queued;
+        stats.queued_us.fetch_add(queued.as_micros() as u64, Ordering::Relaxed);
+        requests.push((id, job.request.clone()));
+        joining.push((id, job.reply, joined.saturating_sub(job.queued_at), queued));
+    }
+    let size = joining.len();
+    let before = decoder.len();
+    let prefill_started = Instant::now();
+    let admitted = decoder.admit(requests, trainer::generate::Padding::Left);
+    let prefill = prefill_started.elapsed();
+    let batch = decoder.len();
+    let mut refused: HashMap<usize, Result<Generation, trainer::ModelError>> = HashMap::new();
+    match admitted {
+        Ok(answers) => refused.extend(answers),
+        Err(e) => {
+            tracing::error!("llm.{llm}: prefilling {size} requests failed: {e}");
+            for (_, reply, ..) in joining {
+                let _ = reply.send(Err(LlmError::Local(e.to_string())));
+            }
+            return;
+        }
+    }
+    tracing::debug!(
+        "llm.{llm}: {size} joined {before} running rows (prefill {prefill:.1?}, {} cached positions)",
+        decoder.cached()
+    );
+    for (id, reply, joined_ahead, queued) in joining {
+        let job = Running { reply, batch, joined_ahead, queued, prefill };
+        match refused.remove(&id) {
+            Some(answer) => answer_row(job, answer, llm, stats),
+            None => {
+                running.insert(id, job);
             }
         }
     }
+}
+
+/// Sends a finished row's reply (or its own error) to whoever waits for it.
+fn answer_row(job: Running, out: Result<Generation, trainer::ModelError>, llm: &str, stats: &EngineStats) {
+    let answer = match out {
+        Ok(out) => {
+            stats.prompt_tokens.fetch_add(out.prompt_tokens as u64, Ordering::Relaxed);
+            // One line per request: where its time went (the profile of a stage).
+            tracing::debug!(
+                target: "llm::request",
+                llm,
+                batch = job.batch,
+                queued_ms = job.queued.as_millis() as u64,
+                prefill_ms = job.prefill.as_millis() as u64,
+                decode_ms = out.decode_time.as_millis() as u64,
+                mask_ms = out.mask_time.as_millis() as u64,
+                prompt_tokens = out.prompt_tokens,
+                tokens = out.tokens.len(),
+            );
+            let usage =
+                Usage { prompt_tokens: out.prompt_tokens as u64, completion_tokens: out.tokens.len() as u64 };
+            let finish_reason = Some(out.finish.as_str().to_owned());
+            Ok(Completed {
+                response: ChatResponse { content: out.text, usage, finish_reason, cached: false },
+                batch: job.batch,
+                joined_ahead: job.joined_ahead,
+            })
+        }
+        Err(trainer::ModelError::Cancelled) => {
+            stats.cancelled.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        // This request's own failure (its grammar, its settings).
+        Err(trainer::ModelError::Grammar(e)) => {
+            Err(LlmError::LocalRefused(format!("response_format: the schema cannot be followed: {e}")))
+        }
+        Err(e) => Err(LlmError::LocalRefused(e.to_string())),
+    };
+    let _ = job.reply.send(answer);
 }

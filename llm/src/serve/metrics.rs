@@ -79,7 +79,9 @@ impl Stats {
         line("pipeline_serve_queue_depth", "gauge", load(&self.queued));
         line("pipeline_serve_queue_depth_max", "gauge", load(&self.queued_max));
         line("pipeline_serve_connections_refused_total", "counter", load(&self.connections_refused));
-        line("pipeline_serve_batches_total", "counter", load(&engine.batches));
+        line("pipeline_serve_admissions_total", "counter", load(&engine.batches));
+        line("pipeline_serve_steps_total", "counter", load(&engine.steps));
+        line("pipeline_serve_row_steps_total", "counter", load(&engine.row_steps));
         line("pipeline_serve_generated_tokens_total", "counter", load(&engine.generated_tokens));
         line("pipeline_serve_cancelled_rows_total", "counter", load(&engine.cancelled));
         line("pipeline_serve_batched_rows_total", "counter", load(&engine.rows));

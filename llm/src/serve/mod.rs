@@ -3,8 +3,9 @@
 //! start it like any other server (`engine = "pipeline"`). Routes: `POST /v1/chat/completions`
 //! (greedy or sampled, seeded; a JSON schema in any of the dialects clients send:
 //! `response_format` `json_schema`, llama.cpp's `json_object` + `schema`, vLLM's
-//! `guided_json`), `GET /v1/models`, `GET /health`. Concurrent requests are decoded together by
-//! the engine's batching worker; each reply says its batch's size in `x-batch-size`.
+//! `guided_json`), `GET /v1/models`, `GET /health`. Concurrent requests join the engine's
+//! running batch between decoding steps; each reply says in `x-batch-size` how many rows were
+//! decoding when it joined.
 //! Streaming is not supported (a request with `stream: true` is refused with 400).
 //!
 //! Built to face any client: a bad request is refused alone with a 400 naming the field; an

@@ -200,7 +200,7 @@ async fn answer(s: &Server, headers: &HeaderMap, body: Body) -> Response {
     let _admitted = Admitted { stats: &s.stats, _permit: permit };
     let n = s.next_id.fetch_add(1, Ordering::Relaxed);
     match s.engine.complete(&request, n).await {
-        Ok(Completed { response: reply, batch, waited_batches }) => {
+        Ok(Completed { response: reply, batch, joined_ahead }) => {
             let usage = reply.usage;
             let created =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -216,8 +216,8 @@ async fn answer(s: &Server, headers: &HeaderMap, body: Body) -> Response {
             }))
             .into_response();
             resp.headers_mut().insert("x-batch-size", batch.into());
-            // How long it queued, in batches run before its own: at most about max_queue / max_batch.
-            resp.headers_mut().insert("x-queue-batches", waited_batches.into());
+            // How long it queued, in requests that joined the batch before it: under max_queue.
+            resp.headers_mut().insert("x-queue-ahead", joined_ahead.into());
             resp
         }
         Err(e) => failure(&e),

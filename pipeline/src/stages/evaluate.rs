@@ -51,8 +51,10 @@ pub struct EvalRecord {
 }
 
 /// This stage's version: 3 since responses are graded by `evaluate.extraction` with the
-/// problem at hand (math-verify's extraction by default), and targets are training runs.
-pub const VERSION: u32 = 3;
+/// problem at hand (math-verify's extraction by default), and targets are training runs; 4
+/// since decoding drops cached padding no row needs (issue 29): attention over fewer keys can
+/// round a greedy step differently.
+pub const VERSION: u32 = 4;
 
 /// What one target's responses depend on: who answers (the model's content digest in-process;
 /// through an endpoint, its identity, the name the target is asked for by and the target's

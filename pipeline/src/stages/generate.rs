@@ -215,31 +215,46 @@ impl Stage for Generate {
             return Ok(output);
         }
         let (client, runtime, _server) = super::llm_client(ctx, &llm)?;
-        let mut calls = serde_json::Map::new();
-        let all = super::CallMeter::start(&client);
+        let meter = super::CallMeter::start(&client);
+        let mut jobs = Vec::new();
         for &strategy in &config.generate.strategies {
-            let meter = super::CallMeter::start(&client);
             let dir = ctx.dir.join(strategy.as_str());
             std::fs::create_dir_all(&dir).map_err(|source| StageError::Io { path: dir.clone(), source })?;
             let identity =
                 crate::identity::short(&unit_identity(ctx.identify(), &Origin::Strategy(strategy))?);
+            jobs.push((strategy, dir, identity));
+        }
+        // The strategies run at once: their calls share the engine's running batch (one
+        // strategy's conversations alone keep few rows decoding), and a paid endpoint gets no
+        // more calls than before (each strategy keeps its own dispatch rule; the client caps
+        // the calls in flight). Which problems each keeps does not depend on timing. The first
+        // error stops the others (their finished calls are cached).
+        let runs = jobs.iter().map(|(strategy, dir, identity)| {
             let job = Job {
-                strategy,
+                strategy: *strategy,
                 config,
                 llm: &llm,
                 task: &task,
                 client: client.clone(),
-                dir: &dir,
-                identity: &identity,
+                dir,
+                identity,
             };
-            let counts = runtime.block_on(job.run(ctx))?;
+            async move {
+                let started = std::time::Instant::now();
+                let counts = job.run(ctx).await?;
+                Ok::<_, StageError>((counts, started.elapsed().as_secs_f64()))
+            }
+        });
+        let results = runtime.block_on(futures_util::future::try_join_all(runs))?;
+        let mut walls = serde_json::Map::new();
+        for ((strategy, dir, _), (counts, wall)) in jobs.iter().zip(results) {
             output.outputs.push(dir.join("problems.jsonl"));
             output.outputs.push(dir.join("conversations.jsonl"));
             output.counts.insert(strategy.as_str().to_owned(), counts);
-            calls.insert(strategy.as_str().to_owned(), meter.to_json(&client));
+            walls.insert(strategy.as_str().to_owned(), json!((wall * 1000.0).round() / 1000.0));
         }
-        calls.insert("all".to_owned(), all.to_json(&client));
-        output.metrics.insert("llm".to_owned(), calls.into());
+        output.metrics.insert("llm".to_owned(), meter.to_json(&client));
+        output.metrics.insert("wall_s".to_owned(), walls.into());
         Ok(output)
     }
 }

@@ -47,6 +47,40 @@ impl LayerCache {
         self.k = self.k.take().map(|t| t.select(0, rows.clone()));
         self.v = self.v.take().map(|t| t.select(0, rows.clone()));
     }
+
+    /// What is cached, `front` zero positions before it: `[batch, heads, front + len, dim]`.
+    fn padded(k: Option<Tensor<4>>, len: usize, front: usize) -> Option<Tensor<4>> {
+        let t = k?.narrow(2, 0, len);
+        if front == 0 {
+            return Some(t);
+        }
+        let [b, h, _, d] = t.dims();
+        let zeros = Tensor::<4>::zeros([b, h, front, d], (&t.device(), t.dtype()));
+        Some(Tensor::cat(vec![zeros, t], 2))
+    }
+
+    /// `other`'s rows below this cache's, the shorter padded at the front to the longer.
+    fn stack(&mut self, other: LayerCache) {
+        let len = self.len.max(other.len);
+        let (front, other_front) = (len - self.len, len - other.len);
+        let join = |a: Option<Tensor<4>>, b: Option<Tensor<4>>| match (a, b) {
+            (Some(a), Some(b)) => Some(Tensor::cat(vec![a, b], 0)),
+            (a, b) => a.or(b),
+        };
+        let k =
+            join(Self::padded(self.k.take(), self.len, front), Self::padded(other.k, other.len, other_front));
+        let v =
+            join(Self::padded(self.v.take(), self.len, front), Self::padded(other.v, other.len, other_front));
+        *self = LayerCache { k, v, len };
+    }
+
+    /// Forgets the first `n` positions of every row.
+    fn drop_front(&mut self, n: usize) {
+        let len = self.len - n;
+        self.k = self.k.take().map(|t| t.narrow(2, n, len));
+        self.v = self.v.take().map(|t| t.narrow(2, n, len));
+        self.len = len;
+    }
 }
 
 /// One [`LayerCache`] per decoder layer.
@@ -73,6 +107,28 @@ impl KvCache {
     pub fn select_rows(&mut self, rows: &Tensor<1, Int>) {
         for layer in &mut self.layers {
             layer.select_rows(rows);
+        }
+    }
+
+    /// Adds `other`'s rows after this cache's (rows joining a running batch): the shorter of
+    /// the two is padded at the front with zeros to the longer's length. Returns how many
+    /// positions were put in front of this cache's rows and of `other`'s: the rows' key
+    /// validity must say those are not tokens.
+    pub fn stack(&mut self, other: KvCache) -> (usize, usize) {
+        let (len, other_len) = (self.len(), other.len());
+        let width = len.max(other_len);
+        for (layer, theirs) in self.layers.iter_mut().zip(other.layers) {
+            layer.stack(theirs);
+        }
+        (width - len, width - other_len)
+    }
+
+    /// Forgets the first `n` positions of every row (padding no row needs any more), so a
+    /// long-running batch's keys do not grow without bound.
+    pub fn drop_front(&mut self, n: usize) {
+        assert!(n <= self.len(), "dropping {n} of {} cached positions", self.len());
+        for layer in &mut self.layers {
+            layer.drop_front(n);
         }
     }
 }

@@ -1,0 +1,353 @@
+//! A running batch that rows join and leave between steps (continuous batching): newcomers
+//! are prefilled together in a cache of their own, which is then stacked under the running
+//! rows' cache (the shorter padded at the front, the padding masked by each row's key
+//! validity); a row that finishes is answered at once and leaves. Every row keeps its own
+//! positions, seed and settings, so its reply does not depend on who shares its steps.
+
+use std::time::{Duration, Instant};
+
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::constraint;
+use super::request::{BatchProfile, Finish, Generation, Padding, Request};
+use crate::error::ModelError;
+use crate::model::{CausalLm, Inputs, KvCache};
+use crate::text::Tokenizer;
+
+/// Front padding no row needs any more is dropped from the cache once it is this long (and a
+/// quarter of the cache): often enough that keys stay near the oldest row's length, rarely
+/// enough that the copy costs little.
+const DROP_FRONT_AT: usize = 32;
+
+struct Row {
+    /// The caller's name for the request.
+    id: usize,
+    request: Request,
+    out: Vec<u32>,
+    rng: StdRng,
+    /// Key validity over everything cached for this row.
+    valid: Vec<bool>,
+    next_position: i64,
+    matcher: Option<constraint::Matcher>,
+    mask_time: Duration,
+    /// When its prefill ended (its decode time runs from there).
+    decoding_since: Instant,
+}
+
+/// A batch being decoded. [`Decoder::admit`] adds requests (prefilling them), each
+/// [`Decoder::step`] samples one token for every row and runs one forward pass over the rows
+/// still going. Between calls every row has the logits of its next token.
+pub struct Decoder<'m> {
+    model: &'m CausalLm,
+    tokenizer: &'m Tokenizer,
+    cache: KvCache,
+    rows: Vec<Row>,
+    logits: Vec<Vec<f32>>,
+    profile: BatchProfile,
+}
+
+/// A finished request: its id and reply (or its own error).
+pub type Answer = (usize, Result<Generation, ModelError>);
+
+impl<'m> Decoder<'m> {
+    pub fn new(model: &'m CausalLm, tokenizer: &'m Tokenizer) -> Self {
+        Self {
+            model,
+            tokenizer,
+            cache: model.new_cache(),
+            rows: Vec::new(),
+            logits: Vec::new(),
+            profile: <_>::default(),
+        }
+    }
+
+    /// Rows decoding.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Positions cached per row (the keys each step attends over, padding included).
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Where the time went since the last call (admissions, forward passes, masks).
+    pub fn take_profile(&mut self) -> BatchProfile {
+        std::mem::take(&mut self.profile)
+    }
+
+    /// Adds `requests` (each with the caller's id) to the batch: they are prefilled together,
+    /// padded to the longest as `padding` says, and decode from the next step on. Requests
+    /// that cannot run (their prompt, sampling or grammar) and requests for no tokens are
+    /// answered here. The error is a failure of the model itself; the running rows are
+    /// untouched by it.
+    pub fn admit(
+        &mut self,
+        requests: Vec<(usize, Request)>,
+        padding: Padding,
+    ) -> Result<Vec<Answer>, ModelError> {
+        let mut answered = Vec::new();
+        let mut joining = Vec::with_capacity(requests.len());
+        for (id, r) in requests {
+            let started = r.check(self.model).and_then(|()| match &r.grammar {
+                Some(g) => self.tokenizer.grammars(self.model.config.vocab_size)?.start(g).map(Some),
+                None => Ok(None),
+            });
+            match started {
+                Err(e) => answered.push((id, Err(e))),
+                // Answered without running the model.
+                Ok(_) if r.max_new_tokens == 0 => answered.push((
+                    id,
+                    finish_row(
+                        self.tokenizer,
+                        &r,
+                        Vec::new(),
+                        Finish::Length,
+                        Duration::ZERO,
+                        Duration::ZERO,
+                    ),
+                )),
+                Ok(matcher) => joining.push((id, r, matcher)),
+            }
+        }
+        if joining.is_empty() {
+            return Ok(answered);
+        }
+        let started = Instant::now();
+        let device = self.model.model.embed_tokens.weight.device();
+        let pad = self.tokenizer.pad;
+        let width = joining.iter().map(|(_, r, _)| r.prompt.len()).max().unwrap_or(0);
+        let (mut ids, mut positions, mut last, mut rows) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (id, r, matcher) in joining {
+            let n = r.prompt.len();
+            let gap = width - n;
+            let (row_ids, valid, pos): (Vec<u32>, Vec<bool>, Vec<i64>) = match padding {
+                Padding::Left => (
+                    std::iter::repeat_n(pad, gap).chain(r.prompt.iter().copied()).collect(),
+                    std::iter::repeat_n(false, gap).chain(std::iter::repeat_n(true, n)).collect(),
+                    std::iter::repeat_n(0, gap).chain(0..n as i64).collect(),
+                ),
+                Padding::Right => (
+                    r.prompt.iter().copied().chain(std::iter::repeat_n(pad, gap)).collect(),
+                    std::iter::repeat_n(true, n).chain(std::iter::repeat_n(false, gap)).collect(),
+                    (0..n as i64).chain(std::iter::repeat_n(n as i64, gap)).collect(),
+                ),
+            };
+            last.push(match padding {
+                Padding::Left => width - 1,
+                Padding::Right => n - 1,
+            });
+            ids.push(row_ids);
+            positions.push(pos);
+            rows.push(Row {
+                id,
+                rng: StdRng::seed_from_u64(r.seed),
+                request: r,
+                out: Vec::new(),
+                valid,
+                next_position: n as i64,
+                matcher,
+                mask_time: Duration::ZERO,
+                decoding_since: started,
+            });
+        }
+        let valid: Vec<Vec<bool>> = rows.iter().map(|r| r.valid.clone()).collect();
+        let mut cache = self.model.new_cache();
+        let hidden = self.model.hidden(Inputs::new(&ids, &positions, &valid, &device), Some(&mut cache));
+        let [b, s, h] = hidden.dims();
+        let picks: Vec<i64> = last.iter().enumerate().map(|(row, &col)| (row * s + col) as i64).collect();
+        let picks = Tensor::<1, Int>::from_data(TensorData::new(picks, [b]), &device);
+        let last_hidden = hidden.reshape([b * s, h]).select(0, picks).reshape([b, 1, h]);
+        let logits = host_logits(self.model.logits(last_hidden), b)?;
+        // Reading the logits waited for the forward pass: the prefill's time is known here.
+        let prefilled = Instant::now();
+        for row in &mut rows {
+            row.decoding_since = prefilled;
+        }
+        if self.rows.is_empty() {
+            self.cache = cache;
+        } else {
+            let (front, joining_front) = self.cache.stack(cache);
+            let pad_front = |row: &mut Row, n: usize| {
+                if n > 0 {
+                    row.valid.splice(0..0, std::iter::repeat_n(false, n));
+                }
+            };
+            self.rows.iter_mut().for_each(|row| pad_front(row, front));
+            rows.iter_mut().for_each(|row| pad_front(row, joining_front));
+        }
+        self.profile.rows += rows.len();
+        self.profile.prefill += prefilled - started;
+        self.rows.extend(rows);
+        self.logits.extend(logits);
+        Ok(answered)
+    }
+
+    /// Samples the next token of every row, answers the rows that finished (or failed on
+    /// their own: cancelled, their grammar) and runs the forward pass of the others.
+    /// `on_token(id, token)` sees every sampled token. The error is a failure of the model
+    /// itself: no row survives it (the batch is emptied).
+    pub fn step(&mut self, on_token: &mut dyn FnMut(usize, u32)) -> Result<Vec<Answer>, ModelError> {
+        let result = self.try_step(on_token);
+        if result.is_err() {
+            self.rows.clear();
+            self.logits.clear();
+            self.cache = self.model.new_cache();
+        }
+        result
+    }
+
+    fn try_step(&mut self, on_token: &mut dyn FnMut(usize, u32)) -> Result<Vec<Answer>, ModelError> {
+        let max_ctx = self.model.config.max_position_embeddings;
+        let mut answered = Vec::new();
+        let mut keep = Vec::with_capacity(self.rows.len());
+        for (k, (row, logits)) in self.rows.iter_mut().zip(&mut self.logits).enumerate() {
+            let masked = row.mask_time;
+            let stepped = step_row(self.tokenizer, row, logits, max_ctx, on_token);
+            self.profile.mask += row.mask_time - masked;
+            match stepped {
+                Ok(None) => keep.push(k),
+                Ok(Some(done)) => answered.push((row.id, Ok(done))),
+                Err(e) => answered.push((row.id, Err(e))),
+            }
+        }
+        let device = self.model.model.embed_tokens.weight.device();
+        if keep.is_empty() {
+            self.rows.clear();
+            self.logits.clear();
+            self.cache = self.model.new_cache();
+            return Ok(answered);
+        }
+        if keep.len() < self.rows.len() {
+            let idx: Vec<i64> = keep.iter().map(|&k| k as i64).collect();
+            self.cache.select_rows(&Tensor::<1, Int>::from_data(TensorData::new(idx, [keep.len()]), &device));
+            let mut old: Vec<Option<Row>> = std::mem::take(&mut self.rows).into_iter().map(Some).collect();
+            self.rows = keep.iter().map(|&k| old[k].take().expect("kept once")).collect();
+            self.drop_unused_front();
+        }
+        let mut ids = Vec::with_capacity(self.rows.len());
+        let mut positions = Vec::with_capacity(self.rows.len());
+        for row in &mut self.rows {
+            ids.push(vec![*row.out.last().expect("a token was just added")]);
+            positions.push(vec![row.next_position]);
+            row.next_position += 1;
+            row.valid.push(true);
+        }
+        let valid: Vec<Vec<bool>> = self.rows.iter().map(|r| r.valid.clone()).collect();
+        let started = Instant::now();
+        let out =
+            self.model.forward_last(Inputs::new(&ids, &positions, &valid, &device), Some(&mut self.cache));
+        self.logits = host_logits(out.unsqueeze_dim(1), self.rows.len())?;
+        self.profile.forward += started.elapsed();
+        self.profile.steps += 1;
+        self.profile.row_steps += self.rows.len() as u64;
+        Ok(answered)
+    }
+
+    /// Drops the cached positions in front of every row's first token once they are many.
+    fn drop_unused_front(&mut self) {
+        let len = self.cache.len();
+        let unused = self
+            .rows
+            .iter()
+            .map(|r| r.valid.iter().position(|&v| v).unwrap_or(r.valid.len()))
+            .min()
+            .unwrap_or(0);
+        if unused >= DROP_FRONT_AT && unused * 4 >= len {
+            self.cache.drop_front(unused);
+            for row in &mut self.rows {
+                row.valid.drain(..unused);
+            }
+        }
+    }
+}
+
+/// One decoding step of one row: `None` while it goes on, its reply once it is done, or its
+/// own error (cancelled, or its grammar failed). `decoding` is the time since the batch's
+/// prefill ended.
+fn step_row(
+    tokenizer: &Tokenizer,
+    row: &mut Row,
+    logits: &mut [f32],
+    max_ctx: usize,
+    on_token: &mut dyn FnMut(usize, u32),
+) -> Result<Option<Generation>, ModelError> {
+    let r = &row.request;
+    if r.cancelled() {
+        return Err(ModelError::Cancelled);
+    }
+    let complete = match row.matcher.as_mut() {
+        Some(m) => {
+            let started = Instant::now();
+            let step = m.mask(logits);
+            row.mask_time += started.elapsed();
+            step? == constraint::Step::Done
+        }
+        None => false,
+    };
+    let token = r.sampling.pick(logits, &mut row.rng);
+    let stop_token = complete || (!r.ignore_eos && tokenizer.stop_ids.contains(&token));
+    if !stop_token {
+        row.out.push(token);
+        on_token(row.id, token);
+        if let Some(m) = row.matcher.as_mut() {
+            m.commit(token)?;
+        }
+    }
+    let stopped = stop_token || hits_stop(tokenizer, &row.out, &r.stop)?;
+    let budget = r.max_new_tokens.min(max_ctx - r.prompt.len());
+    if stopped || row.out.len() >= budget {
+        let finish = if stopped { Finish::Stop } else { Finish::Length };
+        let decoding = row.decoding_since.elapsed();
+        return finish_row(tokenizer, r, std::mem::take(&mut row.out), finish, decoding, row.mask_time)
+            .map(Some);
+    }
+    Ok(None)
+}
+
+fn host_logits(logits: Tensor<3>, rows: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+    let vocab = logits.dims()[2];
+    let flat: Vec<f32> = logits
+        .reshape([rows * vocab])
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| ModelError::Generation(format!("reading logits: {e:?}")))?;
+    Ok(flat.chunks_exact(vocab).map(<[f32]>::to_vec).collect())
+}
+
+/// Whether the tail of the reply contains a stop string (only the tail can be new).
+fn hits_stop(tokenizer: &Tokenizer, out: &[u32], stop: &[String]) -> Result<bool, ModelError> {
+    if stop.is_empty() {
+        return Ok(false);
+    }
+    let longest = stop.iter().map(|s| s.chars().count()).max().unwrap_or(0);
+    let tail = &out[out.len().saturating_sub(longest + 2)..];
+    let text = tokenizer.decode(tail, false)?;
+    Ok(stop.iter().any(|s| text.contains(s.as_str())))
+}
+
+fn finish_row(
+    tokenizer: &Tokenizer,
+    r: &Request,
+    mut tokens: Vec<u32>,
+    finish: Finish,
+    decode_time: Duration,
+    mask_time: Duration,
+) -> Result<Generation, ModelError> {
+    let mut text = tokenizer.decode(&tokens, true)?;
+    if let Some(cut) = r.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+        text.truncate(cut);
+        // Drop the tokens that only spell the stop string, so `tokens` matches `text`.
+        while !tokens.is_empty() && tokenizer.decode(&tokens, true)?.len() > cut {
+            tokens.pop();
+        }
+    }
+    Ok(Generation { tokens, text, finish, prompt_tokens: r.prompt.len(), decode_time, mask_time })
+}
