@@ -164,16 +164,17 @@ impl ResolvedLlm {
             // bf16 weights answer differently from f32 ones; f32 keeps the identity it had
             // before precision was a setting. `content: text`: special-token text in message
             // content is read as text (issue 28), which changes the reply to content that
-            // spells one, so replies cached before that are not reused. `batching: continuous`
-            // (issue 29): rows join a running batch, so a row's padding, hence the rounding of
-            // its logits and a sampled reply, differs from the static batches' before.
+            // spells one, so replies cached before that are not reused. `batching`
+            // (issue 29): rows join a running batch and reuse the keys and values of prompts that
+            // start alike, so a row's padding and batch, hence the rounding of its logits and a
+            // sampled reply, differ from the static batches' before.
             Endpoint::Local { model_path, precision: trainer::Precision::F32, .. } => {
                 json!({ "provider": "local", "model_sha256": digests.model(model_path)?, "content": "text",
-                        "batching": "continuous" })
+                        "batching": "continuous, shared prefixes" })
             }
             Endpoint::Local { model_path, precision, .. } => {
                 json!({ "provider": "local", "model_sha256": digests.model(model_path)?,
-                        "dtype": precision.to_string(), "content": "text", "batching": "continuous" })
+                        "dtype": precision.to_string(), "content": "text", "batching": "continuous, shared prefixes" })
             }
         })
     }

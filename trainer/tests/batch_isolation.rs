@@ -174,6 +174,71 @@ fn rows_joining_a_running_batch_reply_as_alone() {
     assert_eq!(profile.steps, 60 + 69, "the longest row set the steps: {profile:?}");
 }
 
+/// Prefix sharing: a request whose prompt starts like one prefilled before (the same chat
+/// prompt again, a conversation's next turn) prefills only the rest and replies as alone.
+#[test]
+fn prompts_that_start_alike_reuse_the_cached_beginning_and_reply_as_alone() {
+    let model = model();
+    let system = ChatMessage::new("system", "You are a careful assistant who writes short math problems.");
+    let ask = ChatMessage::new("user", "Write one competition math problem.");
+    let turn = |messages: &[ChatMessage], n: usize| Request {
+        ignore_eos: true,
+        max_new_tokens: n,
+        ..Request::greedy(model.chat_prompt(messages).unwrap(), n)
+    };
+    let first = turn(&[system.clone(), ask.clone()], 30);
+    let again = Request { max_new_tokens: 12, ..first.clone() };
+    let next = turn(
+        &[
+            system,
+            ask,
+            ChatMessage::new("assistant", "Find x if 2x + 3 = 7."),
+            ChatMessage::new("user", "Another one."),
+        ],
+        12,
+    );
+    let unrelated = turn(&[ChatMessage::new("user", "Hi")], 12);
+    let all = [first, again, next, unrelated];
+    let alone: Vec<String> = all
+        .iter()
+        .map(|r| model.generate(std::slice::from_ref(r), &mut |_, _| {}).unwrap().remove(0).text)
+        .collect();
+    let mut decoder = Decoder::new(&model.model, &model.tokenizer).sharing_prefixes();
+    let mut replies = vec![None; all.len()];
+    let drain = |decoder: &mut Decoder, steps: usize, replies: &mut Vec<Option<String>>| {
+        for _ in 0..steps {
+            for (id, answer) in decoder.step(&mut |_, _| {}).unwrap() {
+                replies[id] = Some(answer.unwrap().text);
+            }
+        }
+    };
+    decoder.admit(vec![(0, all[0].clone())], Padding::Left).unwrap();
+    assert_eq!(decoder.take_profile().reused, 0, "nothing stored yet");
+    drain(&mut decoder, 5, &mut replies);
+    // While the first still decodes: the same prompt, its next turn, and an unrelated one.
+    let joining = vec![(1, all[1].clone()), (2, all[2].clone()), (3, all[3].clone())];
+    decoder.admit(joining, Padding::Left).unwrap();
+    let profile = decoder.take_profile();
+    // The same prompt reuses all but its last token (whose logits are needed); the next turn
+    // all of the first prompt (or all but the tokens where the assistant's turn begins, if
+    // the tokenizer merged them with the reply).
+    let first_len = all[0].prompt.len();
+    assert!(
+        profile.reused >= (first_len - 1) + (first_len - 3) && profile.reused < 2 * first_len,
+        "{} reused of prompts of {first_len}",
+        profile.reused
+    );
+    drain(&mut decoder, 100, &mut replies);
+    assert!(decoder.is_empty());
+    for (i, (reply, alone)) in replies.iter().zip(&alone).enumerate() {
+        assert_eq!(
+            reply.as_deref(),
+            Some(alone.as_str()),
+            "request {i} replied differently reusing a prefix"
+        );
+    }
+}
+
 #[test]
 fn special_token_text_in_untrusted_content_stays_text() {
     let model = model();

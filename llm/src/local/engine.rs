@@ -78,6 +78,9 @@ pub struct EngineStats {
     pub rows: AtomicU64,
     /// The prompts of the rows answered.
     pub prompt_tokens: AtomicU64,
+    /// Prompt tokens not prefilled: their keys and values were reused from an earlier prompt
+    /// that starts alike.
+    pub reused_prompt_tokens: AtomicU64,
     /// Decoding steps and the rows still running at each (their ratio: the mean live batch).
     pub steps: AtomicU64,
     pub row_steps: AtomicU64,
@@ -97,6 +100,7 @@ pub struct EngineSnapshot {
     pub rows: u64,
     pub generated_tokens: u64,
     pub prompt_tokens: u64,
+    pub reused_prompt_tokens: u64,
     pub cancelled: u64,
     pub steps: u64,
     pub row_steps: u64,
@@ -115,6 +119,7 @@ impl EngineStats {
             rows: load(&self.rows),
             generated_tokens: load(&self.generated_tokens),
             prompt_tokens: load(&self.prompt_tokens),
+            reused_prompt_tokens: load(&self.reused_prompt_tokens),
             cancelled: load(&self.cancelled),
             steps: load(&self.steps),
             row_steps: load(&self.row_steps),
@@ -130,6 +135,7 @@ impl EngineStats {
         let add = |a: &AtomicU64, v: u64| a.fetch_add(v, Ordering::Relaxed);
         let us = |d: Duration| d.as_micros() as u64;
         add(&self.rows, profile.rows as u64);
+        add(&self.reused_prompt_tokens, profile.reused as u64);
         add(&self.steps, profile.steps);
         add(&self.row_steps, profile.row_steps);
         add(&self.busy_us, us(busy));
@@ -148,6 +154,7 @@ impl EngineSnapshot {
             rows: d(self.rows, earlier.rows),
             generated_tokens: d(self.generated_tokens, earlier.generated_tokens),
             prompt_tokens: d(self.prompt_tokens, earlier.prompt_tokens),
+            reused_prompt_tokens: d(self.reused_prompt_tokens, earlier.reused_prompt_tokens),
             cancelled: d(self.cancelled, earlier.cancelled),
             steps: d(self.steps, earlier.steps),
             row_steps: d(self.row_steps, earlier.row_steps),
@@ -173,6 +180,7 @@ impl EngineSnapshot {
             "mean_batch": ratio(self.row_steps, self.steps),
             "generated_tokens": self.generated_tokens,
             "prompt_tokens": self.prompt_tokens,
+            "reused_prompt_tokens": self.reused_prompt_tokens,
             "cancelled": self.cancelled,
             "busy_s": seconds(self.busy_us),
             "tokens_per_busy_s": ratio(self.generated_tokens * 1_000_000, self.busy_us),
@@ -296,7 +304,7 @@ struct Running {
 /// up to `capacity` rows, and each is answered as soon as its row finishes. When nothing runs
 /// it waits for a request, then briefly for more, so that a burst shares one prefill.
 fn serve(model: &Pretrained, inbox: &mpsc::Receiver<Job>, capacity: usize, llm: &str, stats: &EngineStats) {
-    let mut decoder = trainer::generate::Decoder::new(&model.model, &model.tokenizer);
+    let mut decoder = trainer::generate::Decoder::new(&model.model, &model.tokenizer).sharing_prefixes();
     let mut running: HashMap<usize, Running> = HashMap::new();
     let mut next_id = 0usize;
     loop {

@@ -86,6 +86,7 @@ impl Stats {
         line("pipeline_serve_cancelled_rows_total", "counter", load(&engine.cancelled));
         line("pipeline_serve_batched_rows_total", "counter", load(&engine.rows));
         line("pipeline_serve_prompt_tokens_total", "counter", load(&engine.prompt_tokens));
+        line("pipeline_serve_reused_prompt_tokens_total", "counter", load(&engine.reused_prompt_tokens));
         line("pipeline_serve_busy_microseconds_total", "counter", load(&engine.busy_us));
         line("pipeline_serve_mask_microseconds_total", "counter", load(&engine.mask_us));
         out

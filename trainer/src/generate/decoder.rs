@@ -21,6 +21,13 @@ use crate::text::Tokenizer;
 /// enough that the copy costs little.
 const DROP_FRONT_AT: usize = 32;
 
+/// The shortest shared beginning worth reusing instead of prefilling.
+const MIN_REUSE: usize = 16;
+
+/// What stored prompts may hold (the whole chat prompt a strategy repeats on every call is
+/// ~10 MB on SmolLM2-135M in bf16).
+const PREFIX_BYTES: usize = 256 << 20;
+
 struct Row {
     /// The caller's name for the request.
     id: usize,
@@ -46,6 +53,27 @@ pub struct Decoder<'m> {
     rows: Vec<Row>,
     logits: Vec<Vec<f32>>,
     profile: BatchProfile,
+    /// Prompts kept for reuse ([`Decoder::sharing_prefixes`]).
+    prefixes: Vec<Prefix>,
+    share_prefixes: bool,
+    clock: u64,
+}
+
+/// A request about to be prefilled, and the stored prompt it starts like (index, tokens).
+struct Joining {
+    id: usize,
+    request: Request,
+    matcher: Option<constraint::Matcher>,
+    reuse: Option<(usize, usize)>,
+}
+
+/// A prompt's keys and values, kept for requests that start alike.
+struct Prefix {
+    tokens: Vec<u32>,
+    /// One row, one position per token.
+    cache: KvCache,
+    /// When it was last stored or reused (the least recently used goes first).
+    used: u64,
 }
 
 /// A finished request: its id and reply (or its own error).
@@ -60,7 +88,18 @@ impl<'m> Decoder<'m> {
             rows: Vec::new(),
             logits: Vec::new(),
             profile: <_>::default(),
+            prefixes: Vec::new(),
+            share_prefixes: false,
+            clock: 0,
         }
+    }
+
+    /// Keeps the keys and values of the prompts it prefills, so that a later request starting
+    /// alike (the same chat prompt on every call of a strategy, a conversation's earlier turns)
+    /// prefills only the rest. For a decoder that lives across requests (an engine).
+    pub fn sharing_prefixes(mut self) -> Self {
+        self.share_prefixes = true;
+        self
     }
 
     /// Rows decoding.
@@ -119,24 +158,84 @@ impl<'m> Decoder<'m> {
         if joining.is_empty() {
             return Ok(answered);
         }
+        // Requests whose prompt starts like one prefilled before reuse its keys and values
+        // and prefill only the rest; they are prefilled apart from the others, whose whole
+        // prompts would pad their short remainders.
+        let (mut reusing, mut fresh) = (Vec::new(), Vec::new());
+        for (id, r, matcher) in joining {
+            match self.longest_prefix(&r.prompt) {
+                Some((entry, len)) => {
+                    reusing.push(Joining { id, request: r, matcher, reuse: Some((entry, len)) })
+                }
+                None => fresh.push(Joining { id, request: r, matcher, reuse: None }),
+            }
+        }
+        // Those reusing first: storing the others' prompts may evict what they reuse.
+        for group in [reusing, fresh] {
+            if !group.is_empty() {
+                self.prefill(group, padding)?;
+            }
+        }
+        Ok(answered)
+    }
+
+    /// The stored prompt sharing the longest beginning with `prompt` (at least
+    /// [`MIN_REUSE`] tokens, and at most all but its last, whose logits are needed): its
+    /// index and how many tokens it covers.
+    fn longest_prefix(&self, prompt: &[u32]) -> Option<(usize, usize)> {
+        let common = |a: &[u32]| a.iter().zip(prompt).take_while(|(x, y)| x == y).count();
+        self.prefixes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i, common(&p.tokens).min(prompt.len() - 1)))
+            .max_by_key(|&(_, len)| len)
+            .filter(|&(_, len)| len >= MIN_REUSE)
+    }
+
+    /// Prefills `group` together (each row after the cached beginning it reuses, if any) and
+    /// joins it to the running batch; stores the prompts' keys and values for reuse.
+    fn prefill(&mut self, group: Vec<Joining>, padding: Padding) -> Result<(), ModelError> {
         let started = Instant::now();
         let device = self.model.model.embed_tokens.weight.device();
         let pad = self.tokenizer.pad;
-        let width = joining.iter().map(|(_, r, _)| r.prompt.len()).max().unwrap_or(0);
+        // The reused beginnings, stacked (the shorter padded at the front to the longest).
+        let mut cache = self.model.new_cache();
+        let mut reused_len = Vec::with_capacity(group.len());
+        for j in &group {
+            let len = match j.reuse {
+                Some((entry, len)) => {
+                    self.clock += 1;
+                    self.prefixes[entry].used = self.clock;
+                    let mut reused = self.prefixes[entry].cache.clone();
+                    reused.truncate(len);
+                    cache.stack(reused);
+                    len
+                }
+                // No rows yet means no positions: stacking one later pads it in front.
+                None => 0,
+            };
+            reused_len.push(len);
+        }
+        let cached = cache.len();
+        let width =
+            group.iter().zip(&reused_len).map(|(j, &l)| j.request.prompt.len() - l).max().unwrap_or(0);
         let (mut ids, mut positions, mut last, mut rows) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (id, r, matcher) in joining {
-            let n = r.prompt.len();
+        for (j, &reused) in group.into_iter().zip(&reused_len) {
+            let r = j.request;
+            let n = r.prompt.len() - reused;
             let gap = width - n;
+            let start = reused as i64;
+            let rest = &r.prompt[reused..];
             let (row_ids, valid, pos): (Vec<u32>, Vec<bool>, Vec<i64>) = match padding {
                 Padding::Left => (
-                    std::iter::repeat_n(pad, gap).chain(r.prompt.iter().copied()).collect(),
+                    std::iter::repeat_n(pad, gap).chain(rest.iter().copied()).collect(),
                     std::iter::repeat_n(false, gap).chain(std::iter::repeat_n(true, n)).collect(),
-                    std::iter::repeat_n(0, gap).chain(0..n as i64).collect(),
+                    std::iter::repeat_n(0, gap).chain(start..start + n as i64).collect(),
                 ),
                 Padding::Right => (
-                    r.prompt.iter().copied().chain(std::iter::repeat_n(pad, gap)).collect(),
+                    rest.iter().copied().chain(std::iter::repeat_n(pad, gap)).collect(),
                     std::iter::repeat_n(true, n).chain(std::iter::repeat_n(false, gap)).collect(),
-                    (0..n as i64).chain(std::iter::repeat_n(n as i64, gap)).collect(),
+                    (start..start + n as i64).chain(std::iter::repeat_n(start + n as i64, gap)).collect(),
                 ),
             };
             last.push(match padding {
@@ -145,20 +244,24 @@ impl<'m> Decoder<'m> {
             });
             ids.push(row_ids);
             positions.push(pos);
+            // Key validity over the reused beginning (front-padded to the longest) and the rest.
+            let valid = std::iter::repeat_n(false, cached - reused)
+                .chain(std::iter::repeat_n(true, reused))
+                .chain(valid)
+                .collect();
             rows.push(Row {
-                id,
+                id: j.id,
                 rng: StdRng::seed_from_u64(r.seed),
                 request: r,
                 out: Vec::new(),
                 valid,
-                next_position: n as i64,
-                matcher,
+                next_position: (reused + n) as i64,
+                matcher: j.matcher,
                 mask_time: Duration::ZERO,
                 decoding_since: started,
             });
         }
         let valid: Vec<Vec<bool>> = rows.iter().map(|r| r.valid.clone()).collect();
-        let mut cache = self.model.new_cache();
         let hidden = self.model.hidden(Inputs::new(&ids, &positions, &valid, &device), Some(&mut cache));
         let [b, s, h] = hidden.dims();
         let picks: Vec<i64> = last.iter().enumerate().map(|(row, &col)| (row * s + col) as i64).collect();
@@ -170,6 +273,7 @@ impl<'m> Decoder<'m> {
         for row in &mut rows {
             row.decoding_since = prefilled;
         }
+        self.store_prompts(&rows, &cache);
         if self.rows.is_empty() {
             self.cache = cache;
         } else {
@@ -183,10 +287,41 @@ impl<'m> Decoder<'m> {
             rows.iter_mut().for_each(|row| pad_front(row, joining_front));
         }
         self.profile.rows += rows.len();
+        self.profile.reused += reused_len.iter().sum::<usize>();
         self.profile.prefill += prefilled - started;
         self.rows.extend(rows);
         self.logits.extend(logits);
-        Ok(answered)
+        Ok(())
+    }
+
+    /// Keeps the keys and values of `rows`' prompts (their rows of `cache`) for requests that
+    /// start alike, unless a stored one already covers a prompt; the least recently used go
+    /// once they hold more than [`PREFIX_BYTES`].
+    fn store_prompts(&mut self, rows: &[Row], cache: &KvCache) {
+        if !self.share_prefixes {
+            return;
+        }
+        for (i, row) in rows.iter().enumerate() {
+            let prompt = &row.request.prompt;
+            let covered = self.longest_prefix(prompt).is_some_and(|(_, len)| len + 1 >= prompt.len());
+            if prompt.len() < MIN_REUSE || covered {
+                continue;
+            }
+            let positions: Vec<i64> =
+                row.valid.iter().enumerate().filter(|(_, v)| **v).map(|(p, _)| p as i64).collect();
+            self.clock += 1;
+            self.prefixes.push(Prefix {
+                tokens: prompt.clone(),
+                cache: cache.gather(i, &positions),
+                used: self.clock,
+            });
+        }
+        let bytes = |p: &Prefix| p.tokens.len() * p.cache.bytes_per_position();
+        let mut total: usize = self.prefixes.iter().map(bytes).sum();
+        while total > PREFIX_BYTES && !self.prefixes.is_empty() {
+            let oldest = (0..self.prefixes.len()).min_by_key(|&i| self.prefixes[i].used).expect("not empty");
+            total -= bytes(&self.prefixes.swap_remove(oldest));
+        }
     }
 
     /// Samples the next token of every row, answers the rows that finished (or failed on

@@ -109,8 +109,10 @@ pub struct Generation {
 pub struct BatchProfile {
     /// Rows that ran (requests refused before decoding are not counted).
     pub rows: usize,
-    /// The padded prompt forward pass.
+    /// The padded prompt forward passes.
     pub prefill: Duration,
+    /// Prompt tokens not prefilled: their keys and values were reused from an earlier prompt.
+    pub reused: usize,
     /// Decoding forward passes (one per step, over the rows still running).
     pub forward: Duration,
     /// Grammar masks, all rows.

@@ -74,6 +74,17 @@ impl LayerCache {
         *self = LayerCache { k, v, len };
     }
 
+    fn truncate(&mut self, len: usize) {
+        self.k = self.k.take().map(|t| t.narrow(2, 0, len));
+        self.v = self.v.take().map(|t| t.narrow(2, 0, len));
+        self.len = len;
+    }
+
+    fn gather(&self, row: usize, positions: &Tensor<1, Int>, len: usize) -> LayerCache {
+        let pick = |t: &Tensor<4>| t.clone().narrow(0, row, 1).select(2, positions.clone());
+        LayerCache { k: self.k.as_ref().map(pick), v: self.v.as_ref().map(pick), len }
+    }
+
     /// Forgets the first `n` positions of every row.
     fn drop_front(&mut self, n: usize) {
         let len = self.len - n;
@@ -121,6 +132,38 @@ impl KvCache {
             layer.stack(theirs);
         }
         (width - len, width - other_len)
+    }
+
+    /// Keeps the first `len` positions of every row (a view: appending to it copies).
+    pub fn truncate(&mut self, len: usize) {
+        assert!(len <= self.len(), "keeping {len} of {} cached positions", self.len());
+        for layer in &mut self.layers {
+            layer.truncate(len);
+        }
+    }
+
+    /// A one-row copy of `row` at `positions` (a prompt's tokens without its padding).
+    pub fn gather(&self, row: usize, positions: &[i64]) -> KvCache {
+        let Some(device) = self.layers.first().and_then(|l| l.k.as_ref()).map(Tensor::device) else {
+            return KvCache::new(self.layers.len());
+        };
+        let idx = Tensor::<1, Int>::from_data(
+            burn::tensor::TensorData::new(positions.to_vec(), [positions.len()]),
+            &device,
+        );
+        KvCache { layers: self.layers.iter().map(|l| l.gather(row, &idx, positions.len())).collect() }
+    }
+
+    /// Bytes one position of one row takes (keys and values, every layer).
+    pub fn bytes_per_position(&self) -> usize {
+        self.layers
+            .iter()
+            .filter_map(|l| l.k.as_ref())
+            .map(|k| {
+                let [_, h, _, d] = k.dims();
+                2 * h * d * k.dtype().size()
+            })
+            .sum()
     }
 
     /// Forgets the first `n` positions of every row (padding no row needs any more), so a
