@@ -199,23 +199,24 @@ impl<'m> Decoder<'m> {
         let device = self.model.model.embed_tokens.weight.device();
         let pad = self.tokenizer.pad;
         // The reused beginnings, stacked (the shorter padded at the front to the longest).
-        let mut cache = self.model.new_cache();
+        let mut reused = Vec::with_capacity(group.len());
         let mut reused_len = Vec::with_capacity(group.len());
         for j in &group {
             let len = match j.reuse {
                 Some((entry, len)) => {
                     self.clock += 1;
                     self.prefixes[entry].used = self.clock;
-                    let mut reused = self.prefixes[entry].cache.clone();
-                    reused.truncate(len);
-                    cache.stack(reused);
+                    let mut beginning = self.prefixes[entry].cache.clone();
+                    beginning.truncate(len);
+                    reused.push(beginning);
                     len
                 }
-                // No rows yet means no positions: stacking one later pads it in front.
+                // Only in the group that reuses nothing (groups are never mixed).
                 None => 0,
             };
             reused_len.push(len);
         }
+        let mut cache = if reused.is_empty() { self.model.new_cache() } else { KvCache::stack_all(reused) };
         let cached = cache.len();
         let width =
             group.iter().zip(&reused_len).map(|(j, &l)| j.request.prompt.len() - l).max().unwrap_or(0);

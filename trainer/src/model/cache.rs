@@ -59,19 +59,17 @@ impl LayerCache {
         Some(Tensor::cat(vec![zeros, t], 2))
     }
 
-    /// `other`'s rows below this cache's, the shorter padded at the front to the longer.
-    fn stack(&mut self, other: LayerCache) {
-        let len = self.len.max(other.len);
-        let (front, other_front) = (len - self.len, len - other.len);
-        let join = |a: Option<Tensor<4>>, b: Option<Tensor<4>>| match (a, b) {
-            (Some(a), Some(b)) => Some(Tensor::cat(vec![a, b], 0)),
-            (a, b) => a.or(b),
-        };
-        let k =
-            join(Self::padded(self.k.take(), self.len, front), Self::padded(other.k, other.len, other_front));
-        let v =
-            join(Self::padded(self.v.take(), self.len, front), Self::padded(other.v, other.len, other_front));
-        *self = LayerCache { k, v, len };
+    /// The rows of `caches` in order, each padded at the front to the longest: one
+    /// concatenation, however many caches.
+    fn stack_all(caches: Vec<LayerCache>) -> LayerCache {
+        let len = caches.iter().map(|c| c.len).max().unwrap_or(0);
+        let (mut ks, mut vs) = (Vec::with_capacity(caches.len()), Vec::with_capacity(caches.len()));
+        for c in caches {
+            ks.extend(Self::padded(c.k, c.len, len - c.len));
+            vs.extend(Self::padded(c.v, c.len, len - c.len));
+        }
+        let cat = |ts: Vec<Tensor<4>>| (!ts.is_empty()).then(|| Tensor::cat(ts, 0));
+        LayerCache { k: cat(ks), v: cat(vs), len }
     }
 
     fn truncate(&mut self, len: usize) {
@@ -128,10 +126,22 @@ impl KvCache {
     pub fn stack(&mut self, other: KvCache) -> (usize, usize) {
         let (len, other_len) = (self.len(), other.len());
         let width = len.max(other_len);
-        for (layer, theirs) in self.layers.iter_mut().zip(other.layers) {
-            layer.stack(theirs);
-        }
+        *self = Self::stack_all(vec![std::mem::replace(self, KvCache::new(0)), other]);
         (width - len, width - other_len)
+    }
+
+    /// The rows of `caches` in order, each padded at the front with zeros to the longest
+    /// (their rows' key validity must say those are not tokens); one copy, however many.
+    pub fn stack_all(caches: Vec<KvCache>) -> KvCache {
+        let layers = caches.iter().map(|c| c.layers.len()).max().unwrap_or(0);
+        let mut per_layer: Vec<Vec<LayerCache>> =
+            (0..layers).map(|_| Vec::with_capacity(caches.len())).collect();
+        for cache in caches {
+            for (i, layer) in cache.layers.into_iter().enumerate() {
+                per_layer[i].push(layer);
+            }
+        }
+        KvCache { layers: per_layer.into_iter().map(LayerCache::stack_all).collect() }
     }
 
     /// Keeps the first `len` positions of every row (a view: appending to it copies).
