@@ -11,6 +11,9 @@ use trainer::DeviceSpec;
 
 use vs_core::DigestCache;
 
+/// How the local engine batches (part of its identity): how rows share a batch changes the
+/// rounding of their logits, hence a sampled reply.
+const BATCHING: &str = "continuous, shared prefixes, length runs";
 use crate::params::{LlmConfig, Provider, ServeConfig, StructuredOutput};
 
 /// Who answers.
@@ -167,14 +170,15 @@ impl ResolvedLlm {
             // spells one, so replies cached before that are not reused. `batching`
             // (issue 29): rows join a running batch and reuse the keys and values of prompts that
             // start alike, so a row's padding and batch, hence the rounding of its logits and a
-            // sampled reply, differ from the static batches' before.
+            // sampled reply, differ from the static batches' before; newcomers are then
+            // prefilled in runs of similar length, a repeated prompt once (see [`BATCHING`]).
             Endpoint::Local { model_path, precision: trainer::Precision::F32, .. } => {
                 json!({ "provider": "local", "model_sha256": digests.model(model_path)?, "content": "text",
-                        "batching": "continuous, shared prefixes" })
+                        "batching": BATCHING })
             }
             Endpoint::Local { model_path, precision, .. } => {
                 json!({ "provider": "local", "model_sha256": digests.model(model_path)?,
-                        "dtype": precision.to_string(), "content": "text", "batching": "continuous, shared prefixes" })
+                        "dtype": precision.to_string(), "content": "text", "batching": BATCHING })
             }
         })
     }

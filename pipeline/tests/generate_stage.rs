@@ -20,6 +20,8 @@ struct Mock {
     fail_every: usize,
     /// Answer every request with text no strategy can parse.
     garbage: bool,
+    /// Cut every list reply in its last item, with this `finish_reason`.
+    cut: Option<&'static str>,
 }
 
 fn requested(body: &Value) -> usize {
@@ -54,11 +56,19 @@ fn reply(mock: Mock, request: &Request) -> Reply {
         let items: Vec<Value> = (0..requested(body))
             .map(|i| json!({"text": format!("Question: Q-{seed}-{i}?\nDifficulty: AMC"), "confidence": 0.2}))
             .collect();
-        json!({ "responses": items }).to_string()
+        let whole = json!({ "responses": items }).to_string();
+        match mock.cut {
+            Some(_) => whole[..whole.rfind("{\"").unwrap() + 12].to_owned(),
+            None => whole,
+        }
     } else {
         format!("Question: Q-{seed}?\nDifficulty: AIME")
     };
-    Reply::chat(content).usage(50, 20).after(delay)
+    let reply = Reply::chat(content).usage(50, 20).after(delay);
+    match mock.cut {
+        Some(reason) => reply.finish_reason(reason),
+        None => reply,
+    }
 }
 
 async fn serve(latency_ms: u64, fail_every: usize) -> (MockServer, String) {
@@ -348,4 +358,37 @@ async fn the_strategies_run_at_once() {
     for strategy in ["direct", "vs_multi"] {
         assert!(manifest["metrics"]["wall_s"][strategy].as_f64().unwrap() >= 0.3, "{manifest}");
     }
+}
+
+/// A reply cut by its token budget (`finish_reason: length`) keeps the items it completed and
+/// is not asked again; the same text ending on its own is the model's error, asked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_cut_by_its_token_budget_keeps_its_complete_items() {
+    let (mock, url) = serve_mock(Mock { cut: Some("length"), ..Mock::default() }).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), &url, "[\"vs_standard\"]", 8, 4);
+    let out = tokio::task::spawn_blocking(move || pipeline(&config).output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("runs/t/generate/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let counts = &manifest["counts"]["vs_standard"];
+    // Each reply holds 4 of the 5 items asked for, every one kept, none asked again.
+    assert_eq!(problems(tmp.path(), "vs_standard").len(), 8);
+    let calls = counts["calls_sent"].as_u64().unwrap();
+    assert!(calls >= 2, "{counts}");
+    assert_eq!(counts["salvaged_replies"], calls, "{counts}");
+    assert_eq!((&counts["items"], &counts["parse_failures"]), (&(4 * calls).into(), &json!({})), "{counts}");
+    assert!(
+        problems(tmp.path(), "vs_standard").iter().all(|p| p["question"].as_str().unwrap().starts_with("Q-"))
+    );
+    drop(mock);
+
+    let (mock, url) = serve_mock(Mock { cut: Some("stop"), ..Mock::default() }).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), &url, "[\"vs_standard\"]", 8, 4);
+    let out = tokio::task::spawn_blocking(move || pipeline(&config).output().unwrap()).await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "no reply parses");
+    assert!(mock.requests() >= 3, "an unparseable reply is asked again");
 }

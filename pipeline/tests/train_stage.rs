@@ -111,6 +111,14 @@ fn trains_a_student_on_given_pairs_and_exports_it() {
     ] {
         assert_eq!(eval_manifest["counts"][key]["problems"], 3, "{key}");
     }
+    // In-process decoding is metered per target: its six rows ran at most
+    // `evaluate.batch_size` = 2 at a time, a row joining as another finished.
+    for target in ["tiny/baseline", "tiny/custom/seed-42"] {
+        let d = &eval_manifest["metrics"]["decoding"][target];
+        assert_eq!(d["rows"], 6, "{target}: {d}");
+        let mean = d["mean_batch"].as_f64().unwrap();
+        assert!(mean > 1.0 && mean <= 2.0, "{target}: {d}");
+    }
     let records = |label: &str| -> Vec<serde_json::Value> {
         let path = tmp.path().join(format!("runs/default/evaluate/tiny/{label}/math500.jsonl"));
         std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()

@@ -174,6 +174,49 @@ fn rows_joining_a_running_batch_reply_as_alone() {
     assert_eq!(profile.steps, 60 + 69, "the longest row set the steps: {profile:?}");
 }
 
+/// A new batch's prompts are prefilled in runs of similar length (not all padded to the
+/// longest), and a prompt that comes twice (two solutions of one problem) is prefilled once;
+/// every row replies as alone.
+#[test]
+fn prompts_are_prefilled_by_length_and_a_repeated_prompt_once() {
+    let model = model();
+    let long = "Solve step by step, then give the answer in a box. ".repeat(12) + "What is 2 + 2?";
+    let ask = |prompt: &str, seed: u64| Request {
+        sampling: Sampling { temperature: 0.7, ..Sampling::greedy() },
+        seed,
+        ..request(&model, prompt)
+    };
+    let all = [ask(&long, 1), ask(&long, 2), ask("Hi", 3), ask("Hello there", 4), ask(&long, 5)];
+    let [l, s1, s2] = [&all[0], &all[2], &all[3]].map(|r| r.prompt.len());
+    assert!(l > 4 * s2.max(s1), "a long prompt ({l} tokens) and short ones ({s1}, {s2})");
+    let alone: Vec<String> = all
+        .iter()
+        .map(|r| model.generate(std::slice::from_ref(r), &mut |_, _| {}).unwrap().remove(0).text)
+        .collect();
+    let run = |decoder: &mut Decoder| {
+        let mut replies = vec![None; all.len()];
+        let answered = decoder.admit(all.iter().cloned().enumerate().collect(), Padding::Left).unwrap();
+        assert!(answered.is_empty());
+        while !decoder.is_empty() {
+            for (id, answer) in decoder.step(&mut |_, _| {}).unwrap() {
+                replies[id] = Some(answer.unwrap().text);
+            }
+        }
+        for (i, (reply, alone)) in replies.iter().zip(&alone).enumerate() {
+            assert_eq!(reply.as_deref(), Some(alone.as_str()), "request {i} replied differently");
+        }
+        decoder.take_profile()
+    };
+    // Without sharing: the short prompts are not padded to the long one's length.
+    let profile = run(&mut Decoder::new(&model.model, &model.tokenizer));
+    assert_eq!((profile.rows, profile.reused), (5, 0));
+    assert_eq!(profile.prefilled, 3 * l + 2 * s1.max(s2), "{profile:?}");
+    // Sharing: the long prompt is prefilled once, its repeats only their last token.
+    let profile = run(&mut Decoder::new(&model.model, &model.tokenizer).sharing_prefixes());
+    assert_eq!(profile.reused, 2 * (l - 1), "{profile:?}");
+    assert_eq!(profile.prefilled, l + 2 + 2 * s1.max(s2), "{profile:?}");
+}
+
 /// Prefix sharing: a request whose prompt starts like one prefilled before (the same chat
 /// prompt again, a conversation's next turn) prefills only the rest and replies as alone.
 #[test]

@@ -65,72 +65,69 @@ impl Drop for CancelOnDrop {
     }
 }
 
-/// What the worker has done (for `pipeline serve`'s `/metrics` and the stages' manifests);
-/// times in microseconds.
-#[derive(Debug, Default)]
-pub struct EngineStats {
-    /// Admissions: groups of requests prefilled together and joined to the running batch.
-    pub batches: AtomicU64,
-    pub generated_tokens: AtomicU64,
-    /// Requests cancelled by their caller: skipped while queued or dropped from their batch.
-    pub cancelled: AtomicU64,
-    /// Rows that ran (over `batches`: the mean group that joined at once).
-    pub rows: AtomicU64,
-    /// The prompts of the rows answered.
-    pub prompt_tokens: AtomicU64,
-    /// Prompt tokens not prefilled: their keys and values were reused from an earlier prompt
-    /// that starts alike.
-    pub reused_prompt_tokens: AtomicU64,
-    /// Decoding steps and the rows still running at each (their ratio: the mean live batch).
-    pub steps: AtomicU64,
-    pub row_steps: AtomicU64,
-    /// Wall time decoding, and within it prefill, decoding forward passes and grammar masks.
-    pub busy_us: AtomicU64,
-    pub prefill_us: AtomicU64,
-    pub forward_us: AtomicU64,
-    pub mask_us: AtomicU64,
-    /// Time rows waited between being queued and joining the batch, summed.
-    pub queued_us: AtomicU64,
+/// The worker's counters: [`EngineStats`] (atomics the worker adds to) and [`EngineSnapshot`]
+/// (a reading, or what a span of work did), from one list so the two cannot drift apart.
+macro_rules! engine_counters {
+    ($($(#[$doc:meta])* $field:ident,)*) => {
+        /// What the worker has done (for `pipeline serve`'s `/metrics` and the stages'
+        /// manifests); times in microseconds.
+        #[derive(Debug, Default)]
+        pub struct EngineStats {
+            $($(#[$doc])* pub $field: AtomicU64,)*
+        }
+
+        /// A reading of [`EngineStats`], and what a span of work did: [`EngineSnapshot::since`].
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct EngineSnapshot {
+            $($(#[$doc])* pub $field: u64,)*
+        }
+
+        impl EngineStats {
+            pub fn snapshot(&self) -> EngineSnapshot {
+                EngineSnapshot { $($field: self.$field.load(Ordering::Relaxed),)* }
+            }
+        }
+
+        impl EngineSnapshot {
+            /// What happened between `earlier` and this reading.
+            pub fn since(&self, earlier: &EngineSnapshot) -> EngineSnapshot {
+                EngineSnapshot { $($field: self.$field.saturating_sub(earlier.$field),)* }
+            }
+        }
+    };
 }
 
-/// A reading of [`EngineStats`], and what a span of work did: [`EngineSnapshot::since`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EngineSnapshot {
-    pub batches: u64,
-    pub rows: u64,
-    pub generated_tokens: u64,
-    pub prompt_tokens: u64,
-    pub reused_prompt_tokens: u64,
-    pub cancelled: u64,
-    pub steps: u64,
-    pub row_steps: u64,
-    pub busy_us: u64,
-    pub prefill_us: u64,
-    pub forward_us: u64,
-    pub mask_us: u64,
-    pub queued_us: u64,
+engine_counters! {
+    /// Admissions: groups of requests prefilled together and joined to the running batch.
+    batches,
+    generated_tokens,
+    /// Requests cancelled by their caller: skipped while queued or dropped from their batch.
+    cancelled,
+    /// Rows that ran (over `batches`: the mean group that joined at once).
+    rows,
+    /// The prompts of the rows answered.
+    prompt_tokens,
+    /// Prompt tokens not prefilled: their keys and values were reused from an earlier prompt
+    /// that starts alike.
+    reused_prompt_tokens,
+    /// Positions the prefills computed, padding included.
+    prefilled_positions,
+    /// Decoding steps and the rows still running at each (their ratio: the mean live batch).
+    steps,
+    row_steps,
+    /// Wall time decoding, and within it prefill, decoding forward passes, grammar masks,
+    /// choosing tokens and rearranging the cache (rows leaving and joining).
+    busy_us,
+    prefill_us,
+    forward_us,
+    mask_us,
+    sample_us,
+    reshape_us,
+    /// Time rows waited between being queued and joining the batch, summed.
+    queued_us,
 }
 
 impl EngineStats {
-    pub fn snapshot(&self) -> EngineSnapshot {
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        EngineSnapshot {
-            batches: load(&self.batches),
-            rows: load(&self.rows),
-            generated_tokens: load(&self.generated_tokens),
-            prompt_tokens: load(&self.prompt_tokens),
-            reused_prompt_tokens: load(&self.reused_prompt_tokens),
-            cancelled: load(&self.cancelled),
-            steps: load(&self.steps),
-            row_steps: load(&self.row_steps),
-            busy_us: load(&self.busy_us),
-            prefill_us: load(&self.prefill_us),
-            forward_us: load(&self.forward_us),
-            mask_us: load(&self.mask_us),
-            queued_us: load(&self.queued_us),
-        }
-    }
-
     fn record(&self, profile: &trainer::generate::BatchProfile, busy: Duration) {
         let add = |a: &AtomicU64, v: u64| a.fetch_add(v, Ordering::Relaxed);
         let us = |d: Duration| d.as_micros() as u64;
@@ -142,33 +139,17 @@ impl EngineStats {
         add(&self.prefill_us, us(profile.prefill));
         add(&self.forward_us, us(profile.forward));
         add(&self.mask_us, us(profile.mask));
+        add(&self.sample_us, us(profile.sample));
+        add(&self.reshape_us, us(profile.reshape));
+        add(&self.prefilled_positions, profile.prefilled as u64);
     }
 }
 
 impl EngineSnapshot {
-    /// What happened between `earlier` and this reading.
-    pub fn since(&self, earlier: &EngineSnapshot) -> EngineSnapshot {
-        let d = |a: u64, b: u64| a.saturating_sub(b);
-        EngineSnapshot {
-            batches: d(self.batches, earlier.batches),
-            rows: d(self.rows, earlier.rows),
-            generated_tokens: d(self.generated_tokens, earlier.generated_tokens),
-            prompt_tokens: d(self.prompt_tokens, earlier.prompt_tokens),
-            reused_prompt_tokens: d(self.reused_prompt_tokens, earlier.reused_prompt_tokens),
-            cancelled: d(self.cancelled, earlier.cancelled),
-            steps: d(self.steps, earlier.steps),
-            row_steps: d(self.row_steps, earlier.row_steps),
-            busy_us: d(self.busy_us, earlier.busy_us),
-            prefill_us: d(self.prefill_us, earlier.prefill_us),
-            forward_us: d(self.forward_us, earlier.forward_us),
-            mask_us: d(self.mask_us, earlier.mask_us),
-            queued_us: d(self.queued_us, earlier.queued_us),
-        }
-    }
-
     /// The reading as a manifest records it: the sums, and what they mean (the mean batch the
     /// engine decoded: rows per step; the mean group that joined at once; tokens per busy
-    /// second, and the busy time in prefill, forward passes and grammar masks).
+    /// second, and the busy time in prefill, forward passes, grammar masks, choosing tokens and
+    /// rearranging the cache).
     pub fn to_json(&self) -> serde_json::Value {
         let ratio = |a: u64, b: u64| if b == 0 { None } else { Some(round(a as f64 / b as f64)) };
         let seconds = |us: u64| round(us as f64 / 1e6);
@@ -181,12 +162,15 @@ impl EngineSnapshot {
             "generated_tokens": self.generated_tokens,
             "prompt_tokens": self.prompt_tokens,
             "reused_prompt_tokens": self.reused_prompt_tokens,
+            "prefilled_positions": self.prefilled_positions,
             "cancelled": self.cancelled,
             "busy_s": seconds(self.busy_us),
             "tokens_per_busy_s": ratio(self.generated_tokens * 1_000_000, self.busy_us),
             "prefill_s": seconds(self.prefill_us),
             "forward_s": seconds(self.forward_us),
             "mask_s": seconds(self.mask_us),
+            "sample_s": seconds(self.sample_us),
+            "reshape_s": seconds(self.reshape_us),
             "mean_queued_s": ratio(self.queued_us, self.rows * 1_000_000),
         })
     }

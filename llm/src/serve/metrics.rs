@@ -89,6 +89,11 @@ impl Stats {
         line("pipeline_serve_reused_prompt_tokens_total", "counter", load(&engine.reused_prompt_tokens));
         line("pipeline_serve_busy_microseconds_total", "counter", load(&engine.busy_us));
         line("pipeline_serve_mask_microseconds_total", "counter", load(&engine.mask_us));
+        line("pipeline_serve_prefill_microseconds_total", "counter", load(&engine.prefill_us));
+        line("pipeline_serve_forward_microseconds_total", "counter", load(&engine.forward_us));
+        line("pipeline_serve_sample_microseconds_total", "counter", load(&engine.sample_us));
+        line("pipeline_serve_reshape_microseconds_total", "counter", load(&engine.reshape_us));
+        line("pipeline_serve_prefilled_positions_total", "counter", load(&engine.prefilled_positions));
         out
     }
 }

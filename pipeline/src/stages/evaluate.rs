@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use trainer::Pretrained;
-use trainer::generate::Request;
+use trainer::generate::{BatchProfile, Decoder, Padding, Request};
 use trainer::text::ChatMessage;
 
 use super::{Stage, StageContext, StageError, StageOutput};
@@ -53,8 +53,9 @@ pub struct EvalRecord {
 /// This stage's version: 3 since responses are graded by `evaluate.extraction` with the
 /// problem at hand (math-verify's extraction by default), and targets are training runs; 4
 /// since decoding drops cached padding no row needs (issue 29): attention over fewer keys can
-/// round a greedy step differently.
-pub const VERSION: u32 = 4;
+/// round a greedy step differently; 5 since prompts are prefilled in runs of similar length
+/// instead of all padded to the longest (less padding, other rounding).
+pub const VERSION: u32 = 5;
 
 /// What one target's responses depend on: who answers (the model's content digest in-process;
 /// through an endpoint, its identity, the name the target is asked for by and the target's
@@ -288,6 +289,8 @@ impl Stage for Evaluate {
         let mut graders = super::grading::Graders::new(e);
         graders.ready()?;
         let mut output = StageOutput::default();
+        // Where in-process decoding's time went, per target (endpoints meter their own calls).
+        let mut decoding = serde_json::Map::new();
         for (student, label, path) in targets(ctx.config, ctx.run_dir.root()) {
             let about = target_identity(ctx.identify(), &path)?;
             let identity = crate::identity::short(&about);
@@ -349,7 +352,7 @@ impl Stage for Evaluate {
             }
             let total = sets.iter().map(|(p, _)| p.len()).sum::<usize>() as u64;
             let bar = ctx.reporter.bar(&format!("{student}/{label}"), total);
-            let results = evaluate_target(
+            let (results, profile) = evaluate_target(
                 &engine,
                 &sets,
                 &identity,
@@ -359,6 +362,12 @@ impl Stage for Evaluate {
                 &*bar,
             )?;
             bar.finish();
+            if let Some(profile) = profile.filter(|p| p.rows > 0) {
+                let tokens = results.iter().flatten().map(|r| r.completion_tokens).sum::<usize>();
+                let about = profile_json(&profile, tokens);
+                tracing::info!("evaluate {student}/{label}: decoding {about}");
+                decoding.insert(format!("{student}/{label}"), about);
+            }
             for ((_, key, _), (records, (_, out))) in named.iter().zip(results.into_iter().zip(sets)) {
                 let correct = records.iter().filter(|r| r.correct).count();
                 output.counts.insert(
@@ -370,6 +379,9 @@ impl Stage for Evaluate {
                 );
                 output.outputs.push(out);
             }
+        }
+        if !decoding.is_empty() {
+            output.metrics.insert("decoding".to_owned(), decoding.into());
         }
         Ok(output)
     }
@@ -497,62 +509,133 @@ struct Answer {
     finish: String,
 }
 
+/// What an [`Engine`] hands over as replies finish: (index into the problems, reply).
+type Deliver<'d> = dyn FnMut(Vec<(usize, Answer)>) -> Result<(), StageError> + 'd;
+
 impl Engine<'_> {
-    fn answer(&self, problems: &[&eval::Problem], max_new_tokens: usize) -> Result<Vec<Answer>, String> {
+    /// Answers every problem, at most `batch_size` at a time, handing replies to `deliver` as
+    /// they finish. In-process, rows join the decoding batch as others finish (a static batch
+    /// waited for its longest reply with its finished rows' slots empty); returns where that
+    /// decoding's time went. An endpoint is sent `batch_size` problems at a time.
+    fn answer_all(
+        &self,
+        problems: &[&eval::Problem],
+        max_new_tokens: usize,
+        batch_size: usize,
+        deliver: &mut Deliver<'_>,
+    ) -> Result<Option<BatchProfile>, StageError> {
         let prompt = |p: &eval::Problem| eval::prompt::math_prompt(&p.problem);
+        let batch_size = batch_size.max(1);
         match self {
             Engine::Local(model) => {
-                let requests = problems
-                    .iter()
-                    .map(|p| {
-                        let ids = model
-                            .chat_prompt(&[ChatMessage::new("user", &prompt(p))])
-                            .map_err(|e| e.to_string())?;
-                        Ok(Request::greedy(ids, max_new_tokens))
-                    })
-                    .collect::<Result<Vec<_>, String>>()?;
-                let generations = model.generate(&requests, &mut |_, _| {}).map_err(|e| e.to_string())?;
-                Ok(generations
-                    .into_iter()
-                    .map(|g| Answer {
-                        prompt_tokens: g.prompt_tokens,
-                        completion_tokens: g.tokens.len(),
-                        finish: g.finish.as_str().to_owned(),
-                        text: g.text,
-                    })
-                    .collect())
-            }
-            Engine::Endpoint { client, runtime, model, arm } => runtime.block_on(async {
-                let mut tasks = tokio::task::JoinSet::new();
+                let failed = |p: &eval::Problem, e: trainer::ModelError| {
+                    StageError::Other(format!("evaluate {}: {e}", p.id).into())
+                };
+                let mut queue = std::collections::VecDeque::with_capacity(problems.len());
                 for (i, p) in problems.iter().enumerate() {
-                    let request = vs_core::ChatRequest {
-                        model: model.clone(),
-                        messages: vec![vs_core::Message::new(vs_core::Role::User, prompt(p))],
-                        temperature: 0.0,
-                        top_p: 1.0,
-                        max_tokens: max_new_tokens as u32,
-                        seed: Some(0),
-                        response_format: None,
-                    };
-                    let (client, arm) = (std::sync::Arc::clone(client), arm.clone());
-                    let key = vs_core::seeds::text_key(&p.id);
-                    tasks.spawn(async move { (i, client.chat(&request, &arm, key).await) });
+                    let ids = model
+                        .chat_prompt(&[ChatMessage::new("user", &prompt(p))])
+                        .map_err(|e| failed(p, e))?;
+                    queue.push_back((i, Request::greedy(ids, max_new_tokens)));
                 }
-                let mut answers: Vec<Option<Answer>> = (0..problems.len()).map(|_| None).collect();
-                while let Some(joined) = tasks.join_next().await {
-                    let (i, reply) = joined.map_err(|e| format!("an evaluation task failed: {e}"))?;
-                    let r = reply.map_err(|e| format!("{}: {e}", problems[i].id))?;
-                    answers[i] = Some(Answer {
-                        text: r.content,
-                        prompt_tokens: r.usage.prompt_tokens as usize,
-                        completion_tokens: r.usage.completion_tokens as usize,
-                        finish: r.finish_reason.unwrap_or_default(),
-                    });
+                let mut decoder = Decoder::new(&model.model, &model.tokenizer);
+                let mut hand_over = |answers: Vec<trainer::generate::Answer>| {
+                    let mut done = Vec::with_capacity(answers.len());
+                    for (i, g) in answers {
+                        let g = g.map_err(|e| failed(problems[i], e))?;
+                        done.push((
+                            i,
+                            Answer {
+                                prompt_tokens: g.prompt_tokens,
+                                completion_tokens: g.tokens.len(),
+                                finish: g.finish.as_str().to_owned(),
+                                text: g.text,
+                            },
+                        ));
+                    }
+                    if done.is_empty() { Ok(()) } else { deliver(done) }
+                };
+                while !(queue.is_empty() && decoder.is_empty()) {
+                    let free = batch_size.saturating_sub(decoder.len()).min(queue.len());
+                    if free > 0 {
+                        let joining: Vec<(usize, Request)> = queue.drain(..free).collect();
+                        let answered = decoder.admit(joining, Padding::Left).map_err(|e| {
+                            StageError::Other(format!("evaluate: the model failed: {e}").into())
+                        })?;
+                        hand_over(answered)?;
+                    }
+                    if !decoder.is_empty() {
+                        let answered = decoder.step(&mut |_, _| {}).map_err(|e| {
+                            StageError::Other(format!("evaluate: the model failed: {e}").into())
+                        })?;
+                        hand_over(answered)?;
+                    }
                 }
-                Ok(answers.into_iter().map(|a| a.expect("every task answered")).collect())
-            }),
+                Ok(Some(decoder.take_profile()))
+            }
+            Engine::Endpoint { client, runtime, model, arm } => {
+                for (c, chunk) in problems.chunks(batch_size).enumerate() {
+                    let answers = runtime.block_on(async {
+                        let mut tasks = tokio::task::JoinSet::new();
+                        for (i, p) in chunk.iter().enumerate() {
+                            let request = vs_core::ChatRequest {
+                                model: model.clone(),
+                                messages: vec![vs_core::Message::new(vs_core::Role::User, prompt(p))],
+                                temperature: 0.0,
+                                top_p: 1.0,
+                                max_tokens: max_new_tokens as u32,
+                                seed: Some(0),
+                                response_format: None,
+                            };
+                            let (client, arm) = (std::sync::Arc::clone(client), arm.clone());
+                            let key = vs_core::seeds::text_key(&p.id);
+                            tasks.spawn(async move { (i, client.chat(&request, &arm, key).await) });
+                        }
+                        let mut answers = Vec::with_capacity(chunk.len());
+                        while let Some(joined) = tasks.join_next().await {
+                            let (i, reply) = joined.map_err(|e| {
+                                StageError::Other(format!("an evaluation task failed: {e}").into())
+                            })?;
+                            let r = reply
+                                .map_err(|e| StageError::Other(format!("{}: {e}", chunk[i].id).into()))?;
+                            answers.push((
+                                c * batch_size + i,
+                                Answer {
+                                    text: r.content,
+                                    prompt_tokens: r.usage.prompt_tokens as usize,
+                                    completion_tokens: r.usage.completion_tokens as usize,
+                                    finish: r.finish_reason.unwrap_or_default(),
+                                },
+                            ));
+                        }
+                        answers.sort_by_key(|(i, _)| *i);
+                        Ok::<_, StageError>(answers)
+                    })?;
+                    deliver(answers)?;
+                }
+                Ok(None)
+            }
         }
     }
+}
+
+/// What a decoding profile says, for the manifest: rows, steps, the mean batch, tokens per
+/// second, and where the time went.
+fn profile_json(p: &BatchProfile, tokens: usize) -> serde_json::Value {
+    let busy = p.prefill + p.forward + p.mask + p.sample + p.reshape;
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    json!({
+        "rows": p.rows,
+        "steps": p.steps,
+        "mean_batch": round(p.row_steps as f64 / p.steps.max(1) as f64),
+        "completion_tokens": tokens,
+        "tokens_per_busy_s": round(tokens as f64 / busy.as_secs_f64().max(1e-9)),
+        "prefilled_positions": p.prefilled,
+        "prefill_s": round(p.prefill.as_secs_f64()),
+        "forward_s": round(p.forward.as_secs_f64()),
+        "sample_s": round(p.sample.as_secs_f64()),
+        "reshape_s": round(p.reshape.as_secs_f64()),
+    })
 }
 
 /// Generates and grades what each set's file does not hold yet. The benchmarks of one model
@@ -567,7 +650,7 @@ fn evaluate_target(
     max_new_tokens: usize,
     graders: &mut super::grading::Graders,
     bar: &dyn crate::progress::Progress,
-) -> Result<Vec<Vec<EvalRecord>>, StageError> {
+) -> Result<(Vec<Vec<EvalRecord>>, Option<BatchProfile>), StageError> {
     let mut pending: Vec<(usize, &eval::Problem)> = Vec::new();
     let mut files = Vec::with_capacity(sets.len());
     let graded_by = graders.label().to_owned();
@@ -606,24 +689,21 @@ fn evaluate_target(
         pending.extend(problems.iter().filter(|p| !done.contains(&p.id)).map(|p| (i, p)));
         files.push(append_file(out)?);
     }
-    // Similar lengths share a batch (less padding); stable, so the order is reproducible.
+    // Similar lengths start together (less padding); stable, so the order is reproducible.
     pending.sort_by_key(|(_, p)| p.problem.len());
-    for chunk in pending.chunks(batch_size.max(1)) {
-        let problems: Vec<&eval::Problem> = chunk.iter().map(|(_, p)| *p).collect();
-        let answers = engine
-            .answer(&problems, max_new_tokens)
-            .map_err(|err| StageError::Other(format!("{}: {err}", sets[chunk[0].0].1.display()).into()))?;
-        let items: Vec<super::grading::Item<'_>> = chunk
+    let problems: Vec<&eval::Problem> = pending.iter().map(|(_, p)| *p).collect();
+    let mut write = |answers: Vec<(usize, Answer)>| -> Result<(), StageError> {
+        let items: Vec<super::grading::Item<'_>> = answers
             .iter()
-            .zip(&answers)
-            .map(|(&(_, p), a)| super::grading::Item {
-                gold: &p.gold,
+            .map(|(k, a)| super::grading::Item {
+                gold: &pending[*k].1.gold,
                 response: &a.text,
-                problem: &p.problem,
+                problem: &pending[*k].1.problem,
             })
             .collect();
         let graded = graders.grade(&items)?;
-        for ((&(i, p), a), graded) in chunk.iter().zip(answers).zip(graded) {
+        for ((k, a), graded) in answers.into_iter().zip(graded) {
+            let (i, p) = pending[k];
             let record = EvalRecord {
                 id: p.id.clone(),
                 extracted: graded.extracted,
@@ -643,15 +723,19 @@ fn evaluate_target(
         for (file, (_, out)) in files.iter().zip(sets) {
             file.sync_data().map_err(|source| StageError::Io { path: out.clone(), source })?;
         }
-    }
+        Ok(())
+    };
+    let profile = engine.answer_all(&problems, max_new_tokens, batch_size, &mut write)?;
     // In benchmark order, whatever order they were generated in.
-    sets.iter()
+    let records = sets
+        .iter()
         .map(|(problems, out)| {
             let by_id: std::collections::HashMap<String, EvalRecord> =
                 read_jsonl::<EvalRecord>(out)?.into_iter().map(|r| (r.id.clone(), r)).collect();
             Ok(problems.iter().filter_map(|p| by_id.get(&p.id).cloned()).collect())
         })
-        .collect()
+        .collect::<Result<_, StageError>>()?;
+    Ok((records, profile))
 }
 
 #[cfg(test)]

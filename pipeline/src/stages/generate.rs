@@ -28,7 +28,7 @@ use serde_json::json;
 use super::{Stage, StageContext, StageError, StageOutput};
 use crate::config::{Config, ResolvedLlm, Sampling};
 use crate::identity::Identify;
-use crate::strategy::reply::{Item, extract_problem, parse_reply};
+use crate::strategy::reply::{Item, extract_problem, parse_reply, parse_truncated_reply};
 use crate::strategy::select::select;
 use crate::strategy::{PromptSpec, Prompting, TaskSource, task_prompt};
 use llm::{Client, LlmError};
@@ -46,8 +46,9 @@ const FAIL_FAST_AFTER: usize = 8;
 
 pub struct Generate;
 
-/// This stage's version: 2 since records carry their identity and ids embed it.
-pub const VERSION: u32 = 2;
+/// This stage's version: 2 since records carry their identity and ids embed it; 3 since a
+/// reply cut by `max_tokens` keeps its complete items instead of being asked again.
+pub const VERSION: u32 = 3;
 
 /// What one origin's problems depend on. Its short hash is the records' `identity`.
 pub fn unit_identity(id: Identify<'_>, origin: &Origin) -> Result<serde_json::Value, StageError> {
@@ -120,6 +121,9 @@ struct Counts {
     calls_cached: u64,
     /// Parse failures by kind (each retried up to `max_parse_retries`).
     parse_failures: BTreeMap<String, u64>,
+    /// Replies cut by `max_tokens` whose complete items were kept (the cut item dropped).
+    #[serde(default)]
+    salvaged_replies: u64,
     items: u64,
     missing_question: u64,
     not_selected: u64,
@@ -134,6 +138,7 @@ impl Counts {
         for (k, v) in &other.parse_failures {
             *self.parse_failures.entry(k.clone()).or_default() += v;
         }
+        self.salvaged_replies += other.salvaged_replies;
         self.items += other.items;
         self.missing_question += other.missing_question;
         self.not_selected += other.not_selected;
@@ -684,7 +689,16 @@ impl Conversation {
             log.counts.prompt_tokens += response.usage.prompt_tokens;
             log.counts.completion_tokens += response.usage.completion_tokens;
             let parsing = std::time::Instant::now();
-            let parsed = parse_reply(self.strategy, &self.spec, &response.content);
+            // A reply cut by its token budget keeps the items it completed: asking again
+            // would mostly be cut again (SmolLM2's VS-Multi replies were cut at 320 tokens
+            // half the time), and each retry waits for the one before.
+            let cut = response.finish_reason.as_deref() == Some("length");
+            let parsed = match parse_reply(self.strategy, &self.spec, &response.content) {
+                Err(e) if cut => parse_truncated_reply(self.strategy, &self.spec, &response.content)
+                    .inspect(|_| log.counts.salvaged_replies += 1)
+                    .map_err(|_| e),
+                parsed => parsed,
+            };
             // With the engine's line for the same call (`llm::request`): a turn's whole profile.
             tracing::debug!(
                 target: "generate::turn",

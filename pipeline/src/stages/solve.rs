@@ -127,8 +127,8 @@ impl Stage for Solve {
         let (client, runtime, _server) = super::llm_client(ctx, &llm)?;
         let meter = super::CallMeter::start(&client);
         let mut output = StageOutput::default();
+        let mut jobs = Vec::new();
         for strategy in super::arms::origins(config) {
-            let strategy = &strategy;
             let problems_path =
                 ctx.run_dir.root().join("generate").join(strategy.as_str()).join("problems.jsonl");
             let mut problems: Vec<ProblemRecord> = read_jsonl(&problems_path)?;
@@ -143,12 +143,27 @@ impl Stage for Solve {
                 }
                 None => dir.join("solutions.jsonl"),
             };
-            let identity = crate::identity::short(&unit_identity(ctx.identify(), strategy)?);
-            let job = SolveJob { ctx, llm: &llm, client: &client, strategy, identity: &identity };
-            let counts = runtime.block_on(job.run(&problems, &out_path))?;
-            output.outputs.push(out_path);
-            output.counts.insert(strategy.as_str().to_owned(), counts);
+            let identity = crate::identity::short(&unit_identity(ctx.identify(), &strategy)?);
+            jobs.push((strategy, problems, out_path, identity));
         }
+        // The strategies are solved at once: an engine's batch fills with the calls of all of
+        // them (one strategy's 2 x 24 calls left a 64-row batch a quarter empty as it drained).
+        let runs = jobs.iter().map(|(strategy, problems, out_path, identity)| {
+            let job = SolveJob { ctx, llm: &llm, client: &client, strategy, identity };
+            async move {
+                let started = std::time::Instant::now();
+                let counts = job.run(problems, out_path).await?;
+                Ok::<_, StageError>((counts, started.elapsed().as_secs_f64()))
+            }
+        });
+        let results = runtime.block_on(futures_util::future::try_join_all(runs))?;
+        let mut walls = serde_json::Map::new();
+        for ((strategy, _, out_path, _), (counts, wall)) in jobs.iter().zip(results) {
+            output.outputs.push(out_path.clone());
+            output.counts.insert(strategy.as_str().to_owned(), counts);
+            walls.insert(strategy.as_str().to_owned(), json!((wall * 1000.0).round() / 1000.0));
+        }
+        output.metrics.insert("wall_s".to_owned(), walls.into());
         output.metrics.insert("llm".to_owned(), meter.to_json(&client));
         Ok(output)
     }

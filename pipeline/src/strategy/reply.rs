@@ -89,6 +89,42 @@ pub fn parse_reply(strategy: Strategy, spec: &PromptSpec, reply: &str) -> Result
     if items.is_empty() { Err(ReplyError::NoItems) } else { Ok(items) }
 }
 
+/// The complete items of a reply cut short by its token budget (`finish_reason: length`):
+/// `{"responses": [{..}, {..}, {"text": "half` keeps the two items that closed; an item cut
+/// mid-way is dropped, never completed. For the strategies whose items are objects with a score (VS-*); the others
+/// parse as [`parse_reply`] does, which is also the error when no item closed. Only for cut
+/// replies: a reply that ended on its own and does not parse is the model's error, asked again.
+pub fn parse_truncated_reply(
+    strategy: Strategy,
+    spec: &PromptSpec,
+    reply: &str,
+) -> Result<Vec<Item>, ReplyError> {
+    if !matches!(strategy, Strategy::VsStandard | Strategy::VsCot | Strategy::VsMulti) {
+        return parse_reply(strategy, spec, reply);
+    }
+    let start = reply.find('{').ok_or(ReplyError::NoJson)?;
+    let json = &reply[start..];
+    // Cut after each `}` outside a string, the last first, and close the list and the object.
+    let mut closes = Vec::new();
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, c) in json.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            '}' if !in_string => closes.push(i),
+            _ => {}
+        }
+    }
+    for &end in closes.iter().rev() {
+        let candidate = format!("{}]}}", &json[..=end]);
+        if let Ok(items) = parse_reply(strategy, spec, &candidate) {
+            return Ok(items);
+        }
+    }
+    parse_reply(strategy, spec, reply)
+}
+
 fn plain(text: &str) -> Item {
     Item { text: text.trim().to_owned(), score: None, repair: None }
 }
@@ -315,6 +351,46 @@ mod tests {
 
     fn texts_scores(items: &[Item]) -> Vec<(&str, Option<f64>)> {
         items.iter().map(|i| (i.text.as_str(), i.score)).collect()
+    }
+
+    #[test]
+    fn a_cut_reply_keeps_the_items_it_completed_and_drops_the_cut_one() {
+        let s = spec(ProbabilityDefinition::Explicit);
+        let cut = |strategy, reply| parse_truncated_reply(strategy, &s, reply);
+        // Braces and quotes inside strings do not count as the end of an item.
+        let reply = r#"{"responses": [{"text": "Find {x}: \"}\"", "probability": 0.5}, {"text": "B", "probability": 0.3}, {"text": "C is cut"#;
+        assert!(parse_reply(Strategy::VsMulti, &s, reply).is_err());
+        let items = cut(Strategy::VsMulti, reply).unwrap();
+        assert_eq!(texts_scores(&items), vec![(r#"Find {x}: "}""#, Some(0.5)), ("B", Some(0.3))]);
+        // Cut inside the first item's score, after the list closed, and with reasoning first.
+        assert_eq!(
+            cut(
+                Strategy::VsStandard,
+                r#"{"responses": [{"text": "A", "probability": 0.6}, {"text": "B", "probabil"#
+            )
+            .map(|i| i.len()),
+            Ok(1)
+        );
+        assert_eq!(
+            cut(Strategy::VsStandard, r#"{"responses": [{"text": "A", "probability": 0.6}]"#)
+                .map(|i| i.len()),
+            Ok(1)
+        );
+        assert_eq!(
+            cut(
+                Strategy::VsCot,
+                r#"{"reasoning": "r {", "responses": [{"text": "A", "probability": 0.6}, {"te"#
+            )
+            .map(|i| i.len()),
+            Ok(1)
+        );
+        // Nothing completed: the error a whole reply gets.
+        assert_eq!(cut(Strategy::VsMulti, r#"{"responses": [{"text": "half"#), Err(ReplyError::NoJson));
+        assert!(
+            matches!(cut(Strategy::VsMulti, r#"{"responses": [{"text": "A"}, {"text": "}"#), Ok(v) if v.len() == 1)
+        );
+        // Strategies without scored objects parse as before.
+        assert_eq!(cut(Strategy::Direct, "Question: Q").unwrap()[0].text, "Question: Q");
     }
 
     #[test]

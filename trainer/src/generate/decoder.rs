@@ -76,6 +76,35 @@ struct Prefix {
     used: u64,
 }
 
+/// Padding a prefill may add, as a share of its real tokens (a quarter): rows are prefilled
+/// in runs of similar length ([`buckets`]) rather than all padded to the longest prompt.
+const PAD_SLACK: (usize, usize) = (5, 4);
+
+/// `group` in runs of similar length to prefill (the tokens each row prefills, shortest
+/// first): a run closes when padding it to its longest would add more than [`PAD_SLACK`] of
+/// its real tokens. Padding is computed and thrown away, and prompts vary: a 60-prompt
+/// benchmark batch padded to its longest was mostly padding.
+fn buckets(mut group: Vec<Joining>) -> Vec<Vec<Joining>> {
+    let rest = |j: &Joining| j.request.prompt.len() - j.reuse.map_or(0, |(_, len)| len);
+    group.sort_by_key(rest);
+    let mut runs: Vec<Vec<Joining>> = Vec::new();
+    let (mut run, mut real) = (Vec::new(), 0);
+    for j in group {
+        let n = rest(&j);
+        let (num, den) = PAD_SLACK;
+        if !run.is_empty() && (run.len() + 1) * n * den > (real + n) * num {
+            runs.push(std::mem::take(&mut run));
+            real = 0;
+        }
+        real += n;
+        run.push(j);
+    }
+    if !run.is_empty() {
+        runs.push(run);
+    }
+    runs
+}
+
 /// A finished request: its id and reply (or its own error).
 pub type Answer = (usize, Result<Generation, ModelError>);
 
@@ -158,25 +187,65 @@ impl<'m> Decoder<'m> {
         if joining.is_empty() {
             return Ok(answered);
         }
-        // Requests whose prompt starts like one prefilled before reuse its keys and values
-        // and prefill only the rest; they are prefilled apart from the others, whose whole
-        // prompts would pad their short remainders.
-        let (mut reusing, mut fresh) = (Vec::new(), Vec::new());
-        for (id, r, matcher) in joining {
-            match self.longest_prefix(&r.prompt) {
-                Some((entry, len)) => {
-                    reusing.push(Joining { id, request: r, matcher, reuse: Some((entry, len)) })
+        let mut parts = Vec::new();
+        let mut pending = joining;
+        while !pending.is_empty() {
+            // Requests whose prompt starts like one prefilled before reuse its keys and values
+            // and prefill only the rest; they are prefilled apart from the others, whose whole
+            // prompts would pad their short remainders. A prompt that comes more than once (the
+            // solutions of one problem) is prefilled once: its repeats wait for the next round,
+            // where they reuse all of it but the last token.
+            let (mut reusing, mut fresh, mut repeats) = (Vec::new(), Vec::new(), Vec::new());
+            let mut seen = std::collections::HashSet::new();
+            for (id, request, matcher) in pending {
+                if self.share_prefixes
+                    && request.prompt.len() > MIN_REUSE
+                    && !seen.insert(request.prompt.clone())
+                {
+                    repeats.push((id, request, matcher));
+                    continue;
                 }
-                None => fresh.push(Joining { id, request: r, matcher, reuse: None }),
+                let reuse = self.longest_prefix(&request.prompt);
+                let j = Joining { id, request, matcher, reuse };
+                if reuse.is_some() { reusing.push(j) } else { fresh.push(j) }
             }
-        }
-        // Those reusing first: storing the others' prompts may evict what they reuse.
-        for group in [reusing, fresh] {
-            if !group.is_empty() {
-                self.prefill(group, padding)?;
+            // Those reusing first: storing the others' prompts may evict what they reuse.
+            for group in buckets(reusing).into_iter().chain(buckets(fresh)) {
+                parts.push(self.prefill(group, padding)?);
             }
+            pending = repeats;
         }
+        let joining = Instant::now();
+        self.join(parts);
+        self.profile.reshape += joining.elapsed();
         Ok(answered)
+    }
+
+    /// Adds the prefilled `parts` (rows, their cache, their next-token logits) under the
+    /// running rows: one concatenation, every cache padded at the front to the longest.
+    fn join(&mut self, parts: Vec<(Vec<Row>, KvCache, Vec<Vec<f32>>)>) {
+        let running = (!self.rows.is_empty()).then(|| std::mem::replace(&mut self.cache, KvCache::new(0)));
+        let width = parts.iter().map(|(_, c, _)| c.len()).chain(running.as_ref().map(KvCache::len)).max();
+        let Some(width) = width else { return };
+        let pad_front = |rows: &mut [Row], n: usize| {
+            if n > 0 {
+                for row in rows {
+                    row.valid.splice(0..0, std::iter::repeat_n(false, n));
+                }
+            }
+        };
+        let mut caches = Vec::with_capacity(parts.len() + 1);
+        if let Some(running) = running {
+            pad_front(&mut self.rows, width - running.len());
+            caches.push(running);
+        }
+        for (mut rows, cache, logits) in parts {
+            pad_front(&mut rows, width - cache.len());
+            caches.push(cache);
+            self.rows.extend(rows);
+            self.logits.extend(logits);
+        }
+        self.cache = KvCache::stack_all(caches);
     }
 
     /// The stored prompt sharing the longest beginning with `prompt` (at least
@@ -193,8 +262,14 @@ impl<'m> Decoder<'m> {
     }
 
     /// Prefills `group` together (each row after the cached beginning it reuses, if any) and
-    /// joins it to the running batch; stores the prompts' keys and values for reuse.
-    fn prefill(&mut self, group: Vec<Joining>, padding: Padding) -> Result<(), ModelError> {
+    /// stores the prompts' keys and values for reuse; returns the rows, their cache and their
+    /// next-token logits, for [`Decoder::join`].
+    #[allow(clippy::type_complexity)]
+    fn prefill(
+        &mut self,
+        group: Vec<Joining>,
+        padding: Padding,
+    ) -> Result<(Vec<Row>, KvCache, Vec<Vec<f32>>), ModelError> {
         let started = Instant::now();
         let device = self.model.model.embed_tokens.weight.device();
         let pad = self.tokenizer.pad;
@@ -274,25 +349,14 @@ impl<'m> Decoder<'m> {
         for row in &mut rows {
             row.decoding_since = prefilled;
         }
+        let storing = Instant::now();
         self.store_prompts(&rows, &cache);
-        if self.rows.is_empty() {
-            self.cache = cache;
-        } else {
-            let (front, joining_front) = self.cache.stack(cache);
-            let pad_front = |row: &mut Row, n: usize| {
-                if n > 0 {
-                    row.valid.splice(0..0, std::iter::repeat_n(false, n));
-                }
-            };
-            self.rows.iter_mut().for_each(|row| pad_front(row, front));
-            rows.iter_mut().for_each(|row| pad_front(row, joining_front));
-        }
+        self.profile.reshape += storing.elapsed();
         self.profile.rows += rows.len();
         self.profile.reused += reused_len.iter().sum::<usize>();
+        self.profile.prefilled += b * s;
         self.profile.prefill += prefilled - started;
-        self.rows.extend(rows);
-        self.logits.extend(logits);
-        Ok(())
+        Ok((rows, cache, logits))
     }
 
     /// Keeps the keys and values of `rows`' prompts (their rows of `cache`) for requests that
@@ -343,6 +407,8 @@ impl<'m> Decoder<'m> {
         let max_ctx = self.model.config.max_position_embeddings;
         let mut answered = Vec::new();
         let mut keep = Vec::with_capacity(self.rows.len());
+        let sampling = Instant::now();
+        let masked_before = self.profile.mask;
         for (k, (row, logits)) in self.rows.iter_mut().zip(&mut self.logits).enumerate() {
             let masked = row.mask_time;
             let stepped = step_row(self.tokenizer, row, logits, max_ctx, on_token);
@@ -353,6 +419,7 @@ impl<'m> Decoder<'m> {
                 Err(e) => answered.push((row.id, Err(e))),
             }
         }
+        self.profile.sample += sampling.elapsed().saturating_sub(self.profile.mask - masked_before);
         let device = self.model.model.embed_tokens.weight.device();
         if keep.is_empty() {
             self.rows.clear();
@@ -361,11 +428,16 @@ impl<'m> Decoder<'m> {
             return Ok(answered);
         }
         if keep.len() < self.rows.len() {
-            let idx: Vec<i64> = keep.iter().map(|&k| k as i64).collect();
-            self.cache.select_rows(&Tensor::<1, Int>::from_data(TensorData::new(idx, [keep.len()]), &device));
-            let mut old: Vec<Option<Row>> = std::mem::take(&mut self.rows).into_iter().map(Some).collect();
-            self.rows = keep.iter().map(|&k| old[k].take().expect("kept once")).collect();
+            let reshaping = Instant::now();
+            let mut stays = vec![false; self.rows.len()];
+            keep.iter().for_each(|&k| stays[k] = true);
+            // The last first: a row moved into a finished one's place is one that stays.
+            for gone in (0..stays.len()).rev().filter(|&k| !stays[k]) {
+                self.cache.swap_remove(gone);
+                self.rows.swap_remove(gone);
+            }
             self.drop_unused_front();
+            self.profile.reshape += reshaping.elapsed();
         }
         let mut ids = Vec::with_capacity(self.rows.len());
         let mut positions = Vec::with_capacity(self.rows.len());

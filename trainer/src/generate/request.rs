@@ -113,10 +113,16 @@ pub struct BatchProfile {
     pub prefill: Duration,
     /// Prompt tokens not prefilled: their keys and values were reused from an earlier prompt.
     pub reused: usize,
+    /// Positions the prefills computed, padding included (rows x padded width, summed).
+    pub prefilled: usize,
     /// Decoding forward passes (one per step, over the rows still running).
     pub forward: Duration,
     /// Grammar masks, all rows.
     pub mask: Duration,
+    /// Choosing tokens from the logits (masks apart), stop checks, finishing replies.
+    pub sample: Duration,
+    /// Rearranging the cache: rows leaving, newcomers stacked in, prompts stored for reuse.
+    pub reshape: Duration,
     /// Decoding steps, and the rows summed over steps (their ratio is the mean live batch).
     pub steps: u64,
     pub row_steps: u64,

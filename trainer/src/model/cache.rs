@@ -43,9 +43,28 @@ impl LayerCache {
         out
     }
 
-    fn select_rows(&mut self, rows: &Tensor<1, Int>) {
-        self.k = self.k.take().map(|t| t.select(0, rows.clone()));
-        self.v = self.v.take().map(|t| t.select(0, rows.clone()));
+    /// Removes batch row `row` as `Vec::swap_remove` does: the last row is copied into its
+    /// place (when it is not the last) and the batch narrowed (a view). One row is copied,
+    /// not the batch: selecting the rows that stay copied the whole cache every time a row
+    /// finished (15 s of the default run's 130 s solve stage).
+    fn swap_remove(&mut self, row: usize) {
+        for t in [&mut self.k, &mut self.v] {
+            let Some(x) = t.take() else { continue };
+            let [b, h, capacity, d] = x.dims();
+            let last = b - 1;
+            let x = if row == last {
+                x
+            } else {
+                let pick = Tensor::<1, Int>::from_data(
+                    burn::tensor::TensorData::new(vec![last as i64], [1]),
+                    &x.device(),
+                );
+                // A copy (its own storage), so that `x` is written in place.
+                let moved = x.clone().select(0, pick);
+                x.slice_assign([row..row + 1, 0..h, 0..capacity, 0..d], moved)
+            };
+            *t = Some(x.narrow(0, 0, last));
+        }
     }
 
     /// What is cached, `front` zero positions before it: `[batch, heads, front + len, dim]`.
@@ -112,10 +131,11 @@ impl KvCache {
         self.len() == 0
     }
 
-    /// Keeps only the batch rows in `rows` (in that order): finished sequences leave the batch.
-    pub fn select_rows(&mut self, rows: &Tensor<1, Int>) {
+    /// Removes batch row `row` (a finished sequence), moving the last row into its place, as
+    /// `Vec::swap_remove` does.
+    pub fn swap_remove(&mut self, row: usize) {
         for layer in &mut self.layers {
-            layer.select_rows(rows);
+            layer.swap_remove(row);
         }
     }
 
