@@ -14,6 +14,9 @@ use vs_core::DigestCache;
 /// How the local engine batches (part of its identity): how rows share a batch changes the
 /// rounding of their logits, hence a sampled reply.
 const BATCHING: &str = "continuous, shared prefixes, length runs";
+/// Which attention kernel decodes (part of its identity, for the same reason): libtorch's
+/// fused scaled-dot-product attention over the KV cache.
+const ATTENTION: &str = "fused";
 use crate::params::{LlmConfig, Provider, ServeConfig, StructuredOutput};
 
 /// Who answers.
@@ -174,11 +177,12 @@ impl ResolvedLlm {
             // prefilled in runs of similar length, a repeated prompt once (see [`BATCHING`]).
             Endpoint::Local { model_path, precision: trainer::Precision::F32, .. } => {
                 json!({ "provider": "local", "model_sha256": digests.model(model_path)?, "content": "text",
-                        "batching": BATCHING })
+                        "batching": BATCHING, "attention": ATTENTION })
             }
             Endpoint::Local { model_path, precision, .. } => {
                 json!({ "provider": "local", "model_sha256": digests.model(model_path)?,
-                        "dtype": precision.to_string(), "content": "text", "batching": BATCHING })
+                        "dtype": precision.to_string(), "content": "text", "batching": BATCHING,
+                        "attention": ATTENTION })
             }
         })
     }

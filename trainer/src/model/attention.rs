@@ -97,14 +97,35 @@ impl Attention {
         let [b, s, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let (q, k, v) = self.project(x, cos, sin, p);
-        let (k, v) = match cache {
-            Some(cache) => cache.append(k, v),
-            None => (k, v),
+        let (k, v, cached) = match cache {
+            Some(cache) => {
+                let (k, v) = cache.append(k, v);
+                (k, v, true)
+            }
+            None => (k, v, false),
         };
+        let rep = h / kvh;
+        if cached && s == 1 {
+            // A decoding step: libtorch's fused kernel reads the cache where it lies (the
+            // explicit matmuls copied the whole narrowed cache of every layer at every step:
+            // 12% of a batch-64 decode). The `rep` query heads sharing a KV head are its
+            // queries, so the keys and values are not repeated per query head either.
+            let q = q.reshape([b, kvh, rep, d]);
+            let visibility = super::fused::Visibility::Bias(bias);
+            let attended = super::fused::attention(q, k, v, &visibility, self.scale());
+            return self.output(attended.reshape([b, h, 1, d]), p);
+        }
+        if cached && s > 1 {
+            // A prefill: libtorch's fused kernel, without the explicit path's f32
+            // `[batch, heads, queries, keys]` scores and its bias expanded per query head
+            // (memory-bound: a padded 60-prompt prefill ran at half the decoding FLOP rate).
+            // Only with a cache: training's autodiff backend has no fused attention.
+            let visibility = super::fused::Visibility::Bias(bias);
+            return self.output(super::fused::attention(q, k, v, &visibility, self.scale()), p);
+        }
         let keys = k.dims()[2];
         // Grouped-query attention without copying K/V per query head: the `rep` query heads
         // that share a KV head are stacked along the query axis instead.
-        let rep = h / kvh;
         let q = q.reshape([b, kvh, rep * s, d]);
         let bias = if rep == 1 || s == 1 {
             bias
