@@ -230,8 +230,11 @@ async fn a_killed_run_resumes_without_resending_completed_calls() {
     let seeds = seeds(&mock);
     let distinct: BTreeSet<u64> = seeds.iter().copied().collect();
     assert_eq!(distinct.len(), 30, "one call per problem");
-    // Only calls in flight at the kill (at most max_concurrency) may have been sent twice.
-    assert!(seeds.len() - distinct.len() <= 2, "{} calls re-sent", seeds.len() - distinct.len());
+    // Only calls in flight at the kill may have been sent twice: those holding one of the
+    // max_concurrency = 2 slots, and those answered whose cache write (two fsyncs, done after
+    // the slot is released so it never holds one) had not finished: at most one per slot while
+    // the slot's next call waits its 60 ms (seen once in CI: 3 re-sent).
+    assert!(seeds.len() - distinct.len() <= 2 * 2, "{} calls re-sent", seeds.len() - distinct.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
