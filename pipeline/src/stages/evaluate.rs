@@ -523,6 +523,7 @@ impl Engine<'_> {
         problems: &[&eval::Problem],
         max_new_tokens: usize,
         batch_size: usize,
+        target: &str,
         deliver: &mut Deliver<'_>,
     ) -> Result<Option<BatchProfile>, StageError> {
         let prompt = |p: &eval::Problem| eval::prompt::math_prompt(&p.problem);
@@ -530,7 +531,10 @@ impl Engine<'_> {
         match self {
             Engine::Local(model) => {
                 let failed = |p: &eval::Problem, e: trainer::ModelError| {
-                    StageError::Other(format!("evaluate {}: {e}", p.id).into())
+                    StageError::Other(format!("evaluate {target}, {}: {e}", p.id).into())
+                };
+                let broke = |e: trainer::ModelError| {
+                    StageError::Other(format!("evaluate {target}: the model failed: {e}").into())
                 };
                 let mut queue = std::collections::VecDeque::with_capacity(problems.len());
                 for (i, p) in problems.iter().enumerate() {
@@ -560,15 +564,11 @@ impl Engine<'_> {
                     let free = batch_size.saturating_sub(decoder.len()).min(queue.len());
                     if free > 0 {
                         let joining: Vec<(usize, Request)> = queue.drain(..free).collect();
-                        let answered = decoder.admit(joining, Padding::Left).map_err(|e| {
-                            StageError::Other(format!("evaluate: the model failed: {e}").into())
-                        })?;
+                        let answered = decoder.admit(joining, Padding::Left).map_err(broke)?;
                         hand_over(answered)?;
                     }
                     if !decoder.is_empty() {
-                        let answered = decoder.step(&mut |_, _| {}).map_err(|e| {
-                            StageError::Other(format!("evaluate: the model failed: {e}").into())
-                        })?;
+                        let answered = decoder.step(&mut |_, _| {}).map_err(broke)?;
                         hand_over(answered)?;
                     }
                 }
@@ -597,8 +597,9 @@ impl Engine<'_> {
                             let (i, reply) = joined.map_err(|e| {
                                 StageError::Other(format!("an evaluation task failed: {e}").into())
                             })?;
-                            let r = reply
-                                .map_err(|e| StageError::Other(format!("{}: {e}", chunk[i].id).into()))?;
+                            let r = reply.map_err(|e| {
+                                StageError::Other(format!("evaluate {target}, {}: {e}", chunk[i].id).into())
+                            })?;
                             answers.push((
                                 c * batch_size + i,
                                 Answer {
@@ -693,6 +694,7 @@ fn evaluate_target(
     // Similar lengths start together (less padding); stable, so the order is reproducible.
     pending.sort_by_key(|(_, p)| p.problem.len());
     let problems: Vec<&eval::Problem> = pending.iter().map(|(_, p)| *p).collect();
+    let mut written = BTreeSet::new();
     let mut write = |answers: Vec<(usize, Answer)>| -> Result<(), StageError> {
         let items: Vec<super::grading::Item<'_>> = answers
             .iter()
@@ -719,14 +721,18 @@ fn evaluate_target(
                 graded_by: graded_by.clone(),
             };
             write_line(&mut files[i], &sets[i].1, &record)?;
+            written.insert(i);
             bar.inc(1);
         }
-        for (file, (_, out)) in files.iter().zip(sets) {
-            file.sync_data().map_err(|source| StageError::Io { path: out.clone(), source })?;
+        // Only the files this delivery wrote (a delivery is often a single reply).
+        for i in std::mem::take(&mut written) {
+            files[i].sync_data().map_err(|source| StageError::Io { path: sets[i].1.clone(), source })?;
         }
         Ok(())
     };
-    let profile = engine.answer_all(&problems, max_new_tokens, batch_size, &mut write)?;
+    let target =
+        sets.first().and_then(|(_, out)| out.parent()).map_or_else(String::new, |d| d.display().to_string());
+    let profile = engine.answer_all(&problems, max_new_tokens, batch_size, &target, &mut write)?;
     // In benchmark order, whatever order they were generated in.
     let records = sets
         .iter()
