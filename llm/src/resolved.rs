@@ -17,6 +17,9 @@ const BATCHING: &str = "continuous, shared prefixes, length runs";
 /// Which attention kernel decodes (part of its identity, for the same reason): libtorch's
 /// fused scaled-dot-product attention over the KV cache.
 const ATTENTION: &str = "fused";
+/// How the projections multiply (part of its identity, for the same reason): q/k/v and gate/up
+/// each one matmul, over weights packed once for oneDNN on the CPU (`trainer::model::packed`).
+const MATMUL: &str = "fused projections, packed weights";
 use crate::params::{LlmConfig, Provider, ServeConfig, StructuredOutput};
 
 /// Who answers.
@@ -177,12 +180,12 @@ impl ResolvedLlm {
             // prefilled in runs of similar length, a repeated prompt once (see [`BATCHING`]).
             Endpoint::Local { model_path, precision: trainer::Precision::F32, .. } => {
                 json!({ "provider": "local", "model_sha256": digests.model(model_path)?, "content": "text",
-                        "batching": BATCHING, "attention": ATTENTION })
+                        "batching": BATCHING, "attention": ATTENTION, "matmul": MATMUL })
             }
             Endpoint::Local { model_path, precision, .. } => {
                 json!({ "provider": "local", "model_sha256": digests.model(model_path)?,
                         "dtype": precision.to_string(), "content": "text", "batching": BATCHING,
-                        "attention": ATTENTION })
+                        "attention": ATTENTION, "matmul": MATMUL })
             }
         })
     }

@@ -6,16 +6,10 @@
 //!
 //! `LIBTORCH` comes from `.cargo/config.toml` (`.deps/libtorch`, made by `just setup`) unless the
 //! environment already sets it.
-use std::path::PathBuf;
+
+#[path = "rpath.rs"]
+mod rpath;
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=LIBTORCH");
-    println!("cargo:rerun-if-env-changed=LIBTORCH_LIB");
-    let lib = match (std::env::var_os("LIBTORCH_LIB"), std::env::var_os("LIBTORCH")) {
-        (Some(lib), _) | (None, Some(lib)) => PathBuf::from(lib).join("lib"),
-        (None, None) => return, // torch-sys reports the missing libtorch itself.
-    };
-    println!("cargo:rerun-if-changed={}", lib.display());
-    let lib = lib.canonicalize().unwrap_or(lib);
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
+    rpath::emit();
 }

@@ -150,13 +150,23 @@ fn smollm2_path() -> PathBuf {
     p
 }
 
-/// One test, so the 135M model is loaded once.
+/// One test, so the fixture is read once: the model as loaded (what training starts from) and
+/// as the local engine runs it in f32 (`stored_in`: fused projections, packed weights) must
+/// both give transformers' logits and greedy continuations.
 #[test]
 fn smollm2_gguf_matches_transformers() {
     let device = DeviceSpec::Cpu.device();
-    let model = Pretrained::load(&smollm2_path(), &device).unwrap();
     let text = std::fs::read_to_string(fixtures().join("smollm2.json")).unwrap();
     let fixture: SmolFixture = serde_json::from_str(&text).unwrap();
+    let plain = Pretrained::load(&smollm2_path(), &device).unwrap();
+    smollm2_matches(&plain, &fixture);
+    let inference = Pretrained::load(&smollm2_path(), &device).unwrap().stored_in(trainer::Precision::F32);
+    assert!(inference.model.model.layers[0].mlp.gate_up_proj.as_ref().is_some_and(|l| l.packed.is_some()));
+    smollm2_matches(&inference, &fixture);
+}
+
+fn smollm2_matches(model: &Pretrained, fixture: &SmolFixture) {
+    let device = DeviceSpec::Cpu.device();
 
     for t in &fixture.tokenizer {
         assert_eq!(model.tokenizer.encode(&t.text, false).unwrap(), t.ids, "tokenizing {:?}", t.text);
@@ -180,7 +190,7 @@ fn smollm2_gguf_matches_transformers() {
         }
 
         // transformers was run without eos so all 32 tokens are comparable.
-        let out = generate_without_stop(&model, Request::greedy(p.ids.clone(), p.greedy_ids.len()));
+        let out = generate_without_stop(model, Request::greedy(p.ids.clone(), p.greedy_ids.len()));
         assert_eq!(out, p.greedy_ids, "greedy continuation");
     }
 
@@ -242,6 +252,55 @@ fn generate_without_stop(model: &Pretrained, request: Request) -> Vec<u32> {
         logits = model.model.forward_last(inputs, Some(&mut cache));
     }
     ids
+}
+
+/// The inference form of a model (`stored_in`: q/k/v and gate/up fused into one matmul each,
+/// norms' weights widened, every matmul over weights packed for oneDNN) computes the plain
+/// model's logits, for every family (Qwen2's q/k/v biases, Qwen3's q/k norms): a full forward,
+/// cached decoding, and a left-padded batch.
+#[test]
+fn inference_weights_give_the_plain_models_logits() {
+    let device = DeviceSpec::Cpu.device();
+    for name in ["llama", "qwen2", "qwen3"] {
+        let plain = load_tiny(name);
+        let model = load_tiny(name).stored_in(trainer::Precision::F32);
+        let layer = &model.model.layers[0];
+        let qkv = layer.self_attn.qkv_proj.as_ref().expect("q/k/v fused");
+        assert!(qkv.packed.is_some() && layer.self_attn.o_proj.packed.is_some(), "{name}: weights packed");
+        assert_eq!(qkv.bias.is_some(), name == "qwen2");
+        let tokens: Vec<u32> = vec![5, 9, 13, 2, 77, 31, 8, 100];
+        let reference = host(plain.forward(Inputs::dense(std::slice::from_ref(&tokens), &device), None));
+        let scale = reference.iter().fold(1.0f32, |m, x| m.max(x.abs()));
+        let full = host(model.forward(Inputs::dense(std::slice::from_ref(&tokens), &device), None));
+        let diff = max_abs_diff(&full, &reference);
+        assert!(diff < 1e-5 * scale, "{name}: full forward differs by {diff}");
+
+        let vocab = model.config.vocab_size;
+        let mut cache = model.new_cache();
+        host(model.forward(Inputs::dense(&[tokens[..3].to_vec()], &device), Some(&mut cache)));
+        for (i, &t) in tokens.iter().enumerate().skip(3) {
+            let inputs = Inputs::new(&[vec![t]], &[vec![i as i64]], &[vec![true; i + 1]], &device);
+            assert!(inputs.unmasked);
+            let step = host(model.forward(inputs, Some(&mut cache)));
+            let diff = max_abs_diff(&step, &reference[i * vocab..(i + 1) * vocab]);
+            assert!(diff < 1e-4 * scale, "{name}: position {i}: cached decoding differs by {diff}");
+        }
+
+        // Two rows through the cache, the second left-padded: its decoding step is masked.
+        let short: Vec<u32> = vec![7, 11, 13];
+        let alone = host(plain.forward(Inputs::dense(&[[short.clone(), vec![21]].concat()], &device), None));
+        let ids = vec![tokens[..6].to_vec(), [vec![0; 3], short].concat()];
+        let positions = vec![(0..6).collect(), vec![0, 0, 0, 0, 1, 2]];
+        let valid = vec![vec![true; 6], [vec![false; 3], vec![true; 3]].concat()];
+        let mut cache = model.new_cache();
+        host(model.forward(Inputs::new(&ids, &positions, &valid, &device), Some(&mut cache)));
+        let valid: Vec<Vec<bool>> = valid.into_iter().map(|v| [v, vec![true]].concat()).collect();
+        let inputs = Inputs::new(&[vec![1], vec![21]], &[vec![6], vec![3]], &valid, &device);
+        assert!(!inputs.unmasked);
+        let step = host(model.forward(inputs, Some(&mut cache)));
+        let diff = max_abs_diff(&step[vocab..], &alone[3 * vocab..]);
+        assert!(diff < 1e-4 * scale, "{name}: a padded row's decoding step differs by {diff}");
+    }
 }
 
 /// Weights stored in bf16 (inference with `dtype = "bf16"`): logits stay close to f32's for

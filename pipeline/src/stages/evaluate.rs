@@ -55,8 +55,9 @@ pub struct EvalRecord {
 /// since decoding drops cached padding no row needs (issue 29): attention over fewer keys can
 /// round a greedy step differently; 5 since prompts are prefilled in runs of similar length
 /// instead of all padded to the longest (less padding, other rounding); 6 since cached attention
-/// (prefill and decoding) runs libtorch's fused kernel.
-pub const VERSION: u32 = 6;
+/// (prefill and decoding) runs libtorch's fused kernel; 7 since q/k/v and gate/up are one matmul
+/// each and, on the CPU, every matmul runs over weights packed for oneDNN (other rounding).
+pub const VERSION: u32 = 7;
 
 /// What one target's responses depend on: who answers (the model's content digest in-process;
 /// through an endpoint, its identity, the name the target is asked for by and the target's

@@ -22,6 +22,11 @@ pub struct Attention {
     pub num_heads: usize,
     pub num_kv_heads: usize,
     pub head_dim: usize,
+    /// q, k and v stacked into one projection for inference (see [`Self::fused`]); the three
+    /// projections above are then views of it. Outside the module tree: parameters, records
+    /// and exports see only the three.
+    #[module(skip)]
+    pub qkv_proj: Option<Linear>,
 }
 
 impl Attention {
@@ -40,7 +45,26 @@ impl Attention {
             num_heads: heads,
             num_kv_heads: kv_heads,
             head_dim: d,
+            qkv_proj: None,
         })
+    }
+
+    /// The same attention with q, k and v computed by one matmul over their stacked weights
+    /// (and biases): a decoding step's three small matmuls became one, fewer calls and one
+    /// pass over the input. For inference, once the weights are in their final dtype and
+    /// device: the three projections become views of the stacked weight (no second copy in
+    /// memory), and a later module map would leave the stacked one behind.
+    pub fn fused(self) -> Self {
+        let stack = |q: &Linear, k: &Linear, v: &Linear| Linear::stacked(&[q, k, v]);
+        let qkv = stack(&self.q_proj, &self.k_proj, &self.v_proj);
+        let (hq, hk) = (self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim);
+        Self {
+            q_proj: self.q_proj.view_of(&qkv, 0, hq),
+            k_proj: self.k_proj.view_of(&qkv, hq, hk),
+            v_proj: self.v_proj.view_of(&qkv, hq + hk, hk),
+            qkv_proj: Some(qkv),
+            ..self
+        }
     }
 
     /// Queries `[batch, heads, seq, head_dim]`, keys and values `[batch, kv_heads, seq,
@@ -64,9 +88,21 @@ impl Attention {
             t.swap_dims(1, 2)
         };
         let x = p.matmul_input(x);
-        let q = heads(self.q_proj.forward(x.clone(), p), self.num_heads, &self.q_norm);
-        let k = heads(self.k_proj.forward(x.clone(), p), self.num_kv_heads, &self.k_norm);
-        let v = heads(self.v_proj.forward(x, p), self.num_kv_heads, &None);
+        let (q, k, v) = match &self.qkv_proj {
+            Some(qkv) => {
+                let (hq, hk) = (self.num_heads * d, self.num_kv_heads * d);
+                let y = qkv.forward(x, p);
+                (y.clone().narrow(2, 0, hq), y.clone().narrow(2, hq, hk), y.narrow(2, hq + hk, hk))
+            }
+            None => (
+                self.q_proj.forward(x.clone(), p),
+                self.k_proj.forward(x.clone(), p),
+                self.v_proj.forward(x, p),
+            ),
+        };
+        let q = heads(q, self.num_heads, &self.q_norm);
+        let k = heads(k, self.num_kv_heads, &self.k_norm);
+        let v = heads(v, self.num_kv_heads, &None);
         let q = p.matmul_input(Rope::apply(f32(q), cos, sin));
         let k = p.matmul_input(Rope::apply(f32(k), cos, sin));
         (q, k, v)
@@ -82,47 +118,50 @@ impl Attention {
         (self.head_dim as f64).powf(-0.5)
     }
 
-    /// `x` `[batch, seq, hidden]`; `bias` `[batch, 1, seq, keys]` (see `mask`). Projections and
-    /// the two attention matmuls run in `p`'s dtype; q/k norms, RoPE and softmax in f32; the
-    /// cache holds keys and values in `p`'s dtype.
+    /// `x` `[batch, seq, hidden]` attending over its cached keys and itself, appending to
+    /// `cache`, with libtorch's fused kernel: it reads the cache where it lies (explicit
+    /// matmuls copied the whole narrowed cache of every layer at every step: 12% of a
+    /// batch-64 decode) and never builds the f32 `[batch, heads, queries, keys]` scores (a
+    /// padded 60-prompt prefill ran at half the decoding FLOP rate with them). Inference only:
+    /// training's autodiff backend has no fused attention.
+    pub fn forward_cached(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        visibility: &super::fused::Visibility,
+        cache: &mut LayerCache,
+        p: Precision,
+    ) -> Tensor<3> {
+        let [b, s, _] = x.dims();
+        let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let (q, k, v) = self.project(x, cos, sin, p);
+        let (k, v) = cache.append(k, v);
+        if s == 1 {
+            // A decoding step: the `rep` query heads sharing a KV head are its queries, so
+            // the keys and values are not repeated per query head.
+            let q = q.reshape([b, kvh, h / kvh, d]);
+            let attended = super::fused::attention(q, k, v, visibility, self.scale());
+            return self.output(attended.reshape([b, h, 1, d]), p);
+        }
+        self.output(super::fused::attention(q, k, v, visibility, self.scale()), p)
+    }
+
+    /// `x` `[batch, seq, hidden]` attending over itself; `bias` `[batch, 1, seq, seq]` (see
+    /// `mask`). Projections and the two attention matmuls run in `p`'s dtype; q/k norms,
+    /// RoPE and softmax in f32.
     pub fn forward(
         &self,
         x: Tensor<3>,
         cos: &Tensor<4>,
         sin: &Tensor<4>,
         bias: Tensor<4>,
-        cache: Option<&mut LayerCache>,
         p: Precision,
     ) -> Tensor<3> {
         let [b, s, _] = x.dims();
         let (h, kvh, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let (q, k, v) = self.project(x, cos, sin, p);
-        let (k, v, cached) = match cache {
-            Some(cache) => {
-                let (k, v) = cache.append(k, v);
-                (k, v, true)
-            }
-            None => (k, v, false),
-        };
         let rep = h / kvh;
-        if cached && s == 1 {
-            // A decoding step: libtorch's fused kernel reads the cache where it lies (the
-            // explicit matmuls copied the whole narrowed cache of every layer at every step:
-            // 12% of a batch-64 decode). The `rep` query heads sharing a KV head are its
-            // queries, so the keys and values are not repeated per query head either.
-            let q = q.reshape([b, kvh, rep, d]);
-            let visibility = super::fused::Visibility::Bias(bias);
-            let attended = super::fused::attention(q, k, v, &visibility, self.scale());
-            return self.output(attended.reshape([b, h, 1, d]), p);
-        }
-        if cached && s > 1 {
-            // A prefill: libtorch's fused kernel, without the explicit path's f32
-            // `[batch, heads, queries, keys]` scores and its bias expanded per query head
-            // (memory-bound: a padded 60-prompt prefill ran at half the decoding FLOP rate).
-            // Only with a cache: training's autodiff backend has no fused attention.
-            let visibility = super::fused::Visibility::Bias(bias);
-            return self.output(super::fused::attention(q, k, v, &visibility, self.scale()), p);
-        }
         let keys = k.dims()[2];
         // Grouped-query attention without copying K/V per query head: the `rep` query heads
         // that share a KV head are stacked along the query axis instead.

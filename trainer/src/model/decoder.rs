@@ -31,19 +31,53 @@ impl DecoderLayer {
         })
     }
 
+    /// The block as `CausalLm::stored_in` leaves it: norms' weights widened, projections fused
+    /// and, on the CPU, packed.
+    fn for_inference(self) -> Self {
+        let pack = Linear::packed;
+        let attn = Attention {
+            q_norm: self.self_attn.q_norm.map(RmsNorm::widened),
+            k_norm: self.self_attn.k_norm.map(RmsNorm::widened),
+            ..self.self_attn
+        }
+        .fused();
+        let attn = Attention { qkv_proj: attn.qkv_proj.map(pack), o_proj: pack(attn.o_proj), ..attn };
+        let mlp = self.mlp.fused();
+        let mlp = Mlp { gate_up_proj: mlp.gate_up_proj.map(pack), down_proj: pack(mlp.down_proj), ..mlp };
+        Self {
+            self_attn: attn,
+            mlp,
+            input_layernorm: self.input_layernorm.widened(),
+            post_attention_layernorm: self.post_attention_layernorm.widened(),
+        }
+    }
+
     /// One pre-norm block on the f32 residual stream `x` `[batch, seq, hidden]`.
     pub fn forward(
         &self,
         x: Tensor<3>,
         rope: &(Tensor<4>, Tensor<4>),
         bias: Tensor<4>,
-        cache: Option<&mut super::cache::LayerCache>,
         p: Precision,
     ) -> Tensor<3> {
         let h = self.input_layernorm.forward(x.clone());
-        let x = x + f32(self.self_attn.forward(h, &rope.0, &rope.1, bias, cache, p));
-        let h = self.post_attention_layernorm.forward(x.clone());
-        x + f32(self.mlp.forward(h, p))
+        let attended = self.self_attn.forward(h, &rope.0, &rope.1, bias, p);
+        self.after_attention_output(x, attended, p)
+    }
+
+    /// The same block attending over `cache` too (and appending to it), with libtorch's
+    /// fused attention (inference).
+    pub fn forward_cached(
+        &self,
+        x: Tensor<3>,
+        rope: &(Tensor<4>, Tensor<4>),
+        visibility: &super::fused::Visibility,
+        cache: &mut super::cache::LayerCache,
+        p: Precision,
+    ) -> Tensor<3> {
+        let h = self.input_layernorm.forward(x.clone());
+        let attended = self.self_attn.forward_cached(h, &rope.0, &rope.1, visibility, cache, p);
+        self.after_attention_output(x, attended, p)
     }
 
     /// The same block with libtorch's fused attention (no `[heads x T x T]` scores); no
@@ -63,7 +97,13 @@ impl DecoderLayer {
 
     /// The residual add of the attention output, then the MLP half of the block.
     pub fn after_attention(&self, x: Tensor<3>, attended: Tensor<4>, p: Precision) -> Tensor<3> {
-        let x = x + f32(self.self_attn.output(attended, p));
+        self.after_attention_output(x, self.self_attn.output(attended, p), p)
+    }
+
+    /// The residual add of the attention's projected output `[batch, seq, hidden]`, then the
+    /// MLP half of the block.
+    fn after_attention_output(&self, x: Tensor<3>, attn_out: Tensor<3>, p: Precision) -> Tensor<3> {
+        let x = x + f32(attn_out);
         let h = self.post_attention_layernorm.forward(x.clone());
         x + f32(self.mlp.forward(h, p))
     }
@@ -107,6 +147,9 @@ pub struct CausalLm {
     /// What the matmuls compute in (see [`Precision`]); f32 when built.
     #[module(skip)]
     pub precision: Precision,
+    /// The output projection packed for oneDNN (see `stored_in`).
+    #[module(skip)]
+    packed_head: Option<super::packed::PackedLinear>,
 }
 
 /// One forward's inputs: token ids, their positions (which skip left padding), and the
@@ -116,6 +159,9 @@ pub struct Inputs {
     pub tokens: Tensor<2, Int>,
     pub positions: Tensor<2, Int>,
     pub bias: Tensor<4>,
+    /// One query per row and every key of every row valid: `bias` is all zeros, and cached
+    /// attention needs no mask at all.
+    pub unmasked: bool,
 }
 
 impl Inputs {
@@ -130,6 +176,7 @@ impl Inputs {
             tokens: Tensor::from_data(TensorData::new(ids, [b, s]), device),
             positions: Tensor::from_data(TensorData::new(pos, [b, s]), device),
             bias: super::mask::attention_bias(valid, s, device),
+            unmasked: s == 1 && valid.iter().flatten().all(|&v| v),
         }
     }
 
@@ -159,7 +206,7 @@ impl CausalLm {
         };
         weights.finish()?;
         let rope = Rope::new(&config);
-        Ok(Self { model, lm_head, config, rope, precision: Precision::F32 })
+        Ok(Self { model, lm_head, config, rope, precision: Precision::F32, packed_head: None })
     }
 
     /// Computes in `precision` from now on (weights are cast per matmul: f32 master weights
@@ -170,7 +217,11 @@ impl CausalLm {
     }
 
     /// Stores every weight in `precision`'s dtype and computes in it: half the bytes per
-    /// decoded token in bf16. For inference (an optimizer would step bf16 weights).
+    /// decoded token in bf16. For inference (an optimizer would step bf16 weights): q/k/v and
+    /// gate/up also become one matmul each (`Attention::fused`, `Mlp::fused`), and on the CPU
+    /// every matmul runs over weights packed for oneDNN (`model::packed`). Any module map
+    /// after this one would leave the fused and packed weights behind: nothing maps a model
+    /// made for inference.
     pub fn stored_in(self, precision: Precision) -> Self {
         struct Cast(burn::tensor::DType);
         impl burn::module::ModuleMapper for Cast {
@@ -179,7 +230,13 @@ impl CausalLm {
                 param.map(|t| if t.dtype() == dtype { t } else { t.cast(dtype) })
             }
         }
-        self.map(&mut Cast(precision.dtype())).with_precision(precision)
+        let mut model = self.map(&mut Cast(precision.dtype())).with_precision(precision);
+        model.model.norm = model.model.norm.widened();
+        model.model.layers = model.model.layers.into_iter().map(DecoderLayer::for_inference).collect();
+        model.packed_head = super::packed::PackedLinear::pack(model.head_weight(), None)
+            .inspect_err(|e| tracing::debug!("output projection left unpacked: {e}"))
+            .ok();
+        model
     }
 
     /// The token embeddings `[batch, seq, hidden]` in f32 (the residual stream).
@@ -195,12 +252,27 @@ impl CausalLm {
     }
 
     /// Final hidden states `[batch, seq, hidden]` (f32); appends to `cache` when given.
-    pub fn hidden(&self, inputs: Inputs, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+    pub fn hidden(&self, inputs: Inputs, cache: Option<&mut KvCache>) -> Tensor<3> {
         let mut x = self.embed(inputs.tokens);
         let rope = self.rope.angles(inputs.positions);
-        for (i, layer) in self.model.layers.iter().enumerate() {
-            let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            x = layer.forward(x, &rope, inputs.bias.clone(), layer_cache, self.precision);
+        let p = self.precision;
+        match cache {
+            Some(cache) => {
+                // Built once for every layer's attention.
+                let visibility = if inputs.unmasked {
+                    super::fused::Visibility::All
+                } else {
+                    super::fused::Visibility::Bias(inputs.bias).prepared()
+                };
+                for (layer, layer_cache) in self.model.layers.iter().zip(&mut cache.layers) {
+                    x = layer.forward_cached(x, &rope, &visibility, layer_cache, p);
+                }
+            }
+            None => {
+                for layer in &self.model.layers {
+                    x = layer.forward(x, &rope, inputs.bias.clone(), p);
+                }
+            }
         }
         self.model.norm.forward(x)
     }
@@ -217,6 +289,9 @@ impl CausalLm {
     /// Logits `[batch, seq, vocab]` (f32) for hidden states.
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         let p = self.precision;
+        if let Some(head) = &self.packed_head {
+            return f32(head.forward(p.matmul_input(hidden)));
+        }
         f32(match &self.lm_head {
             Some(head) => head.forward(hidden, p),
             None => {

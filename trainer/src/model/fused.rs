@@ -11,13 +11,41 @@ use burn::backend::libtorch::TchTensor;
 use burn::tensor::Tensor;
 
 /// Which keys each query sees.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Visibility {
     /// Every earlier position (right-padded rows: padding comes after every real token).
     Causal,
+    /// Every key: one query per row, the last position, and no padding in any row (a
+    /// decoding step of rows without padding). No mask at all.
+    All,
     /// Where the additive bias `[batch, 1, queries, keys]` is 0 (packed rows), and always the
     /// query's own position, so no row is fully masked (torch's kernels give NaN there).
     Bias(Tensor<4>),
+    /// [`Self::Bias`] as the boolean mask torch reads, built once (see [`Self::prepared`]).
+    Keep(tch::Tensor),
+}
+
+impl Clone for Visibility {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Causal => Self::Causal,
+            Self::All => Self::All,
+            Self::Bias(bias) => Self::Bias(bias.clone()),
+            Self::Keep(mask) => Self::Keep(mask.shallow_clone()),
+        }
+    }
+}
+
+impl Visibility {
+    /// The same visibility with a bias already turned into torch's boolean mask: for a
+    /// forward that attends once per layer over the same keys (building it in every layer was
+    /// six small ops a layer, 180 a decoding step of a 30-layer model).
+    pub fn prepared(self) -> Self {
+        match self {
+            Self::Bias(bias) => Self::Keep(keep_mask(bias)),
+            other => other,
+        }
+    }
 }
 
 fn to_tch<const D: usize>(t: Tensor<D>) -> tch::Tensor {
@@ -51,8 +79,9 @@ fn sdpa(
 ) -> (Tensor<4>, Option<Saved>) {
     let (q, k, v) = (to_tch(q), to_tch(k), to_tch(v));
     let mask = match visibility {
-        Visibility::Causal => None,
-        Visibility::Bias(bias) => Some(keep_mask(bias.clone()).to_kind(tch::Kind::Bool)),
+        Visibility::Causal | Visibility::All => None,
+        Visibility::Bias(bias) => Some(keep_mask(bias.clone())),
+        Visibility::Keep(mask) => Some(mask.shallow_clone()),
     };
     let rep = q.size()[1] / k.size()[1];
     let run = |q: &tch::Tensor, k: &tch::Tensor, v: &tch::Tensor| {

@@ -5,6 +5,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::Tensor;
 
+use super::packed::PackedLinear;
 use crate::error::ModelError;
 use crate::load::weights::Weights;
 use crate::precision::{Precision, f32};
@@ -14,6 +15,10 @@ pub struct Linear {
     /// `[out_features, in_features]`, as PyTorch stores it.
     pub weight: Param<Tensor<2>>,
     pub bias: Option<Param<Tensor<1>>>,
+    /// The weight (and bias) reordered for oneDNN, for inference on the CPU (see
+    /// [`Self::packed`]); outside the module tree.
+    #[module(skip)]
+    pub packed: Option<PackedLinear>,
 }
 
 impl Linear {
@@ -22,12 +27,55 @@ impl Linear {
         Ok(Self {
             weight: w.param("weight", [out, inp])?,
             bias: if bias { Some(w.param("bias", [out])?) } else { None },
+            packed: None,
         })
+    }
+
+    /// One projection computing `parts`' outputs side by side: their weights (and biases,
+    /// when every part has one) stacked along the output axis, in the parts' order.
+    pub fn stacked(parts: &[&Linear]) -> Self {
+        let weight = Tensor::cat(parts.iter().map(|l| l.weight.val()).collect(), 0);
+        let biases: Option<Vec<Tensor<1>>> = parts.iter().map(|l| l.bias.as_ref().map(Param::val)).collect();
+        Self {
+            weight: Param::from_tensor(weight),
+            bias: biases.map(|b| Param::from_tensor(Tensor::cat(b, 0))),
+            packed: None,
+        }
+    }
+
+    /// This projection with its weight (and bias) replaced by rows `start..start + len` of
+    /// `stack`'s: the same values, now a view of the stacked storage (see [`Self::stacked`]).
+    pub fn view_of(self, stack: &Linear, start: usize, len: usize) -> Self {
+        let rows = |t: Tensor<2>| t.narrow(0, start, len);
+        Self {
+            weight: self.weight.map(|_| rows(stack.weight.val())),
+            bias: match (self.bias, &stack.bias) {
+                (Some(own), Some(all)) => Some(own.map(|_| all.val().narrow(0, start, len))),
+                (own, _) => own,
+            },
+            packed: None,
+        }
+    }
+
+    /// The same projection computed by oneDNN over its weight reordered once (see
+    /// `model::packed`), for inference with weights already in their final dtype on the CPU.
+    /// Where libtorch cannot pack it the projection stays as it was, and says why.
+    pub fn packed(self) -> Self {
+        match PackedLinear::pack(self.weight.val(), self.bias.as_ref().map(Param::val)) {
+            Ok(packed) => Self { packed: Some(packed), ..self },
+            Err(e) => {
+                tracing::debug!("linear {:?} left unpacked: {e}", self.weight.dims());
+                self
+            }
+        }
     }
 
     /// `x @ weight^T + bias` in `p`'s dtype (the output stays in it; f32 master weights are
     /// cast per call, weights already stored in that dtype are used as they are).
     pub fn forward<const D: usize>(&self, x: Tensor<D>, p: Precision) -> Tensor<D> {
+        if let Some(packed) = &self.packed {
+            return packed.forward(p.matmul_input(x));
+        }
         let mut dims = x.dims();
         let rows: usize = dims[..D - 1].iter().product();
         let [out, _] = self.weight.dims();
@@ -52,6 +100,13 @@ impl RmsNorm {
     /// `weight` `[dim]` from `w`'s path.
     pub fn load(mut w: Weights<'_>, dim: usize, eps: f64) -> Result<Self, ModelError> {
         Ok(Self { weight: w.param("weight", [dim])?, eps })
+    }
+
+    /// The same norm with its weight in f32, holding exactly the values it had: `forward`
+    /// computes in f32 and cast a bf16 weight at every call (60 small ops a decoding step of
+    /// a 30-layer model).
+    pub fn widened(self) -> Self {
+        Self { weight: self.weight.map(f32), ..self }
     }
 
     /// Normalises over the last dimension in f32, as transformers' `LlamaRMSNorm` does; the

@@ -11,6 +11,7 @@ pub mod fused;
 pub mod layers;
 pub mod mask;
 pub mod mlp;
+pub mod packed;
 pub mod rope;
 
 pub use cache::KvCache;

@@ -201,6 +201,7 @@ pub fn collate_packed(rows: &[Vec<&Encoded>], pad: u32, device: &Device) -> Batc
             tokens: Tensor::from_data(TensorData::new(flat_ids, [b, width]), device),
             positions: Tensor::from_data(TensorData::new(flat_pos, [b, width]), device),
             bias: crate::model::mask::segment_bias(&segments, device),
+            unmasked: false,
         },
         targets: Tensor::from_data(TensorData::new(targets, [b, width]), device),
         weights: Tensor::from_data(TensorData::new(weights, [b, width]), device),
