@@ -233,9 +233,13 @@ impl CausalLm {
         let mut model = self.map(&mut Cast(precision.dtype())).with_precision(precision);
         model.model.norm = model.model.norm.widened();
         model.model.layers = model.model.layers.into_iter().map(DecoderLayer::for_inference).collect();
-        model.packed_head = super::packed::PackedLinear::pack(model.head_weight(), None)
-            .inspect_err(|e| tracing::debug!("output projection left unpacked: {e}"))
-            .ok();
+        // The projections packed themselves (or said why not, at debug level); the head is the
+        // one to warn about: libtorch packs all of them or none.
+        model.packed_head =
+            super::packed::PackedLinear::pack(model.head_weight(), None).unwrap_or_else(|e| {
+                tracing::warn!("decoding without packed weights (slower, same results): {e}");
+                None
+            });
         model
     }
 

@@ -62,7 +62,8 @@ impl Linear {
     /// Where libtorch cannot pack it the projection stays as it was, and says why.
     pub fn packed(self) -> Self {
         match PackedLinear::pack(self.weight.val(), self.bias.as_ref().map(Param::val)) {
-            Ok(packed) => Self { packed: Some(packed), ..self },
+            Ok(Some(packed)) => Self { packed: Some(packed), ..self },
+            Ok(None) => self,
             Err(e) => {
                 tracing::debug!("linear {:?} left unpacked: {e}", self.weight.dims());
                 self

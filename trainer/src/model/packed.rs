@@ -69,44 +69,100 @@ fn to_tch<const D: usize>(t: Tensor<D>) -> tch::Tensor {
 }
 
 impl PackedLinear {
-    /// `weight` `[out, in]` (and `bias` `[out]`) of a CPU tensor, packed for matmuls in its
-    /// dtype. Errors when libtorch cannot (built without oneDNN, or a dtype it has no kernel
-    /// for); the caller keeps the plain weight then.
-    pub fn pack(weight: Tensor<2>, bias: Option<Tensor<1>>) -> Result<Self, ModelError> {
-        let weight = weight
-            .try_into_primitive::<LibTorch>()
-            .map_err(|_| {
-                ModelError::Generation("packed weights are for libtorch tensors without autodiff".into())
-            })?
-            .tensor
-            .contiguous();
-        if weight.device() != tch::Device::Cpu {
-            return Err(ModelError::Generation("packed weights are for the CPU".into()));
+    /// `weight` `[out, in]` (and `bias` `[out]`) packed for matmuls in its dtype: `None` where
+    /// packing does not apply (not a CPU tensor of the libtorch backend), an error where
+    /// libtorch cannot pack it or the packed matmul does not give the plain one's result on a
+    /// probe (built without oneDNN, a dtype this CPU has no oneDNN kernel for); the caller
+    /// keeps the plain weight then.
+    pub fn pack(weight: Tensor<2>, bias: Option<Tensor<1>>) -> Result<Option<Self>, ModelError> {
+        let Ok(weight) = weight.try_into_primitive::<LibTorch>() else { return Ok(None) };
+        let plain = weight.tensor.contiguous();
+        if plain.device() != tch::Device::Cpu {
+            return Ok(None);
         }
         let mut packed: *mut c_void = std::ptr::null_mut();
-        // SAFETY: `weight` is a live tensor; on success `packed` is a new tensor we own.
-        let message = unsafe { vs_packed_linear_weight(weight.as_ptr().cast(), &mut packed) };
+        // SAFETY: `plain` is a live tensor; on success `packed` is a new tensor we own.
+        let message = unsafe { vs_packed_linear_weight(plain.as_ptr().cast(), &mut packed) };
         checked(message, "packing a linear weight")?;
         // SAFETY: `packed` was just allocated by the C++ side for us to own.
-        let weight = unsafe { tch::Tensor::from_ptr(packed.cast()) };
-        Ok(Self { weight, bias: bias.map(to_tch) })
+        let packed = Self { weight: unsafe { tch::Tensor::from_ptr(packed.cast()) }, bias: bias.map(to_tch) };
+        packed.probe(&plain)?;
+        Ok(Some(packed))
     }
 
-    /// `x @ weight^T + bias` over the last dimension of `x` (in the weight's dtype).
-    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let x = to_tch(x);
+    /// Runs the packed matmul once on two seeded rows and compares it with the plain matmul:
+    /// a kernel that runs but computes something else must not decode silently.
+    fn probe(&self, plain: &tch::Tensor) -> Result<(), ModelError> {
+        let inputs = plain.size()[1];
+        let x = tch::Tensor::linspace(-1.0, 1.0, 2 * inputs, (plain.kind(), tch::Device::Cpu))
+            .reshape([2, inputs]);
+        let want = tch::no_grad(|| x.matmul(&plain.tr()).to_kind(tch::Kind::Float));
+        let want = match &self.bias {
+            Some(b) => want + b.to_kind(tch::Kind::Float),
+            None => want,
+        };
+        let got = self.call(&x)?.to_kind(tch::Kind::Float);
+        let scale = want.abs().max().double_value(&[]).max(1.0);
+        let diff = (got - &want).abs().max().double_value(&[]);
+        // bf16 outputs keep 8 bits of mantissa; f32's differ only by summation order.
+        let tolerance = if plain.kind() == tch::Kind::Float { 1e-4 } else { 1e-2 };
+        if diff.is_nan() || diff > tolerance * scale {
+            return Err(ModelError::Generation(format!(
+                "packed linear {:?} gave results off by {diff:.3e} (largest {scale:.3e}) on a probe",
+                plain.size()
+            )));
+        }
+        Ok(())
+    }
+
+    fn call(&self, x: &tch::Tensor) -> Result<tch::Tensor, ModelError> {
         let bias = self.bias.as_ref().map_or(std::ptr::null(), |b| b.as_ptr().cast());
         let mut out: *mut c_void = std::ptr::null_mut();
         // SAFETY: live tensors in, a new tensor we own out.
         let message =
             unsafe { vs_packed_linear(x.as_ptr().cast(), self.weight.as_ptr().cast(), bias, &mut out) };
-        // The inputs were checked when packing (dtype, device, shape); what libtorch can still
-        // refuse here is a caller's bug, like a wrong shape in a matmul.
-        if let Err(e) = checked(message, "packed linear") {
-            panic!("{e}");
-        }
+        checked(message, "packed linear")?;
         // SAFETY: as in `pack`.
-        let y = unsafe { tch::Tensor::from_ptr(out.cast()) };
+        Ok(unsafe { tch::Tensor::from_ptr(out.cast()) })
+    }
+
+    /// `x @ weight^T + bias` over the last dimension of `x` (in the weight's dtype).
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        // The dtype, device and kernel were probed when packing; what libtorch can still refuse
+        // here is a caller's bug (a wrong shape) or memory running out, which burn's own ops
+        // also panic on.
+        let y = self.call(&to_tch(x)).unwrap_or_else(|e| panic!("{e}"));
         Tensor::from_primitive::<LibTorch>(TchTensor::new(y))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    fn weight(seed: f32, kind: burn::tensor::DType) -> Tensor<2> {
+        let values: Vec<f32> = (0..24 * 16).map(|i| (i as f32 * 0.37 + seed).sin()).collect();
+        let device = crate::DeviceSpec::Cpu.device();
+        Tensor::<2>::from_data(TensorData::new(values, [24, 16]), &device).cast(kind)
+    }
+
+    /// The packed matmul gives the plain one's result, and the probe that guards it fails on a
+    /// weight it was not packed from (a kernel computing something else is refused).
+    #[test]
+    fn packed_matmul_matches_the_plain_one_and_the_probe_can_fail() {
+        for kind in [burn::tensor::DType::F32, burn::tensor::DType::BF16] {
+            let packed = PackedLinear::pack(weight(0.0, kind), None).unwrap().expect("a CPU tensor packs");
+            let x = weight(1.0, kind).narrow(0, 0, 3);
+            let plain = x.clone().matmul(weight(0.0, kind).transpose());
+            let got = packed.forward(x);
+            let diff: f32 = (got.cast(burn::tensor::DType::F32) - plain.cast(burn::tensor::DType::F32))
+                .abs()
+                .max()
+                .into_scalar();
+            assert!(diff < 0.05, "{kind:?}: {diff}");
+            let other = to_tch(weight(0.5, kind)).contiguous();
+            assert!(packed.probe(&other).is_err(), "{kind:?}: a wrong weight passed the probe");
+        }
     }
 }
