@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 
 /// Where tensors live, as written in configs and on the command line: `cpu`, `cuda`
 /// (device 0) or `cuda:N`.
@@ -73,6 +73,24 @@ impl DeviceSpec {
     pub fn training_device(self) -> Device {
         self.device().autodiff()
     }
+}
+
+/// The libtorch tensor behind `t`, sharing its storage; `None` for a tensor of another backend
+/// (autodiff's, whose inner tensor `Tensor::inner` gives).
+#[allow(deprecated)]
+pub(crate) fn try_to_tch<const D: usize>(t: Tensor<D>) -> Option<tch::Tensor> {
+    t.try_into_primitive::<burn::backend::LibTorch>().ok().map(|t| t.tensor)
+}
+
+/// [`try_to_tch`] for tensors that can only be libtorch's (the model's, outside autodiff).
+pub(crate) fn to_tch<const D: usize>(t: Tensor<D>) -> tch::Tensor {
+    try_to_tch(t).expect("tensors live on the libtorch backend (no autodiff here)")
+}
+
+/// A libtorch tensor as burn's.
+#[allow(deprecated)]
+pub(crate) fn from_tch<const D: usize>(t: tch::Tensor) -> Tensor<D> {
+    Tensor::from_primitive::<burn::backend::LibTorch>(burn::backend::libtorch::TchTensor::new(t))
 }
 
 #[cfg(test)]

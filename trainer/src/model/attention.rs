@@ -55,8 +55,7 @@ impl Attention {
     /// device: the three projections become views of the stacked weight (no second copy in
     /// memory), and a later module map would leave the stacked one behind.
     pub fn fused(self) -> Self {
-        let stack = |q: &Linear, k: &Linear, v: &Linear| Linear::stacked(&[q, k, v]);
-        let qkv = stack(&self.q_proj, &self.k_proj, &self.v_proj);
+        let qkv = Linear::stacked(&[&self.q_proj, &self.k_proj, &self.v_proj]);
         let (hq, hk) = (self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim);
         Self {
             q_proj: self.q_proj.view_of(&qkv, 0, hq),

@@ -4,11 +4,9 @@
 //! the explicit matmul and softmax), so the checkpointed backward runs this one op under
 //! torch's own autograd and hands the gradients back (see `sft::step`).
 
-#![allow(deprecated)] // burn's libtorch backend types; see `backend.rs`.
-
-use burn::backend::LibTorch;
-use burn::backend::libtorch::TchTensor;
 use burn::tensor::Tensor;
+
+use crate::backend::{from_tch, to_tch};
 
 /// Which keys each query sees.
 #[derive(Debug)]
@@ -46,16 +44,6 @@ impl Visibility {
             other => other,
         }
     }
-}
-
-fn to_tch<const D: usize>(t: Tensor<D>) -> tch::Tensor {
-    t.try_into_primitive::<LibTorch>()
-        .expect("tensors live on the libtorch backend (no autodiff here)")
-        .tensor
-}
-
-fn from_tch<const D: usize>(t: tch::Tensor) -> Tensor<D> {
-    Tensor::from_primitive::<LibTorch>(TchTensor::new(t))
 }
 
 fn keep_mask(bias: Tensor<4>) -> tch::Tensor {

@@ -46,9 +46,8 @@ impl Linear {
     /// This projection with its weight (and bias) replaced by rows `start..start + len` of
     /// `stack`'s: the same values, now a view of the stacked storage (see [`Self::stacked`]).
     pub fn view_of(self, stack: &Linear, start: usize, len: usize) -> Self {
-        let rows = |t: Tensor<2>| t.narrow(0, start, len);
         Self {
-            weight: self.weight.map(|_| rows(stack.weight.val())),
+            weight: self.weight.map(|_| stack.weight.val().narrow(0, start, len)),
             bias: match (self.bias, &stack.bias) {
                 (Some(own), Some(all)) => Some(own.map(|_| all.val().narrow(0, start, len))),
                 (own, _) => own,

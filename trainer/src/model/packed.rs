@@ -4,14 +4,11 @@
 //! SmolLM2-135M took 14.1 ms at batch 1 and 15.0 ms at batch 16 plain, 7.2 and 10.1 ms packed
 //! (bf16; in f32, 16.4 and 29.7 ms against 6.5 and 9.0).
 
-#![allow(deprecated)] // burn's libtorch backend types; see `backend.rs`.
-
 use std::ffi::{CStr, c_char, c_void};
 
-use burn::backend::LibTorch;
-use burn::backend::libtorch::TchTensor;
 use burn::tensor::Tensor;
 
+use crate::backend::{from_tch, to_tch, try_to_tch};
 use crate::error::ModelError;
 
 unsafe extern "C" {
@@ -64,10 +61,6 @@ fn checked(message: *mut c_char, what: &str) -> Result<(), ModelError> {
     Err(ModelError::Generation(format!("{what}: {text}")))
 }
 
-fn to_tch<const D: usize>(t: Tensor<D>) -> tch::Tensor {
-    t.try_into_primitive::<LibTorch>().expect("inference tensors live on the libtorch backend").tensor
-}
-
 impl PackedLinear {
     /// `weight` `[out, in]` (and `bias` `[out]`) packed for matmuls in its dtype: `None` where
     /// packing does not apply (not a CPU tensor of the libtorch backend), an error where
@@ -75,8 +68,8 @@ impl PackedLinear {
     /// probe (built without oneDNN, a dtype this CPU has no oneDNN kernel for); the caller
     /// keeps the plain weight then.
     pub fn pack(weight: Tensor<2>, bias: Option<Tensor<1>>) -> Result<Option<Self>, ModelError> {
-        let Ok(weight) = weight.try_into_primitive::<LibTorch>() else { return Ok(None) };
-        let plain = weight.tensor.contiguous();
+        let Some(weight) = try_to_tch(weight) else { return Ok(None) };
+        let plain = weight.contiguous();
         if plain.device() != tch::Device::Cpu {
             return Ok(None);
         }
@@ -132,7 +125,7 @@ impl PackedLinear {
         // here is a caller's bug (a wrong shape) or memory running out, which burn's own ops
         // also panic on.
         let y = self.call(&to_tch(x)).unwrap_or_else(|e| panic!("{e}"));
-        Tensor::from_primitive::<LibTorch>(TchTensor::new(y))
+        from_tch(y)
     }
 }
 

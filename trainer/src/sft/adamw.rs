@@ -5,12 +5,9 @@
 //! weights and moments are written where they are. (libtorch's `_fused_adamw_` is not exposed
 //! by tch, which leaves the `_fused_*`/`_foreach_*` ops out of its bindings.)
 
-#![allow(deprecated)] // burn's libtorch backend types; see `backend.rs`.
-
 use std::collections::HashMap;
 use std::path::Path;
 
-use burn::backend::LibTorch;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
@@ -34,7 +31,7 @@ pub struct AdamW {
 
 /// The libtorch tensor behind `t`, sharing its storage: in-place writes reach the parameter.
 fn storage<const D: usize>(t: Tensor<D>) -> tch::Tensor {
-    t.inner().try_into_primitive::<LibTorch>().expect("tensors live on the libtorch backend").tensor
+    crate::backend::to_tch(t.inner())
 }
 
 /// Every parameter that has a gradient: `(id, weight, gradient)`.
