@@ -34,7 +34,7 @@ pub struct DecodeArgs {
 
 pub fn decode(a: &DecodeArgs) -> anyhow::Result<()> {
     let precision = a.dtype.resolve(a.device);
-    let model = a.model.load(a.device, false)?.stored_in(precision);
+    let model = a.model.load(a.device, false)?.stored_in(precision)?;
     let vocab = model.model.config.vocab_size;
     let requests = |b: usize, new: usize| -> Vec<Request> {
         (0..b)

@@ -1,5 +1,7 @@
 //! Numeric precision of the matmuls: f32, or bf16 with f32 master weights and f32 norms,
-//! softmax and loss (what `torch.autocast(dtype=bfloat16)` with an f32 optimizer does).
+//! softmax and loss (what `torch.autocast(dtype=bfloat16)` with an f32 optimizer does), or,
+//! for decoding on the CPU only, bf16 with the projections' weights in int8, one scale per
+//! output channel (`model::packed`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,6 +18,8 @@ pub enum Precision {
     #[default]
     F32,
     Bf16,
+    /// Decoding on the CPU only: bf16, the projections' weights int8 (weight-only).
+    Int8,
 }
 
 /// As configured: a precision, or `auto` (bf16 where the hardware has native bf16 kernels).
@@ -29,6 +33,7 @@ pub enum PrecisionChoice {
     #[default]
     F32,
     Bf16,
+    Int8,
     Auto,
 }
 
@@ -38,21 +43,29 @@ impl Precision {
         match self {
             Self::F32 => "f32",
             Self::Bf16 => "bf16",
+            Self::Int8 => "int8",
         }
     }
 
+    /// What weights are stored in and matmul inputs cast to (int8's projections are
+    /// quantized from bf16 weights and take bf16 in).
     pub fn dtype(self) -> DType {
         match self {
             Self::F32 => DType::F32,
-            Self::Bf16 => DType::BF16,
+            Self::Bf16 | Self::Int8 => DType::BF16,
         }
     }
 
     pub fn bytes(self) -> usize {
         match self {
             Self::F32 => 4,
-            Self::Bf16 => 2,
+            Self::Bf16 | Self::Int8 => 2,
         }
+    }
+
+    /// Whether this precision can train (int8 is for decoding only).
+    pub const fn trains(self) -> bool {
+        !matches!(self, Self::Int8)
     }
 
     /// `x` in this precision's matmul dtype (no copy when it already is).
@@ -71,13 +84,14 @@ fn cast<const D: usize>(x: Tensor<D>, dtype: DType) -> Tensor<D> {
 }
 
 impl PrecisionChoice {
-    const ALL: [Self; 3] = [Self::F32, Self::Bf16, Self::Auto];
+    const ALL: [Self; 4] = [Self::F32, Self::Bf16, Self::Int8, Self::Auto];
 
     /// The precision this choice fixes, whatever the device; `None` for `auto`.
     pub const fn fixed(self) -> Option<Precision> {
         match self {
             Self::F32 => Some(Precision::F32),
             Self::Bf16 => Some(Precision::Bf16),
+            Self::Int8 => Some(Precision::Int8),
             Self::Auto => None,
         }
     }
@@ -106,6 +120,7 @@ impl From<Precision> for PrecisionChoice {
         match p {
             Precision::F32 => Self::F32,
             Precision::Bf16 => Self::Bf16,
+            Precision::Int8 => Self::Int8,
         }
     }
 }
@@ -135,7 +150,7 @@ impl fmt::Display for PrecisionChoice {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown dtype `{0}`: expected `f32`, `bf16` or `auto`")]
+#[error("unknown dtype `{0}`: expected `f32`, `bf16`, `int8` (decoding on the CPU only) or `auto`")]
 pub struct PrecisionError(String);
 
 impl FromStr for PrecisionChoice {
@@ -170,9 +185,12 @@ mod tests {
     /// `FromStr` (command lines), `Display` (logs).
     #[test]
     fn names_agree_everywhere() {
-        for (choice, name) in
-            [(PrecisionChoice::F32, "f32"), (PrecisionChoice::Bf16, "bf16"), (PrecisionChoice::Auto, "auto")]
-        {
+        for (choice, name) in [
+            (PrecisionChoice::F32, "f32"),
+            (PrecisionChoice::Bf16, "bf16"),
+            (PrecisionChoice::Int8, "int8"),
+            (PrecisionChoice::Auto, "auto"),
+        ] {
             assert_eq!(serde_json::to_string(&choice).unwrap(), format!("\"{name}\""));
             assert_eq!(serde_json::from_str::<PrecisionChoice>(&format!("\"{name}\"")).unwrap(), choice);
             assert_eq!(name.parse::<PrecisionChoice>().unwrap(), choice);

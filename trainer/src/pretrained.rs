@@ -100,8 +100,9 @@ impl Pretrained {
 
     /// The same model with its weights stored (and its matmuls run) in `precision`: for
     /// inference; training keeps f32 master weights ([`crate::model::CausalLm::with_precision`]).
-    pub fn stored_in(self, precision: crate::Precision) -> Self {
-        Self { model: self.model.stored_in(precision), ..self }
+    /// The error is int8 that cannot be had (not on the CPU).
+    pub fn stored_in(self, precision: crate::Precision) -> Result<Self, ModelError> {
+        Ok(Self { model: self.model.stored_in(precision)?, ..self })
     }
 
     /// The prompt ids for a conversation, through the model's chat template (with the

@@ -220,22 +220,23 @@ impl Engine {
         let worker_stats = Arc::clone(&stats);
         let worker = std::thread::Builder::new()
             .name(format!("local-llm-{name}"))
-            .spawn(move || match Pretrained::load(&path, &device.device()) {
-                Ok(model) => {
-                    let model = model.stored_in(precision);
-                    let config = &model.model.config;
-                    let prompter = Prompter {
-                        tokenizer: model.tokenizer.clone(),
-                        template: model.template.clone(),
-                        vocab: config.vocab_size,
-                        context: config.max_position_embeddings,
-                        content,
-                    };
-                    let _ = ready_tx.send(Ok(prompter));
-                    serve(&model, &inbox, batch.max(1), &llm, &worker_stats);
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(format!("cannot load {}: {e}", path.display())));
+            .spawn(move || {
+                match Pretrained::load(&path, &device.device()).and_then(|m| m.stored_in(precision)) {
+                    Ok(model) => {
+                        let config = &model.model.config;
+                        let prompter = Prompter {
+                            tokenizer: model.tokenizer.clone(),
+                            template: model.template.clone(),
+                            vocab: config.vocab_size,
+                            context: config.max_position_embeddings,
+                            content,
+                        };
+                        let _ = ready_tx.send(Ok(prompter));
+                        serve(&model, &inbox, batch.max(1), &llm, &worker_stats);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("cannot load {}: {e}", path.display())));
+                    }
                 }
             })
             .map_err(|e| format!("cannot start the model thread: {e}"))?;

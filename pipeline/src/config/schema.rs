@@ -366,7 +366,7 @@ pub struct EvaluateConfig {
     pub batch_size: usize,
     /// `cpu`, `cuda` or `cuda:N` for the local engine.
     pub device: String,
-    /// The local engine's weights and matmuls: `f32`, `bf16` or `auto`.
+    /// The local engine's weights and matmuls: `f32`, `bf16`, `int8` (CPU only) or `auto`.
     pub dtype: DType,
     /// Evaluate through this `[llm.<name>]` endpoint (e.g. vLLM serving the export) instead of
     /// the local engine.

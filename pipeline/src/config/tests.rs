@@ -499,3 +499,17 @@ fn a_token_budget_needs_the_smallest_arm_rule() {
     let c = load_text(MINIMAL, &[]).unwrap();
     assert!(serde_json::to_value(&c.train).unwrap().get("budget").is_none());
 }
+
+/// int8 decodes on the CPU (the local engine, evaluate) and nowhere else: training and a CUDA
+/// device are refused, naming the key.
+#[test]
+fn int8_is_for_decoding_on_the_cpu() {
+    let local = format!("{MINIMAL}\n[llm.mini]\nprovider = \"local\"\nmodel_path = \"m.gguf\"\n");
+    load_text(&local, &["llm.mini.dtype=\"int8\"", "evaluate.dtype=\"int8\""]).unwrap();
+    let e = err(&local, &["train.dtype=\"int8\""]);
+    assert!(e.contains("train.dtype: int8 is for decoding only"), "{e}");
+    let e = err(&local, &["llm.mini.dtype=\"int8\"", "llm.mini.device=\"cuda\""]);
+    assert!(e.contains("llm.mini.dtype: int8 decodes on the CPU only"), "{e}");
+    let e = err(&local, &["evaluate.dtype=\"int8\"", "evaluate.device=\"cuda:0\""]);
+    assert!(e.contains("evaluate.dtype: int8 decodes on the CPU only"), "{e}");
+}

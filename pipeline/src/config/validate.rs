@@ -54,6 +54,18 @@ impl Problems {
         }
     }
 
+    /// int8 decodes on the CPU only (libtorch's weight-only int8 kernel), and never trains.
+    fn int8_on_cpu(&mut self, dtype: DType, device: &str, key: KeyPath) {
+        let on_cpu = !matches!(device.parse::<DeviceSpec>(), Ok(DeviceSpec::Cuda(_)));
+        self.check(
+            dtype != DType::Int8 || on_cpu,
+            || key,
+            format!(
+                "int8 decodes on the CPU only (libtorch's weight-only int8 kernel), not on {device}: use bf16"
+            ),
+        );
+    }
+
     fn llm_ref(&mut self, name: &str, llms: &BTreeMap<String, LlmConfig>, key: KeyPath) {
         if !llms.contains_key(name) {
             let defined = if llms.is_empty() {
@@ -343,6 +355,9 @@ fn llm_section(p: &mut Problems, l: &LlmConfig, at: KeyPath) {
             if let Some(device) = &l.device {
                 p.device(device, key("device"));
             }
+            if let Some(dtype) = l.dtype {
+                p.int8_on_cpu(dtype, l.device.as_deref().unwrap_or("cpu"), key("dtype"));
+            }
             only_for(p, l.base_url.is_some(), "base_url", "openai");
             only_for(p, l.model.is_some(), "model", "openai");
             only_for(p, l.api_key_env.is_some(), "api_key_env", "openai");
@@ -522,6 +537,11 @@ fn train(p: &mut Problems, t: &TrainConfig) {
         p.check(!data.as_os_str().is_empty(), || k("train.data"), "must not be empty");
     }
     p.device(&t.device, k("train.device"));
+    p.check(
+        t.dtype != DType::Int8,
+        || k("train.dtype"),
+        "int8 is for decoding only (llm.<name>.dtype, evaluate.dtype): train in f32, bf16 or auto",
+    );
     train_devices(p, t);
     p.at_least(t.epochs, 1, k("train.epochs"));
     if let Some(m) = t.max_steps {
@@ -611,6 +631,7 @@ fn evaluate(p: &mut Problems, e: &EvaluateConfig, llms: &BTreeMap<String, LlmCon
     p.within(e.max_new_tokens, 1, 1 << 20, k("evaluate.max_new_tokens"));
     p.within(e.batch_size, 1, 4096, k("evaluate.batch_size"));
     p.device(&e.device, k("evaluate.device"));
+    p.int8_on_cpu(e.dtype, &e.device, k("evaluate.dtype"));
     if let Some(serve) = &e.serve {
         p.check(
             e.llm.is_none(),

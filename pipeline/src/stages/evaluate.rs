@@ -288,6 +288,7 @@ impl Stage for Evaluate {
             benchmarks.push((b.as_str().to_owned(), subset(problems, e.subset, ctx.config.run.seed)));
         }
         let probes = training_probes(ctx.config, ctx.run_dir.root())?;
+        let precision = local_precision(ctx.config)?;
         let mut graders = super::grading::Graders::new(e);
         graders.ready()?;
         let mut output = StageOutput::default();
@@ -318,8 +319,8 @@ impl Stage for Evaluate {
                 },
                 None => Engine::Local(Box::new(
                     Pretrained::load(&path, &device.device())
-                        .map_err(|err| StageError::model(format!("{student}/{label}"), err))?
-                        .stored_in(local_precision(ctx.config)?),
+                        .and_then(|m| m.stored_in(precision))
+                        .map_err(|err| StageError::model(format!("{student}/{label}"), err))?,
                 )),
             };
             let dir = ctx.dir.join(&student).join(&label);

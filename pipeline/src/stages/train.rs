@@ -424,7 +424,7 @@ impl Run<'_> {
             "{who}: memory plan ({}, batch {} x {longest} tokens, activation checkpointing {}):\n{}",
             match opts.precision {
                 trainer::Precision::Bf16 => "bf16 matmuls, f32 master weights",
-                trainer::Precision::F32 => "f32",
+                other => other.name(),
             },
             opts.batch_size,
             if opts.checkpoint_activations { "on" } else { "off" },

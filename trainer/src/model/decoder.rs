@@ -32,24 +32,29 @@ impl DecoderLayer {
     }
 
     /// The block as `CausalLm::stored_in` leaves it: norms' weights widened, projections fused
-    /// and, on the CPU, packed.
-    fn for_inference(self) -> Self {
-        let pack = Linear::packed;
+    /// and, on the CPU, packed (quantized in int8).
+    fn for_inference(self, p: Precision) -> Result<Self, ModelError> {
+        let pack = |l: Linear| l.packed(p);
         let attn = Attention {
             q_norm: self.self_attn.q_norm.map(RmsNorm::widened),
             k_norm: self.self_attn.k_norm.map(RmsNorm::widened),
             ..self.self_attn
         }
         .fused();
-        let attn = Attention { qkv_proj: attn.qkv_proj.map(pack), o_proj: pack(attn.o_proj), ..attn };
+        let attn =
+            Attention { qkv_proj: attn.qkv_proj.map(pack).transpose()?, o_proj: pack(attn.o_proj)?, ..attn };
         let mlp = self.mlp.fused();
-        let mlp = Mlp { gate_up_proj: mlp.gate_up_proj.map(pack), down_proj: pack(mlp.down_proj), ..mlp };
-        Self {
+        let mlp = Mlp {
+            gate_up_proj: mlp.gate_up_proj.map(pack).transpose()?,
+            down_proj: pack(mlp.down_proj)?,
+            ..mlp
+        };
+        Ok(Self {
             self_attn: attn,
             mlp,
             input_layernorm: self.input_layernorm.widened(),
             post_attention_layernorm: self.post_attention_layernorm.widened(),
-        }
+        })
     }
 
     /// One pre-norm block on the f32 residual stream `x` `[batch, seq, hidden]`.
@@ -219,10 +224,11 @@ impl CausalLm {
     /// Stores every weight in `precision`'s dtype and computes in it: half the bytes per
     /// decoded token in bf16. For inference (an optimizer would step bf16 weights): q/k/v and
     /// gate/up also become one matmul each (`Attention::fused`, `Mlp::fused`), and on the CPU
-    /// every matmul runs over weights packed for oneDNN (`model::packed`). Any module map
-    /// after this one would leave the fused and packed weights behind: nothing maps a model
-    /// made for inference.
-    pub fn stored_in(self, precision: Precision) -> Self {
+    /// every matmul runs over weights packed for oneDNN (`model::packed`), or, in int8,
+    /// quantized to int8 (the output head too). Any module map after this one would leave
+    /// the fused and packed weights behind: nothing maps a model made for inference. The error
+    /// is int8 that cannot be had (not on the CPU).
+    pub fn stored_in(self, precision: Precision) -> Result<Self, ModelError> {
         struct Cast(burn::tensor::DType);
         impl burn::module::ModuleMapper for Cast {
             fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
@@ -232,7 +238,12 @@ impl CausalLm {
         }
         let mut model = self.map(&mut Cast(precision.dtype())).with_precision(precision);
         model.model.norm = model.model.norm.widened();
-        model.model.layers = model.model.layers.into_iter().map(DecoderLayer::for_inference).collect();
+        model.model.layers =
+            model.model.layers.into_iter().map(|l| l.for_inference(precision)).collect::<Result<_, _>>()?;
+        if precision == Precision::Int8 {
+            model.packed_head = Some(super::packed::PackedLinear::int8(model.head_weight(), None)?);
+            return Ok(model);
+        }
         // The projections packed themselves (or said why not, at debug level); the head is the
         // one to warn about: libtorch packs all of them or none.
         model.packed_head =
@@ -240,7 +251,7 @@ impl CausalLm {
                 tracing::warn!("decoding without packed weights (slower, same results): {e}");
                 None
             });
-        model
+        Ok(model)
     }
 
     /// The token embeddings `[batch, seq, hidden]` in f32 (the residual stream).

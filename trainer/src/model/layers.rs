@@ -58,16 +58,22 @@ impl Linear {
 
     /// The same projection computed by oneDNN over its weight reordered once (see
     /// `model::packed`), for inference with weights already in their final dtype on the CPU.
-    /// Where libtorch cannot pack it the projection stays as it was, and says why.
-    pub fn packed(self) -> Self {
-        match PackedLinear::pack(self.weight.val(), self.bias.as_ref().map(Param::val)) {
+    /// Where libtorch cannot pack it the projection stays as it was, and says why. In int8
+    /// the weight is quantized instead, and failing to is an error: the plain matmul would
+    /// answer differently from what the identity says.
+    pub fn packed(self, p: Precision) -> Result<Self, ModelError> {
+        if p == Precision::Int8 {
+            let packed = PackedLinear::int8(self.weight.val(), self.bias.as_ref().map(Param::val))?;
+            return Ok(Self { packed: Some(packed), ..self });
+        }
+        Ok(match PackedLinear::pack(self.weight.val(), self.bias.as_ref().map(Param::val)) {
             Ok(Some(packed)) => Self { packed: Some(packed), ..self },
             Ok(None) => self,
             Err(e) => {
                 tracing::debug!("linear {:?} left unpacked: {e}", self.weight.dims());
                 self
             }
-        }
+        })
     }
 
     /// `x @ weight^T + bias` in `p`'s dtype (the output stays in it; f32 master weights are

@@ -73,7 +73,8 @@ impl MemoryPlan {
         let per_layer_params = n / layers.max(1);
         // bf16: every matmul input is cast, and the graph keeps the cast weights until backward.
         let weight_copies = match (i.precision, i.checkpoint_activations) {
-            (Precision::F32, _) => 0,
+            // int8 does not train (`Precision::trains`; the config refuses it): as f32.
+            (Precision::F32 | Precision::Int8, _) => 0,
             (Precision::Bf16, false) => 2 * n,
             (Precision::Bf16, true) => 2 * per_layer_params,
         };

@@ -180,6 +180,12 @@ pub fn train(
     if data.is_empty() {
         return Err(ModelError::Generation("no training examples".into()));
     }
+    if !opts.precision.trains() {
+        return Err(ModelError::Generation(format!(
+            "{} is for decoding only: train in f32 or bf16",
+            opts.precision
+        )));
+    }
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
     let mut model = model.with_precision(opts.precision);
     let settings = StepSettings {

@@ -31,7 +31,7 @@ pub struct ServeArgs {
     max_batch: usize,
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
-    /// `f32`, `bf16` or `auto`.
+    /// `f32`, `bf16`, `int8` (weight-only, the CPU) or `auto`.
     #[arg(long, default_value = "f32")]
     dtype: trainer::PrecisionChoice,
     /// Requests admitted at once (decoding or waiting); one more gets 429 with Retry-After.
