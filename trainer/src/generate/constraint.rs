@@ -83,7 +83,7 @@ impl Grammars {
             .factory
             .create_parser(grammar.top_level())
             .map_err(|e| ModelError::Grammar(e.to_string()))?;
-        Ok(Matcher { constraint: Constraint::new(parser) })
+        Ok(Matcher { constraint: Constraint::new(parser), prepared: None })
     }
 }
 
@@ -92,6 +92,8 @@ impl Grammars {
 pub enum Step {
     /// Sample from the masked logits.
     Sample,
+    /// The grammar allows this one token and no other: no need to sample.
+    Forced(u32),
     /// The grammar is complete and allows nothing more.
     Done,
 }
@@ -99,12 +101,27 @@ pub enum Step {
 /// One reply's grammar state.
 pub struct Matcher {
     constraint: Constraint,
+    /// The next token's mask was computed ahead ([`Self::prepare`]), with its error if any.
+    prepared: Option<Result<(), String>>,
 }
 
 impl Matcher {
-    /// Sets the logits of every token the grammar forbids next to -inf.
+    /// Computes the mask of the next token now, so that [`Self::mask`] only applies it: the
+    /// decoder runs this beside the forward pass that computes the logits it will apply to
+    /// (llguidance's design: the mask depends on the tokens so far, never on the logits).
+    pub fn prepare(&mut self) {
+        if self.prepared.is_none() {
+            self.prepared = Some(self.constraint.compute_mask().map(|_| ()).map_err(|e| e.to_string()));
+        }
+    }
+
+    /// Sets the logits of every token the grammar forbids next to -inf (the mask computed
+    /// ahead, else now). Where the grammar allows every token the logits are left alone, and
+    /// where it allows one they are left alone too: that token is the step's (`Step::Forced`).
     pub fn mask(&mut self, logits: &mut [f32]) -> Result<Step, ModelError> {
-        let step = self.constraint.compute_mask().map_err(|e| ModelError::Grammar(e.to_string()))?;
+        self.prepare();
+        self.prepared.take().expect("prepared above").map_err(ModelError::Grammar)?;
+        let step = self.constraint.step_result();
         let Some(mask) = step.sample_mask.as_ref() else {
             // Stopped: complete, or stuck where nothing can follow (a schema that only refers
             // to itself admits no reply at all). A reply the grammar does not accept is its
@@ -118,6 +135,15 @@ impl Matcher {
             }
             return Ok(Step::Done);
         };
+        let allowed = mask.num_set();
+        if allowed == 1
+            && let Some(token) = mask.first_bit_set().filter(|&t| t < logits.len())
+        {
+            return Ok(Step::Forced(token as u32));
+        }
+        if mask.len() == logits.len() && allowed == logits.len() {
+            return Ok(Step::Sample);
+        }
         for (id, logit) in logits.iter_mut().enumerate() {
             if !mask.is_allowed(id as u32) {
                 *logit = f32::NEG_INFINITY;
@@ -128,6 +154,7 @@ impl Matcher {
 
     /// Advances the grammar past the sampled token.
     pub fn commit(&mut self, token: u32) -> Result<(), ModelError> {
+        self.prepared = None;
         self.constraint.commit_token(Some(token)).map(|_| ()).map_err(|e| ModelError::Grammar(e.to_string()))
     }
 }

@@ -449,8 +449,33 @@ impl<'m> Decoder<'m> {
         }
         let valid: Vec<Vec<bool>> = self.rows.iter().map(|r| r.valid.clone()).collect();
         let started = Instant::now();
-        let out =
-            self.model.forward_last(Inputs::new(&ids, &positions, &valid, &device), Some(&mut self.cache));
+        let inputs = Inputs::new(&ids, &positions, &valid, &device);
+        let (model, cache) = (self.model, &mut self.cache);
+        let mut matchers: Vec<(&mut constraint::Matcher, &mut Duration)> =
+            self.rows.iter_mut().filter_map(|r| Some((r.matcher.as_mut()?, &mut r.mask_time))).collect();
+        let (out, masked) = if matchers.is_empty() {
+            (model.forward_last(inputs, Some(cache)), Duration::ZERO)
+        } else {
+            // The next tokens' masks depend on the tokens just sampled, not on the logits this
+            // forward pass computes: another thread computes them meanwhile.
+            std::thread::scope(|s| {
+                let masks = s.spawn(move || {
+                    let mut spent = Duration::ZERO;
+                    for (m, time) in &mut matchers {
+                        let started = Instant::now();
+                        m.prepare();
+                        let took = started.elapsed();
+                        **time += took;
+                        spent += took;
+                    }
+                    spent
+                });
+                let out = model.forward_last(inputs, Some(cache));
+                // `prepare` keeps llguidance's errors for `mask`; a panic here is a bug.
+                (out, masks.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            })
+        };
+        self.profile.mask += masked;
         self.logits = host_logits(out.unsqueeze_dim(1), self.rows.len())?;
         self.profile.forward += started.elapsed();
         self.profile.steps += 1;
@@ -490,16 +515,21 @@ fn step_row(
     if r.cancelled() {
         return Err(ModelError::Cancelled);
     }
-    let complete = match row.matcher.as_mut() {
+    let step = match row.matcher.as_mut() {
         Some(m) => {
             let started = Instant::now();
             let step = m.mask(logits);
             row.mask_time += started.elapsed();
-            step? == constraint::Step::Done
+            step?
         }
-        None => false,
+        None => constraint::Step::Sample,
     };
-    let token = r.sampling.pick(logits, &mut row.rng);
+    let complete = step == constraint::Step::Done;
+    let token = match step {
+        // Tokens the grammar forces (JSON's keys and punctuation) skip the softmax.
+        constraint::Step::Forced(token) => r.sampling.forced(token, &mut row.rng),
+        _ => r.sampling.pick(logits, &mut row.rng),
+    };
     let stop_token = complete || (!r.ignore_eos && tokenizer.stop_ids.contains(&token));
     if !stop_token {
         row.out.push(token);

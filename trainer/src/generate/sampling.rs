@@ -99,6 +99,18 @@ impl Sampling {
     }
 }
 
+impl Sampling {
+    /// The one token a grammar allows, taken without computing probabilities: it consumes
+    /// the random draw [`Self::pick`] makes (one, unless greedy), so a row's later tokens are
+    /// the ones `pick` over the masked logits would have led to.
+    pub fn forced(&self, token: u32, rng: &mut StdRng) -> u32 {
+        if !self.is_greedy() {
+            let _: f64 = rng.random();
+        }
+        token
+    }
+}
+
 /// The first index of the largest logit (transformers' argmax tie rule).
 pub fn argmax(logits: &[f32]) -> u32 {
     let mut best = 0;
@@ -169,6 +181,27 @@ mod tests {
         assert_eq!(c[0], 0);
         assert!(c[1] > 0);
         assert_eq!(counts(Sampling { top_k: 2, ..t1 }, &logits, 2000)[0], 0);
+    }
+
+    /// A forced token is what `pick` gives over logits masked to it, and leaves the generator
+    /// where `pick` does: the tokens after it are the same.
+    #[test]
+    fn a_forced_token_draws_as_pick_does() {
+        let mut logits = vec![f32::NEG_INFINITY; 50];
+        logits[17] = 0.3;
+        let free: Vec<f32> = (0..50).map(|i| (i as f32 * 0.7).sin()).collect();
+        for s in [
+            Sampling::greedy(),
+            Sampling { temperature: 0.7, ..Sampling::greedy() },
+            Sampling { temperature: 1.0, top_p: 0.9, min_p: 0.05, top_k: 5 },
+        ] {
+            let (mut a, mut b) = (StdRng::seed_from_u64(5), StdRng::seed_from_u64(5));
+            assert_eq!(s.pick(&logits, &mut a), 17);
+            assert_eq!(s.forced(17, &mut b), 17);
+            let after_pick: Vec<u32> = (0..20).map(|_| s.pick(&free, &mut a)).collect();
+            let after_forced: Vec<u32> = (0..20).map(|_| s.pick(&free, &mut b)).collect();
+            assert_eq!(after_pick, after_forced, "{s:?}");
+        }
     }
 
     #[test]
