@@ -123,14 +123,13 @@ impl PackedLinear {
             .map(|w| w.to_kind(tch::Kind::Float).contiguous())
             .filter(|w| w.device() == tch::Device::Cpu)
             .ok_or_else(|| ModelError::Generation("dtype int8 decodes on the CPU only".into()))?;
-        let quantized = tch::no_grad(|| {
+        let (weight, scales) = tch::no_grad(|| {
             let scales = plain.abs().amax([1i64].as_slice(), false).clamp_min(1e-12) / 127.0;
             let scales = scales.to_kind(tch::Kind::BFloat16);
             let q = (&plain / scales.to_kind(tch::Kind::Float).unsqueeze(1)).round().clamp(-127.0, 127.0);
             (q.to_kind(tch::Kind::Int8).contiguous(), scales)
         });
         let bias = bias.map(|b| to_tch(b).to_kind(tch::Kind::BFloat16).contiguous());
-        let (weight, scales) = quantized;
         let packed = Self { kernel: Kernel::Int8 { weight, scales, bias }, shape: shape_of(&plain) };
         packed.probe(&plain.to_kind(tch::Kind::BFloat16))?;
         Ok(packed)
